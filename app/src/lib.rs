@@ -1,0 +1,4 @@
+//! The ECG-R1 workstation application: command line, GUI shell, storage and jobs.
+
+pub mod cli;
+pub mod gui;

@@ -1,0 +1,15 @@
+//! ECG-R1 workstation engine: pure computation, no I/O beyond reading the files it is given.
+//!
+//! file → [`formats`] → [`record::EcgRecord`] → measurements → [`report::Engine`] → [`report::Report`]
+
+pub mod dsp;
+pub mod formats;
+pub mod record;
+pub mod render;
+pub mod report;
+
+pub use formats::{
+    EcgInput, Format, FormatError, FormatErrorKind, LoadOptions, SignalInput, load_path,
+};
+pub use record::{EcgRecord, LeadId, LeadSignal, ModelSignal, PatientInfo, StandardLead};
+pub use report::{Engine, EngineError, Report, Request, RiskBand, Task};

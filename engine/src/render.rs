@@ -1,0 +1,1 @@
+//! ECG paper rendering (being written in its own change).
