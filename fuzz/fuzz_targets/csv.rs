@@ -1,0 +1,9 @@
+#![no_main]
+//! Any bytes must give a record or a FormatError, never a panic or an absurd allocation.
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let options = ecgr1_engine::formats::csv::CsvOptions::default();
+    let _ = ecgr1_engine::formats::csv::read(data, "fuzz.csv", &options);
+});
