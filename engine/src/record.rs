@@ -285,6 +285,9 @@ pub struct EcgRecord {
     pub processing_notes: Vec<String>,
 }
 
+/// How a derived limb lead is computed from leads I and II.
+type LimbRule = fn(f64, f64) -> f64;
+
 /// A problem with a record's structure (rather than with a file's bytes).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RecordError {
@@ -379,7 +382,7 @@ impl EcgRecord {
             return Vec::new();
         };
         let (i, ii) = (i.samples_uv.clone(), ii.samples_uv.clone());
-        let rules: [(StandardLead, fn(f64, f64) -> f64); 4] = [
+        let rules: [(StandardLead, LimbRule); 4] = [
             (StandardLead::III, |i, ii| ii - i),
             (StandardLead::AVR, |i, ii| -(i + ii) / 2.0),
             (StandardLead::AVL, |i, ii| i - ii / 2.0),

@@ -194,8 +194,10 @@ pub fn detect(bytes: &[u8], file_name: &str) -> Option<Format> {
     if trimmed.starts_with('<') && head.contains("AnnotatedECG") {
         return Some(Format::Aecg);
     }
-    let lower = file_name.to_ascii_lowercase();
-    if lower.ends_with(".hea") || wfdb::looks_like_header(&head) {
+    let is_hea = Path::new(file_name)
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("hea"));
+    if is_hea || wfdb::looks_like_header(&head) {
         return Some(Format::Wfdb);
     }
     if csv::looks_like_csv(&head) {
