@@ -8,6 +8,7 @@ pub mod formats;
 pub mod record;
 pub mod render;
 pub mod report;
+pub mod verify;
 
 pub use formats::{
     EcgInput, Format, FormatError, FormatErrorKind, LoadOptions, SignalInput, load_path,
