@@ -1,4 +1,5 @@
 //! The ECG-R1 workstation application: command line, GUI shell, storage and jobs.
 
 pub mod cli;
+pub mod eval;
 pub mod gui;
