@@ -3,3 +3,4 @@
 pub mod cli;
 pub mod eval;
 pub mod gui;
+pub mod pdf;

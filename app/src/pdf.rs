@@ -1,0 +1,432 @@
+//! A small PDF 1.4 writer for the clinical report: A4 pages, the standard Helvetica faces
+//! (no font embedding needed), text with word wrapping, rules, filled boxes and RGB images
+//! (Flate-compressed). Output is deterministic: the same document gives the same bytes.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+/// A4 in PDF points (1/72 inch).
+pub const A4_WIDTH_PT: f64 = 595.28;
+pub const A4_HEIGHT_PT: f64 = 841.89;
+
+/// Helvetica advance widths (1/1000 em) for ASCII 32..=126, from the standard AFM metrics.
+const HELVETICA_WIDTHS: [u16; 95] = [
+    278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278,
+    278, // space../
+    556, 556, 556, 556, 556, 556, 556, 556, 556, 556, // 0-9
+    278, 278, 584, 584, 584, 556, 1015, // :..@
+    667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667, 556, 833, 722, 778, 667, 778, 722, 667,
+    611, 722, 667, 944, 667, 667, 611, // A-Z
+    278, 278, 278, 469, 556, 333, // [..`
+    556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500, 222, 833, 556, 556, 556, 556, 333, 500,
+    278, 556, 500, 722, 500, 500, 500, // a-z
+    334, 260, 334, 584, // {..~
+];
+
+/// The two faces the report uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Face {
+    Regular,
+    Bold,
+}
+
+impl Face {
+    fn resource(self) -> &'static str {
+        match self {
+            Self::Regular => "F1",
+            Self::Bold => "F2",
+        }
+    }
+}
+
+/// Maps text to WinAnsi bytes; characters outside it become close ASCII spellings.
+fn win_ansi(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            ' '..='~' => out.push(c as u8),
+            '°' => out.push(0xB0),
+            'µ' | 'μ' => out.push(0xB5),
+            '±' => out.push(0xB1),
+            '×' => out.push(0xD7),
+            'é' => out.push(0xE9),
+            'ü' => out.push(0xFC),
+            '–' => out.push(0x96),
+            '—' => out.push(0x97),
+            '‘' | '’' => out.push(b'\''),
+            '“' | '”' => out.push(b'"'),
+            '•' => out.push(0x95),
+            '≥' => out.extend_from_slice(b">="),
+            '≤' => out.extend_from_slice(b"<="),
+            '→' => out.extend_from_slice(b"->"),
+            '\t' => out.push(b' '),
+            _ => out.push(b'?'),
+        }
+    }
+    out
+}
+
+/// Width of `text` in points at `size` (bold approximated as 5 % wider, which is enough for wrapping).
+pub fn text_width(text: &str, face: Face, size: f64) -> f64 {
+    let units: f64 = win_ansi(text)
+        .iter()
+        .map(|&b| {
+            if (32..=126).contains(&b) {
+                f64::from(HELVETICA_WIDTHS[(b - 32) as usize])
+            } else {
+                556.0
+            }
+        })
+        .sum();
+    let bold = if face == Face::Bold { 1.05 } else { 1.0 };
+    units * size / 1000.0 * bold
+}
+
+/// Splits `text` into lines no wider than `width` points (long words are not broken).
+pub fn wrap(text: &str, face: Face, size: f64, width: f64) -> Vec<String> {
+    let mut lines = Vec::new();
+    for paragraph in text.split('\n') {
+        let mut line = String::new();
+        for word in paragraph.split_whitespace() {
+            let candidate = if line.is_empty() {
+                word.to_string()
+            } else {
+                format!("{line} {word}")
+            };
+            if text_width(&candidate, face, size) > width && !line.is_empty() {
+                lines.push(std::mem::take(&mut line));
+                line = word.to_string();
+            } else {
+                line = candidate;
+            }
+        }
+        lines.push(line);
+    }
+    lines
+}
+
+fn escape(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() + 8);
+    for &b in bytes {
+        match b {
+            b'(' | b')' | b'\\' => {
+                s.push('\\');
+                s.push(b as char);
+            }
+            32..=126 => s.push(b as char),
+            _ => {
+                let _ = write!(s, "\\{b:03o}");
+            }
+        }
+    }
+    s
+}
+
+/// An RGB image placed on a page.
+#[derive(Clone, Debug)]
+pub struct PdfImage {
+    pub width_px: u32,
+    pub height_px: u32,
+    /// Row-major RGB8.
+    pub rgb: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+struct Page {
+    content: String,
+    images: Vec<usize>,
+}
+
+/// A document under construction. Coordinates are in points from the page's top-left corner
+/// (converted to PDF's bottom-left origin on output).
+#[derive(Debug, Default)]
+pub struct PdfDocument {
+    pages: Vec<Page>,
+    images: Vec<PdfImage>,
+    title: String,
+}
+
+fn n(v: f64) -> String {
+    // Two decimals are far below a printer's resolution and keep output stable.
+    let s = format!("{v:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+impl PdfDocument {
+    pub fn new(title: &str) -> Self {
+        Self {
+            title: title.to_string(),
+            ..Self::default()
+        }
+    }
+
+    pub fn add_page(&mut self) {
+        self.pages.push(Page::default());
+    }
+
+    pub fn page_count(&self) -> usize {
+        self.pages.len()
+    }
+
+    fn page(&mut self) -> &mut Page {
+        if self.pages.is_empty() {
+            self.pages.push(Page::default());
+        }
+        let last = self.pages.len() - 1;
+        &mut self.pages[last]
+    }
+
+    /// Text with its baseline at `y` (from the top).
+    pub fn text(&mut self, x: f64, y: f64, size: f64, face: Face, text: &str) {
+        let line = format!(
+            "BT /{} {} Tf {} {} Td ({}) Tj ET\n",
+            face.resource(),
+            n(size),
+            n(x),
+            n(A4_HEIGHT_PT - y),
+            escape(&win_ansi(text))
+        );
+        self.page().content.push_str(&line);
+    }
+
+    /// Wrapped text starting with its first baseline at `y`; returns the y below the last line.
+    pub fn paragraph(
+        &mut self,
+        x: f64,
+        y: f64,
+        width: f64,
+        size: f64,
+        face: Face,
+        text: &str,
+    ) -> f64 {
+        let leading = size * 1.3;
+        let mut y = y;
+        for line in wrap(text, face, size, width) {
+            self.text(x, y, size, face, &line);
+            y += leading;
+        }
+        y
+    }
+
+    pub fn set_fill_rgb(&mut self, r: f64, g: f64, b: f64) {
+        let line = format!("{} {} {} rg\n", n(r), n(g), n(b));
+        self.page().content.push_str(&line);
+    }
+
+    pub fn set_stroke_rgb(&mut self, r: f64, g: f64, b: f64) {
+        let line = format!("{} {} {} RG\n", n(r), n(g), n(b));
+        self.page().content.push_str(&line);
+    }
+
+    /// A filled rectangle with its top-left corner at (x, y).
+    pub fn fill_rect(&mut self, x: f64, y: f64, w: f64, h: f64) {
+        let line = format!(
+            "{} {} {} {} re f\n",
+            n(x),
+            n(A4_HEIGHT_PT - y - h),
+            n(w),
+            n(h)
+        );
+        self.page().content.push_str(&line);
+    }
+
+    pub fn line(&mut self, x0: f64, y0: f64, x1: f64, y1: f64, width: f64) {
+        let line = format!(
+            "{} w {} {} m {} {} l S\n",
+            n(width),
+            n(x0),
+            n(A4_HEIGHT_PT - y0),
+            n(x1),
+            n(A4_HEIGHT_PT - y1)
+        );
+        self.page().content.push_str(&line);
+    }
+
+    /// Places an image with its top-left corner at (x, y), `w` × `h` points.
+    pub fn image(&mut self, image: PdfImage, x: f64, y: f64, w: f64, h: f64) {
+        let index = self.images.len();
+        self.images.push(image);
+        let line = format!(
+            "q {} 0 0 {} {} {} cm /Im{index} Do Q\n",
+            n(w),
+            n(h),
+            n(x),
+            n(A4_HEIGHT_PT - y - h)
+        );
+        let page = self.page();
+        page.content.push_str(&line);
+        page.images.push(index);
+    }
+
+    /// Serialises the document.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut objects: Vec<Vec<u8>> = Vec::new();
+        // Object numbers: 1 catalog, 2 pages, 3 F1, 4 F2, 5 info, then images, then page + content pairs.
+        let first_image = 6;
+        let first_page = first_image + self.images.len();
+        let page_ids: Vec<usize> = (0..self.pages.len()).map(|k| first_page + 2 * k).collect();
+        objects.push(b"<< /Type /Catalog /Pages 2 0 R >>".to_vec());
+        let kids: Vec<String> = page_ids.iter().map(|id| format!("{id} 0 R")).collect();
+        objects.push(
+            format!(
+                "<< /Type /Pages /Kids [{}] /Count {} >>",
+                kids.join(" "),
+                self.pages.len()
+            )
+            .into_bytes(),
+        );
+        objects.push(
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+                .to_vec(),
+        );
+        objects.push(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>".to_vec());
+        objects.push(
+            format!(
+                "<< /Title ({}) /Producer (ECG-R1 workstation {}) >>",
+                escape(&win_ansi(&self.title)),
+                env!("CARGO_PKG_VERSION")
+            )
+            .into_bytes(),
+        );
+        for img in &self.images {
+            let data = deflate(&img.rgb);
+            let mut obj = format!(
+                "<< /Type /XObject /Subtype /Image /Width {} /Height {} /ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /FlateDecode /Length {} >>\nstream\n",
+                img.width_px,
+                img.height_px,
+                data.len()
+            )
+            .into_bytes();
+            obj.extend_from_slice(&data);
+            obj.extend_from_slice(b"\nendstream");
+            objects.push(obj);
+        }
+        for (k, page) in self.pages.iter().enumerate() {
+            let xobjects: Vec<String> = page
+                .images
+                .iter()
+                .map(|i| format!("/Im{i} {} 0 R", first_image + i))
+                .collect();
+            objects.push(
+                format!(
+                    "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {} {}] /Resources << /Font << /F1 3 0 R /F2 4 0 R >> /XObject << {} >> >> /Contents {} 0 R >>",
+                    n(A4_WIDTH_PT),
+                    n(A4_HEIGHT_PT),
+                    xobjects.join(" "),
+                    page_ids[k] + 1
+                )
+                .into_bytes(),
+            );
+            let data = deflate(page.content.as_bytes());
+            let mut obj = format!(
+                "<< /Filter /FlateDecode /Length {} >>\nstream\n",
+                data.len()
+            )
+            .into_bytes();
+            obj.extend_from_slice(&data);
+            obj.extend_from_slice(b"\nendstream");
+            objects.push(obj);
+        }
+        let mut out: Vec<u8> = b"%PDF-1.4\n%\xE2\xE3\xCF\xD3\n".to_vec();
+        let mut offsets = Vec::with_capacity(objects.len());
+        for (i, obj) in objects.iter().enumerate() {
+            offsets.push(out.len());
+            let _ = writeln!(out, "{} 0 obj", i + 1);
+            out.extend_from_slice(obj);
+            out.extend_from_slice(b"\nendobj\n");
+        }
+        let xref = out.len();
+        let _ = write!(out, "xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1);
+        for off in offsets {
+            let _ = writeln!(out, "{off:010} 00000 n ");
+        }
+        let _ = write!(
+            out,
+            "trailer\n<< /Size {} /Root 1 0 R /Info 5 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        );
+        out
+    }
+}
+
+fn deflate(data: &[u8]) -> Vec<u8> {
+    miniz_oxide::deflate::compress_to_vec_zlib(data, 6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn widths_follow_helvetica_metrics() {
+        // "Hello" = H 722 + e 556 + l 222 + l 222 + o 556 = 2278 units.
+        assert!((text_width("Hello", Face::Regular, 10.0) - 22.78).abs() < 1e-9);
+    }
+
+    #[test]
+    fn wrapping_respects_the_width() {
+        let lines = wrap(
+            "the quick brown fox jumps over the lazy dog",
+            Face::Regular,
+            10.0,
+            80.0,
+        );
+        assert!(lines.len() > 1);
+        assert!(
+            lines
+                .iter()
+                .all(|l| text_width(l, Face::Regular, 10.0) <= 80.0)
+        );
+        assert_eq!(
+            lines.join(" "),
+            "the quick brown fox jumps over the lazy dog"
+        );
+    }
+
+    #[test]
+    fn text_is_escaped_and_mapped() {
+        assert_eq!(escape(&win_ansi("(a\\b) 5°")), "\\(a\\\\b\\) 5\\260");
+        assert_eq!(win_ansi("P ≥ 0.80"), b"P >= 0.80".to_vec());
+    }
+
+    #[test]
+    fn document_structure_is_valid_and_deterministic() {
+        let build = || {
+            let mut doc = PdfDocument::new("Test");
+            doc.add_page();
+            doc.text(50.0, 60.0, 12.0, Face::Bold, "ECG report");
+            doc.image(
+                PdfImage {
+                    width_px: 2,
+                    height_px: 1,
+                    rgb: vec![255, 0, 0, 0, 0, 255],
+                },
+                50.0,
+                80.0,
+                100.0,
+                50.0,
+            );
+            doc.to_bytes()
+        };
+        let bytes = build();
+        assert_eq!(bytes, build());
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.starts_with("%PDF-1.4"));
+        assert!(text.trim_end().ends_with("%%EOF"));
+        // The xref offset points at the xref table (byte offsets, so search the bytes).
+        let at = bytes
+            .windows(10)
+            .rposition(|w| w == b"startxref\n")
+            .unwrap()
+            + 10;
+        let digits: String = bytes[at..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .map(|&b| b as char)
+            .collect();
+        let startxref: usize = digits.parse().unwrap();
+        assert!(bytes[startxref..].starts_with(b"xref"));
+        assert!(text.contains("/Count 1"));
+        assert!(text.contains("/Subtype /Image /Width 2 /Height 1"));
+    }
+}
