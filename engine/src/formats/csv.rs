@@ -17,7 +17,9 @@
 //!   the time column may not have gaps.
 //! - Lines that are empty or start with `#` are skipped.
 
-use super::{FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput, sha256_hex};
+use super::{
+    FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput, sha256_hex,
+};
 use crate::formats::Format;
 use crate::record::{EcgRecord, LeadId, LeadSignal, PatientInfo, Provenance};
 
@@ -49,7 +51,13 @@ impl CsvUnits {
         let norm: String = text
             .trim()
             .chars()
-            .map(|c| if c == 'µ' || c == 'μ' { 'u' } else { c.to_ascii_lowercase() })
+            .map(|c| {
+                if c == 'µ' || c == 'μ' {
+                    'u'
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
             .collect();
         match norm.as_str() {
             "uv" | "microvolt" | "microvolts" => Some(Self::Microvolts),
@@ -84,7 +92,10 @@ enum Column {
     Time { seconds_per_unit: f64 },
     /// A running sample number.
     SampleIndex,
-    Lead { lead: LeadId, units: Option<CsvUnits> },
+    Lead {
+        lead: LeadId,
+        units: Option<CsvUnits>,
+    },
 }
 
 /// A header cell split into name and unit suffix: `II_mV`, `II (uV)`, `II [mV]`.
@@ -93,12 +104,16 @@ fn split_unit(cell: &str) -> (&str, Option<&str>) {
         if let Some(inner) = cell.strip_suffix(close)
             && let Some(at) = inner.rfind(open)
         {
-            return (inner[..at].trim(), Some(inner[at + open.len_utf8()..].trim()));
+            return (
+                inner[..at].trim(),
+                Some(inner[at + open.len_utf8()..].trim()),
+            );
         }
     }
     if let Some(at) = cell.rfind('_') {
         let suffix = &cell[at + 1..];
-        let is_unit = CsvUnits::parse(suffix).is_some() || matches!(suffix.to_ascii_lowercase().as_str(), "s" | "ms");
+        let is_unit = CsvUnits::parse(suffix).is_some()
+            || matches!(suffix.to_ascii_lowercase().as_str(), "s" | "ms");
         if is_unit && at > 0 {
             return (cell[..at].trim(), Some(suffix));
         }
@@ -134,7 +149,9 @@ fn classify(cell: &str) -> Result<Column, String> {
     }
     let units = match unit {
         None => None,
-        Some(u) => Some(CsvUnits::parse(u).ok_or_else(|| format!("unit '{u}' is not uV, µV, mV or V"))?),
+        Some(u) => {
+            Some(CsvUnits::parse(u).ok_or_else(|| format!("unit '{u}' is not uV, µV, mV or V"))?)
+        }
     };
     if name.is_empty() {
         return Err("empty column name".to_string());
@@ -178,7 +195,11 @@ pub fn looks_like_csv(head: &str) -> bool {
         if cell.parse::<f64>().is_ok() {
             return false; // a data row, not a header
         }
-        if let Ok(Column::Lead { lead: LeadId::Standard(_), .. }) = classify(cell) {
+        if let Ok(Column::Lead {
+            lead: LeadId::Standard(_),
+            ..
+        }) = classify(cell)
+        {
             leads += 1;
         }
     }
@@ -199,7 +220,10 @@ fn number(cell: &str, decimal_comma: bool) -> Result<Option<f64>, String> {
         t
     };
     // Rust also parses "inf" and "infinity"; ECG files hold plain decimals.
-    if !t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E')) {
+    if !t
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'))
+    {
         return Err(format!("'{t}' is not a number"));
     }
     let v: f64 = t.parse().map_err(|_| format!("'{t}' is not a number"))?;
@@ -211,10 +235,15 @@ fn number(cell: &str, decimal_comma: bool) -> Result<Option<f64>, String> {
 }
 
 /// Reads a CSV ECG file.
-pub fn read(bytes: &[u8], file_name: &str, options: &CsvOptions) -> Result<SignalInput, FormatError> {
-    let err = |kind, field: &str, problem: String| FormatError::new(file_name, kind, field, problem);
+pub fn read(
+    bytes: &[u8],
+    file_name: &str,
+    options: &CsvOptions,
+) -> Result<SignalInput, FormatError> {
+    let err =
+        |kind, field: &str, problem: String| FormatError::new(file_name, kind, field, problem);
     let text = std::str::from_utf8(bytes).map_err(|e| {
-        let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+        let line = bytes[..e.valid_up_to()].split(|&b| b == b'\n').count();
         err(
             FormatErrorKind::Invalid,
             &format!("row {line}"),
@@ -228,7 +257,11 @@ pub fn read(bytes: &[u8], file_name: &str, options: &CsvOptions) -> Result<Signa
         .map(|(i, l)| (i + 1, l.trim_end_matches('\r')))
         .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
     let Some((header_row, header)) = lines.next() else {
-        return Err(err(FormatErrorKind::Invalid, "header row", "the file has no header row".into()));
+        return Err(err(
+            FormatErrorKind::Invalid,
+            "header row",
+            "the file has no header row".into(),
+        ));
     };
     let delim = delimiter(header);
     let decimal_comma = matches!(delim, Some(';' | '\t'));
@@ -243,7 +276,10 @@ pub fn read(bytes: &[u8], file_name: &str, options: &CsvOptions) -> Result<Signa
         return Err(err(
             FormatErrorKind::TooLarge,
             "header row",
-            format!("{} columns; at most {MAX_CHANNELS} leads are accepted", names.len()),
+            format!(
+                "{} columns; at most {MAX_CHANNELS} leads are accepted",
+                names.len()
+            ),
         ));
     }
     let mut columns = Vec::with_capacity(names.len());
@@ -260,15 +296,21 @@ pub fn read(bytes: &[u8], file_name: &str, options: &CsvOptions) -> Result<Signa
         }
         let column = classify(name).map_err(|p| err(FormatErrorKind::Invalid, &field(), p))?;
         match column {
-            Column::Time { .. } if time_col.is_some() || index_col.is_some() => {
-                return Err(err(FormatErrorKind::Inconsistent, &field(), "a second time or sample column".into()));
-            }
-            Column::SampleIndex if time_col.is_some() || index_col.is_some() => {
-                return Err(err(FormatErrorKind::Inconsistent, &field(), "a second time or sample column".into()));
+            Column::Time { .. } | Column::SampleIndex
+                if time_col.is_some() || index_col.is_some() =>
+            {
+                return Err(err(
+                    FormatErrorKind::Inconsistent,
+                    &field(),
+                    "a second time or sample column".into(),
+                ));
             }
             Column::Time { .. } => time_col = Some(c),
             Column::SampleIndex => index_col = Some(c),
-            Column::Lead { lead: LeadId::Standard(l), .. } => {
+            Column::Lead {
+                lead: LeadId::Standard(l),
+                ..
+            } => {
                 let dup = columns.iter().position(
                     |k| matches!(k, Column::Lead { lead: LeadId::Standard(m), .. } if *m == l),
                 );
@@ -288,7 +330,11 @@ pub fn read(bytes: &[u8], file_name: &str, options: &CsvOptions) -> Result<Signa
         .filter(|&c| matches!(columns[c], Column::Lead { .. }))
         .collect();
     if lead_cols.is_empty() {
-        return Err(err(FormatErrorKind::Invalid, "header row", "no lead column (only time)".into()));
+        return Err(err(
+            FormatErrorKind::Invalid,
+            "header row",
+            "no lead column (only time)".into(),
+        ));
     }
 
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); lead_cols.len()];
@@ -308,16 +354,25 @@ pub fn read(bytes: &[u8], file_name: &str, options: &CsvOptions) -> Result<Signa
             return Err(err(
                 FormatErrorKind::Inconsistent,
                 &format!("row {row}"),
-                format!("{} cells but the header has {} columns", cells.len(), columns.len()),
+                format!(
+                    "{} cells but the header has {} columns",
+                    cells.len(),
+                    columns.len()
+                ),
             ));
         }
         for (c, cell) in cells.iter().enumerate() {
             let field = || format!("row {row}, column {} ({})", c + 1, unquote(&names[c]));
-            let value = number(cell, decimal_comma).map_err(|p| err(FormatErrorKind::Invalid, &field(), p))?;
+            let value = number(cell, decimal_comma)
+                .map_err(|p| err(FormatErrorKind::Invalid, &field(), p))?;
             match &columns[c] {
                 Column::Time { .. } | Column::SampleIndex => {
                     let Some(v) = value else {
-                        return Err(err(FormatErrorKind::Invalid, &field(), "the time/sample column has no value".into()));
+                        return Err(err(
+                            FormatErrorKind::Invalid,
+                            &field(),
+                            "the time/sample column has no value".into(),
+                        ));
                     };
                     times.push((row, v));
                 }
@@ -333,27 +388,41 @@ pub fn read(bytes: &[u8], file_name: &str, options: &CsvOptions) -> Result<Signa
         rows += 1;
     }
     if rows == 0 {
-        return Err(err(FormatErrorKind::Truncated, "data rows", "the header is not followed by any data row".into()));
+        return Err(err(
+            FormatErrorKind::Truncated,
+            "data rows",
+            "the header is not followed by any data row".into(),
+        ));
     }
 
     let mut notes = Vec::new();
-    let rate = sample_rate(file_name, &columns, time_col, &names, &times, options, &mut notes)?;
+    let rate = sample_rate(
+        file_name, &columns, time_col, &names, &times, options, &mut notes,
+    )?;
 
     // Units per column.
-    let suffixed = lead_cols.iter().any(|&c| matches!(columns[c], Column::Lead { units: Some(_), .. }));
+    let suffixed = lead_cols
+        .iter()
+        .any(|&c| matches!(columns[c], Column::Lead { units: Some(_), .. }));
     if options.units.is_none() && !suffixed {
-        let max = samples.iter().flatten().filter(|v| v.is_finite()).fold(0.0f64, |m, v| m.max(v.abs()));
+        let max = samples
+            .iter()
+            .flatten()
+            .filter(|v| v.is_finite())
+            .fold(0.0f64, |m, v| m.max(v.abs()));
         let mut note = "no units in the header or options: values read as µV".to_string();
         if max > 0.0 && max < 20.0 {
-            note.push_str(&format!(
-                " (largest |value| is {max}, small for µV: if the file is in mV give the units option)"
-            ));
+            note = format!(
+                "{note} (largest |value| is {max}, small for µV: if the file is in mV give the units option)"
+            );
         }
         notes.push(note);
     }
     let mut leads = Vec::with_capacity(lead_cols.len());
     for (slot, &c) in lead_cols.iter().enumerate() {
-        let Column::Lead { lead, units } = &columns[c] else { continue };
+        let Column::Lead { lead, units } = &columns[c] else {
+            continue;
+        };
         if let (Some(own), Some(opt)) = (units, options.units)
             && *own != opt
         {
@@ -364,13 +433,22 @@ pub fn read(bytes: &[u8], file_name: &str, options: &CsvOptions) -> Result<Signa
                 opt.name()
             ));
         }
-        let scale = units.or(options.units).unwrap_or(CsvUnits::Microvolts).microvolts_per_unit();
+        let scale = units
+            .or(options.units)
+            .unwrap_or(CsvUnits::Microvolts)
+            .microvolts_per_unit();
         let values = std::mem::take(&mut samples[slot]);
-        let values = if scale == 1.0 { values } else { values.into_iter().map(|v| v * scale).collect() };
+        let values = if scale == 1.0 {
+            values
+        } else {
+            values.into_iter().map(|v| v * scale).collect()
+        };
         leads.push(LeadSignal::new(lead.clone(), unquote(&names[c]), values));
     }
     if missing > 0 {
-        notes.push(format!("{missing} empty cell(s) read as missing samples (NaN)"));
+        notes.push(format!(
+            "{missing} empty cell(s) read as missing samples (NaN)"
+        ));
     }
     let mut record = EcgRecord {
         sample_rate_hz: rate,
@@ -407,16 +485,25 @@ fn sample_rate(
     options: &CsvOptions,
     notes: &mut Vec<String>,
 ) -> Result<f64, FormatError> {
-    let err = |kind, field: String, problem: String| FormatError::new(file_name, kind, field, problem);
+    let err =
+        |kind, field: String, problem: String| FormatError::new(file_name, kind, field, problem);
     if let Some(r) = options.sample_rate_hz
         && !(r.is_finite() && r > 0.0)
     {
-        return Err(err(FormatErrorKind::Invalid, "sample rate option".into(), format!("{r} Hz is not a positive rate")));
+        return Err(err(
+            FormatErrorKind::Invalid,
+            "sample rate option".into(),
+            format!("{r} Hz is not a positive rate"),
+        ));
     }
     let inferred = match time_col {
         Some(c) => {
             let Column::Time { seconds_per_unit } = columns[c] else {
-                return Err(err(FormatErrorKind::Invalid, "time column".into(), "not a time column".into()));
+                return Err(err(
+                    FormatErrorKind::Invalid,
+                    "time column".into(),
+                    "not a time column".into(),
+                ));
             };
             let col_name = unquote(&names[c]).to_string();
             if times.len() < 2 {
@@ -454,7 +541,11 @@ fn sample_rate(
             }
             let rate = 1.0 / (mean * seconds_per_unit);
             let snapped = rate.round();
-            Some(if (rate - snapped).abs() <= RATE_SNAP_RELATIVE * rate { snapped } else { rate })
+            Some(if (rate - snapped).abs() <= RATE_SNAP_RELATIVE * rate {
+                snapped
+            } else {
+                rate
+            })
         }
         None => None,
     };
@@ -486,7 +577,8 @@ fn sample_rate(
 /// zeros trimmed), missing samples as empty cells. Reading it back gives the same values
 /// within 0.0005 µV and the same rate.
 pub fn write(record: &EcgRecord) -> Vec<u8> {
-    let mut out = String::with_capacity(record.samples_per_lead() * (record.leads.len() + 1) * 9 + 64);
+    let mut out =
+        String::with_capacity(record.samples_per_lead() * (record.leads.len() + 1) * 9 + 64);
     out.push_str("time_s");
     for lead in &record.leads {
         out.push(',');
@@ -494,7 +586,13 @@ pub fn write(record: &EcgRecord) -> Vec<u8> {
             .lead
             .name()
             .chars()
-            .map(|c| if matches!(c, ',' | ';' | '\t' | '"' | '\n' | '\r') { '_' } else { c })
+            .map(|c| {
+                if matches!(c, ',' | ';' | '\t' | '"' | '\n' | '\r') {
+                    '_'
+                } else {
+                    c
+                }
+            })
             .collect();
         out.push_str(&name);
     }
@@ -516,7 +614,11 @@ pub fn write(record: &EcgRecord) -> Vec<u8> {
 /// A fixed-decimal number without trailing zeros ("12.5", "-3", "0").
 fn trimmed(v: f64, decimals: usize) -> String {
     let s = format!("{v:.decimals$}");
-    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
     if s == "-0" { "0".to_string() } else { s }
 }
 

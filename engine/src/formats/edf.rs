@@ -30,8 +30,7 @@ use super::{
 };
 use crate::formats::Format;
 use crate::record::{
-    Annotation, AnnotationKind, Calibration, EcgRecord, LeadId, LeadSignal, PatientInfo,
-    Provenance,
+    Annotation, AnnotationKind, Calibration, EcgRecord, LeadId, LeadSignal, PatientInfo, Provenance,
 };
 
 /// Size of the fixed part of the header and of each signal's header.
@@ -97,13 +96,22 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn err(&self, kind: FormatErrorKind, field: impl Into<String>, problem: impl Into<String>) -> FormatError {
+    fn err(
+        &self,
+        kind: FormatErrorKind,
+        field: impl Into<String>,
+        problem: impl Into<String>,
+    ) -> FormatError {
         FormatError::new(self.file, kind, field, problem)
     }
 
     /// A structural or numeric field: printable ASCII only, trimmed.
     fn ascii(&self, raw: &[u8], field: &str) -> Result<String, FormatError> {
-        if let Some((pos, b)) = raw.iter().enumerate().find(|(_, b)| !(0x20..=0x7e).contains(*b)) {
+        if let Some((pos, b)) = raw
+            .iter()
+            .enumerate()
+            .find(|(_, b)| !(0x20..=0x7e).contains(*b))
+        {
             return Err(self.err(
                 FormatErrorKind::Invalid,
                 field,
@@ -125,7 +133,13 @@ impl Ctx<'_> {
             "{field}: bytes outside printable ASCII decoded as Latin-1"
         ));
         raw.iter()
-            .map(|&b| if b < 0x20 || b == 0x7f { ' ' } else { char::from(b) })
+            .map(|&b| {
+                if b < 0x20 || b == 0x7f {
+                    ' '
+                } else {
+                    char::from(b)
+                }
+            })
             .collect::<String>()
             .trim()
             .to_string()
@@ -135,7 +149,11 @@ impl Ctx<'_> {
     fn number(&self, raw: &[u8], field: &str) -> Result<f64, FormatError> {
         let text = self.ascii(raw, field)?;
         if text.is_empty() {
-            return Err(self.err(FormatErrorKind::Invalid, field, "is empty, a number is required"));
+            return Err(self.err(
+                FormatErrorKind::Invalid,
+                field,
+                "is empty, a number is required",
+            ));
         }
         // Rust also parses "inf" and "NaN"; EDF numbers are plain decimals only.
         if !text
@@ -149,7 +167,11 @@ impl Ctx<'_> {
             ));
         }
         let value: f64 = text.parse().map_err(|_| {
-            self.err(FormatErrorKind::Invalid, field, format!("'{text}' is not a number"))
+            self.err(
+                FormatErrorKind::Invalid,
+                field,
+                format!("'{text}' is not a number"),
+            )
         })?;
         if !value.is_finite() {
             return Err(self.err(
@@ -195,11 +217,12 @@ pub fn read(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
     let record_samples: usize = signals.iter().map(|s| s.samples_per_record).sum();
     let record_bytes = record_samples * 2;
     let data = &bytes[main.header_bytes.min(bytes.len())..];
-    let record_count = match main.record_count {
-        Some(n) => n,
-        None => {
+    let record_count = if let Some(n) = main.record_count {
+        n
+    } else {
+        {
             // −1 ("unknown", written while recording) is usable only when the file size says it.
-            if data.len() % record_bytes != 0 {
+            if !data.len().is_multiple_of(record_bytes) {
                 return Err(ctx.err(
                     FormatErrorKind::Inconsistent,
                     "number of data records",
@@ -253,7 +276,8 @@ pub fn read(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
         ));
     }
 
-    let (leads, annotations) = decode_signals(&mut ctx, &main, &signals, &data[..needed], record_count)?;
+    let (leads, annotations) =
+        decode_signals(&mut ctx, &main, &signals, &data[..needed], record_count)?;
     let (patient, device) = parse_identification(&main, is_plus);
     let acquisition_time = parse_start(&ctx, &main, is_plus)?;
 
@@ -265,18 +289,27 @@ pub fn read(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
         acquisition_time: Some(acquisition_time),
         device,
         provenance: Provenance {
-            format: if is_plus { Format::EdfPlus } else { Format::Edf },
+            format: if is_plus {
+                Format::EdfPlus
+            } else {
+                Format::Edf
+            },
             file_name: file_name.to_string(),
             sha256: sha256_hex(bytes),
             byte_len: bytes.len() as u64,
         },
-        annotations: annotations_to_record(annotations, sample_rate_hz, record_count, main.record_duration_s),
+        annotations: annotations_to_record(
+            annotations,
+            sample_rate_hz,
+            record_count,
+            main.record_duration_s,
+        ),
         representative_beats: None,
         processing_notes: notes,
     };
-    record.validate().map_err(|e| {
-        ctx.err(FormatErrorKind::Inconsistent, "signals", e.to_string())
-    })?;
+    record
+        .validate()
+        .map_err(|e| ctx.err(FormatErrorKind::Inconsistent, "signals", e.to_string()))?;
     record.derive_limb_leads();
     Ok(SignalInput { record, patient })
 }
@@ -286,7 +319,10 @@ fn read_main_header(ctx: &mut Ctx<'_>, bytes: &[u8]) -> Result<MainHeader, Forma
         return Err(ctx.err(
             FormatErrorKind::Truncated,
             "header",
-            format!("{} bytes; the fixed EDF header alone is 256 bytes", bytes.len()),
+            format!(
+                "{} bytes; the fixed EDF header alone is 256 bytes",
+                bytes.len()
+            ),
         ));
     }
     let version = ctx.ascii(&bytes[0..8], "version")?;
@@ -309,7 +345,11 @@ fn read_main_header(ctx: &mut Ctx<'_>, bytes: &[u8]) -> Result<MainHeader, Forma
 
     if signal_count < 1 || signal_count > MAX_CHANNELS as i64 {
         return Err(ctx.err(
-            if signal_count > 0 { FormatErrorKind::TooLarge } else { FormatErrorKind::Invalid },
+            if signal_count > 0 {
+                FormatErrorKind::TooLarge
+            } else {
+                FormatErrorKind::Invalid
+            },
             "number of signals",
             format!("{signal_count}; between 1 and {MAX_CHANNELS} are accepted"),
         ));
@@ -423,7 +463,11 @@ fn read_signal_headers(
         }
         if spr < 1 || spr > MAX_TOTAL_SAMPLES as i64 {
             return Err(ctx.err(
-                if spr < 1 { FormatErrorKind::Invalid } else { FormatErrorKind::TooLarge },
+                if spr < 1 {
+                    FormatErrorKind::Invalid
+                } else {
+                    FormatErrorKind::TooLarge
+                },
                 name("samples per data record"),
                 format!("{spr}; at least 1 and at most {MAX_TOTAL_SAMPLES}"),
             ));
@@ -456,7 +500,13 @@ pub(crate) fn microvolts_per_unit(dimension: &str) -> Option<f64> {
     let norm: String = dimension
         .trim()
         .chars()
-        .map(|c| if c == 'µ' || c == 'μ' { 'u' } else { c.to_ascii_lowercase() })
+        .map(|c| {
+            if c == 'µ' || c == 'μ' {
+                'u'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
         .collect();
     match norm.as_str() {
         "uv" | "microvolt" | "microvolts" => Some(1.0),
@@ -470,7 +520,9 @@ pub(crate) fn microvolts_per_unit(dimension: &str) -> Option<f64> {
 /// Does this label name an ECG channel (a standard lead, or ECG/EKG by prefix)?
 fn is_ecg_label(label: &str) -> bool {
     let upper = label.trim().to_ascii_uppercase();
-    LeadId::from_label(label).standard().is_some() || upper.starts_with("ECG") || upper.starts_with("EKG")
+    LeadId::from_label(label).standard().is_some()
+        || upper.starts_with("ECG")
+        || upper.starts_with("EKG")
 }
 
 /// A decoded channel before rate alignment.
@@ -552,7 +604,8 @@ fn decode_signals(
             }));
         }
         let gain = 1.0 / units_per_digit;
-        let mut signal = LeadSignal::new(LeadId::from_label(&sig.label), sig.label.clone(), samples);
+        let mut signal =
+            LeadSignal::new(LeadId::from_label(&sig.label), sig.label.clone(), samples);
         signal.calibration = Some(Calibration {
             gain,
             baseline: f64::from(sig.dig_min) - sig.phys_min * gain,
@@ -651,14 +704,19 @@ fn align_rates(
             seen.push((std_lead, index));
         }
         if (channel.rate_hz - target).abs() > 1e-9 * target {
-            let resampled = crate::dsp::resample(&channel.signal.samples_uv, channel.rate_hz, target)
-                .map_err(|e| {
-                    ctx.err(
-                        FormatErrorKind::Invalid,
-                        format!("signal '{}' samples per data record", channel.signal.source_label),
-                        format!("cannot resample: {e}"),
-                    )
-                })?;
+            let resampled =
+                crate::dsp::resample(&channel.signal.samples_uv, channel.rate_hz, target).map_err(
+                    |e| {
+                        ctx.err(
+                            FormatErrorKind::Invalid,
+                            format!(
+                                "signal '{}' samples per data record",
+                                channel.signal.source_label
+                            ),
+                            format!("cannot resample: {e}"),
+                        )
+                    },
+                )?;
             notes.push(format!(
                 "channel '{}' recorded at {} Hz resampled to {target} Hz to match the ECG leads",
                 channel.signal.source_label, channel.rate_hz
@@ -774,7 +832,7 @@ fn parse_start(ctx: &Ctx<'_>, main: &MainHeader, is_plus: bool) -> Result<String
         None
     };
     let date_text = main.start_date.as_str();
-    let (day, month, year) = if date_text.ends_with(".yy") && plus_year.is_some() {
+    let (day, month, year) = if date_text.get(6..) == Some("yy") && plus_year.is_some() {
         let [d, m] = {
             let t = triple(&date_text.replace("yy", "00"), "start date")?;
             [t[0], t[1]]
@@ -804,7 +862,9 @@ fn parse_start(ctx: &Ctx<'_>, main: &MainHeader, is_plus: bool) -> Result<String
             format!("'{}' is not a time of day (hh.mm.ss)", main.start_time),
         ));
     }
-    Ok(format!("{year:04}-{month:02}-{day:02}T{h:02}:{mi:02}:{s:02}"))
+    Ok(format!(
+        "{year:04}-{month:02}-{day:02}T{h:02}:{mi:02}:{s:02}"
+    ))
 }
 
 #[cfg(test)]

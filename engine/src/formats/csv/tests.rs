@@ -16,7 +16,11 @@ fn read_err(text: &str, options: &CsvOptions) -> FormatError {
 }
 
 fn lead(input: &SignalInput, which: StandardLead) -> Vec<f64> {
-    input.record.lead(which).map(|l| l.samples_uv.clone()).unwrap_or_default()
+    input
+        .record
+        .lead(which)
+        .map(|l| l.samples_uv.clone())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -32,13 +36,20 @@ fn detects_header_rows_of_lead_names() {
 
 #[test]
 fn infers_rate_from_the_time_column_and_reads_microvolts() {
-    let input = read_ok("time_s,I,II\n0,10,20\n0.002,11,21\n0.004,12,22\n", &CsvOptions::default());
+    let input = read_ok(
+        "time_s,I,II\n0,10,20\n0.002,11,21\n0.004,12,22\n",
+        &CsvOptions::default(),
+    );
     let rec = &input.record;
     assert_eq!(rec.sample_rate_hz, 500.0);
     assert_eq!(rec.provenance.format, Format::Csv);
     assert_eq!(lead(&input, StandardLead::II), vec![20.0, 21.0, 22.0]);
     assert_eq!(rec.derived_leads(), vec!["III", "aVR", "aVL", "aVF"]);
-    assert!(rec.processing_notes.iter().any(|n| n.contains("read as µV")));
+    assert!(
+        rec.processing_notes
+            .iter()
+            .any(|n| n.contains("read as µV"))
+    );
     assert!(input.patient.is_empty());
 }
 
@@ -66,7 +77,13 @@ fn units_option_and_rate_option_apply() {
     // header suffix wins over the option, with a note
     let input = read_ok("II_uV\n1\n", &options);
     assert_eq!(lead(&input, StandardLead::II), vec![1.0]);
-    assert!(input.record.processing_notes.iter().any(|n| n.contains("wins")));
+    assert!(
+        input
+            .record
+            .processing_notes
+            .iter()
+            .any(|n| n.contains("wins"))
+    );
 }
 
 #[test]
@@ -97,7 +114,10 @@ fn cell_errors_name_row_and_column() {
 
 #[test]
 fn non_uniform_time_names_the_row() {
-    let e = read_err("t,II\n0,1\n0.002,1\n0.004,1\n0.010,1\n0.012,1\n", &CsvOptions::default());
+    let e = read_err(
+        "t,II\n0,1\n0.002,1\n0.004,1\n0.010,1\n0.012,1\n",
+        &CsvOptions::default(),
+    );
     assert_eq!(e.kind, FormatErrorKind::Inconsistent);
     assert_eq!(e.field, "row 5, column 1 (t)");
     let options = CsvOptions {
@@ -113,7 +133,13 @@ fn empty_cells_are_missing_samples() {
     let input = read_ok("time_s,II,V1\n0,1,\n0.002,,2\n", &CsvOptions::default());
     assert!(lead(&input, StandardLead::II)[1].is_nan());
     assert!(lead(&input, StandardLead::V1)[0].is_nan());
-    assert!(input.record.processing_notes.iter().any(|n| n.contains("2 empty cell(s)")));
+    assert!(
+        input
+            .record
+            .processing_notes
+            .iter()
+            .any(|n| n.contains("2 empty cell(s)"))
+    );
 }
 
 #[test]
@@ -122,7 +148,10 @@ fn structural_errors() {
     assert_eq!(read_err("", &o).field, "header row");
     assert_eq!(read_err("time_s,II\n", &o).kind, FormatErrorKind::Truncated);
     assert_eq!(read_err("time_s\n0\n", &o).field, "header row");
-    assert_eq!(read_err("II,ECG II\n1,2\n", &o).kind, FormatErrorKind::Inconsistent);
+    assert_eq!(
+        read_err("II,ECG II\n1,2\n", &o).kind,
+        FormatErrorKind::Inconsistent
+    );
     assert_eq!(read_err("1,2\n3,4\n", &o).field, "row 1, column 1 (1)");
     assert!(read_err("II (mmHg)\n1\n", &o).problem.contains("mmHg"));
     let e = read(b"II\n\xff\n", "t.csv", &o).err().map(|e| e.field);
@@ -135,7 +164,9 @@ fn writer_round_trips_within_a_hundredth_of_a_microvolt() {
         .iter()
         .enumerate()
         .map(|(k, l)| {
-            let s = (0..3600).map(|t| 1234.5678 * ((t as f64) * 0.01 * (k as f64 + 1.0)).sin()).collect();
+            let s = (0..3600)
+                .map(|t| 1234.5678 * ((t as f64) * 0.01 * (k as f64 + 1.0)).sin())
+                .collect();
             LeadSignal::new(LeadId::Standard(*l), l.name(), s)
         })
         .collect();
@@ -166,7 +197,10 @@ fn writer_round_trips_within_a_hundredth_of_a_microvolt() {
         for (a, b) in rec.leads.iter().zip(&back.leads) {
             assert_eq!(a.lead, b.lead);
             for (x, y) in a.samples_uv.iter().zip(&b.samples_uv) {
-                assert!(x.is_nan() && y.is_nan() || (x - y).abs() <= 0.01, "{x} vs {y}");
+                assert!(
+                    x.is_nan() && y.is_nan() || (x - y).abs() <= 0.01,
+                    "{x} vs {y}"
+                );
             }
         }
     }

@@ -38,15 +38,15 @@ fn parse_tal(chunk: &[u8]) -> Result<Tal, String> {
             String::from_utf8_lossy(onset)
         ));
     }
-    let onset_s = decimal(onset, true).ok_or_else(|| {
-        format!("onset '{}' is not a number", String::from_utf8_lossy(onset))
-    })?;
-    let duration_s = match duration {
-        Some(d) => Some(decimal(d, false).ok_or_else(|| {
-            format!("duration '{}' is not a number", String::from_utf8_lossy(d))
-        })?),
-        None => None,
-    };
+    let onset_s = decimal(onset, true)
+        .ok_or_else(|| format!("onset '{}' is not a number", String::from_utf8_lossy(onset)))?;
+    let duration_s =
+        match duration {
+            Some(d) => Some(decimal(d, false).ok_or_else(|| {
+                format!("duration '{}' is not a number", String::from_utf8_lossy(d))
+            })?),
+            None => None,
+        };
     if !chunk.ends_with(&[TEXT_SEP]) {
         return Err("a TAL does not end with 0x14".to_string());
     }
@@ -67,14 +67,15 @@ fn decimal(bytes: &[u8], signed: bool) -> Option<f64> {
         Some(b'+' | b'-') if signed => &bytes[1..],
         _ => bytes,
     };
-    let points = digits.iter().filter(|&&b| b == b'.').count();
-    if digits.is_empty()
-        || points > 1
-        || !digits.iter().all(|&b| b.is_ascii_digit() || b == b'.')
-    {
+    let points = digits.split(|&b| b == b'.').count() - 1;
+    if digits.is_empty() || points > 1 || !digits.iter().all(|&b| b.is_ascii_digit() || b == b'.') {
         return None;
     }
-    std::str::from_utf8(bytes).ok()?.parse().ok().filter(|v: &f64| v.is_finite())
+    std::str::from_utf8(bytes)
+        .ok()?
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite())
 }
 
 #[cfg(test)]

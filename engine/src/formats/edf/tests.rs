@@ -34,7 +34,9 @@ fn sig(label: &str, dim: &str, spr: usize, records: usize) -> Sig {
         dmin: "-32768".into(),
         dmax: "32767".into(),
         spr,
-        data: (0..spr * records).map(|k| (k as i16).wrapping_mul(7)).collect(),
+        data: (0..spr * records)
+            .map(|k| (k as i16).wrapping_mul(7))
+            .collect(),
     }
 }
 
@@ -63,7 +65,9 @@ impl Builder {
                 .flat_map(|rec| {
                     let mut b = rec.clone();
                     b.resize(spr * 2, 0);
-                    b.chunks(2).map(|p| i16::from_le_bytes([p[0], p[1]])).collect::<Vec<_>>()
+                    b.chunks(2)
+                        .map(|p| i16::from_le_bytes([p[0], p[1]]))
+                        .collect::<Vec<_>>()
                 })
                 .collect();
             sigs.push(s);
@@ -144,7 +148,10 @@ fn read_err(bytes: &[u8]) -> FormatError {
 
 #[test]
 fn reads_header_and_scales_to_microvolts() {
-    let mut b = Builder::new(vec![sig("ECG II", "mV", 10, 2), sig("V1-Ref", "uV", 10, 2)], 2);
+    let mut b = Builder::new(
+        vec![sig("ECG II", "mV", 10, 2), sig("V1-Ref", "uV", 10, 2)],
+        2,
+    );
     b.reserved = "EDF+C".into();
     let input = read_ok(&b.bytes());
     let rec = &input.record;
@@ -156,12 +163,20 @@ fn reads_header_and_scales_to_microvolts() {
     assert_eq!(input.patient.sex.as_deref(), Some("F"));
     assert_eq!(input.patient.birth_date.as_deref(), Some("1951-05-02"));
     assert_eq!(input.patient.name.as_deref(), Some("Haagse Harry"));
-    let ii = rec.lead(StandardLead::II).map(|l| l.samples_uv.clone()).unwrap_or_default();
+    let ii = rec
+        .lead(StandardLead::II)
+        .map(|l| l.samples_uv.clone())
+        .unwrap_or_default();
     // digital 7 → 0.7 mV → 700 µV (scale 0.1 per digit)
     assert!((ii[1] - 700.0).abs() < 1e-6, "{}", ii[1]);
-    let v1 = rec.lead(StandardLead::V1).map(|l| l.samples_uv.clone()).unwrap_or_default();
+    let v1 = rec
+        .lead(StandardLead::V1)
+        .map(|l| l.samples_uv.clone())
+        .unwrap_or_default();
     assert!((v1[1] - 0.7).abs() < 1e-9);
-    let cal = rec.lead(StandardLead::II).and_then(|l| l.calibration.clone());
+    let cal = rec
+        .lead(StandardLead::II)
+        .and_then(|l| l.calibration.clone());
     let cal = cal.unwrap_or_else(|| panic!("no calibration"));
     assert!((cal.gain - 10.0).abs() < 1e-9);
     assert!(cal.baseline.abs() < 1e-6);
@@ -171,7 +186,10 @@ fn reads_header_and_scales_to_microvolts() {
 
 #[test]
 fn derives_limb_leads_from_i_and_ii() {
-    let b = Builder::new(vec![sig("Lead I", "uV", 5, 1), sig("EKG II", "uV", 5, 1)], 1);
+    let b = Builder::new(
+        vec![sig("Lead I", "uV", 5, 1), sig("EKG II", "uV", 5, 1)],
+        1,
+    );
     let rec = read_ok(&b.bytes()).record;
     assert_eq!(rec.provenance.format, Format::Edf);
     assert_eq!(rec.derived_leads(), vec!["III", "aVR", "aVL", "aVF"]);
@@ -199,7 +217,11 @@ fn other_rates_are_resampled_to_the_ecg_rate() {
     let rec = read_ok(&b.bytes()).record;
     assert_eq!(rec.sample_rate_hz, 20.0);
     assert!(rec.leads.iter().all(|l| l.samples_uv.len() == 60));
-    assert!(rec.processing_notes.iter().any(|n| n.contains("'Resp' recorded at 5 Hz resampled to 20 Hz")));
+    assert!(
+        rec.processing_notes
+            .iter()
+            .any(|n| n.contains("'Resp' recorded at 5 Hz resampled to 20 Hz"))
+    );
 }
 
 #[test]
@@ -219,7 +241,8 @@ fn header_validation_names_the_field() {
     let mut s = sig("V1", "uV", 5, 1);
     s.dmin = "100".into();
     s.dmax = "100".into();
-    let e = read_err(&Builder::new(vec![sig("I", "uV", 5, 1), sig("II", "uV", 5, 1), s], 1).bytes());
+    let e =
+        read_err(&Builder::new(vec![sig("I", "uV", 5, 1), sig("II", "uV", 5, 1), s], 1).bytes());
     assert_eq!(e.field, "signal 3 (V1) digital minimum");
     assert_eq!(e.kind, FormatErrorKind::Invalid);
 
@@ -237,7 +260,10 @@ fn header_validation_names_the_field() {
 
     let mut s = sig("V1", "uV", 5, 1);
     s.pmax = "inf".into();
-    assert_eq!(read_err(&Builder::new(vec![s], 1).bytes()).kind, FormatErrorKind::Invalid);
+    assert_eq!(
+        read_err(&Builder::new(vec![s], 1).bytes()).kind,
+        FormatErrorKind::Invalid
+    );
 
     let mut bytes = Builder::new(vec![sig("II", "uV", 5, 1)], 1).bytes();
     bytes[184..192].copy_from_slice(b"768     ");
@@ -339,7 +365,10 @@ fn assert_round_trip(rec: &EcgRecord) {
     for lead in &rec.leads {
         let other = back.leads.iter().find(|l| l.lead == lead.lead);
         let other = other.unwrap_or_else(|| panic!("lead {} lost", lead.lead));
-        let cal = other.calibration.clone().unwrap_or_else(|| panic!("no calibration"));
+        let cal = other
+            .calibration
+            .clone()
+            .unwrap_or_else(|| panic!("no calibration"));
         let step = 1.0 / cal.gain;
         let max = lead
             .samples_uv
@@ -347,7 +376,11 @@ fn assert_round_trip(rec: &EcgRecord) {
             .zip(&other.samples_uv)
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f64::max);
-        assert!(max <= step * 0.5 + 1e-9, "lead {}: error {max} > half step {step}", lead.lead);
+        assert!(
+            max <= step * 0.5 + 1e-9,
+            "lead {}: error {max} > half step {step}",
+            lead.lead
+        );
     }
 }
 
@@ -357,7 +390,10 @@ fn writer_round_trips_within_half_a_digital_unit() {
     assert_round_trip(&rec);
     let bytes = write(&rec).unwrap_or_default();
     let back = read_ok(&bytes).record;
-    assert_eq!(back.acquisition_time.as_deref(), Some("2024-05-06T07:08:09"));
+    assert_eq!(
+        back.acquisition_time.as_deref(),
+        Some("2024-05-06T07:08:09")
+    );
     assert_eq!(back.device.as_deref(), Some("Cart 9"));
     assert_eq!(&bytes[8..15], b"X X X X");
 }
@@ -383,6 +419,9 @@ fn writer_notes_unknown_start_and_non_finite_samples() {
     assert!(notes.iter().any(|n| n.contains("01.01.85")), "{notes:?}");
     assert!(notes.iter().any(|n| n.contains("non-finite")), "{notes:?}");
     let back = read_ok(&bytes).record;
-    assert_eq!(back.acquisition_time.as_deref(), Some("1985-01-01T00:00:00"));
+    assert_eq!(
+        back.acquisition_time.as_deref(),
+        Some("1985-01-01T00:00:00")
+    );
     assert!(back.leads[0].samples_uv[3].abs() < 0.1);
 }

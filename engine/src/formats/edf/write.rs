@@ -59,7 +59,9 @@ pub fn write_with_notes(record: &EcgRecord) -> Result<(Vec<u8>, Vec<String>), Fo
             .samples_uv
             .iter()
             .filter(|v| v.is_finite())
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
         if non_finite > 0 {
             notes.push(format!(
                 "lead {}: {non_finite} non-finite sample(s) written as 0 µV (EDF cannot mark them)",
@@ -83,20 +85,30 @@ pub fn write_with_notes(record: &EcgRecord) -> Result<(Vec<u8>, Vec<String>), Fo
         ranges.push((lo, hi));
     }
 
-    let (start_date, start_time, recording_date) = match parse_iso(record.acquisition_time.as_deref()) {
-        Some((y, mo, d, h, mi, s)) => (
+    let (start_date, start_time, recording_date) = if let Some((y, mo, d, h, mi, s)) =
+        parse_iso(record.acquisition_time.as_deref())
+    {
+        (
             format!("{d:02}.{mo:02}.{:02}", y % 100),
             format!("{h:02}.{mi:02}.{s:02}"),
             format!("{d:02}-{}-{y:04}", MONTHS[(mo - 1) as usize]),
-        ),
-        None => {
+        )
+    } else {
+        {
             notes.push(
                 "acquisition time unknown or not ISO 8601 within 1985–2084: start date written as 01.01.85 00.00.00 and the recording field says X".to_string(),
             );
-            ("01.01.85".to_string(), "00.00.00".to_string(), "X".to_string())
+            (
+                "01.01.85".to_string(),
+                "00.00.00".to_string(),
+                "X".to_string(),
+            )
         }
     };
-    let device = record.device.as_deref().map_or_else(|| "X".to_string(), |d| sanitize(d).replace(' ', "_"));
+    let device = record
+        .device
+        .as_deref()
+        .map_or_else(|| "X".to_string(), |d| sanitize(d).replace(' ', "_"));
     let recording = format!("Startdate {recording_date} X X {device}");
 
     // Time-keeping TAL per record: "+<onset>\x14\x14\x00". Onsets are exact decimal multiples
@@ -108,7 +120,12 @@ pub fn write_with_notes(record: &EcgRecord) -> Result<(Vec<u8>, Vec<String>), Fo
         let onset = if decimals == 0 {
             format!("+{units}")
         } else {
-            format!("+{}.{:0width$}", units / scale, units % scale, width = decimals as usize)
+            format!(
+                "+{}.{:0width$}",
+                units / scale,
+                units % scale,
+                width = decimals as usize
+            )
         };
         let mut b = onset.into_bytes();
         b.extend_from_slice(&[0x14, 0x14, 0x00]);
@@ -120,7 +137,8 @@ pub fn write_with_notes(record: &EcgRecord) -> Result<(Vec<u8>, Vec<String>), Fo
     let ns = leads.len() + 1;
     let header_bytes = 256 * (ns + 1);
     let mut out = Vec::with_capacity(
-        header_bytes + record_count * 2 * (layout.samples_per_record * leads.len() + annotation_spr),
+        header_bytes
+            + record_count * 2 * (layout.samples_per_record * leads.len() + annotation_spr),
     );
     let mut put = |text: &str, width: usize| {
         let mut field: Vec<u8> = text.bytes().take(width).collect();
@@ -185,7 +203,9 @@ pub fn write_with_notes(record: &EcgRecord) -> Result<(Vec<u8>, Vec<String>), Fo
             let digits_per_uv = 65_535.0 / (hi - lo);
             for &v in &lead.samples_uv[from..from + layout.samples_per_record] {
                 let v = if v.is_finite() { v } else { 0.0 };
-                let d = ((v - lo) * digits_per_uv - 32_768.0).round().clamp(-32_768.0, 32_767.0) as i16;
+                let d = ((v - lo) * digits_per_uv - 32_768.0)
+                    .round()
+                    .clamp(-32_768.0, 32_767.0) as i16;
                 out.extend_from_slice(&d.to_le_bytes());
             }
         }
@@ -210,7 +230,7 @@ fn choose_layout(n: usize, fs: f64, leads: usize) -> Option<Layout> {
     let mut divisors = Vec::new();
     let mut d = 1usize;
     while d * d <= n {
-        if n % d == 0 {
+        if n.is_multiple_of(d) {
             divisors.push(d);
             divisors.push(n / d);
         }
@@ -260,7 +280,12 @@ fn exact_decimal(value: f64) -> Option<(String, (u64, u32))> {
             units.to_string()
         } else {
             let s = 10u64.pow(decimals);
-            format!("{}.{:0width$}", units / s, units % s, width = decimals as usize)
+            format!(
+                "{}.{:0width$}",
+                units / s,
+                units % s,
+                width = decimals as usize
+            )
         };
         if text.len() <= 8 {
             return Some((text, (units, decimals)));
@@ -273,7 +298,13 @@ fn exact_decimal(value: f64) -> Option<(String, (u64, u32))> {
 /// Printable ASCII only, as EDF requires.
 fn sanitize(text: &str) -> String {
     text.chars()
-        .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect()
 }
 
@@ -282,7 +313,9 @@ fn parse_iso(text: Option<&str>) -> Option<(u32, u32, u32, u32, u32, u32)> {
     let t = text?.trim();
     let num = |range: std::ops::Range<usize>| -> Option<u32> {
         let s = t.get(range)?;
-        s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse().ok())?
+        s.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| s.parse().ok())?
     };
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     if t.get(4..5)? != "-" || t.get(7..8)? != "-" {
