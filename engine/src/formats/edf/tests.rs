@@ -425,3 +425,134 @@ fn writer_notes_unknown_start_and_non_finite_samples() {
     );
     assert!(back.leads[0].samples_uv[3].abs() < 0.1);
 }
+
+/// Parity with pyedflib (the reference reader) on files pyedflib wrote; see
+/// scripts/make_edf_fixtures.py.
+mod parity {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn fixture(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/edf")
+            .join(name)
+    }
+
+    fn load(name: &str) -> (Vec<u8>, SignalInput) {
+        let bytes = std::fs::read(fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let input = read(&bytes, name).unwrap_or_else(|e| panic!("{e}"));
+        (bytes, input)
+    }
+
+    fn num(v: &serde_json::Value) -> f64 {
+        v.as_f64().unwrap_or(f64::NAN)
+    }
+
+    fn reference() -> serde_json::Value {
+        let text = std::fs::read_to_string(fixture("reference.json"))
+            .unwrap_or_else(|e| panic!("reference.json: {e}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("reference.json: {e}"))
+    }
+
+    #[test]
+    fn values_match_pyedflib_within_one_digital_unit() {
+        let reference = reference();
+        let files = reference["files"].as_object().cloned().unwrap_or_default();
+        assert_eq!(files.len(), 2);
+        let mut compared = 0;
+        for (name, want) in files {
+            let (_, input) = load(&name);
+            let rec = &input.record;
+            assert_eq!(rec.acquisition_time.as_deref(), want["start"].as_str(), "{name}");
+            for sig in want["signals"].as_array().cloned().unwrap_or_default() {
+                let label = sig["label"].as_str().unwrap_or_default();
+                let dimension = sig["dimension"].as_str().unwrap_or_default();
+                let ours = rec.leads.iter().find(|l| l.source_label == label);
+                let Some(scale) = microvolts_per_unit(dimension) else {
+                    assert!(ours.is_none(), "{name}: non-voltage {label} kept");
+                    continue;
+                };
+                let ours = ours.unwrap_or_else(|| panic!("{name}: {label} missing"));
+                let theirs: Vec<f64> = sig["physical"]
+                    .as_array()
+                    .map(|a| a.iter().map(num).collect())
+                    .unwrap_or_default();
+                if (num(&sig["sample_rate_hz"]) - rec.sample_rate_hz).abs() > 1e-9 {
+                    // Resampled to the ECG rate: same duration, not the same samples.
+                    let ratio = rec.sample_rate_hz / num(&sig["sample_rate_hz"]);
+                    assert_eq!(ours.samples_uv.len(), (theirs.len() as f64 * ratio) as usize);
+                    continue;
+                }
+                let step = (num(&sig["physical_max"]) - num(&sig["physical_min"]))
+                    / (num(&sig["digital_max"]) - num(&sig["digital_min"]))
+                    * scale;
+                assert_eq!(ours.samples_uv.len(), theirs.len(), "{name} {label}");
+                for (k, (a, b)) in ours.samples_uv.iter().zip(&theirs).enumerate() {
+                    assert!(
+                        (a - b * scale).abs() <= step,
+                        "{name} {label} sample {k}: ours {a} µV, pyedflib {} µV, step {step}",
+                        b * scale
+                    );
+                }
+                compared += 1;
+            }
+            let want_ann = want["annotations"].as_array().cloned().unwrap_or_default();
+            assert_eq!(rec.annotations.len(), want_ann.len(), "{name}");
+            for a in &want_ann {
+                let text = a["text"].as_str().unwrap_or_default();
+                let ours = rec.annotations.iter().find(|x| x.label == text);
+                let ours = ours.unwrap_or_else(|| panic!("{name}: annotation {text} missing"));
+                let at = (num(&a["onset_s"]) * rec.sample_rate_hz).round() as usize;
+                assert_eq!(ours.sample_index, Some(at));
+                let duration = num(&a["duration_s"]);
+                assert_eq!(ours.value, (duration >= 0.0).then_some(duration));
+            }
+        }
+        assert_eq!(compared, 15);
+    }
+
+    #[test]
+    fn label_variants_map_to_the_twelve_leads() {
+        let (_, input) = load("twelve_lead_plus.edf");
+        let rec = &input.record;
+        assert!(rec.missing_standard_leads().is_empty());
+        assert!(rec.derived_leads().is_empty());
+        assert_eq!(rec.provenance.format, Format::EdfPlus);
+        assert_eq!(rec.device.as_deref(), Some("Cart9"));
+        assert_eq!(input.patient.name.as_deref(), Some("Haagse Harry"));
+        assert_eq!(input.patient.birth_date.as_deref(), Some("1951-05-02"));
+        assert!(rec.processing_notes.iter().any(|n| n.contains("'Resp' recorded at 50 Hz")));
+        assert!(rec.processing_notes.iter().any(|n| n.contains("SpO2")));
+        let (_, plain) = load("plain_three_lead.edf");
+        assert_eq!(plain.record.provenance.format, Format::Edf);
+        assert_eq!(plain.record.derived_leads(), vec!["III", "aVR", "aVL", "aVF"]);
+    }
+
+    /// Our EDF+ output of the pyedflib file, committed so that pyedflib's reading of it can
+    /// be checked by the script (`--check-writer`, which sets ECGR1_BLESS=1 to rewrite it).
+    #[test]
+    fn writer_output_is_the_golden_file() {
+        let (_, input) = load("twelve_lead_plus.edf");
+        let bytes = write(&input.record).unwrap_or_else(|e| panic!("{e}"));
+        let golden = fixture("written_by_ecgr1.edf");
+        if std::env::var_os("ECGR1_BLESS").is_some() {
+            std::fs::write(&golden, &bytes).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let committed = std::fs::read(&golden).unwrap_or_else(|e| panic!("{e}"));
+        assert!(committed == bytes, "writer output differs from {}", golden.display());
+        // And it reads back as the same record within one digital unit of each file.
+        let back = read(&bytes, "written_by_ecgr1.edf").unwrap_or_else(|e| panic!("{e}"));
+        for lead in &input.record.leads {
+            let other = back.record.leads.iter().find(|l| l.lead == lead.lead);
+            let other = other.unwrap_or_else(|| panic!("{} lost", lead.lead));
+            let step = |l: &LeadSignal| {
+                let c = l.calibration.clone().unwrap_or_else(|| panic!("no calibration"));
+                microvolts_per_unit(&c.units).unwrap_or(f64::NAN) / c.gain
+            };
+            let tol = step(lead) + step(other);
+            for (a, b) in lead.samples_uv.iter().zip(&other.samples_uv) {
+                assert!((a - b).abs() <= tol, "{}: {a} vs {b}", lead.lead);
+            }
+        }
+    }
+}
