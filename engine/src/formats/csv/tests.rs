@@ -205,3 +205,56 @@ fn writer_round_trips_within_a_hundredth_of_a_microvolt() {
         }
     }
 }
+
+fn repo_file(rel: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn fixture_variants_read() {
+    let bytes = repo_file("tests/fixtures/csv/semicolon_decimal_comma_mv.csv");
+    assert_eq!(crate::formats::detect(&bytes, "x.csv"), Some(Format::Csv));
+    let input = read(&bytes, "x.csv", &CsvOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(input.record.sample_rate_hz, 250.0);
+    assert_eq!(lead(&input, StandardLead::II), vec![125.0, 250.0, 500.0, 250.0]);
+    assert_eq!(lead(&input, StandardLead::V1), vec![-500.0, -400.0, -300.0, -200.0]);
+    let bytes = repo_file("tests/fixtures/csv/tab_time_ms_uv.csv");
+    assert_eq!(crate::formats::detect(&bytes, "x.csv"), Some(Format::Csv));
+    let input = read(&bytes, "x.csv", &CsvOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(input.record.sample_rate_hz, 500.0);
+    assert_eq!(lead(&input, StandardLead::V2), vec![30.0, 31.0, 32.0]);
+}
+
+/// The sample assets hold the same synthetic signal in EDF+ (pyedflib, 16-bit over ±5 mV)
+/// and CSV (integer µV): both readers must agree within the two quantisations.
+#[test]
+fn sample_assets_agree_across_formats() {
+    let csv_bytes = repo_file("assets/samples/synthetic_sinus.csv");
+    let edf_bytes = repo_file("assets/samples/synthetic_sinus.edf");
+    let csv = read(&csv_bytes, "synthetic_sinus.csv", &CsvOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .record;
+    let edf = crate::formats::edf::read(&edf_bytes, "synthetic_sinus.edf")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .record;
+    assert_eq!(csv.sample_rate_hz, 500.0);
+    assert_eq!(edf.sample_rate_hz, 500.0);
+    assert_eq!(csv.samples_per_lead(), 5000);
+    assert_eq!(edf.samples_per_lead(), 5000);
+    assert!(csv.missing_standard_leads().is_empty());
+    assert!(edf.missing_standard_leads().is_empty());
+    let tolerance = 0.5 + 10_000.0 / 65_535.0;
+    for l in StandardLead::STANDARD_ORDER {
+        let (a, b) = (csv.lead(l), edf.lead(l));
+        let (Some(a), Some(b)) = (a, b) else { panic!("{l} missing") };
+        for (x, y) in a.samples_uv.iter().zip(&b.samples_uv) {
+            assert!((x - y).abs() <= tolerance, "{l}: csv {x} edf {y}");
+        }
+    }
+    let twi = read(&repo_file("assets/samples/synthetic_twi.csv"), "synthetic_twi.csv", &CsvOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .record;
+    assert_eq!(twi.samples_per_lead(), 5000);
+    assert!(twi.missing_standard_leads().is_empty());
+}
