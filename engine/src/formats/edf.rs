@@ -594,6 +594,17 @@ fn decode_signals(
             continue;
         };
         let units_per_digit = (sig.phys_max - sig.phys_min) / f64::from(sig.dig_max - sig.dig_min);
+        // Eight-character fields can still say 9e307; in µV that overflows.
+        if !(sig.phys_min * scale_uv).is_finite() || !(sig.phys_max * scale_uv).is_finite() {
+            return Err(ctx.err(
+                FormatErrorKind::NonFinite,
+                format!("signal {} ({}) physical maximum", i + 1, sig.label),
+                format!(
+                    "physical range {}..{} {} overflows when converted to µV",
+                    sig.phys_min, sig.phys_max, sig.dimension
+                ),
+            ));
+        }
         let mut samples = Vec::with_capacity(record_count * sig.samples_per_record);
         for r in 0..record_count {
             let at = r * record_bytes + start;
@@ -768,7 +779,11 @@ fn parse_identification(main: &MainHeader, is_plus: bool) -> (PatientInfo, Optio
     let known = |s: &str| (s != "X" && !s.is_empty()).then(|| s.replace('_', " "));
     let mut patient = PatientInfo::default();
     let fields: Vec<&str> = main.patient.split_whitespace().collect();
-    if is_plus && fields.len() >= 4 {
+    // EDF+ structure, also accepted in plain EDF files whose writer followed it (edflib does).
+    let structured = fields.len() >= 4
+        && matches!(fields[1], "M" | "F" | "X")
+        && (fields[2] == "X" || edf_plus_date_to_iso(fields[2]).is_some());
+    if (is_plus && fields.len() >= 4) || structured {
         patient.id = known(fields[0]);
         patient.sex = known(fields[1]);
         patient.birth_date = known(fields[2]).map(|d| edf_plus_date_to_iso(&d).unwrap_or(d));

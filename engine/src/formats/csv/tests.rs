@@ -207,7 +207,9 @@ fn writer_round_trips_within_a_hundredth_of_a_microvolt() {
 }
 
 fn repo_file(rel: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(rel);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -217,8 +219,14 @@ fn fixture_variants_read() {
     assert_eq!(crate::formats::detect(&bytes, "x.csv"), Some(Format::Csv));
     let input = read(&bytes, "x.csv", &CsvOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(input.record.sample_rate_hz, 250.0);
-    assert_eq!(lead(&input, StandardLead::II), vec![125.0, 250.0, 500.0, 250.0]);
-    assert_eq!(lead(&input, StandardLead::V1), vec![-500.0, -400.0, -300.0, -200.0]);
+    assert_eq!(
+        lead(&input, StandardLead::II),
+        vec![125.0, 250.0, 500.0, 250.0]
+    );
+    assert_eq!(
+        lead(&input, StandardLead::V1),
+        vec![-500.0, -400.0, -300.0, -200.0]
+    );
     let bytes = repo_file("tests/fixtures/csv/tab_time_ms_uv.csv");
     assert_eq!(crate::formats::detect(&bytes, "x.csv"), Some(Format::Csv));
     let input = read(&bytes, "x.csv", &CsvOptions::default()).unwrap_or_else(|e| panic!("{e}"));
@@ -247,14 +255,20 @@ fn sample_assets_agree_across_formats() {
     let tolerance = 0.5 + 10_000.0 / 65_535.0;
     for l in StandardLead::STANDARD_ORDER {
         let (a, b) = (csv.lead(l), edf.lead(l));
-        let (Some(a), Some(b)) = (a, b) else { panic!("{l} missing") };
+        let (Some(a), Some(b)) = (a, b) else {
+            panic!("{l} missing")
+        };
         for (x, y) in a.samples_uv.iter().zip(&b.samples_uv) {
             assert!((x - y).abs() <= tolerance, "{l}: csv {x} edf {y}");
         }
     }
-    let twi = read(&repo_file("assets/samples/synthetic_twi.csv"), "synthetic_twi.csv", &CsvOptions::default())
-        .unwrap_or_else(|e| panic!("{e}"))
-        .record;
+    let twi = read(
+        &repo_file("assets/samples/synthetic_twi.csv"),
+        "synthetic_twi.csv",
+        &CsvOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+    .record;
     assert_eq!(twi.samples_per_lead(), 5000);
     assert!(twi.missing_standard_leads().is_empty());
 }

@@ -258,6 +258,11 @@ fn header_validation_names_the_field() {
     assert_eq!(e.field, "signal 1 (V1) physical maximum");
     assert!(e.problem.contains("not a number"));
 
+    let mut s = sig("V1", "V", 5, 1);
+    s.pmax = "9e307".into();
+    let e = read_err(&Builder::new(vec![s], 1).bytes());
+    assert_eq!(e.kind, FormatErrorKind::NonFinite);
+
     let mut s = sig("V1", "uV", 5, 1);
     s.pmax = "inf".into();
     assert_eq!(
@@ -463,7 +468,11 @@ mod parity {
         for (name, want) in files {
             let (_, input) = load(&name);
             let rec = &input.record;
-            assert_eq!(rec.acquisition_time.as_deref(), want["start"].as_str(), "{name}");
+            assert_eq!(
+                rec.acquisition_time.as_deref(),
+                want["start"].as_str(),
+                "{name}"
+            );
             for sig in want["signals"].as_array().cloned().unwrap_or_default() {
                 let label = sig["label"].as_str().unwrap_or_default();
                 let dimension = sig["dimension"].as_str().unwrap_or_default();
@@ -480,7 +489,10 @@ mod parity {
                 if (num(&sig["sample_rate_hz"]) - rec.sample_rate_hz).abs() > 1e-9 {
                     // Resampled to the ECG rate: same duration, not the same samples.
                     let ratio = rec.sample_rate_hz / num(&sig["sample_rate_hz"]);
-                    assert_eq!(ours.samples_uv.len(), (theirs.len() as f64 * ratio) as usize);
+                    assert_eq!(
+                        ours.samples_uv.len(),
+                        (theirs.len() as f64 * ratio) as usize
+                    );
                     continue;
                 }
                 let step = (num(&sig["physical_max"]) - num(&sig["physical_min"]))
@@ -521,11 +533,19 @@ mod parity {
         assert_eq!(rec.device.as_deref(), Some("Cart9"));
         assert_eq!(input.patient.name.as_deref(), Some("Haagse Harry"));
         assert_eq!(input.patient.birth_date.as_deref(), Some("1951-05-02"));
-        assert!(rec.processing_notes.iter().any(|n| n.contains("'Resp' recorded at 50 Hz")));
+        assert!(
+            rec.processing_notes
+                .iter()
+                .any(|n| n.contains("'Resp' recorded at 50 Hz"))
+        );
         assert!(rec.processing_notes.iter().any(|n| n.contains("SpO2")));
         let (_, plain) = load("plain_three_lead.edf");
         assert_eq!(plain.record.provenance.format, Format::Edf);
-        assert_eq!(plain.record.derived_leads(), vec!["III", "aVR", "aVL", "aVF"]);
+        assert_eq!(
+            plain.record.derived_leads(),
+            vec!["III", "aVR", "aVL", "aVF"]
+        );
+        assert!(plain.patient.is_empty(), "{:?}", plain.patient);
     }
 
     /// Our EDF+ output of the pyedflib file, committed so that pyedflib's reading of it can
@@ -539,14 +559,21 @@ mod parity {
             std::fs::write(&golden, &bytes).unwrap_or_else(|e| panic!("{e}"));
         }
         let committed = std::fs::read(&golden).unwrap_or_else(|e| panic!("{e}"));
-        assert!(committed == bytes, "writer output differs from {}", golden.display());
+        assert!(
+            committed == bytes,
+            "writer output differs from {}",
+            golden.display()
+        );
         // And it reads back as the same record within one digital unit of each file.
         let back = read(&bytes, "written_by_ecgr1.edf").unwrap_or_else(|e| panic!("{e}"));
         for lead in &input.record.leads {
             let other = back.record.leads.iter().find(|l| l.lead == lead.lead);
             let other = other.unwrap_or_else(|| panic!("{} lost", lead.lead));
             let step = |l: &LeadSignal| {
-                let c = l.calibration.clone().unwrap_or_else(|| panic!("no calibration"));
+                let c = l
+                    .calibration
+                    .clone()
+                    .unwrap_or_else(|| panic!("no calibration"));
                 microvolts_per_unit(&c.units).unwrap_or(f64::NAN) / c.gain
             };
             let tol = step(lead) + step(other);
@@ -555,4 +582,13 @@ mod parity {
             }
         }
     }
+}
+
+#[test]
+fn plain_edf_free_text_patient_is_kept_as_id() {
+    let mut b = Builder::new(vec![sig("II", "uV", 5, 1)], 1);
+    b.patient = "Jane Roe 1234".into();
+    let input = read_ok(&b.bytes());
+    assert_eq!(input.patient.id.as_deref(), Some("Jane Roe 1234"));
+    assert_eq!(input.patient.name, None);
 }
