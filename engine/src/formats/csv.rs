@@ -534,7 +534,9 @@ fn sample_rate(
                         FormatErrorKind::Inconsistent,
                         format!("row {}, column {} ({col_name})", pair[1].0, c + 1),
                         format!(
-                            "time step {step} differs from the usual step {median} by more than 1 %: samples are not uniformly spaced"
+                            "time step {} differs from the usual step {} by more than 1 %: samples are not uniformly spaced",
+                            trimmed(step, 9),
+                            trimmed(median, 9)
                         ),
                     ));
                 }
