@@ -220,24 +220,22 @@ pub fn read(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
     let record_count = if let Some(n) = main.record_count {
         n
     } else {
-        {
-            // −1 ("unknown", written while recording) is usable only when the file size says it.
-            if !data.len().is_multiple_of(record_bytes) {
-                return Err(ctx.err(
-                    FormatErrorKind::Inconsistent,
-                    "number of data records",
-                    format!(
-                        "is -1 (unknown) and the {} data bytes are not a whole number of {record_bytes}-byte records",
-                        data.len()
-                    ),
-                ));
-            }
-            ctx.notes.push(format!(
-                "number of data records given as -1; {} derived from the file size",
-                data.len() / record_bytes
+        // −1 ("unknown", written while recording) is usable only when the file size says it.
+        if !data.len().is_multiple_of(record_bytes) {
+            return Err(ctx.err(
+                FormatErrorKind::Inconsistent,
+                "number of data records",
+                format!(
+                    "is -1 (unknown) and the {} data bytes are not a whole number of {record_bytes}-byte records",
+                    data.len()
+                ),
             ));
-            data.len() / record_bytes
         }
+        ctx.notes.push(format!(
+            "number of data records given as -1; {} derived from the file size",
+            data.len() / record_bytes
+        ));
+        data.len() / record_bytes
     };
     // Refuse absurd sizes before allocating anything proportional to them.
     let total_samples = (record_count as u128) * (record_samples as u128);

@@ -94,16 +94,14 @@ pub fn write_with_notes(record: &EcgRecord) -> Result<(Vec<u8>, Vec<String>), Fo
             format!("{d:02}-{}-{y:04}", MONTHS[(mo - 1) as usize]),
         )
     } else {
-        {
-            notes.push(
-                "acquisition time unknown or not ISO 8601 within 1985–2084: start date written as 01.01.85 00.00.00 and the recording field says X".to_string(),
-            );
-            (
-                "01.01.85".to_string(),
-                "00.00.00".to_string(),
-                "X".to_string(),
-            )
-        }
+        notes.push(
+            "acquisition time unknown or not ISO 8601 within 1985–2084: start date written as 01.01.85 00.00.00 and the recording field says X".to_string(),
+        );
+        (
+            "01.01.85".to_string(),
+            "00.00.00".to_string(),
+            "X".to_string(),
+        )
     };
     let device = record
         .device
