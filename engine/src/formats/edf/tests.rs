@@ -409,6 +409,27 @@ fn writer_handles_partial_seconds_and_odd_rates() {
     assert_round_trip(&synthetic_record(500.0, 2501));
     // 360 Hz, 10 s.
     assert_round_trip(&synthetic_record(360.0, 3600));
+    // 650 000 samples at 360 Hz (an MIT-BIH record) have no exact whole-record layout: the
+    // last 1 s record is padded and the padding annotated.
+    let rec = synthetic_record(360.0, 3601);
+    let (bytes, notes) = write_with_notes(&rec).unwrap_or_default();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("padded with 359 sample(s)")),
+        "{notes:?}"
+    );
+    let back = read_ok(&bytes).record;
+    assert_eq!(back.samples_per_lead(), 3960);
+    assert_eq!(back.annotations.len(), 1);
+    assert_eq!(back.annotations[0].label, "padding, not recorded");
+    assert_eq!(back.annotations[0].sample_index, Some(3601));
+    for (a, b) in rec.leads.iter().zip(&back.leads) {
+        let step = 1.0 / b.calibration.as_ref().map_or(1.0, |c| c.gain);
+        for (x, y) in a.samples_uv.iter().zip(&b.samples_uv[..3601]) {
+            assert!((x - y).abs() <= step, "{x} {y}");
+        }
+    }
     // Whole seconds: 1 s records and no notes.
     let rec = synthetic_record(250.0, 1250);
     let (_, notes) = write_with_notes(&rec).unwrap_or_default();

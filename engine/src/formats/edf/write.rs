@@ -1,6 +1,7 @@
 //! EDF+C writer: 16-bit samples, physical range per lead from the data, dimension uV, an
-//! "EDF Annotations" signal carrying only the time-keeping TALs EDF+ requires, and a
-//! de-identified patient field ("X X X X").
+//! "EDF Annotations" signal carrying the time-keeping TALs EDF+ requires (plus one annotation
+//! over any padding of the last record), and a de-identified patient field ("X X X X").
+//! The record's own annotations are not written.
 
 use super::{FormatError, FormatErrorKind, MONTHS};
 use crate::record::{EcgRecord, LeadId};
@@ -34,22 +35,35 @@ pub fn write_with_notes(record: &EcgRecord) -> Result<(Vec<u8>, Vec<String>), Fo
     let fs = record.sample_rate_hz;
     let leads = &record.leads;
     let mut notes = Vec::new();
-    let Some(layout) = choose_layout(n, fs, leads.len()) else {
+    let (layout, padding) = if let Some(layout) = choose_layout(n, fs, leads.len()) {
+        (layout, 0)
+    } else if let Some(layout) = padded_layout(fs) {
+        // No whole-record layout has an exactly representable duration (e.g. 650 000 samples
+        // at 360 Hz): fill the last record by repeating each lead's last value, and say so in
+        // the notes and in an EDF+ annotation over the padded span.
+        let padding = n.div_ceil(layout.samples_per_record) * layout.samples_per_record - n;
+        notes.push(format!(
+            "last data record padded with {padding} sample(s) ({:.6} s) repeating each lead's last value, marked by an annotation; the recording has {n} samples",
+            padding as f64 / fs
+        ));
+        (layout, padding)
+    } else {
         return Err(err(
             FormatErrorKind::Unsupported,
             "sample rate",
             format!(
-                "{fs} Hz with {n} samples cannot be cut into data records whose duration fits EDF's 8-character field exactly"
+                "{fs} Hz cannot be written as samples per data record over a duration that EDF's 8-character field holds exactly"
             ),
         ));
     };
     if layout.duration_text != "1" {
         notes.push(format!(
-            "data records of {} s ({} samples) so that the {n} samples fill whole records",
+            "data records of {} s ({} samples) so that the samples fill whole records",
             layout.duration_text, layout.samples_per_record
         ));
     }
-    let record_count = n / layout.samples_per_record;
+    let total = n + padding;
+    let record_count = total / layout.samples_per_record;
 
     // Physical range per lead, whole microvolts so the 8-character fields are exact.
     let mut ranges = Vec::with_capacity(leads.len());
@@ -129,7 +143,25 @@ pub fn write_with_notes(record: &EcgRecord) -> Result<(Vec<u8>, Vec<String>), Fo
         b.extend_from_slice(&[0x14, 0x14, 0x00]);
         b
     };
-    let annotation_bytes = tal(record_count.saturating_sub(1)).len().max(tal(0).len());
+    // The padding annotation, in the last record: "+onset\x15duration\x14text\x14\x00".
+    let padding_tal = (padding > 0).then(|| {
+        format!(
+            "+{}\u{15}{}\u{14}padding, not recorded\u{14}\u{0}",
+            trim_decimal(n as f64 / fs),
+            trim_decimal(padding as f64 / fs)
+        )
+        .into_bytes()
+    });
+    let last_record_tal = |k: usize| -> Vec<u8> {
+        let mut b = tal(k);
+        if k + 1 == record_count
+            && let Some(extra) = &padding_tal
+        {
+            b.extend_from_slice(extra);
+        }
+        b
+    };
+    let annotation_bytes = last_record_tal(record_count - 1).len().max(tal(0).len());
     let annotation_spr = annotation_bytes.div_ceil(2);
 
     let ns = leads.len() + 1;
@@ -199,7 +231,9 @@ pub fn write_with_notes(record: &EcgRecord) -> Result<(Vec<u8>, Vec<String>), Fo
         let from = k * layout.samples_per_record;
         for (lead, &(lo, hi)) in leads.iter().zip(&ranges) {
             let digits_per_uv = 65_535.0 / (hi - lo);
-            for &v in &lead.samples_uv[from..from + layout.samples_per_record] {
+            let pad_value = lead.samples_uv.last().copied().unwrap_or(0.0);
+            for t in from..from + layout.samples_per_record {
+                let v = lead.samples_uv.get(t).copied().unwrap_or(pad_value);
                 let v = if v.is_finite() { v } else { 0.0 };
                 let d = ((v - lo) * digits_per_uv - 32_768.0)
                     .round()
@@ -207,7 +241,7 @@ pub fn write_with_notes(record: &EcgRecord) -> Result<(Vec<u8>, Vec<String>), Fo
                 out.extend_from_slice(&d.to_le_bytes());
             }
         }
-        let mut annotation = tal(k);
+        let mut annotation = last_record_tal(k);
         annotation.resize(annotation_spr * 2, 0);
         out.extend_from_slice(&annotation);
     }
@@ -259,6 +293,29 @@ fn choose_layout(n: usize, fs: f64, leads: usize) -> Option<Layout> {
         }
     }
     best.map(|(_, layout)| layout)
+}
+
+/// Data records of 1 s (or 0.5, 0.2, 0.1, 2, 5, 10 s) holding a whole number of samples,
+/// for recordings that must be padded to fill their last record.
+fn padded_layout(fs: f64) -> Option<Layout> {
+    for duration in [1.0, 0.5, 0.2, 0.1, 2.0, 5.0, 10.0] {
+        let spr = fs * duration;
+        if (spr - spr.round()).abs() <= 1e-9 * spr && spr >= 1.0 {
+            let (text, fixed) = exact_decimal(duration)?;
+            return Some(Layout {
+                samples_per_record: spr.round() as usize,
+                duration_text: text,
+                duration_fixed: fixed,
+            });
+        }
+    }
+    None
+}
+
+/// A decimal with up to 6 places, trailing zeros trimmed (TAL onsets and durations).
+fn trim_decimal(v: f64) -> String {
+    let s = format!("{v:.6}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// Writes `value` as a plain decimal of at most 8 characters if that is exact (to 1e-12
