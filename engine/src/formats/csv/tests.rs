@@ -1,0 +1,274 @@
+use super::*;
+use crate::record::StandardLead;
+
+fn read_ok(text: &str, options: &CsvOptions) -> SignalInput {
+    match read(text.as_bytes(), "t.csv", options) {
+        Ok(s) => s,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn read_err(text: &str, options: &CsvOptions) -> FormatError {
+    match read(text.as_bytes(), "t.csv", options) {
+        Ok(_) => panic!("accepted: {text}"),
+        Err(e) => e,
+    }
+}
+
+fn lead(input: &SignalInput, which: StandardLead) -> Vec<f64> {
+    input
+        .record
+        .lead(which)
+        .map(|l| l.samples_uv.clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn detects_header_rows_of_lead_names() {
+    assert!(looks_like_csv("time_s,I,II,III\n0,1,2,3\n"));
+    assert!(looks_like_csv("\u{feff}# exported\nII;V1\n1;2\n"));
+    assert!(looks_like_csv("\"t\"\t\"ECG II (mV)\"\n"));
+    assert!(looks_like_csv("II\n1\n2\n"));
+    assert!(!looks_like_csv("0,1,2\n"));
+    assert!(!looks_like_csv("name,age\nbob,3\n"));
+    assert!(!looks_like_csv(""));
+}
+
+#[test]
+fn infers_rate_from_the_time_column_and_reads_microvolts() {
+    let input = read_ok(
+        "time_s,I,II\n0,10,20\n0.002,11,21\n0.004,12,22\n",
+        &CsvOptions::default(),
+    );
+    let rec = &input.record;
+    assert_eq!(rec.sample_rate_hz, 500.0);
+    assert_eq!(rec.provenance.format, Format::Csv);
+    assert_eq!(lead(&input, StandardLead::II), vec![20.0, 21.0, 22.0]);
+    assert_eq!(rec.derived_leads(), vec!["III", "aVR", "aVL", "aVF"]);
+    assert!(
+        rec.processing_notes
+            .iter()
+            .any(|n| n.contains("read as µV"))
+    );
+    assert!(input.patient.is_empty());
+}
+
+#[test]
+fn time_in_milliseconds_and_unit_suffixes() {
+    let input = read_ok(
+        "time_ms;II_mV;V1 (uV);V2 [V]\n0;0,5;10;0.001\n4;1;20;0.002\n8;1,5;30;0.003\n",
+        &CsvOptions::default(),
+    );
+    assert_eq!(input.record.sample_rate_hz, 250.0);
+    assert_eq!(lead(&input, StandardLead::II), vec![500.0, 1000.0, 1500.0]);
+    assert_eq!(lead(&input, StandardLead::V1), vec![10.0, 20.0, 30.0]);
+    assert_eq!(lead(&input, StandardLead::V2), vec![1000.0, 2000.0, 3000.0]);
+}
+
+#[test]
+fn units_option_and_rate_option_apply() {
+    let options = CsvOptions {
+        units: Some(CsvUnits::Millivolts),
+        sample_rate_hz: Some(100.0),
+    };
+    let input = read_ok("Lead II\tEKG V6\n1\t2\n3\t4\n", &options);
+    assert_eq!(input.record.sample_rate_hz, 100.0);
+    assert_eq!(lead(&input, StandardLead::V6), vec![2000.0, 4000.0]);
+    // header suffix wins over the option, with a note
+    let input = read_ok("II_uV\n1\n", &options);
+    assert_eq!(lead(&input, StandardLead::II), vec![1.0]);
+    assert!(
+        input
+            .record
+            .processing_notes
+            .iter()
+            .any(|n| n.contains("wins"))
+    );
+}
+
+#[test]
+fn missing_rate_is_a_clear_error() {
+    let e = read_err("I,II\n1,2\n", &CsvOptions::default());
+    assert_eq!(e.kind, FormatErrorKind::Invalid);
+    assert_eq!(e.field, "sample rate");
+    assert!(e.problem.contains("--sample-rate"));
+    let e = read_err("sample,II\n0,1\n1,2\n", &CsvOptions::default());
+    assert_eq!(e.field, "sample rate");
+}
+
+#[test]
+fn cell_errors_name_row_and_column() {
+    let e = read_err("time_s,I,II\n0,1,2\n0.002,x,2\n", &CsvOptions::default());
+    assert_eq!(e.kind, FormatErrorKind::Invalid);
+    assert_eq!(e.field, "row 3, column 2 (I)");
+    let e = read_err("time_s,I,II\n0,1,2\n0.002,2\n", &CsvOptions::default());
+    assert_eq!(e.kind, FormatErrorKind::Inconsistent);
+    assert_eq!(e.field, "row 3");
+    let e = read_err("time_s,I\n0,1\n0.002,inf\n", &CsvOptions::default());
+    assert_eq!(e.field, "row 3, column 2 (I)");
+    let e = read_err("time_s,I\n0,1\n0.002,1e999\n", &CsvOptions::default());
+    assert_eq!(e.field, "row 3, column 2 (I)");
+    let e = read_err("time_s,I\n0,1\n,2\n", &CsvOptions::default());
+    assert_eq!(e.field, "row 3, column 1 (time_s)");
+}
+
+#[test]
+fn non_uniform_time_names_the_row() {
+    let e = read_err(
+        "t,II\n0,1\n0.002,1\n0.004,1\n0.010,1\n0.012,1\n",
+        &CsvOptions::default(),
+    );
+    assert_eq!(e.kind, FormatErrorKind::Inconsistent);
+    assert_eq!(e.field, "row 5, column 1 (t)");
+    let options = CsvOptions {
+        units: None,
+        sample_rate_hz: Some(250.0),
+    };
+    let e = read_err("t,II\n0,1\n0.002,1\n", &options);
+    assert_eq!(e.field, "time column");
+}
+
+#[test]
+fn empty_cells_are_missing_samples() {
+    let input = read_ok("time_s,II,V1\n0,1,\n0.002,,2\n", &CsvOptions::default());
+    assert!(lead(&input, StandardLead::II)[1].is_nan());
+    assert!(lead(&input, StandardLead::V1)[0].is_nan());
+    assert!(
+        input
+            .record
+            .processing_notes
+            .iter()
+            .any(|n| n.contains("2 empty cell(s)"))
+    );
+}
+
+#[test]
+fn structural_errors() {
+    let o = CsvOptions::default();
+    assert_eq!(read_err("", &o).field, "header row");
+    assert_eq!(read_err("time_s,II\n", &o).kind, FormatErrorKind::Truncated);
+    assert_eq!(read_err("time_s\n0\n", &o).field, "header row");
+    assert_eq!(
+        read_err("II,ECG II\n1,2\n", &o).kind,
+        FormatErrorKind::Inconsistent
+    );
+    assert_eq!(read_err("1,2\n3,4\n", &o).field, "row 1, column 1 (1)");
+    assert!(read_err("II (mmHg)\n1\n", &o).problem.contains("mmHg"));
+    let e = read(b"II\n\xff\n", "t.csv", &o).err().map(|e| e.field);
+    assert_eq!(e.as_deref(), Some("row 2"));
+}
+
+#[test]
+fn writer_round_trips_within_a_hundredth_of_a_microvolt() {
+    let leads = StandardLead::STANDARD_ORDER
+        .iter()
+        .enumerate()
+        .map(|(k, l)| {
+            let s = (0..3600)
+                .map(|t| 1234.5678 * ((t as f64) * 0.01 * (k as f64 + 1.0)).sin())
+                .collect();
+            LeadSignal::new(LeadId::Standard(*l), l.name(), s)
+        })
+        .collect();
+    for rate in [500.0, 360.0, 1000.0, 257.0] {
+        let mut rec = EcgRecord {
+            sample_rate_hz: rate,
+            leads: Vec::clone(&leads),
+            acquisition_time: None,
+            device: None,
+            provenance: Provenance {
+                format: Format::Edf,
+                file_name: "x.edf".into(),
+                sha256: String::new(),
+                byte_len: 0,
+            },
+            annotations: Vec::new(),
+            representative_beats: None,
+            processing_notes: Vec::new(),
+        };
+        rec.leads[2].samples_uv[7] = f64::NAN;
+        let bytes = write(&rec);
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.starts_with("time_s,I,II,III,aVR,aVL,aVF,V1,"));
+        assert!(looks_like_csv(&text));
+        let back = read_ok(&text, &CsvOptions::default()).record;
+        assert_eq!(back.sample_rate_hz, rate);
+        assert_eq!(back.leads.len(), 12);
+        for (a, b) in rec.leads.iter().zip(&back.leads) {
+            assert_eq!(a.lead, b.lead);
+            for (x, y) in a.samples_uv.iter().zip(&b.samples_uv) {
+                assert!(
+                    x.is_nan() && y.is_nan() || (x - y).abs() <= 0.01,
+                    "{x} vs {y}"
+                );
+            }
+        }
+    }
+}
+
+fn repo_file(rel: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(rel);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn fixture_variants_read() {
+    let bytes = repo_file("tests/fixtures/csv/semicolon_decimal_comma_mv.csv");
+    assert_eq!(crate::formats::detect(&bytes, "x.csv"), Some(Format::Csv));
+    let input = read(&bytes, "x.csv", &CsvOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(input.record.sample_rate_hz, 250.0);
+    assert_eq!(
+        lead(&input, StandardLead::II),
+        vec![125.0, 250.0, 500.0, 250.0]
+    );
+    assert_eq!(
+        lead(&input, StandardLead::V1),
+        vec![-500.0, -400.0, -300.0, -200.0]
+    );
+    let bytes = repo_file("tests/fixtures/csv/tab_time_ms_uv.csv");
+    assert_eq!(crate::formats::detect(&bytes, "x.csv"), Some(Format::Csv));
+    let input = read(&bytes, "x.csv", &CsvOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(input.record.sample_rate_hz, 500.0);
+    assert_eq!(lead(&input, StandardLead::V2), vec![30.0, 31.0, 32.0]);
+}
+
+/// The sample assets hold the same synthetic signal in EDF+ (pyedflib, 16-bit over ±5 mV)
+/// and CSV (integer µV): both readers must agree within the two quantisations.
+#[test]
+fn sample_assets_agree_across_formats() {
+    let csv_bytes = repo_file("assets/samples/synthetic_sinus.csv");
+    let edf_bytes = repo_file("assets/samples/synthetic_sinus.edf");
+    let csv = read(&csv_bytes, "synthetic_sinus.csv", &CsvOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .record;
+    let edf = crate::formats::edf::read(&edf_bytes, "synthetic_sinus.edf")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .record;
+    assert_eq!(csv.sample_rate_hz, 500.0);
+    assert_eq!(edf.sample_rate_hz, 500.0);
+    assert_eq!(csv.samples_per_lead(), 5000);
+    assert_eq!(edf.samples_per_lead(), 5000);
+    assert!(csv.missing_standard_leads().is_empty());
+    assert!(edf.missing_standard_leads().is_empty());
+    let tolerance = 0.5 + 10_000.0 / 65_535.0;
+    for l in StandardLead::STANDARD_ORDER {
+        let (a, b) = (csv.lead(l), edf.lead(l));
+        let (Some(a), Some(b)) = (a, b) else {
+            panic!("{l} missing")
+        };
+        for (x, y) in a.samples_uv.iter().zip(&b.samples_uv) {
+            assert!((x - y).abs() <= tolerance, "{l}: csv {x} edf {y}");
+        }
+    }
+    let twi = read(
+        &repo_file("assets/samples/synthetic_twi.csv"),
+        "synthetic_twi.csv",
+        &CsvOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+    .record;
+    assert_eq!(twi.samples_per_lead(), 5000);
+    assert!(twi.missing_standard_leads().is_empty());
+}
