@@ -1,24 +1,25 @@
 //! `ecgr1 info FILE [--json]`
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use ecgr1_engine::formats::{EcgInput, LoadOptions, load_path};
+use ecgr1_engine::formats::EcgInput;
 use serde_json::json;
+
+use super::input::InputArgs;
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// The ECG file (WFDB .hea/.dat, EDF/EDF+, DICOM, HL7 aECG XML, CSV, PNG, JPEG).
-    pub file: PathBuf,
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Print JSON (keys documented in the README).
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(args: &InfoArgs, out: &mut dyn Write) -> Result<()> {
-    let input = load_path(&args.file, &LoadOptions::default())?;
+    let input = args.input.load()?;
     let value = describe(&input);
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;

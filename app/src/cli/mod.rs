@@ -2,6 +2,7 @@
 //! a `run` function; output goes to the writers passed in so tests can capture it.
 
 mod info;
+pub mod input;
 
 use std::ffi::OsString;
 use std::io::Write;
