@@ -1,6 +1,9 @@
 //! `ecgr1 info --json` on every bundled sample: the documented keys are present and agree
 //! with the file (12 standard leads, a positive rate, a SHA-256 of the original bytes).
 
+// Test helpers outside #[test] functions may unwrap: a failure is a test failure.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 
 fn run_cli(args: &[&str]) -> (u8, String, String) {
