@@ -63,13 +63,12 @@ fn every_bad_fixture_yields_its_specific_error() {
             if want.kind == "skip" {
                 continue;
             }
-            let err = match load_path(&file, &LoadOptions::default()) {
-                Ok(_) => panic!(
+            let Err(err) = load_path(&file, &LoadOptions::default()) else {
+                panic!(
                     "{}: was accepted, expected a {} error",
                     file.display(),
                     want.kind
-                ),
-                Err(e) => e,
+                );
             };
             assert_eq!(
                 format!("{:?}", err.kind),
