@@ -3,6 +3,7 @@
 //! file → [`formats`] → [`record::EcgRecord`] → measurements → [`report::Engine`] → [`report::Report`]
 
 pub mod dsp;
+pub mod features;
 pub mod formats;
 pub mod record;
 pub mod render;
