@@ -135,18 +135,6 @@ fn cart_measurements_are_matched_on_the_real_recording() {
         m.rhythm.label
     );
     eprintln!("{:?}", m.median_fiducials);
-    if let Some(mb) = &m.median_beats {
-        let w = mb.leads[0].1.len();
-        let rms: Vec<f64> = (0..w).map(|i| (mb.leads.iter().map(|(_, x)| x[i] * x[i]).sum::<f64>() / 12.0).sqrt()).collect();
-        let s: Vec<String> = (180..420).step_by(6).map(|i| format!("{}:{:.0}", i as i64 - 443, rms[i])).collect();
-        eprintln!("{}", s.join(" "));
-        for (n, x) in &mb.leads {
-            let s: Vec<String> = (220..275).step_by(4).map(|i| format!("{}:{:.0}", i as i64 - 443, x[i])).collect();
-            eprintln!("{n} {}", s.join(" "));
-        }
-        let s: Vec<String> = (690..860).step_by(6).map(|i| format!("{}:{:.0}", i as i64 - 443, rms[i])).collect();
-        eprintln!("{}", s.join(" "));
-    }
     let check = |got: &Measured, want: f64, tol: f64| {
         let g = got.value.unwrap_or_else(|| panic!("{} missing: {:?}", got.id, got.reason));
         assert!((g - want).abs() <= tol, "{}: {g:.1} vs cart {want} (±{tol})", got.id);

@@ -118,11 +118,11 @@ pub(crate) fn median_in_place(v: &mut [f64]) -> Option<f64> {
     Some(*m)
 }
 
-/// Window of a median beat, from the median RR: before the fiducial 45 % of RR (200–450 ms),
+/// Window of a median beat, from the median RR: before the fiducial 45 % of RR (250–450 ms),
 /// after it 75 % (300–700 ms), so the P wave and the T-wave end are inside at 40–150 bpm.
 pub(crate) fn window(median_rr_samples: Option<f64>, fs: f64) -> (usize, usize) {
     let rr = median_rr_samples.unwrap_or(fs);
-    let pre = (0.45 * rr).clamp(0.2 * fs, 0.45 * fs);
+    let pre = (0.45 * rr).clamp(0.25 * fs, 0.45 * fs);
     let post = (0.75 * rr).clamp(0.3 * fs, 0.7 * fs);
     (pre.round() as usize, post.round() as usize)
 }

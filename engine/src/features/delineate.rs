@@ -11,6 +11,8 @@ use super::{MedianBeats, MedianFiducials, WorkLead};
 /// QRS boundaries: spatial velocity below this fraction of its QRS maximum ...
 const QRS_ONSET_FRACTION: f64 = 0.035;
 const QRS_OFFSET_FRACTION: f64 = 0.06;
+/// The threshold is at least this multiple of the median velocity over the beat.
+const NOISE_FLOOR_FACTOR: f64 = 2.0;
 /// ... for this long.
 const QUIET_RUN_S: f64 = 0.01;
 /// The P wave must reach this RMS amplitude (µV) above the PR baseline.
@@ -76,10 +78,14 @@ pub(crate) fn delineate(
     if vmax <= 0.0 {
         return none;
     }
+    // Noise floor of the velocity: its median over the whole beat (most of a beat is slow),
+    // so noisy medians do not keep the QRS "open" forever.
+    let mut sorted = vs.clone();
+    let floor = super::beats::median_in_place(&mut sorted).unwrap_or(0.0) * NOISE_FLOOR_FACTOR;
     let run = ((QUIET_RUN_S * fs).round() as usize).max(2);
     let reach = (0.15 * fs).round() as usize;
     // Onset: walk back from R until the velocity has been quiet for `run` samples.
-    let on_th = QRS_ONSET_FRACTION * vmax;
+    let on_th = (QRS_ONSET_FRACTION * vmax).max(floor);
     let mut qrs_on = None;
     let mut quiet = 0;
     let mut i = r;
@@ -95,7 +101,7 @@ pub(crate) fn delineate(
         }
         i -= 1;
     }
-    let off_th = QRS_OFFSET_FRACTION * vmax;
+    let off_th = (QRS_OFFSET_FRACTION * vmax).max(floor);
     let mut qrs_off = None;
     quiet = 0;
     for (i, &v) in vs.iter().enumerate().take((r + reach).min(width)).skip(r) {

@@ -96,9 +96,7 @@ pub(crate) fn assess(
             }
         }
     }
-    let p_before_every = if fid.p_peak.is_none() {
-        medians.map(|_| false)
-    } else if p_found.is_empty() {
+    let p_before_every = if p_found.is_empty() {
         None
     } else {
         Some(p_found.iter().all(|&f| f))
@@ -111,7 +109,8 @@ pub(crate) fn assess(
     };
     let bradycardia = heart_rate.map(|h| h < 60.0);
     let tachycardia = heart_rate.map(|h| h > 100.0);
-    let af_suggested = irregularity.is_some_and(|v| v > IRREGULARITY_AF) && p_before_every != Some(true);
+    let af_suggested =
+        irregularity.is_some_and(|v| v > IRREGULARITY_AF) && p_before_every != Some(true);
     if af_suggested {
         // In an irregular rhythm "premature" says nothing: count those beats as dominant.
         for b in beats.iter_mut().filter(|b| b.kind == BeatKind::SupraventricularEctopic) {
@@ -137,6 +136,8 @@ pub(crate) fn assess(
         }
     } else if sinus == Some(false) {
         "non-sinus rhythm".to_string()
+    } else if fid.p_peak.is_none() {
+        "undetermined rhythm (no P wave identified)".to_string()
     } else {
         "undetermined".to_string()
     };
