@@ -7,7 +7,9 @@ pub mod features;
 pub mod formats;
 pub mod record;
 pub mod render;
+pub mod protocol;
 pub mod report;
+pub mod trace;
 
 pub use formats::{
     EcgInput, Format, FormatError, FormatErrorKind, LoadOptions, SignalInput, load_path,

@@ -14,7 +14,7 @@ pub mod leads;
 pub mod rhythm;
 
 #[cfg(test)]
-mod accuracy_tests;
+pub(crate) mod accuracy_tests;
 
 use serde::{Deserialize, Serialize};
 
