@@ -4,10 +4,13 @@
 
 pub mod dsp;
 pub mod eval;
+pub mod features;
 pub mod formats;
+pub mod protocol;
 pub mod record;
 pub mod render;
 pub mod report;
+pub mod trace;
 pub mod verify;
 
 pub use formats::{

@@ -1,8 +1,10 @@
 //! The `ecgr1` command line. Each subcommand lives in its own module with its arguments and
 //! a `run` function; output goes to the writers passed in so tests can capture it.
 
+pub mod analyze;
 mod info;
 pub mod input;
+pub mod measure;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -21,6 +23,10 @@ pub struct Cli {
 pub enum Command {
     /// Show what a file holds: format, rate, leads, duration, SHA-256, annotations.
     Info(info::InfoArgs),
+    /// Measure a recording: rate, rhythm, intervals, axes, per-lead amplitudes, with units.
+    Measure(measure::MeasureArgs),
+    /// Read a recording with an engine (protocol by default): six-step trace and answer.
+    Analyze(analyze::AnalyzeArgs),
     /// Open the workstation window (the default when no subcommand is given).
     Gui(crate::gui::GuiArgs),
 }
@@ -44,6 +50,8 @@ where
     };
     let result = match cli.command {
         Some(Command::Info(args)) => info::run(&args, out),
+        Some(Command::Measure(args)) => measure::run(&args, out),
+        Some(Command::Analyze(args)) => analyze::run(&args, out),
         Some(Command::Gui(args)) => crate::gui::run(&args),
         None => crate::gui::run(&crate::gui::GuiArgs::default()),
     };
