@@ -5,6 +5,7 @@ pub mod analyze;
 mod info;
 pub mod input;
 pub mod measure;
+pub mod verify;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -27,6 +28,8 @@ pub enum Command {
     Measure(measure::MeasureArgs),
     /// Read a recording with an engine (protocol by default): six-step trace and answer.
     Analyze(analyze::AnalyzeArgs),
+    /// Check a reasoning trace against a recording's measurements.
+    Verify(verify::VerifyArgs),
     /// Open the workstation window (the default when no subcommand is given).
     Gui(crate::gui::GuiArgs),
 }
@@ -52,6 +55,7 @@ where
         Some(Command::Info(args)) => info::run(&args, out),
         Some(Command::Measure(args)) => measure::run(&args, out),
         Some(Command::Analyze(args)) => analyze::run(&args, out),
+        Some(Command::Verify(args)) => verify::run(&args, out),
         Some(Command::Gui(args)) => crate::gui::run(&args),
         None => crate::gui::run(&crate::gui::GuiArgs::default()),
     };
