@@ -12,7 +12,9 @@
 
 use roxmltree::{Document, Node, ParsingOptions};
 
-use super::{FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput, sha256_hex};
+use super::{
+    FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput, sha256_hex,
+};
 use crate::formats::Format;
 use crate::record::{
     Annotation, AnnotationKind, Calibration, EcgRecord, LeadId, LeadSignal, PatientInfo,
@@ -147,9 +149,13 @@ pub fn read(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
         representative_beats,
         processing_notes: notes,
     };
-    record
-        .validate()
-        .map_err(|e| ctx.err(FormatErrorKind::Inconsistent, "sequence code", e.to_string()))?;
+    record.validate().map_err(|e| {
+        ctx.err(
+            FormatErrorKind::Inconsistent,
+            "sequence code",
+            e.to_string(),
+        )
+    })?;
     record.derive_limb_leads();
     Ok(SignalInput {
         record,
@@ -323,7 +329,11 @@ fn read_lead(
             "missing",
         ));
     };
-    let scale_value = number(scale.attribute("value"), ctx, &format!("scale of lead {name}"))?;
+    let scale_value = number(
+        scale.attribute("value"),
+        ctx,
+        &format!("scale of lead {name}"),
+    )?;
     let units = scale.attribute("unit").unwrap_or("").trim().to_string();
     let Some(uv_per_unit) = microvolts_per(&units) else {
         return Err(ctx.err(
@@ -341,7 +351,11 @@ fn read_lead(
     }
     let origin_uv = match child(value, "origin") {
         Some(origin) => {
-            let v = number(origin.attribute("value"), ctx, &format!("origin of lead {name}"))?;
+            let v = number(
+                origin.attribute("value"),
+                ctx,
+                &format!("origin of lead {name}"),
+            )?;
             let unit = origin.attribute("unit").unwrap_or(&units);
             let Some(factor) = microvolts_per(unit) else {
                 return Err(ctx.err(
@@ -410,7 +424,10 @@ fn read_annotations(series: Node<'_, '_>, notes: &mut Vec<String>) -> Vec<Annota
     let mut out = Vec::new();
     let mut skipped = 0usize;
     let sets = children(series, "subjectOf").flat_map(|s| children(s, "annotationSet"));
-    for annotation in sets.flat_map(|s| s.descendants().filter(|n| n.tag_name().name() == "annotation")) {
+    for annotation in sets.flat_map(|s| {
+        s.descendants()
+            .filter(|n| n.tag_name().name() == "annotation")
+    }) {
         let Some(value) = child(annotation, "value") else {
             continue;
         };
@@ -475,7 +492,7 @@ fn iso_timestamp(ts: &str) -> String {
     let mut s = format!("{}-{}-{}", &main[..4], &main[4..6], &main[6..8]);
     if main.len() >= 12 {
         let sec = main.get(12..14).unwrap_or("00");
-        s.push_str(&format!("T{}:{}:{sec}", &main[8..10], &main[10..12]));
+        s = format!("{s}T{}:{}:{sec}", &main[8..10], &main[10..12]);
         if !frac.is_empty() && frac.bytes().all(|b| b.is_ascii_digit()) {
             s.push('.');
             s.push_str(frac);
@@ -497,7 +514,12 @@ fn device(series: Node<'_, '_>) -> Option<String> {
     let dev = children(series, "author")
         .flat_map(|a| children(a, "seriesAuthor"))
         .next()?;
-    let text_of = |n: Node<'_, '_>| n.text().map(str::trim).filter(|t| !t.is_empty()).map(str::to_string);
+    let text_of = |n: Node<'_, '_>| {
+        n.text()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+    };
     let mut parts = Vec::new();
     if let Some(org) = child(dev, "manufacturerOrganization").and_then(|o| child(o, "name")) {
         parts.extend(text_of(org));
@@ -525,7 +547,7 @@ fn patient(root: Node<'_, '_>) -> PatientInfo {
     let name = person.and_then(|p| child(p, "name")).map(|n| {
         // A name is either plain text or <given>/<family> parts.
         n.descendants()
-            .filter(|d| d.is_text())
+            .filter(Node::is_text)
             .filter_map(|d| d.text())
             .map(str::trim)
             .filter(|t| !t.is_empty())

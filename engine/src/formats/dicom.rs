@@ -13,7 +13,9 @@
 mod dataset;
 
 use self::dataset::{Code, Ctx, DataSet, Tag, tag_name};
-use super::{FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput, sha256_hex};
+use super::{
+    FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput, sha256_hex,
+};
 use crate::formats::Format;
 use crate::record::{
     Annotation, AnnotationKind, Calibration, EcgRecord, LeadId, LeadSignal, PatientInfo,
@@ -93,7 +95,9 @@ pub fn read(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
         if i != rhythm_index && Some(i) != median_index {
             notes.push(format!(
                 "multiplex group {} ('{}', {} channels) not used",
-                g.number, g.label, g.channels.len()
+                g.number,
+                g.label,
+                g.channels.len()
             ));
         }
     }
@@ -102,14 +106,19 @@ pub fn read(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
     let mut groups: Vec<Option<MultiplexGroup>> = groups.into_iter().map(Some).collect();
     let Some(rhythm) = groups[rhythm_index].take() else {
         // rhythm_index < groups.len() by construction of choose_rhythm_group.
-        return Err(ctx.err(FormatErrorKind::Invalid, tag_name(WAVEFORM_SEQUENCE), "no rhythm group"));
+        return Err(ctx.err(
+            FormatErrorKind::Invalid,
+            tag_name(WAVEFORM_SEQUENCE),
+            "no rhythm group",
+        ));
     };
-    let representative_beats = median_index
-        .and_then(|i| groups[i].take())
-        .map(|g| RepresentativeBeats {
-            sample_rate_hz: g.rate_hz,
-            leads: g.into_leads(&mut notes),
-        });
+    let representative_beats =
+        median_index
+            .and_then(|i| groups[i].take())
+            .map(|g| RepresentativeBeats {
+                sample_rate_hz: g.rate_hz,
+                leads: g.into_leads(&mut notes),
+            });
     let rate = rhythm.rate_hz;
     let rhythm_label = rhythm.label.clone();
     let leads = rhythm.into_leads(&mut notes);
@@ -252,7 +261,11 @@ impl MultiplexGroup {
         }
         let (channels_n, samples) = (channel_count as usize, sample_count as usize);
         let rate_hz = item.decimal(SAMPLING_FREQUENCY, ctx)?.ok_or_else(|| {
-            ctx.err(FormatErrorKind::Invalid, field(SAMPLING_FREQUENCY), "missing")
+            ctx.err(
+                FormatErrorKind::Invalid,
+                field(SAMPLING_FREQUENCY),
+                "missing",
+            )
         })?;
         if !(rate_hz > 0.0 && rate_hz <= 1.0e6) {
             return Err(ctx.err(
@@ -263,7 +276,11 @@ impl MultiplexGroup {
         }
         let bits = required(BITS_ALLOCATED, item.uint(BITS_ALLOCATED, 2, ctx)?)?;
         let interpretation = item.string(SAMPLE_INTERPRETATION).ok_or_else(|| {
-            ctx.err(FormatErrorKind::Invalid, field(SAMPLE_INTERPRETATION), "missing")
+            ctx.err(
+                FormatErrorKind::Invalid,
+                field(SAMPLE_INTERPRETATION),
+                "missing",
+            )
         })?;
         let sample_type = match (interpretation.as_str(), bits) {
             ("SB", 8) => SampleType::I8,
@@ -276,7 +293,9 @@ impl MultiplexGroup {
                 return Err(ctx.err(
                     FormatErrorKind::Inconsistent,
                     field(BITS_ALLOCATED),
-                    format!("{bits} bits allocated does not fit sample interpretation {interpretation}"),
+                    format!(
+                        "{bits} bits allocated does not fit sample interpretation {interpretation}"
+                    ),
                 ));
             }
             (other, _) => {
@@ -329,7 +348,9 @@ impl MultiplexGroup {
             .filter(|p| p.len() >= sample_type.bytes())
             .map(|p| sample_type.decode(p));
 
-        let mut data_uv: Vec<Vec<f64>> = (0..channels_n).map(|_| Vec::with_capacity(samples)).collect();
+        let mut data_uv: Vec<Vec<f64>> = (0..channels_n)
+            .map(|_| Vec::with_capacity(samples))
+            .collect();
         // Waveform Data interleaves channels: C1S1, C2S1, …, CnS1, C1S2, …
         for frame in data[..expected].chunks_exact(channels_n * sample_type.bytes()) {
             for ((out, ch), raw) in data_uv
@@ -394,7 +415,11 @@ impl Channel {
             )
         };
         let source = def.code(CHANNEL_SOURCE);
-        let (lead, label) = lead_from_source(source.as_ref(), def.string(CHANNEL_LABEL), number);
+        let (lead, label) = lead_from_source(
+            source.as_ref(),
+            def.string(CHANNEL_LABEL).as_deref(),
+            number,
+        );
         let sensitivity = def.decimal(CHANNEL_SENSITIVITY, ctx)?;
         let correction = def.decimal(CORRECTION_FACTOR, ctx)?.unwrap_or(1.0);
         let baseline = def.decimal(CHANNEL_BASELINE, ctx)?.unwrap_or(0.0);
@@ -411,7 +436,9 @@ impl Channel {
             return Err(ctx.err(
                 FormatErrorKind::Invalid,
                 field(CHANNEL_SENSITIVITY),
-                format!("sensitivity {sensitivity} × correction {correction} gives no usable scale"),
+                format!(
+                    "sensitivity {sensitivity} × correction {correction} gives no usable scale"
+                ),
             ));
         }
         Ok(Self {
@@ -440,13 +467,13 @@ fn microvolts_per(unit: &str) -> Option<f64> {
 /// the code meaning ("Lead I (Einthoven)"), then the channel label.
 fn lead_from_source(
     source: Option<&Code>,
-    channel_label: Option<String>,
+    channel_label: Option<&str>,
     number: usize,
 ) -> (LeadId, String) {
     let label = source
         .map(|c| c.meaning.clone())
         .filter(|m| !m.is_empty())
-        .or_else(|| channel_label.clone())
+        .or_else(|| channel_label.map(str::to_string))
         .or_else(|| source.map(|c| c.value.clone()).filter(|v| !v.is_empty()))
         .unwrap_or_else(|| format!("channel {number}"));
     let by_code = source.and_then(|c| {
@@ -457,7 +484,7 @@ fn lead_from_source(
         lead_from_scp_number(n.parse().ok()?)
     });
     let by_text = || {
-        [Some(label.as_str()), channel_label.as_deref()]
+        [Some(label.as_str()), channel_label]
             .into_iter()
             .flatten()
             .find_map(|text| {
@@ -527,7 +554,13 @@ fn read_annotations(
         let concept = item.code(CONCEPT_NAME);
         let label = concept
             .as_ref()
-            .map(|c| if c.meaning.is_empty() { c.value.clone() } else { c.meaning.clone() })
+            .map(|c| {
+                if c.meaning.is_empty() {
+                    c.value.clone()
+                } else {
+                    c.meaning.clone()
+                }
+            })
             .unwrap_or_default();
         // Referenced Waveform Channels: pairs (multiplex group number, channel number; 0 = all).
         let refs = item.uints(REFERENCED_CHANNELS, 2, ctx)?;
@@ -543,7 +576,11 @@ fn read_annotations(
             .filter(|&i| i < groups.len());
         let suffix = match referenced {
             Some(i) if i != rhythm => {
-                let what = if Some(i) == median { "median beat" } else { groups[i].label.as_str() };
+                let what = if Some(i) == median {
+                    "median beat"
+                } else {
+                    groups[i].label.as_str()
+                };
                 format!(" [{what}]")
             }
             _ => String::new(),
@@ -706,10 +743,14 @@ mod tests {
             (code("unknown", "Lead V4"), StandardLead::V4),
         ];
         for (c, want) in cases {
-            assert_eq!(lead_from_source(Some(&c), None, 1).0, LeadId::Standard(want), "{c:?}");
+            assert_eq!(
+                lead_from_source(Some(&c), None, 1).0,
+                LeadId::Standard(want),
+                "{c:?}"
+            );
         }
         assert_eq!(
-            lead_from_source(None, Some("V5".into()), 3).0,
+            lead_from_source(None, Some("V5"), 3).0,
             LeadId::Standard(StandardLead::V5)
         );
         assert_eq!(
@@ -722,7 +763,10 @@ mod tests {
     fn dates_become_iso() {
         assert_eq!(iso_date("19710123"), "1971-01-23");
         assert_eq!(iso_date_time("20130125", "105919"), "2013-01-25T10:59:19");
-        assert_eq!(iso_date_time("20130125", "105919.25"), "2013-01-25T10:59:19.25");
+        assert_eq!(
+            iso_date_time("20130125", "105919.25"),
+            "2013-01-25T10:59:19.25"
+        );
     }
 }
 

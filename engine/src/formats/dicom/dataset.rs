@@ -208,7 +208,19 @@ struct Parser<'a, 'f> {
 fn has_long_length(vr: [u8; 2]) -> bool {
     matches!(
         &vr,
-        b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR" | b"UT" | b"UV"
+        b"OB"
+            | b"OD"
+            | b"OF"
+            | b"OL"
+            | b"OV"
+            | b"OW"
+            | b"SQ"
+            | b"SV"
+            | b"UC"
+            | b"UN"
+            | b"UR"
+            | b"UT"
+            | b"UV"
     )
 }
 
@@ -457,8 +469,10 @@ impl<'a> Parser<'a, '_> {
             }
             if until_delimiter
                 && end - self.pos >= 8
-                && Tag(u16_le(self.bytes, self.pos), u16_le(self.bytes, self.pos + 2))
-                    == ITEM_DELIMITER
+                && Tag(
+                    u16_le(self.bytes, self.pos),
+                    u16_le(self.bytes, self.pos + 2),
+                ) == ITEM_DELIMITER
             {
                 self.pos += 8;
                 return Ok(ds);
@@ -537,8 +551,8 @@ impl<'a> DataSet<'a> {
             ));
         };
         let width = match el.vr.as_ref().map(|v| &v[..]) {
-            Some(b"US" | b"SS") => 2,
-            Some(b"UL" | b"SL") => 4,
+            Some(b"US" | b"SS" | b"OW") => 2,
+            Some(b"UL" | b"SL" | b"OL") => 4,
             Some(b"UV" | b"SV") => 8,
             Some(b"IS" | b"DS") => {
                 return decode_text(b)
@@ -557,8 +571,6 @@ impl<'a> DataSet<'a> {
                     .collect();
             }
             Some(b"OB" | b"UN") | None => implicit_width,
-            Some(b"OW") => 2,
-            Some(b"OL") => 4,
             Some(other) => {
                 return Err(ctx.err(
                     FormatErrorKind::Invalid,
@@ -675,10 +687,7 @@ mod tests {
         let file = parse(&bytes, CTX).unwrap();
         let items = file.body.items(Tag(0x5400, 0x0100));
         assert_eq!(items.len(), 1);
-        assert_eq!(
-            items[0].uint(Tag(0x003A, 0x0005), 2, CTX).unwrap(),
-            Some(3)
-        );
+        assert_eq!(items[0].uint(Tag(0x003A, 0x0005), 2, CTX).unwrap(), Some(3));
     }
 
     #[test]
@@ -704,7 +713,11 @@ mod tests {
 
     #[test]
     fn big_endian_and_deflate_are_unsupported() {
-        for ts in [EXPLICIT_VR_BE, DEFLATED_EXPLICIT_VR_LE, "1.2.840.10008.1.2.4.50"] {
+        for ts in [
+            EXPLICIT_VR_BE,
+            DEFLATED_EXPLICIT_VR_LE,
+            "1.2.840.10008.1.2.4.50",
+        ] {
             let err = parse(&file_with(ts, &[]), CTX).unwrap_err();
             assert_eq!(err.kind, FormatErrorKind::Unsupported, "{err}");
             assert!(err.problem.contains(ts));

@@ -7,7 +7,9 @@ use super::read;
 use crate::record::{AnnotationKind, LeadSignal, StandardLead};
 
 fn repo_path(rel: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(rel)
 }
 
 fn load(rel: &str) -> (crate::formats::SignalInput, Value) {
@@ -16,7 +18,8 @@ fn load(rel: &str) -> (crate::formats::SignalInput, Value) {
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
     let stem = name.trim_end_matches(".dcm");
     let reference = repo_path(&format!("tests/fixtures/dicom/{stem}.reference.json"));
-    let text = std::fs::read_to_string(&reference).unwrap_or_else(|e| panic!("{}: {e}", reference.display()));
+    let text = std::fs::read_to_string(&reference)
+        .unwrap_or_else(|e| panic!("{}: {e}", reference.display()));
     let input = read(&bytes, &name).unwrap_or_else(|e| panic!("{e}"));
     (input, serde_json::from_str(&text).unwrap())
 }
@@ -35,7 +38,11 @@ fn assert_group_matches(leads: &[LeadSignal], group: &Value, context: &str) {
     let every = group["every_nth"].as_u64().unwrap() as usize;
     let samples = group["samples"].as_u64().unwrap() as usize;
     let channels = group["channel_list"].as_array().unwrap();
-    assert!(leads.len() >= channels.len(), "{context}: {} leads", leads.len());
+    assert!(
+        leads.len() >= channels.len(),
+        "{context}: {} leads",
+        leads.len()
+    );
     for (lead, ch) in leads.iter().zip(channels) {
         let factor = uv_per(ch["units"].as_str().unwrap());
         let adc_unit_uv = ch["sensitivity"].as_f64().unwrap() * factor;
@@ -66,7 +73,9 @@ fn names(leads: &[LeadSignal]) -> Vec<String> {
     leads.iter().map(|l| l.lead.to_string()).collect()
 }
 
-const TWELVE: [&str; 12] = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"];
+const TWELVE: [&str; 12] = [
+    "I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6",
+];
 
 #[test]
 fn waveform_ecg_matches_pydicom() {
@@ -80,20 +89,29 @@ fn waveform_ecg_matches_pydicom() {
     let groups = reference["groups"].as_array().unwrap();
     assert_eq!(groups[0]["label"], "RHYTHM");
     assert_group_matches(&rec.leads, &groups[0], "rhythm");
-    let beats = rec.representative_beats.as_ref().expect("median beat group");
+    let beats = rec
+        .representative_beats
+        .as_ref()
+        .expect("median beat group");
     assert_eq!(groups[1]["label"], "MEDIAN BEAT");
     assert_eq!(beats.sample_rate_hz, 1000.0);
     assert_eq!(names(&beats.leads), TWELVE);
     assert_group_matches(&beats.leads, &groups[1], "median");
     let cal = rec.leads[0].calibration.as_ref().unwrap();
-    assert_eq!((cal.gain, cal.baseline, cal.units.as_str()), (0.8, 0.0, "uV"));
+    assert_eq!(
+        (cal.gain, cal.baseline, cal.units.as_str()),
+        (0.8, 0.0, "uV")
+    );
 
     assert_eq!(input.patient.name.as_deref(), Some("Anonymous"));
     assert_eq!(input.patient.id.as_deref(), Some("642341"));
     assert_eq!(input.patient.birth_date.as_deref(), Some("1971-01-23"));
     assert_eq!(input.patient.sex.as_deref(), Some("F"));
     assert_eq!(rec.acquisition_time.as_deref(), Some("2013-01-25T10:59:19"));
-    assert_eq!(rec.device.as_deref(), Some("Mortara Instrument, Inc. el250"));
+    assert_eq!(
+        rec.device.as_deref(),
+        Some("Mortara Instrument, Inc. el250")
+    );
 }
 
 #[test]
@@ -103,8 +121,10 @@ fn waveform_ecg_exposes_the_carts_measurements_and_fiducials() {
     let measurement = |label: &str| {
         ann.iter()
             .find(|a| a.kind == AnnotationKind::Measurement && a.label == label)
-            .map(|a| (a.value.unwrap(), a.unit.clone().unwrap()))
-            .unwrap_or_else(|| panic!("no {label} in {ann:#?}"))
+            .map_or_else(
+                || panic!("no {label} in {ann:#?}"),
+                |a| (a.value.unwrap(), a.unit.clone().unwrap()),
+            )
     };
     for (label, value, unit) in [
         ("RR Interval", 982.0, "ms"),
@@ -118,7 +138,10 @@ fn waveform_ecg_exposes_the_carts_measurements_and_fiducials() {
     ] {
         assert_eq!(measurement(label), (value, unit.to_string()), "{label}");
     }
-    assert!(ann.iter().any(|a| a.kind == AnnotationKind::Text && a.label == "RITMO SINUSALE"));
+    assert!(
+        ann.iter()
+            .any(|a| a.kind == AnnotationKind::Text && a.label == "RITMO SINUSALE")
+    );
     // Every fiducial point pydicom sees, at its 0-based sample index.
     let want: Vec<(String, usize)> = reference["annotations"]
         .as_array()
@@ -146,7 +169,9 @@ fn implicit_vr_mdc_codes_and_millivolts() {
     assert_eq!(rec.sample_rate_hz, 500.0);
     assert_eq!(
         names(&rec.leads),
-        ["I", "II", "V1", "V2", "V3", "V4", "V5", "V6", "III", "aVR", "aVL", "aVF"]
+        [
+            "I", "II", "V1", "V2", "V3", "V4", "V5", "V6", "III", "aVR", "aVL", "aVF"
+        ]
     );
     assert_eq!(rec.derived_leads(), ["III", "aVR", "aVL", "aVF"]);
     assert_group_matches(&rec.leads[..8], &reference["groups"][0], "rhythm");
@@ -167,9 +192,22 @@ fn implicit_vr_mdc_codes_and_millivolts() {
         .filter(|a| a.kind == AnnotationKind::Fiducial)
         .map(|a| (a.label.as_str(), a.sample_index, a.lead.as_deref()))
         .collect();
-    assert_eq!(fid, [("QRS Onset", Some(99), None), ("T Offset", Some(300), Some("I"))]);
-    let r = rec.annotations.iter().find(|a| a.label == "R Amplitude").unwrap();
-    assert_eq!((r.value, r.unit.as_deref(), r.lead.as_deref()), (Some(1.25), Some("mV"), Some("II")));
+    assert_eq!(
+        fid,
+        [
+            ("QRS Onset", Some(99), None),
+            ("T Offset", Some(300), Some("I"))
+        ]
+    );
+    let r = rec
+        .annotations
+        .iter()
+        .find(|a| a.label == "R Amplitude")
+        .unwrap();
+    assert_eq!(
+        (r.value, r.unit.as_deref(), r.lead.as_deref()),
+        (Some(1.25), Some("mV"), Some("II"))
+    );
     assert_eq!(input.patient.name.as_deref(), Some("Doe Jane"));
     assert_eq!(rec.acquisition_time.as_deref(), Some("2024-03-14T09:30:15"));
 }
@@ -192,6 +230,9 @@ fn undefined_lengths_32_bit_and_group_choice() {
 fn every_prefix_of_a_valid_file_is_an_error_not_a_panic() {
     let bytes = std::fs::read(repo_path("tests/fixtures/dicom/undefined_lengths.dcm")).unwrap();
     for cut in (0..bytes.len()).step_by(97) {
-        assert!(read(&bytes[..cut], "cut.dcm").is_err(), "prefix {cut} accepted");
+        assert!(
+            read(&bytes[..cut], "cut.dcm").is_err(),
+            "prefix {cut} accepted"
+        );
     }
 }
