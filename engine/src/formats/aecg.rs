@@ -389,7 +389,15 @@ fn read_lead(
                 format!("value {} '{token}' is not an integer", k + 1),
             )
         })?;
-        samples.push(origin_uv + scale_uv * digit as f64);
+        let value = origin_uv + scale_uv * digit as f64;
+        if !value.is_finite() {
+            return Err(ctx.err(
+                FormatErrorKind::NonFinite,
+                format!("digits of lead {name}"),
+                format!("value {} '{token}' scales to a non-finite voltage", k + 1),
+            ));
+        }
+        samples.push(value);
     }
     if samples.is_empty() {
         return Err(ctx.err(

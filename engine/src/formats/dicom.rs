@@ -48,6 +48,9 @@ const CONCEPT_NAME: Tag = Tag(0x0040, 0xA043);
 const MEASUREMENT_UNITS: Tag = Tag(0x0040, 0x08EA);
 const TEXT_VALUE: Tag = Tag(0x0070, 0x0006);
 
+/// Annotations a file may carry (a 12-lead cart writes fewer than a hundred).
+const MAX_ANNOTATIONS: usize = 100_000;
+
 /// SOP classes this reader accepts; other waveform classes (hemodynamic, audio, ...) are not ECGs.
 const ECG_SOP_CLASSES: [&str; 2] = [
     "1.2.840.10008.5.1.4.1.1.9.1.1", // 12-lead ECG Waveform Storage
@@ -432,7 +435,10 @@ impl Channel {
             ));
         };
         let scale = sensitivity * correction;
-        if scale == 0.0 || !scale.is_finite() {
+        let uv_per_unit = microvolts_per(&units);
+        // The largest stored magnitude (2^32) must still give a finite microvolt value.
+        let largest = (scale.abs() * 4.3e9 + baseline.abs()) * uv_per_unit.unwrap_or(1.0);
+        if scale == 0.0 || !scale.is_finite() || !largest.is_finite() {
             return Err(ctx.err(
                 FormatErrorKind::Invalid,
                 field(CHANNEL_SENSITIVITY),
@@ -442,7 +448,7 @@ impl Channel {
             ));
         }
         Ok(Self {
-            uv_per_unit: microvolts_per(&units),
+            uv_per_unit,
             label,
             lead,
             scale,
@@ -599,6 +605,13 @@ fn read_annotations(
             continue;
         }
         let values = item.decimals(NUMERIC_VALUE, ctx)?;
+        if out.len() + values.len() > MAX_ANNOTATIONS {
+            return Err(ctx.err(
+                FormatErrorKind::TooLarge,
+                tag_name(ANNOTATIONS),
+                format!("more than {MAX_ANNOTATIONS} annotations"),
+            ));
+        }
         if !values.is_empty() {
             let unit = item.code(MEASUREMENT_UNITS).map(|c| c.value);
             for value in values {
@@ -627,6 +640,13 @@ fn read_annotations(
             } else {
                 skipped += 1;
             }
+        }
+        if out.len() + positions.len() > MAX_ANNOTATIONS {
+            return Err(ctx.err(
+                FormatErrorKind::TooLarge,
+                tag_name(ANNOTATIONS),
+                format!("more than {MAX_ANNOTATIONS} annotations"),
+            ));
         }
         if positions.is_empty() {
             if !label.is_empty() {
@@ -683,7 +703,7 @@ fn acquisition_time(ds: &DataSet<'_>) -> Option<String> {
     if let Some(dt) = ds.string(Tag(0x0008, 0x002A)) {
         // Drop a UTC offset suffix ("+0100") for the local-time ISO form.
         let core = dt.split(['+', '-']).next().unwrap_or(&dt);
-        if core.len() > 8 {
+        if core.len() > 8 && core.is_ascii() {
             return Some(iso_date_time(&core[..8], &core[8..]));
         }
         return Some(iso_date(core));
