@@ -448,12 +448,12 @@ impl Channel {
             ));
         }
         Ok(Self {
-            uv_per_unit,
             label,
             lead,
             scale,
             baseline,
             units,
+            uv_per_unit,
         })
     }
 }
