@@ -241,8 +241,11 @@ def messages(with_image):
 
 def yes_no_ids(tokenizer, vocab_size):
     yes, no = [], []
+    # The rule the engine applies: the token decodes to "yes"/"no" in any case, with or without
+    # one leading space.
     for i in range(vocab_size):
-        s = tokenizer.decode([i]).strip().lower()
+        s = tokenizer.decode([i])
+        s = (s[1:] if s.startswith(" ") else s).lower()
         if s == "yes":
             yes.append(i)
         elif s == "no":

@@ -4,6 +4,7 @@
 
 pub mod dsp;
 pub mod formats;
+pub mod model;
 pub mod record;
 pub mod render;
 pub mod report;
