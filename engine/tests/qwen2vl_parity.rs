@@ -3,9 +3,13 @@
 //! values within 1e-5, top-20 log-probabilities within 1e-3, 16 greedy tokens identical, and the
 //! yes/no masses after "<answer>".
 
+// Test code throughout: a failed unwrap is a failed test (clippy's in-test allowance does not
+// reach helper functions of an integration test crate).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
-use ecgr1_engine::formats::{EcgInput, EcgImage, LoadOptions, load_path};
+use ecgr1_engine::formats::{EcgImage, EcgInput, LoadOptions, load_path};
 use ecgr1_engine::model::generate::{GenerationParams, generate, log_softmax};
 use ecgr1_engine::model::preprocess::ProcessedImage;
 use ecgr1_engine::model::weights::SafetensorsFiles;
@@ -46,8 +50,18 @@ fn ids(v: &Value) -> Vec<u32> {
 fn reference_pixels(file: &str) -> (Vec<Vec<f32>>, Vec<i64>) {
     let st = SafetensorsFiles::open(&[fixtures().join("reference").join(file)]).unwrap();
     let dev = candle_core::Device::Cpu;
-    let pv = st.load("pixel_values", &dev).unwrap().to_vec2::<f32>().unwrap();
-    let grid = st.load("image_grid_thw", &dev).unwrap().flatten_all().unwrap().to_vec1::<i64>().unwrap();
+    let pv = st
+        .load("pixel_values", &dev)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
+    let grid = st
+        .load("image_grid_thw", &dev)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<i64>()
+        .unwrap();
     (pv, grid)
 }
 
@@ -64,7 +78,10 @@ fn assert_pixels(ours: &ProcessedImage, file: &str) {
         }
     }
     eprintln!("{file}: worst pixel difference {worst:.2e}");
-    assert!(worst <= 1e-5, "{file}: pixel values differ by up to {worst}");
+    assert!(
+        worst <= 1e-5,
+        "{file}: pixel values differ by up to {worst}"
+    );
 }
 
 fn check_checkpoint(name: &str) {
@@ -72,7 +89,9 @@ fn check_checkpoint(name: &str) {
     let r = reference(name);
     for case in r["cases"].as_array().unwrap() {
         let label = format!("{name}/{}", case["name"].as_str().unwrap());
-        let img = case["image"].as_str().map(|f| eng.preprocess(&image(f)).unwrap());
+        let img = case["image"]
+            .as_str()
+            .map(|f| eng.preprocess(&image(f)).unwrap());
         if let (Some(p), Some(file)) = (&img, case["pixel_values_file"].as_str()) {
             assert_pixels(p, file);
         }
@@ -83,7 +102,11 @@ fn check_checkpoint(name: &str) {
             with_image: img.is_some(),
         };
         let (rendered, prompt) = eng.prompt_ids(&input, img.as_ref()).unwrap();
-        assert_eq!(rendered, case["prompt_text"].as_str().unwrap(), "{label}: rendered prompt");
+        assert_eq!(
+            rendered,
+            case["prompt_text"].as_str().unwrap(),
+            "{label}: rendered prompt"
+        );
         assert_eq!(prompt, ids(&case["input_ids"]), "{label}: prompt token ids");
 
         let images: Vec<ProcessedImage> = img.iter().cloned().collect();
@@ -95,10 +118,20 @@ fn check_checkpoint(name: &str) {
             let want = pair[1].as_f64().unwrap();
             worst = worst.max((lp[id] - want).abs());
         }
-        eprintln!("{label}: prompt {} tokens, worst top-20 log-prob difference {worst:.2e}", prompt.len());
-        assert!(worst <= 1e-3, "{label}: top-20 log-probs differ by up to {worst}");
+        eprintln!(
+            "{label}: prompt {} tokens, worst top-20 log-prob difference {worst:.2e}",
+            prompt.len()
+        );
+        assert!(
+            worst <= 1e-3,
+            "{label}: top-20 log-probs differ by up to {worst}"
+        );
         let ours_top = ecgr1_engine::model::generate::top_k_logprobs(&logits, 1)[0].0;
-        assert_eq!(ours_top as u64, case["top_logprobs"][0][0].as_u64().unwrap(), "{label}: top-1");
+        assert_eq!(
+            ours_top as u64,
+            case["top_logprobs"][0][0].as_u64().unwrap(),
+            "{label}: top-1"
+        );
 
         let params = GenerationParams {
             max_new_tokens: 16,
@@ -106,16 +139,32 @@ fn check_checkpoint(name: &str) {
             ..GenerationParams::default()
         };
         let out = generate(&mut session, logits, &prompt, &params, None, &mut |_| {}).unwrap();
-        assert_eq!(out.tokens, ids(&case["greedy_tokens"]), "{label}: greedy tokens");
+        assert_eq!(
+            out.tokens,
+            ids(&case["greedy_tokens"]),
+            "{label}: greedy tokens"
+        );
 
         let yn = eng.yes_no_tokens();
         assert_eq!(yn.yes, ids(&case["yes_token_ids"]), "{label}: yes tokens");
         assert_eq!(yn.no, ids(&case["no_token_ids"]), "{label}: no tokens");
-        let score = eng.score_after_answer_tag(&prompt, img.as_ref()).unwrap().unwrap();
+        let score = eng
+            .score_after_answer_tag(&prompt, img.as_ref())
+            .unwrap()
+            .unwrap();
         let rel = |a: f64, b: f64| (a - b).abs() / b.abs().max(1e-12);
-        assert!(rel(score.yes_mass, case["yes_mass"].as_f64().unwrap()) < 1e-3, "{label}: yes mass {score:?}");
-        assert!(rel(score.no_mass, case["no_mass"].as_f64().unwrap()) < 1e-3, "{label}: no mass {score:?}");
-        assert!((score.p_yes - case["p_yes"].as_f64().unwrap()).abs() < 1e-4, "{label}: P(yes)");
+        assert!(
+            rel(score.yes_mass, case["yes_mass"].as_f64().unwrap()) < 1e-3,
+            "{label}: yes mass {score:?}"
+        );
+        assert!(
+            rel(score.no_mass, case["no_mass"].as_f64().unwrap()) < 1e-3,
+            "{label}: no mass {score:?}"
+        );
+        assert!(
+            (score.p_yes - case["p_yes"].as_f64().unwrap()).abs() < 1e-4,
+            "{label}: P(yes)"
+        );
     }
 }
 

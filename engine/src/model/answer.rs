@@ -60,7 +60,8 @@ pub fn parse_output(text: &str, truncated: bool) -> AnswerParse {
     let count = |tag: &str| text.matches(tag).count();
     for tag in ["<think>", "</think>", "<answer>", "</answer>"] {
         if count(tag) > 1 {
-            out.issues.push(format!("{tag} appears {} times", count(tag)));
+            out.issues
+                .push(format!("{tag} appears {} times", count(tag)));
         }
     }
     let think_end = text.find("</think>");
@@ -77,21 +78,18 @@ pub fn parse_output(text: &str, truncated: bool) -> AnswerParse {
         if a >= after_think {
             out.summary = text[after_think..a].trim().to_string();
         }
-        match text[start..].find("</answer>") {
-            Some(len) => {
-                let ans = text[start..start + len].trim();
-                if ans.is_empty() {
-                    out.issues.push("the answer is empty".into());
-                } else {
-                    out.answer = Some(ans.to_string());
-                }
+        if let Some(len) = text[start..].find("</answer>") {
+            let ans = text[start..start + len].trim();
+            if ans.is_empty() {
+                out.issues.push("the answer is empty".into());
+            } else {
+                out.answer = Some(ans.to_string());
             }
-            None => {
-                out.issues.push("<answer> is never closed".into());
-                let ans = text[start..].trim();
-                if !ans.is_empty() {
-                    out.answer = Some(ans.to_string());
-                }
+        } else {
+            out.issues.push("<answer> is never closed".into());
+            let ans = text[start..].trim();
+            if !ans.is_empty() {
+                out.answer = Some(ans.to_string());
             }
         }
     } else {
@@ -111,7 +109,10 @@ mod tests {
 
     #[test]
     fn parses_a_well_formed_answer() {
-        let p = parse_output("<think>T inversion V2-V4.</think>\nLikely ischemic.\n<answer>yes</answer>", false);
+        let p = parse_output(
+            "<think>T inversion V2-V4.</think>\nLikely ischemic.\n<answer>yes</answer>",
+            false,
+        );
         assert_eq!(p.think.as_deref(), Some("T inversion V2-V4."));
         assert_eq!(p.summary, "Likely ischemic.");
         assert_eq!(p.answer.as_deref(), Some("yes"));
@@ -136,7 +137,9 @@ mod tests {
     #[test]
     fn yes_no_tokens_cover_case_and_leading_space() {
         let vocab = ["yes", " Yes", "YES", "no", " No", "nope", "  yes", "y"];
-        let t = YesNoTokens::scan(vocab.len(), &|i| vocab.get(i as usize).map(|s| (*s).to_string()));
+        let t = YesNoTokens::scan(vocab.len(), &|i| {
+            vocab.get(i as usize).map(|s| (*s).to_string())
+        });
         assert_eq!(t.yes, vec![0, 1, 2]);
         assert_eq!(t.no, vec![3, 4]);
         let logits = [0.0f32, 0.0, 0.0, 0.0, 0.0, 5.0, 5.0, 5.0];

@@ -52,28 +52,42 @@ fn resolve_with_hub(spec: &str, hub: Option<PathBuf>) -> Result<PathBuf, ModelEr
     };
     let parts: Vec<&str> = id.split('/').collect();
     let [org, name] = parts[..] else {
-        return Err(ModelError::file(spec, "not a directory, and not a model id of the form ORG/NAME"));
+        return Err(ModelError::file(
+            spec,
+            "not a directory, and not a model id of the form ORG/NAME",
+        ));
     };
-    if [org, name].iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
+    if [org, name]
+        .iter()
+        .any(|p| p.is_empty() || *p == "." || *p == "..")
+    {
         return Err(ModelError::file(spec, "not a valid model id"));
     }
     let hub = hub.ok_or_else(|| {
-        ModelError::file(spec, "not a directory, and no Hugging Face cache location is known (set HF_HOME)")
+        ModelError::file(
+            spec,
+            "not a directory, and no Hugging Face cache location is known (set HF_HOME)",
+        )
     })?;
     let repo = hub.join(format!("models--{org}--{name}"));
     if !repo.is_dir() {
         return Err(ModelError::file(
             spec,
-            format!("not a directory and not in the local Hugging Face cache ({} is missing)", repo.display()),
+            format!(
+                "not a directory and not in the local Hugging Face cache ({} is missing)",
+                repo.display()
+            ),
         ));
     }
     let rev = revision.unwrap_or("main");
     // A ref name maps to a commit through refs/<name>; a commit hash is used as is.
     let commit = std::fs::read_to_string(repo.join("refs").join(rev))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| rev.to_string());
+        .map_or_else(|_| rev.to_string(), |s| s.trim().to_string());
     if commit.contains('/') || commit.contains("..") {
-        return Err(ModelError::file(spec, format!("revision '{commit}' is not valid")));
+        return Err(ModelError::file(
+            spec,
+            format!("revision '{commit}' is not valid"),
+        ));
     }
     let snapshot = repo.join("snapshots").join(&commit);
     if snapshot.is_dir() {
@@ -98,8 +112,12 @@ fn hub_cache_dir(
     if let Some(p) = hf_home.filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(p).join("hub"));
     }
-    home.filter(|p| !p.is_empty())
-        .map(|h| PathBuf::from(h).join(".cache").join("huggingface").join("hub"))
+    home.filter(|p| !p.is_empty()).map(|h| {
+        PathBuf::from(h)
+            .join(".cache")
+            .join("huggingface")
+            .join("hub")
+    })
 }
 
 /// A parsed checkpoint directory (weights not loaded yet).
@@ -132,7 +150,10 @@ impl Checkpoint {
         let weight_files = super::weights::weight_files(&dir)?;
         for needed in ["tokenizer.json"] {
             if !dir.join(needed).is_file() {
-                return Err(ModelError::file(dir.join(needed), "missing from the checkpoint"));
+                return Err(ModelError::file(
+                    dir.join(needed),
+                    "missing from the checkpoint",
+                ));
             }
         }
         let mut eos_token_ids = config.eos_token_ids.clone();
@@ -142,7 +163,8 @@ impl Checkpoint {
                 .map_err(|e| ModelError::file(&gen_path, format!("not valid JSON: {e}")))?;
             match g.get("eos_token_id") {
                 Some(Value::Array(a)) => eos_token_ids.extend(
-                    a.iter().filter_map(|x| x.as_u64().and_then(|n| u32::try_from(n).ok())),
+                    a.iter()
+                        .filter_map(|x| x.as_u64().and_then(|n| u32::try_from(n).ok())),
                 ),
                 Some(v) => eos_token_ids.extend(v.as_u64().and_then(|n| u32::try_from(n).ok())),
                 None => {}
@@ -163,7 +185,8 @@ impl Checkpoint {
     /// Every file in the checkpoint directory (not recursing), sorted by name.
     pub fn files(&self) -> Result<Vec<PathBuf>, ModelError> {
         let mut out = Vec::new();
-        let rd = std::fs::read_dir(&self.dir).map_err(|e| ModelError::file(&self.dir, e.to_string()))?;
+        let rd =
+            std::fs::read_dir(&self.dir).map_err(|e| ModelError::file(&self.dir, e.to_string()))?;
         for entry in rd.flatten() {
             let p = entry.path();
             let name = entry.file_name().to_string_lossy().to_string();
@@ -196,17 +219,18 @@ struct HashCacheEntry {
 /// SHA-256 of `files` (all inside `dir`), with the sidecar cache in `dir`.
 pub fn file_hashes(dir: &Path, files: &[PathBuf]) -> Result<Vec<(String, String)>, ModelError> {
     let cache_path = dir.join(HASH_CACHE_FILE);
-    let mut cache: std::collections::BTreeMap<String, HashCacheEntry> = std::fs::read_to_string(&cache_path)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
+    let mut cache: std::collections::BTreeMap<String, HashCacheEntry> =
+        std::fs::read_to_string(&cache_path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
     let mut changed = false;
     let mut out = Vec::with_capacity(files.len());
     for path in files {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_else(|| path.display().to_string());
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().to_string(),
+        );
         let meta = std::fs::metadata(path).map_err(|e| ModelError::file(path, e.to_string()))?;
         let mtime_ns = meta
             .modified()
@@ -246,7 +270,9 @@ fn sha256_file(path: &Path) -> Result<String, ModelError> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f.read(&mut buf).map_err(|e| ModelError::file(path, e.to_string()))?;
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| ModelError::file(path, e.to_string()))?;
         if n == 0 {
             break;
         }
@@ -267,10 +293,17 @@ mod tests {
         std::fs::create_dir_all(&snap).unwrap();
         std::fs::create_dir_all(repo.join("refs")).unwrap();
         std::fs::write(repo.join("refs").join("main"), "abc123\n").unwrap();
-        let hub = hub_cache_dir(None, Some(tmp.clone().into_os_string()), Some("/root".into()));
+        let hub = hub_cache_dir(
+            None,
+            Some(tmp.clone().into_os_string()),
+            Some("/root".into()),
+        );
         assert_eq!(hub, Some(tmp.join("hub")));
         assert_eq!(resolve_with_hub("Org/Name", hub.clone()).unwrap(), snap);
-        assert_eq!(resolve_with_hub("Org/Name@abc123", hub.clone()).unwrap(), snap);
+        assert_eq!(
+            resolve_with_hub("Org/Name@abc123", hub.clone()).unwrap(),
+            snap
+        );
         assert!(resolve_with_hub("Org/Name@other", hub.clone()).is_err());
         assert!(resolve_with_hub("Org/Missing", hub.clone()).is_err());
         assert!(resolve_with_hub("../x", hub.clone()).is_err());
@@ -288,7 +321,10 @@ mod tests {
         let f = tmp.join("w.bin");
         std::fs::write(&f, b"abc").unwrap();
         let h = file_hashes(&tmp, std::slice::from_ref(&f)).unwrap();
-        assert_eq!(h[0].1, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            h[0].1,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert!(tmp.join(HASH_CACHE_FILE).is_file());
         let again = file_hashes(&tmp, std::slice::from_ref(&f)).unwrap();
         assert_eq!(h, again);

@@ -96,9 +96,9 @@ impl Fields<'_> {
     }
 
     fn usize(&self, key: &str, max: usize) -> Result<usize, ModelError> {
-        let n = self.usize_opt(key)?.ok_or_else(|| {
-            ModelError::config(self.file, self.field_name(key), "missing")
-        })?;
+        let n = self
+            .usize_opt(key)?
+            .ok_or_else(|| ModelError::config(self.file, self.field_name(key), "missing"))?;
         if n == 0 || n > max {
             return Err(ModelError::config(
                 self.file,
@@ -112,18 +112,26 @@ impl Fields<'_> {
     fn f64_or(&self, key: &str, default: f64) -> Result<f64, ModelError> {
         match self.find(key) {
             None => Ok(default),
-            Some(v) => v.as_f64().filter(|x| x.is_finite() && *x > 0.0).ok_or_else(|| {
-                ModelError::config(
-                    self.file,
-                    self.field_name(key),
-                    format!("expected a positive number, found {v}"),
-                )
-            }),
+            Some(v) => v
+                .as_f64()
+                .filter(|x| x.is_finite() && *x > 0.0)
+                .ok_or_else(|| {
+                    ModelError::config(
+                        self.file,
+                        self.field_name(key),
+                        format!("expected a positive number, found {v}"),
+                    )
+                }),
         }
     }
 }
 
-fn token_id(file: &str, top: &Value, keys: &[&str], default: Option<u32>) -> Result<u32, ModelError> {
+fn token_id(
+    file: &str,
+    top: &Value,
+    keys: &[&str],
+    default: Option<u32>,
+) -> Result<u32, ModelError> {
     for key in keys {
         if let Some(v) = top.get(*key).filter(|v| !v.is_null()) {
             return v
@@ -137,7 +145,11 @@ fn token_id(file: &str, top: &Value, keys: &[&str], default: Option<u32>) -> Res
 
 fn ids_of(v: Option<&Value>) -> Vec<u32> {
     match v {
-        Some(Value::Number(n)) => n.as_u64().and_then(|n| u32::try_from(n).ok()).into_iter().collect(),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .into_iter()
+            .collect(),
         Some(Value::Array(a)) => a
             .iter()
             .filter_map(|x| x.as_u64().and_then(|n| u32::try_from(n).ok()))
@@ -207,7 +219,10 @@ impl Qwen2VlConfig {
             .find("rope_parameters")
             .filter(|v| v.is_object())
             .or_else(|| t.find("rope_scaling").filter(|v| v.is_object()));
-        let rope_theta = match rope.and_then(|r| r.get("rope_theta")).and_then(Value::as_f64) {
+        let rope_theta = match rope
+            .and_then(|r| r.get("rope_theta"))
+            .and_then(Value::as_f64)
+        {
             Some(theta) if theta.is_finite() && theta > 0.0 => theta,
             _ => t.f64_or("rope_theta", 1_000_000.0)?,
         };
@@ -233,14 +248,21 @@ impl Qwen2VlConfig {
                 return Err(ModelError::config(
                     file,
                     t.field_name("rope_parameters.mrope_section"),
-                    format!("{other:?} must be three numbers summing to head_dim/2 = {}", head_dim / 2),
+                    format!(
+                        "{other:?} must be three numbers summing to head_dim/2 = {}",
+                        head_dim / 2
+                    ),
                 ));
             }
         };
         let tie_word_embeddings = top
             .get("tie_word_embeddings")
             .and_then(Value::as_bool)
-            .or_else(|| text_section.and_then(|s| s.get("tie_word_embeddings")).and_then(Value::as_bool))
+            .or_else(|| {
+                text_section
+                    .and_then(|s| s.get("tie_word_embeddings"))
+                    .and_then(Value::as_bool)
+            })
             .unwrap_or(false);
         let text = TextConfig {
             vocab_size: t.usize("vocab_size", MAX_VOCAB)?,
@@ -256,9 +278,16 @@ impl Qwen2VlConfig {
             tie_word_embeddings,
         };
 
-        let vsec = top.get("vision_config").filter(|v| v.is_object()).ok_or_else(|| {
-            ModelError::config(file, "vision_config", "missing (a Qwen2-VL checkpoint has a vision tower)")
-        })?;
+        let vsec = top
+            .get("vision_config")
+            .filter(|v| v.is_object())
+            .ok_or_else(|| {
+                ModelError::config(
+                    file,
+                    "vision_config",
+                    "missing (a Qwen2-VL checkpoint has a vision tower)",
+                )
+            })?;
         let v = Fields {
             file,
             section: Some(vsec),
@@ -276,7 +305,11 @@ impl Qwen2VlConfig {
         }
         let mlp_ratio = vsec.get("mlp_ratio").and_then(Value::as_f64).unwrap_or(4.0);
         if !(mlp_ratio.is_finite() && mlp_ratio > 0.0 && mlp_ratio <= 64.0) {
-            return Err(ModelError::config(file, "vision_config.mlp_ratio", format!("{mlp_ratio} is not a sensible ratio")));
+            return Err(ModelError::config(
+                file,
+                "vision_config.mlp_ratio",
+                format!("{mlp_ratio} is not a sensible ratio"),
+            ));
         }
         if let Some(act) = vsec.get("hidden_act").and_then(Value::as_str)
             && act != "quick_gelu"
@@ -310,14 +343,24 @@ impl Qwen2VlConfig {
             num_heads: vheads,
             mlp_hidden: (embed_dim as f64 * mlp_ratio) as usize,
             in_channels,
-            patch_size: v.usize_opt("patch_size")?.or(v.usize_opt("spatial_patch_size")?).unwrap_or(14),
+            patch_size: v
+                .usize_opt("patch_size")?
+                .or(v.usize_opt("spatial_patch_size")?)
+                .unwrap_or(14),
             spatial_merge_size: v.usize_opt("spatial_merge_size")?.unwrap_or(2),
             temporal_patch_size: v.usize_opt("temporal_patch_size")?.unwrap_or(2),
             out_hidden_size,
             rope_theta: vision_rope_theta,
         };
-        if vision.patch_size == 0 || vision.spatial_merge_size == 0 || vision.temporal_patch_size == 0 {
-            return Err(ModelError::config(file, "vision_config.patch_size", "patch, merge and temporal sizes must be positive"));
+        if vision.patch_size == 0
+            || vision.spatial_merge_size == 0
+            || vision.temporal_patch_size == 0
+        {
+            return Err(ModelError::config(
+                file,
+                "vision_config.patch_size",
+                "patch, merge and temporal sizes must be positive",
+            ));
         }
 
         let mut eos_token_ids = ids_of(top.get("eos_token_id"));
@@ -338,14 +381,19 @@ impl Qwen2VlConfig {
     /// Parameter count implied by the configuration (used to sanity-check and to report).
     pub fn parameter_count(&self) -> u64 {
         let t = &self.text;
-        let (h, i, v) = (t.hidden_size as u64, t.intermediate_size as u64, t.vocab_size as u64);
+        let (h, i, v) = (
+            t.hidden_size as u64,
+            t.intermediate_size as u64,
+            t.vocab_size as u64,
+        );
         let kv = (t.num_kv_heads * t.head_dim) as u64;
         let layer = h * h + h + 2 * (h * kv + kv) + h * h + 3 * h * i + 2 * h;
         let lm_head = if t.tie_word_embeddings { 0 } else { v * h };
         let text = v * h + t.num_layers as u64 * layer + h + lm_head;
         let vc = &self.vision;
         let (e, m) = (vc.embed_dim as u64, vc.mlp_hidden as u64);
-        let patch = (vc.in_channels * vc.temporal_patch_size * vc.patch_size * vc.patch_size) as u64 * e;
+        let patch =
+            (vc.in_channels * vc.temporal_patch_size * vc.patch_size * vc.patch_size) as u64 * e;
         let block = 4 * e + (3 * e * e + 3 * e) + (e * e + e) + (e * m + m) + (m * e + e);
         let merged = e * (vc.spatial_merge_size * vc.spatial_merge_size) as u64;
         let merger = 2 * e + merged * merged + merged + merged * h + h;
@@ -395,15 +443,23 @@ mod tests {
     #[test]
     fn rejects_other_architectures_and_bad_sections() {
         let llama = r#"{"model_type": "llama", "architectures": ["LlamaForCausalLM"]}"#;
-        let e = Qwen2VlConfig::from_json("config.json", llama).unwrap_err().to_string();
+        let e = Qwen2VlConfig::from_json("config.json", llama)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("llama"), "{e}");
         let bad = FLAT_2B.replace("[16, 24, 24]", "[16, 24, 20]");
-        let e = Qwen2VlConfig::from_json("config.json", &bad).unwrap_err().to_string();
+        let e = Qwen2VlConfig::from_json("config.json", &bad)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("mrope_section"), "{e}");
-        let e = Qwen2VlConfig::from_json("config.json", "{").unwrap_err().to_string();
+        let e = Qwen2VlConfig::from_json("config.json", "{")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("JSON"), "{e}");
         let huge = FLAT_2B.replace("\"vocab_size\": 151936", "\"vocab_size\": 99999999999");
-        let e = Qwen2VlConfig::from_json("config.json", &huge).unwrap_err().to_string();
+        let e = Qwen2VlConfig::from_json("config.json", &huge)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("vocab_size"), "{e}");
     }
 }

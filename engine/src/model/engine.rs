@@ -9,19 +9,21 @@ use std::time::Instant;
 
 use super::answer::{YesNoTokens, parse_output};
 use super::checkpoint::Checkpoint;
-use super::generate::{GenerationEvent, GenerationParams, StopReason, TextStreamer, TokenStepper, generate};
+use super::generate::{
+    GenerationEvent, GenerationParams, StopReason, TextStreamer, TokenStepper, generate,
+};
 use super::preprocess::{ImageProcessorConfig, ProcessedImage, preprocess_rgb8};
 use super::prompt::{ChatPrompt, IM_END, PromptInput};
 use super::qwen2vl::{Qwen2Vl, Session};
 use super::{ModelDType, ModelError, select_device};
 use crate::formats::EcgImage;
 use crate::report::{
-    AnswerScore, Engine, EngineError, EngineIdentity, Report, Request, RiskBand, Task, Timings, TraceStep,
+    AnswerScore, Engine, EngineError, EngineIdentity, Report, Request, RiskBand, Task, Timings,
+    TraceStep,
 };
 
 /// ECG-R1's system prompt.
-pub const SYSTEM_PROMPT: &str =
-    "You are a helpful, harmless clinical ECG assistant. Provide concise, evidence-based interpretations.";
+pub const SYSTEM_PROMPT: &str = "You are a helpful, harmless clinical ECG assistant. Provide concise, evidence-based interpretations.";
 /// The T-wave-inversion question (yes/no).
 pub const TWI_QUESTION: &str = "Is the T-wave inversion on this ECG caused by myocardial ischemia? \
 Think step by step inside <think></think>, then answer yes or no inside <answer></answer>.";
@@ -100,7 +102,9 @@ impl LocalModelEngine {
         let started = Instant::now();
         let checkpoint = Checkpoint::open(&options.model)?;
         let (device, device_name) = select_device(options.prefer_gpu);
-        let dtype = options.dtype.unwrap_or_else(|| ModelDType::default_for(&device));
+        let dtype = options
+            .dtype
+            .unwrap_or_else(|| ModelDType::default_for(&device));
         let chat = ChatPrompt::load(&checkpoint.dir, &checkpoint.config)?;
         let image_config = ImageProcessorConfig::from_dir(&checkpoint.dir)?;
         let model = Qwen2Vl::load(&checkpoint, &device, dtype)?;
@@ -174,7 +178,9 @@ impl LocalModelEngine {
 
     /// Preprocesses an ECG image file's pixels.
     pub fn preprocess(&self, image: &EcgImage) -> Result<ProcessedImage, ModelError> {
-        let rgb = image.decode_rgb().map_err(|e| ModelError::Image(e.to_string()))?;
+        let rgb = image
+            .decode_rgb()
+            .map_err(|e| ModelError::Image(e.to_string()))?;
         let (w, h) = rgb.dimensions();
         preprocess_rgb8(rgb.as_raw(), w as usize, h as usize, &self.image_config)
     }
@@ -195,7 +201,11 @@ impl LocalModelEngine {
     }
 
     /// Next-token logits after a prompt (for `ecgr1 model score`).
-    pub fn next_token_logits(&self, ids: &[u32], image: Option<&ProcessedImage>) -> Result<Vec<f32>, ModelError> {
+    pub fn next_token_logits(
+        &self,
+        ids: &[u32],
+        image: Option<&ProcessedImage>,
+    ) -> Result<Vec<f32>, ModelError> {
         let images: Vec<ProcessedImage> = image.cloned().into_iter().collect();
         Ok(self.model.prefill(ids, &images)?.1)
     }
@@ -240,11 +250,13 @@ impl LocalModelEngine {
         )];
         if request.record.is_some() {
             input_notes.push(
-                "the signal itself is not read by this model (Qwen2-VL reads the image only)".into(),
+                "the signal itself is not read by this model (Qwen2-VL reads the image only)"
+                    .into(),
             );
         }
         let prefill_start = Instant::now();
-        let (mut session, first_logits) = self.model.prefill(&ids, std::slice::from_ref(&processed))?;
+        let (mut session, first_logits) =
+            self.model.prefill(&ids, std::slice::from_ref(&processed))?;
         let prefill_ms = prefill_start.elapsed().as_secs_f64() * 1000.0;
         let first_score = self.yes_no.score(&first_logits);
         let decode_start = Instant::now();
@@ -296,7 +308,10 @@ impl LocalModelEngine {
                 self.yes_no.score(&session.feed(&last)?)
             }
             None => {
-                notes_on_score.push("the model wrote no <answer>; P(yes) was read after appending <answer>".to_string());
+                notes_on_score.push(
+                    "the model wrote no <answer>; P(yes) was read after appending <answer>"
+                        .to_string(),
+                );
                 let mut feed: Vec<u32> = Vec::new();
                 if out.last_token_pending
                     && let Some(&t) = out.tokens.last()
@@ -375,7 +390,8 @@ impl Engine for LocalModelEngine {
             }
             return Err(EngineError::NoInput);
         }
-        self.cancel.store(false, std::sync::atomic::Ordering::Relaxed);
+        self.cancel
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         self.run_model(request).map_err(|e| match e {
             ModelError::Cancelled => EngineError::Cancelled,
             ModelError::Image(m) => EngineError::Input(m),

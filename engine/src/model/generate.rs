@@ -46,7 +46,10 @@ impl Default for GenerationParams {
 #[derive(Clone, Debug, PartialEq)]
 pub enum GenerationEvent {
     /// A token and the text it adds (may be empty while a multi-byte character is incomplete).
-    Token { id: u32, text: String },
+    Token {
+        id: u32,
+        text: String,
+    },
     Finished(StopReason),
 }
 
@@ -132,11 +135,18 @@ fn choose(logits: &[f32], history: &[u32], p: &GenerationParams, rng: &mut Rng) 
     if p.temperature <= 0.0 {
         return argmax(&l);
     }
-    let scaled: Vec<f32> = l.iter().map(|&x| (x as f64 / p.temperature) as f32).collect();
+    let scaled: Vec<f32> = l
+        .iter()
+        .map(|&x| (x as f64 / p.temperature) as f32)
+        .collect();
     let probs = softmax(&scaled);
     let mut order: Vec<usize> = (0..probs.len()).collect();
     order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
-    let top_p = if p.top_p > 0.0 && p.top_p < 1.0 { p.top_p } else { 1.0 };
+    let top_p = if p.top_p > 0.0 && p.top_p < 1.0 {
+        p.top_p
+    } else {
+        1.0
+    };
     let mut kept = Vec::new();
     let mut mass = 0.0;
     for i in order {
@@ -286,7 +296,15 @@ mod tests {
             max_new_tokens: 2,
             ..p
         };
-        let out = generate(&mut Counter { last: 0 }, first, &[0], &p2, None, &mut |_| {}).unwrap();
+        let out = generate(
+            &mut Counter { last: 0 },
+            first,
+            &[0],
+            &p2,
+            None,
+            &mut |_| {},
+        )
+        .unwrap();
         assert_eq!(out.tokens, vec![1, 2]);
         assert_eq!(out.reason, StopReason::MaxTokens);
         assert!(out.last_token_pending);
@@ -297,7 +315,14 @@ mod tests {
         let flag = AtomicBool::new(true);
         let mut m = Counter { last: 0 };
         let first = m.feed(&[0]).unwrap();
-        let r = generate(&mut m, first, &[0], &GenerationParams::default(), Some(&flag), &mut |_| {});
+        let r = generate(
+            &mut m,
+            first,
+            &[0],
+            &GenerationParams::default(),
+            Some(&flag),
+            &mut |_| {},
+        );
         assert!(matches!(r, Err(ModelError::Cancelled)));
     }
 
@@ -312,11 +337,15 @@ mod tests {
         };
         let picks: Vec<u32> = {
             let mut rng = Rng(p.seed);
-            (0..50).map(|_| choose(&logits, &[], &p, &mut rng)).collect()
+            (0..50)
+                .map(|_| choose(&logits, &[], &p, &mut rng))
+                .collect()
         };
         let again: Vec<u32> = {
             let mut rng = Rng(p.seed);
-            (0..50).map(|_| choose(&logits, &[], &p, &mut rng)).collect()
+            (0..50)
+                .map(|_| choose(&logits, &[], &p, &mut rng))
+                .collect()
         };
         assert_eq!(picks, again);
         // top-p 0.5 keeps the two most likely tokens only.

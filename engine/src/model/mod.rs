@@ -102,7 +102,11 @@ impl ModelDType {
     /// f32 on the CPU (candle's CPU bf16 matmuls are slow and the parity tolerances are for
     /// f32), bf16 on a GPU (what ECG-R1 is deployed in).
     pub fn default_for(device: &candle_core::Device) -> Self {
-        if device.is_cpu() { Self::F32 } else { Self::Bf16 }
+        if device.is_cpu() {
+            Self::F32
+        } else {
+            Self::Bf16
+        }
     }
 }
 
@@ -113,7 +117,9 @@ impl std::str::FromStr for ModelDType {
             "f32" => Ok(Self::F32),
             "bf16" => Ok(Self::Bf16),
             "f16" => Ok(Self::F16),
-            other => Err(format!("unknown dtype '{other}' (expected f32, bf16 or f16)")),
+            other => Err(format!(
+                "unknown dtype '{other}' (expected f32, bf16 or f16)"
+            )),
         }
     }
 }
@@ -128,7 +134,12 @@ pub fn select_device(prefer_gpu: bool) -> (candle_core::Device, String) {
             // is present, so the fallback below is needed.
             match candle_core::Device::new_cuda(0) {
                 Ok(d) => return (d, "cuda:0".to_string()),
-                Err(e) => return (candle_core::Device::Cpu, format!("cpu (no CUDA device: {e})")),
+                Err(e) => {
+                    return (
+                        candle_core::Device::Cpu,
+                        format!("cpu (no CUDA device: {e})"),
+                    );
+                }
             }
         }
         #[cfg(all(feature = "metal", not(feature = "cuda")))]
@@ -136,7 +147,10 @@ pub fn select_device(prefer_gpu: bool) -> (candle_core::Device, String) {
             match candle_core::Device::new_metal(0) {
                 Ok(d) => return (d, "metal:0".to_string()),
                 Err(e) => {
-                    return (candle_core::Device::Cpu, format!("cpu (no Metal device: {e})"));
+                    return (
+                        candle_core::Device::Cpu,
+                        format!("cpu (no Metal device: {e})"),
+                    );
                 }
             }
         }

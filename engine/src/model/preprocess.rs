@@ -27,6 +27,8 @@ pub struct ImageProcessorConfig {
 }
 
 const OPENAI_CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
+// The reference's decimal constants, kept verbatim (numpy rounds them to f32 the same way).
+#[allow(clippy::excessive_precision)]
 const OPENAI_CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
 
 impl Default for ImageProcessorConfig {
@@ -78,20 +80,25 @@ impl ImageProcessorConfig {
     pub fn from_value(file: &str, v: &Value) -> Result<Self, ModelError> {
         let mut c = Self::default();
         let size = v.get("size");
-        fn pick<'v>(keys: &[(&str, Option<&'v Value>)]) -> Option<(String, &'v Value)> {
-            keys.iter().find_map(|(k, obj)| {
-                obj.and_then(|o| o.get(*k)).filter(|x| !x.is_null()).map(|x| ((*k).to_string(), x))
-            })
-        }
         let count = |name: &str, x: &Value| -> Result<u64, ModelError> {
             x.as_u64()
                 .filter(|n| *n > 0 && *n <= MAX_RESIZED_PIXELS)
-                .ok_or_else(|| ModelError::config(file, name, format!("expected a pixel count, found {x}")))
+                .ok_or_else(|| {
+                    ModelError::config(file, name, format!("expected a pixel count, found {x}"))
+                })
         };
-        if let Some((k, x)) = pick(&[("min_pixels", Some(v)), ("min_pixels", size), ("shortest_edge", size)]) {
+        if let Some((k, x)) = pick(&[
+            ("min_pixels", Some(v)),
+            ("min_pixels", size),
+            ("shortest_edge", size),
+        ]) {
             c.min_pixels = count(&k, x)?;
         }
-        if let Some((k, x)) = pick(&[("max_pixels", Some(v)), ("max_pixels", size), ("longest_edge", size)]) {
+        if let Some((k, x)) = pick(&[
+            ("max_pixels", Some(v)),
+            ("max_pixels", size),
+            ("longest_edge", size),
+        ]) {
             c.max_pixels = count(&k, x)?;
         }
         if c.min_pixels > c.max_pixels {
@@ -108,7 +115,9 @@ impl ImageProcessorConfig {
                     .as_u64()
                     .filter(|n| (1..=1024).contains(n))
                     .map(|n| n as usize)
-                    .ok_or_else(|| ModelError::config(file, name, format!("expected 1..=1024, found {x}"))),
+                    .ok_or_else(|| {
+                        ModelError::config(file, name, format!("expected 1..=1024, found {x}"))
+                    }),
             }
         };
         c.patch_size = small("patch_size", c.patch_size)?;
@@ -120,24 +129,38 @@ impl ImageProcessorConfig {
                 Some(x) => {
                     let vals: Vec<f32> = x
                         .as_array()
-                        .map(|a| a.iter().filter_map(Value::as_f64).map(|f| f as f32).collect())
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(Value::as_f64)
+                                .map(|f| f as f32)
+                                .collect()
+                        })
                         .unwrap_or_default();
                     match vals[..] {
                         [a, b, c] if [a, b, c].iter().all(|f| f.is_finite()) => Ok([a, b, c]),
-                        _ => Err(ModelError::config(file, name, format!("expected three numbers, found {x}"))),
+                        _ => Err(ModelError::config(
+                            file,
+                            name,
+                            format!("expected three numbers, found {x}"),
+                        )),
                     }
                 }
             }
         };
         c.image_mean = triple("image_mean", c.image_mean)?;
         c.image_std = triple("image_std", c.image_std)?;
-        if c.image_std.iter().any(|s| *s == 0.0) {
-            return Err(ModelError::config(file, "image_std", "a standard deviation is zero"));
+        if c.image_std.contains(&0.0) {
+            return Err(ModelError::config(
+                file,
+                "image_std",
+                "a standard deviation is zero",
+            ));
         }
         if let Some(x) = v.get("rescale_factor").and_then(Value::as_f64) {
             c.rescale_factor = x;
         }
-        let flag = |name: &str, default: bool| v.get(name).and_then(Value::as_bool).unwrap_or(default);
+        let flag =
+            |name: &str, default: bool| v.get(name).and_then(Value::as_bool).unwrap_or(default);
         c.do_resize = flag("do_resize", true);
         c.do_rescale = flag("do_rescale", true);
         c.do_normalize = flag("do_normalize", true);
@@ -148,6 +171,15 @@ impl ImageProcessorConfig {
     pub fn factor(&self) -> usize {
         self.patch_size * self.merge_size
     }
+}
+
+/// The first of `keys` (each looked up in its object) that is present and not null.
+fn pick<'v>(keys: &[(&str, Option<&'v Value>)]) -> Option<(String, &'v Value)> {
+    keys.iter().find_map(|(k, obj)| {
+        obj.and_then(|o| o.get(*k))
+            .filter(|x| !x.is_null())
+            .map(|x| ((*k).to_string(), x))
+    })
 }
 
 fn read_json(path: &Path) -> Result<Value, ModelError> {
@@ -165,7 +197,9 @@ pub fn smart_resize(
     max_pixels: u64,
 ) -> Result<(usize, usize), ModelError> {
     if height == 0 || width == 0 || factor == 0 {
-        return Err(ModelError::Image(format!("cannot resize a {width}×{height} image")));
+        return Err(ModelError::Image(format!(
+            "cannot resize a {width}×{height} image"
+        )));
     }
     let (h, w, f) = (height as f64, width as f64, factor as f64);
     if h.max(w) / h.min(w) > 200.0 {
@@ -185,7 +219,9 @@ pub fn smart_resize(
         w_bar = (w * beta / f).ceil() * f;
     }
     if h_bar * w_bar > MAX_RESIZED_PIXELS as f64 {
-        return Err(ModelError::Image(format!("resized size {w_bar}×{h_bar} is too large")));
+        return Err(ModelError::Image(format!(
+            "resized size {w_bar}×{h_bar} is too large"
+        )));
     }
     Ok((h_bar as usize, w_bar as usize))
 }
@@ -233,7 +269,11 @@ fn coefficients(in_size: usize, out_size: usize) -> Vec<(usize, Vec<i32>)> {
             .iter()
             .map(|&w| {
                 let scaled = w * f64::from(1u32 << PRECISION_BITS);
-                if w < 0.0 { (scaled - 0.5) as i32 } else { (scaled + 0.5) as i32 }
+                if w < 0.0 {
+                    (scaled - 0.5) as i32
+                } else {
+                    (scaled + 0.5) as i32
+                }
             })
             .collect();
         out.push((xmin, fixed));
@@ -283,7 +323,9 @@ pub fn resize_bicubic_rgb8(
                 for c in 0..3 {
                     let mut acc: i32 = 1 << (PRECISION_BITS - 1);
                     for (i, w) in k.iter().enumerate() {
-                        acc = acc.wrapping_add(i32::from(cur[((ymin + i) * cur_w + x) * 3 + c]).wrapping_mul(*w));
+                        acc = acc.wrapping_add(
+                            i32::from(cur[((ymin + i) * cur_w + x) * 3 + c]).wrapping_mul(*w),
+                        );
                     }
                     out[(yy * cur_w + x) * 3 + c] = clip8(acc);
                 }

@@ -79,15 +79,21 @@ impl std::fmt::Debug for ChatPrompt {
 pub fn load_chat_template(dir: &Path) -> Result<(String, String), ModelError> {
     let jinja = dir.join("chat_template.jinja");
     if jinja.is_file() {
-        let t = std::fs::read_to_string(&jinja).map_err(|e| ModelError::file(&jinja, e.to_string()))?;
+        let t =
+            std::fs::read_to_string(&jinja).map_err(|e| ModelError::file(&jinja, e.to_string()))?;
         return Ok((t, jinja.display().to_string()));
     }
-    for name in ["chat_template.json", "processor_config.json", "tokenizer_config.json"] {
+    for name in [
+        "chat_template.json",
+        "processor_config.json",
+        "tokenizer_config.json",
+    ] {
         let path = dir.join(name);
         if !path.is_file() {
             continue;
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| ModelError::file(&path, e.to_string()))?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| ModelError::file(&path, e.to_string()))?;
         let v: Value = serde_json::from_str(&text)
             .map_err(|e| ModelError::file(&path, format!("not valid JSON: {e}")))?;
         match v.get("chat_template") {
@@ -113,7 +119,10 @@ pub fn load_chat_template(dir: &Path) -> Result<(String, String), ModelError> {
 }
 
 fn raise_exception(message: String) -> Result<String, minijinja::Error> {
-    Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, message))
+    Err(minijinja::Error::new(
+        minijinja::ErrorKind::InvalidOperation,
+        message,
+    ))
 }
 
 impl ChatPrompt {
@@ -172,9 +181,9 @@ impl ChatPrompt {
         env.set_lstrip_blocks(true);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
-        let tmpl = env
-            .template_from_str(&self.template)
-            .map_err(|e| ModelError::Prompt(format!("chat template {}: {e}", self.template_file)))?;
+        let tmpl = env.template_from_str(&self.template).map_err(|e| {
+            ModelError::Prompt(format!("chat template {}: {e}", self.template_file))
+        })?;
         let ctx = json!({
             "messages": input.messages(),
             "add_generation_prompt": true,
@@ -196,7 +205,9 @@ impl ChatPrompt {
                 image_tokens.len()
             )));
         }
-        let mut text = String::with_capacity(rendered.len() + image_tokens.iter().sum::<usize>() * IMAGE_PAD.len());
+        let mut text = String::with_capacity(
+            rendered.len() + image_tokens.iter().sum::<usize>() * IMAGE_PAD.len(),
+        );
         for (i, part) in parts.iter().enumerate() {
             text.push_str(part);
             if let Some(n) = image_tokens.get(i) {

@@ -69,23 +69,30 @@ impl SafetensorsFiles {
             if header_len > MAX_HEADER_BYTES || header_len + 8 > file_len {
                 return Err(ModelError::file(
                     path,
-                    format!("safetensors header length {header_len} does not fit the file ({file_len} bytes)"),
+                    format!(
+                        "safetensors header length {header_len} does not fit the file ({file_len} bytes)"
+                    ),
                 ));
             }
             let mut header = vec![0u8; header_len as usize];
             f.read_exact(&mut header)
                 .map_err(|e| ModelError::file(path, format!("safetensors header: {e}")))?;
-            let header: Value = serde_json::from_slice(&header)
-                .map_err(|e| ModelError::file(path, format!("safetensors header is not JSON: {e}")))?;
+            let header: Value = serde_json::from_slice(&header).map_err(|e| {
+                ModelError::file(path, format!("safetensors header is not JSON: {e}"))
+            })?;
             let Value::Object(map) = header else {
-                return Err(ModelError::file(path, "safetensors header is not a JSON object"));
+                return Err(ModelError::file(
+                    path,
+                    "safetensors header is not a JSON object",
+                ));
             };
             let data_start = 8 + header_len;
             for (name, info) in map {
                 if name == "__metadata__" {
                     continue;
                 }
-                let bad = |problem: String| ModelError::file(path, format!("tensor '{name}': {problem}"));
+                let bad =
+                    |problem: String| ModelError::file(path, format!("tensor '{name}': {problem}"));
                 let dtype_name = info.get("dtype").and_then(Value::as_str).unwrap_or("");
                 let dtype = dtype_of(dtype_name)
                     .ok_or_else(|| bad(format!("unsupported dtype '{dtype_name}'")))?;
@@ -209,7 +216,8 @@ impl SimpleBackend for Backend {
 pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
     let index = dir.join("model.safetensors.index.json");
     if index.is_file() {
-        let text = std::fs::read_to_string(&index).map_err(|e| ModelError::file(&index, e.to_string()))?;
+        let text =
+            std::fs::read_to_string(&index).map_err(|e| ModelError::file(&index, e.to_string()))?;
         let v: Value = serde_json::from_str(&text)
             .map_err(|e| ModelError::file(&index, format!("not valid JSON: {e}")))?;
         let map = v
@@ -222,11 +230,17 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
         let mut out = Vec::new();
         for n in names {
             if n.contains('/') || n.contains('\\') || n.contains("..") {
-                return Err(ModelError::file(&index, format!("shard name '{n}' leaves the directory")));
+                return Err(ModelError::file(
+                    &index,
+                    format!("shard name '{n}' leaves the directory"),
+                ));
             }
             let p = dir.join(n);
             if !p.is_file() {
-                return Err(ModelError::file(&p, "listed in model.safetensors.index.json but missing"));
+                return Err(ModelError::file(
+                    &p,
+                    "listed in model.safetensors.index.json but missing",
+                ));
             }
             out.push(p);
         }

@@ -61,7 +61,9 @@ impl Qwen2Vl {
     /// Loads the weights of `ckpt` onto `device` in `dtype`.
     pub fn load(ckpt: &Checkpoint, device: &Device, dtype: ModelDType) -> Result<Self, ModelError> {
         let files = Arc::new(SafetensorsFiles::open(&ckpt.weight_files)?);
-        let (text_prefix, vision_prefix) = if files.contains("model.language_model.embed_tokens.weight") {
+        let (text_prefix, vision_prefix) = if files
+            .contains("model.language_model.embed_tokens.weight")
+        {
             ("model.language_model", "model.visual")
         } else if files.contains("model.embed_tokens.weight") {
             ("model", "visual")
@@ -90,13 +92,20 @@ impl Qwen2Vl {
                 ),
             });
         }
-        let vb = VarBuilder::from_backend(Box::new(Backend(files.clone())), dtype.candle(), device.clone());
+        let vb = VarBuilder::from_backend(
+            Box::new(Backend(files.clone())),
+            dtype.candle(),
+            device.clone(),
+        );
         let lm_head = if cfg.text.tie_word_embeddings {
             None
         } else if files.contains("lm_head.weight") {
             Some(
-                vb.get((cfg.text.vocab_size, cfg.text.hidden_size), "lm_head.weight")
-                    .map_err(load_error)?,
+                vb.get(
+                    (cfg.text.vocab_size, cfg.text.hidden_size),
+                    "lm_head.weight",
+                )
+                .map_err(load_error)?,
             )
         } else {
             return Err(ModelError::Weights {
@@ -104,8 +113,8 @@ impl Qwen2Vl {
                 problem: "missing, and config.json does not tie it to the embeddings".into(),
             });
         };
-        let text = TextModel::load(&cfg.text, vb.pp(text_prefix), lm_head).map_err(load_error)?;
-        let vision = VisionTower::load(&cfg.vision, vb.pp(vision_prefix)).map_err(load_error)?;
+        let text = TextModel::load(&cfg.text, &vb.pp(text_prefix), lm_head).map_err(load_error)?;
+        let vision = VisionTower::load(&cfg.vision, &vb.pp(vision_prefix)).map_err(load_error)?;
         Ok(Self {
             config: cfg.clone(),
             vision,
@@ -149,7 +158,11 @@ impl Qwen2Vl {
     }
 
     fn rope_tensors(&self, positions: &[[i64; 3]]) -> Result<(Tensor, Tensor), ModelError> {
-        let (cos, sin) = rope::mrope_tables(positions, &self.text_inv_freq, self.config.text.mrope_section);
+        let (cos, sin) = rope::mrope_tables(
+            positions,
+            &self.text_inv_freq,
+            self.config.text.mrope_section,
+        );
         let half = self.text_inv_freq.len();
         let n = positions.len();
         let dt = self.dtype.candle();
@@ -162,13 +175,19 @@ impl Qwen2Vl {
     /// Starts a sequence: embeds `ids`, places the image embeddings at the image tokens, computes
     /// the 3-D positions and runs the decoder. Returns the session (holding the cache) and the
     /// next-token logits.
-    pub fn prefill(&self, ids: &[u32], images: &[ProcessedImage]) -> Result<(Session<'_>, Vec<f32>), ModelError> {
+    pub fn prefill(
+        &self,
+        ids: &[u32],
+        images: &[ProcessedImage],
+    ) -> Result<(Session<'_>, Vec<f32>), ModelError> {
         if ids.is_empty() {
             return Err(ModelError::Prompt("the prompt has no tokens".into()));
         }
         let vocab = self.config.text.vocab_size;
         if let Some(bad) = ids.iter().find(|&&t| t as usize >= vocab) {
-            return Err(ModelError::Prompt(format!("token id {bad} is outside the vocabulary of {vocab}")));
+            return Err(ModelError::Prompt(format!(
+                "token id {bad} is outside the vocabulary of {vocab}"
+            )));
         }
         let grids: Vec<[usize; 3]> = images.iter().map(|i| i.grid_thw).collect();
         let (positions, next) = rope::rope_positions(
@@ -194,7 +213,9 @@ impl Qwen2Vl {
                         pieces.push(embeds.narrow(0, start, i - start)?);
                     }
                     if k >= img_rows {
-                        return Err(ModelError::Prompt("more image tokens than image embeddings".into()));
+                        return Err(ModelError::Prompt(
+                            "more image tokens than image embeddings".into(),
+                        ));
                     }
                     pieces.push(img.narrow(0, k, 1)?);
                     k += 1;
@@ -219,7 +240,9 @@ impl Qwen2Vl {
             next_position: next,
             tokens: ids.to_vec(),
         };
-        let logits = self.text.forward(&embeds.unsqueeze(0)?, &cos, &sin, &mut session.cache)?;
+        let logits = self
+            .text
+            .forward(&embeds.unsqueeze(0)?, &cos, &sin, &mut session.cache)?;
         Ok((session, logits.to_vec1()?))
     }
 }
@@ -246,7 +269,9 @@ impl Session<'_> {
         let m = self.model;
         let vocab = m.config.text.vocab_size;
         if let Some(bad) = ids.iter().find(|&&t| t as usize >= vocab) {
-            return Err(ModelError::Prompt(format!("token id {bad} is outside the vocabulary of {vocab}")));
+            return Err(ModelError::Prompt(format!(
+                "token id {bad} is outside the vocabulary of {vocab}"
+            )));
         }
         let positions: Vec<[i64; 3]> = (0..ids.len())
             .map(|i| [self.next_position + i as i64; 3])

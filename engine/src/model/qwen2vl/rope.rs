@@ -35,7 +35,10 @@ pub fn rope_positions(
             i += 1;
             continue;
         }
-        let run = ids[i..].iter().take_while(|&&t| t == image_token_id).count();
+        let run = ids[i..]
+            .iter()
+            .take_while(|&&t| t == image_token_id)
+            .count();
         let &[t, h, w] = grids
             .next()
             .ok_or_else(|| "more image-token runs in the prompt than images".to_string())?;
@@ -48,7 +51,11 @@ pub fn rope_positions(
         for ti in 0..lt {
             for hi in 0..lh {
                 for wi in 0..lw {
-                    out.push([current + ti as i64, current + hi as i64, current + wi as i64]);
+                    out.push([
+                        current + ti as i64,
+                        current + hi as i64,
+                        current + wi as i64,
+                    ]);
                 }
             }
         }
@@ -66,7 +73,11 @@ pub fn rope_positions(
 /// cos and sin halves (`[tokens, head_dim/2]`, row-major) for the text decoder: half-dimension
 /// `j` takes its angle from the temporal, height or width position according to
 /// `mrope_section`.
-pub fn mrope_tables(positions: &[[i64; 3]], inv_freq: &[f32], section: [usize; 3]) -> (Vec<f32>, Vec<f32>) {
+pub fn mrope_tables(
+    positions: &[[i64; 3]],
+    inv_freq: &[f32],
+    section: [usize; 3],
+) -> (Vec<f32>, Vec<f32>) {
     let half = inv_freq.len();
     let axis: Vec<usize> = (0..half)
         .map(|j| {

@@ -56,7 +56,9 @@ impl Attention {
     ) -> candle_core::Result<Tensor> {
         let (b, l, _) = x.dims3()?;
         let shape = |t: Tensor, heads: usize| -> candle_core::Result<Tensor> {
-            t.reshape((b, l, heads, self.head_dim))?.transpose(1, 2)?.contiguous()
+            t.reshape((b, l, heads, self.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()
         };
         let q = shape(self.q.forward(x)?, self.heads)?;
         let k = shape(self.k.forward(x)?, self.kv_heads)?;
@@ -74,7 +76,9 @@ impl Attention {
                 return Ok(t.clone());
             }
             let (b, kv, s, d) = t.dims4()?;
-            t.unsqueeze(2)?.expand((b, kv, rep, s, d))?.reshape((b, kv * rep, s, d))
+            t.unsqueeze(2)?
+                .expand((b, kv, rep, s, d))?
+                .reshape((b, kv * rep, s, d))
         };
         let k = repeat(&k)?;
         let v = repeat(&v)?;
@@ -87,7 +91,9 @@ impl Attention {
         let dtype = att.dtype();
         let att = candle_nn::ops::softmax_last_dim(&att.to_dtype(DType::F32)?)?.to_dtype(dtype)?;
         let y = att.matmul(&v.contiguous()?)?;
-        let y = y.transpose(1, 2)?.reshape((b, l, self.heads * self.head_dim))?;
+        let y = y
+            .transpose(1, 2)?
+            .reshape((b, l, self.heads * self.head_dim))?;
         self.o.forward(&y)
     }
 }
@@ -102,7 +108,11 @@ pub struct TextModel {
 impl TextModel {
     /// `vb` points at the decoder (`model` or `model.language_model`); `lm_head` is the LM head
     /// weight when untied.
-    pub fn load(cfg: &TextConfig, vb: VarBuilder, lm_head: Option<Tensor>) -> candle_core::Result<Self> {
+    pub fn load(
+        cfg: &TextConfig,
+        vb: &VarBuilder,
+        lm_head: Option<Tensor>,
+    ) -> candle_core::Result<Self> {
         let h = cfg.hidden_size;
         let kv = cfg.num_kv_heads * cfg.head_dim;
         let embed = candle_nn::embedding(cfg.vocab_size, h, vb.pp("embed_tokens"))?;
@@ -125,7 +135,11 @@ impl TextModel {
                 up: candle_nn::linear_no_bias(h, cfg.intermediate_size, mv.pp("up_proj"))?,
                 down: candle_nn::linear_no_bias(cfg.intermediate_size, h, mv.pp("down_proj"))?,
                 input_norm: candle_nn::rms_norm(h, cfg.rms_norm_eps, lv.pp("input_layernorm"))?,
-                post_norm: candle_nn::rms_norm(h, cfg.rms_norm_eps, lv.pp("post_attention_layernorm"))?,
+                post_norm: candle_nn::rms_norm(
+                    h,
+                    cfg.rms_norm_eps,
+                    lv.pp("post_attention_layernorm"),
+                )?,
             });
         }
         let norm = candle_nn::rms_norm(h, cfg.rms_norm_eps, vb.pp("norm"))?;
@@ -163,7 +177,15 @@ impl TextModel {
             // Causal: position i sees the cache and new positions up to i.
             let total = past + l;
             let m: Vec<f32> = (0..l)
-                .flat_map(|i| (0..total).map(move |j| if j <= past + i { 0.0 } else { f32::NEG_INFINITY }))
+                .flat_map(|i| {
+                    (0..total).map(move |j| {
+                        if j <= past + i {
+                            0.0
+                        } else {
+                            f32::NEG_INFINITY
+                        }
+                    })
+                })
                 .collect();
             Some(Tensor::from_vec(m, (l, total), embeds.device())?.to_dtype(embeds.dtype())?)
         } else {
@@ -182,6 +204,9 @@ impl TextModel {
         }
         let last = x.narrow(1, l - 1, 1)?;
         let last = self.norm.forward(&last)?;
-        self.lm_head.forward(&last)?.flatten_all()?.to_dtype(DType::F32)
+        self.lm_head
+            .forward(&last)?
+            .flatten_all()?
+            .to_dtype(DType::F32)
     }
 }

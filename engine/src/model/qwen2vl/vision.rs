@@ -33,7 +33,7 @@ struct Block {
 }
 
 impl Block {
-    fn load(cfg: &VisionConfig, vb: VarBuilder) -> candle_core::Result<Self> {
+    fn load(cfg: &VisionConfig, vb: &VarBuilder) -> candle_core::Result<Self> {
         let e = cfg.embed_dim;
         Ok(Self {
             norm1: layer_norm(e, vb.pp("norm1"))?,
@@ -48,7 +48,13 @@ impl Block {
     }
 
     /// `x`: `[patches, embed]`; `spans`: (start, length) of each image's patches.
-    fn forward(&self, x: &Tensor, cos: &Tensor, sin: &Tensor, spans: &[(usize, usize)]) -> candle_core::Result<Tensor> {
+    fn forward(
+        &self,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        spans: &[(usize, usize)],
+    ) -> candle_core::Result<Tensor> {
         let n = x.dim(0)?;
         let h = self.norm1.forward(x)?;
         let qkv = self
@@ -70,10 +76,14 @@ impl Block {
             let ki = k.narrow(2, start, len)?;
             let vi = v.narrow(2, start, len)?;
             let att = (qi.matmul(&ki.t()?)? * scale)?;
-            let att = candle_nn::ops::softmax_last_dim(&att.to_dtype(DType::F32)?)?.to_dtype(dtype)?;
+            let att =
+                candle_nn::ops::softmax_last_dim(&att.to_dtype(DType::F32)?)?.to_dtype(dtype)?;
             outs.push(att.matmul(&vi)?);
         }
-        let o = Tensor::cat(&outs, 2)?.squeeze(0)?.transpose(0, 1)?.reshape((n, self.heads * self.head_dim))?;
+        let o = Tensor::cat(&outs, 2)?
+            .squeeze(0)?
+            .transpose(0, 1)?
+            .reshape((n, self.heads * self.head_dim))?;
         let x = (x + self.proj.forward(&o)?)?;
         let h = self.fc1.forward(&self.norm2.forward(&x)?)?;
         // quick_gelu: x * sigmoid(1.702 x)
@@ -96,15 +106,21 @@ pub struct VisionTower {
 }
 
 impl VisionTower {
-    pub fn load(cfg: &VisionConfig, vb: VarBuilder) -> candle_core::Result<Self> {
+    pub fn load(cfg: &VisionConfig, vb: &VarBuilder) -> candle_core::Result<Self> {
         let patch_dim = cfg.in_channels * cfg.temporal_patch_size * cfg.patch_size * cfg.patch_size;
         let w = vb.get(
-            (cfg.embed_dim, cfg.in_channels, cfg.temporal_patch_size, cfg.patch_size, cfg.patch_size),
+            (
+                cfg.embed_dim,
+                cfg.in_channels,
+                cfg.temporal_patch_size,
+                cfg.patch_size,
+                cfg.patch_size,
+            ),
             "patch_embed.proj.weight",
         )?;
         let patch_embed = w.reshape((cfg.embed_dim, patch_dim))?.t()?.contiguous()?;
         let blocks = (0..cfg.depth)
-            .map(|i| Block::load(cfg, vb.pp("blocks").pp(i)))
+            .map(|i| Block::load(cfg, &vb.pp("blocks").pp(i)))
             .collect::<candle_core::Result<Vec<_>>>()?;
         let merged = cfg.embed_dim * cfg.spatial_merge_size * cfg.spatial_merge_size;
         let mvb = vb.pp("merger");
@@ -148,7 +164,10 @@ impl VisionTower {
             x = b.forward(&x, &cos, &sin, &spans)?;
         }
         let x = self.ln_q.forward(&x)?;
-        let x = x.reshape((n / (self.merge * self.merge), self.embed_dim * self.merge * self.merge))?;
+        let x = x.reshape((
+            n / (self.merge * self.merge),
+            self.embed_dim * self.merge * self.merge,
+        ))?;
         let x = self.merger_fc1.forward(&x)?.gelu_erf()?;
         self.merger_fc2.forward(&x)
     }
