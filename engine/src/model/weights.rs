@@ -152,6 +152,28 @@ impl SafetensorsFiles {
         self.entries.keys().map(String::as_str)
     }
 
+    /// Total number of stored elements (the parameter count of a model checkpoint).
+    pub fn element_count(&self) -> u64 {
+        self.entries
+            .values()
+            .map(|e| e.shape.iter().map(|&d| d as u64).product::<u64>())
+            .sum()
+    }
+
+    /// Stored dtypes with how many elements each holds, most elements first.
+    pub fn dtype_counts(&self) -> Vec<(DType, u64)> {
+        let mut counts: Vec<(DType, u64)> = Vec::new();
+        for e in self.entries.values() {
+            let n = e.shape.iter().map(|&d| d as u64).product::<u64>();
+            match counts.iter_mut().find(|(d, _)| *d == e.dtype) {
+                Some((_, c)) => *c += n,
+                None => counts.push((e.dtype, n)),
+            }
+        }
+        counts.sort_by_key(|c| std::cmp::Reverse(c.1));
+        counts
+    }
+
     pub fn shape(&self, name: &str) -> Option<&[usize]> {
         self.entries.get(name).map(|e| e.shape.as_slice())
     }
