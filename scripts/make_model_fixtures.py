@@ -17,6 +17,7 @@ Everything is deterministic (fixed seeds). Output: tests/fixtures/model/
 
 Usage:  python -m venv .venv && .venv/bin/pip install -r scripts/requirements-model.txt
         .venv/bin/python scripts/make_model_fixtures.py
+        .venv/bin/python scripts/make_model_fixtures.py --bench-checkpoint DIR   # opt-in, ~4.4 GB
 """
 
 import json
@@ -55,13 +56,13 @@ class Qwen2VLImageTextProcessor(Qwen2VLProcessor):
         ProcessorMixin.__init__(self, image_processor, tokenizer, chat_template=chat_template)
 
 
-def load_processor(ckpt):
+def load_processor(ckpt, check_template=True):
     """What AutoProcessor would build from the checkpoint's files (minus video)."""
     tokenizer = AutoTokenizer.from_pretrained(ckpt)
     image_processor = Qwen2VLImageProcessorPil.from_pretrained(ckpt)
     template_path = os.path.join(ckpt, "chat_template.jinja")
     template = open(template_path).read() if os.path.exists(template_path) else tokenizer.chat_template
-    assert template == CHAT_TEMPLATE
+    assert template == CHAT_TEMPLATE or not check_template
     return Qwen2VLImageTextProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=template)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -461,13 +462,53 @@ def legacy_rewrite(src_dir, dst_dir, config):
     return renamed
 
 
+def make_bench_checkpoint(out_dir):
+    """A random-weight checkpoint with the real Qwen2-VL-2B shapes (bf16, ~4.4 GB) for
+    `ecgr1 model bench`, plus a page-sized synthetic ECG image. Opt-in: it is large."""
+    os.makedirs(out_dir, exist_ok=True)
+    tok = build_tokenizer()
+    ids = {t: tok.token_to_id(t) for t in SPECIAL_TOKENS}
+    config = Qwen2VLConfig(
+        text_config=dict(
+            vocab_size=151936, hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
+            num_attention_heads=12, num_key_value_heads=2, max_position_embeddings=32768, rms_norm_eps=1e-6,
+            rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [16, 24, 24]},
+            bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], tie_word_embeddings=True,
+        ),
+        vision_config=dict(
+            depth=32, embed_dim=1280, hidden_size=1536, hidden_act="quick_gelu", mlp_ratio=4, num_heads=16,
+            in_channels=3, patch_size=14, spatial_merge_size=2, temporal_patch_size=2,
+        ),
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(7)
+    model = Qwen2VLForConditionalGeneration(config).to(torch.bfloat16).eval()
+    model.save_pretrained(out_dir)
+    save_processor_files(tok, out_dir, legacy=False)
+    # Qwen2-VL's own default pixel budget.
+    proc_path = os.path.join(out_dir, "processor_config.json")
+    pc = json.load(open(proc_path))
+    pc["image_processor"]["size"] = {"shortest_edge": 56 * 56, "longest_edge": 28 * 28 * 1280}
+    json.dump(pc, open(proc_path, "w"), indent=2)
+    small, _ = make_images()
+    small.resize((1100, 620), Image.Resampling.BICUBIC).save(os.path.join(out_dir, "bench_ecg.png"))
+    print(f"bench checkpoint: {out_dir} ({sum(p.numel() for p in model.parameters())} parameters)")
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--bench-checkpoint":
+        return make_bench_checkpoint(sys.argv[2])
     torch.manual_seed(0)
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
     if os.path.exists(OUT):
         shutil.rmtree(OUT)
     os.makedirs(os.path.join(OUT, "reference"))
+    with open(os.path.join(OUT, ".gitignore"), "w") as f:
+        f.write("# Hash cache the engine writes beside weights (keyed by size and mtime, so it is per machine).\n")
+        f.write(".ecgr1-sha256.json\n")
 
     small, tiny = make_images()
     small.save(os.path.join(OUT, "ecg_small.png"))
