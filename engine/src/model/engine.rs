@@ -107,6 +107,13 @@ impl LocalModelEngine {
             .unwrap_or_else(|| ModelDType::default_for(&device));
         let chat = ChatPrompt::load(&checkpoint.dir, &checkpoint.config)?;
         let image_config = ImageProcessorConfig::from_dir(&checkpoint.dir)?;
+        if device.is_cpu() {
+            super::check_memory(
+                checkpoint.config.parameter_count(),
+                dtype,
+                super::available_memory_bytes(),
+            )?;
+        }
         let model = Qwen2Vl::load(&checkpoint, &device, dtype)?;
         let vocab = checkpoint.config.text.vocab_size.min(chat.vocab_size());
         let tok = chat.tokenizer();

@@ -49,6 +49,8 @@ pub enum ModelError {
     Prompt(String),
     #[error("tensor computation: {0}")]
     Tensor(#[from] candle_core::Error),
+    #[error("not enough memory: {0}")]
+    Memory(String),
     #[error("cancelled")]
     Cancelled,
 }
@@ -124,6 +126,36 @@ impl std::str::FromStr for ModelDType {
     }
 }
 
+/// Memory the system can still give this process, in bytes (Linux `MemAvailable`); `None`
+/// where unknown.
+pub fn available_memory_bytes() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Refuses to load weights that cannot fit: `parameters` in `dtype` plus a quarter for
+/// activations and the KV cache, against what the system has available.
+pub fn check_memory(
+    parameters: u64,
+    dtype: ModelDType,
+    available: Option<u64>,
+) -> Result<(), ModelError> {
+    let per = dtype.candle().size_in_bytes() as u64;
+    let need = parameters.saturating_mul(per).saturating_mul(5) / 4;
+    match available {
+        Some(avail) if need > avail => Err(ModelError::Memory(format!(
+            "{parameters} parameters in {} need about {:.1} GiB but {:.1} GiB are available; \
+             try --dtype bf16 or a machine with more memory",
+            dtype.name(),
+            need as f64 / f64::from(1u32 << 30),
+            avail as f64 / f64::from(1u32 << 30)
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Picks the compute device: a GPU when this build has the `cuda` or `metal` feature and one is
 /// present, otherwise the CPU. Returns the device and a line saying what was chosen and why.
 pub fn select_device(prefer_gpu: bool) -> (candle_core::Device, String) {
@@ -156,4 +188,19 @@ pub fn select_device(prefer_gpu: bool) -> (candle_core::Device, String) {
         }
     }
     (candle_core::Device::Cpu, "cpu".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_check_refuses_what_cannot_fit() {
+        assert!(check_memory(1_000, ModelDType::F32, Some(1_000_000)).is_ok());
+        let e = check_memory(2_000_000_000, ModelDType::F32, Some(4 << 30))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not enough memory"), "{e}");
+        assert!(check_memory(2_000_000_000, ModelDType::F32, None).is_ok());
+    }
 }
