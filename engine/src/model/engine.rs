@@ -397,9 +397,11 @@ impl Engine for LocalModelEngine {
             }
             return Err(EngineError::NoInput);
         }
+        let result = self.run_model(request);
+        // A cancel request applies to the run in progress (or about to start); clear it after.
         self.cancel
             .store(false, std::sync::atomic::Ordering::Relaxed);
-        self.run_model(request).map_err(|e| match e {
+        result.map_err(|e| match e {
             ModelError::Cancelled => EngineError::Cancelled,
             ModelError::Image(m) => EngineError::Input(m),
             other => EngineError::Model(other.to_string()),

@@ -327,6 +327,29 @@ mod tests {
     }
 
     #[test]
+    fn cancelling_during_a_token_stops_before_the_next() {
+        let flag = AtomicBool::new(false);
+        let mut m = Counter { last: 0 };
+        let first = m.feed(&[0]).unwrap();
+        let mut seen = 0;
+        let r = generate(
+            &mut m,
+            first,
+            &[0],
+            &GenerationParams::default(),
+            Some(&flag),
+            &mut |_| {
+                seen += 1;
+                if seen == 2 {
+                    flag.store(true, Ordering::Relaxed);
+                }
+            },
+        );
+        assert!(matches!(r, Err(ModelError::Cancelled)));
+        assert_eq!(seen, 2);
+    }
+
+    #[test]
     fn sampling_is_reproducible_by_seed_and_respects_top_p() {
         let logits = vec![1.0f32, 0.9, 0.8, -5.0];
         let p = GenerationParams {

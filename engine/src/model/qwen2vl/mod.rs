@@ -2,6 +2,7 @@
 //! Hugging Face checkpoint in either tensor layout (`model.language_model.*` + `model.visual.*`
 //! from transformers 5.x, or `model.*` + `visual.*` from 4.x).
 
+pub mod attention;
 pub mod rope;
 pub mod text;
 pub mod vision;

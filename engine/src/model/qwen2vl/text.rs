@@ -83,14 +83,8 @@ impl Attention {
         let k = repeat(&k)?;
         let v = repeat(&v)?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let mut att = (q.matmul(&k.t()?)? * scale)?;
-        if let Some(m) = mask {
-            att = att.broadcast_add(m)?;
-        }
         // Softmax in f32 as the reference does, whatever the compute dtype.
-        let dtype = att.dtype();
-        let att = candle_nn::ops::softmax_last_dim(&att.to_dtype(DType::F32)?)?.to_dtype(dtype)?;
-        let y = att.matmul(&v.contiguous()?)?;
+        let y = super::attention::attention(&q, &k.contiguous()?, &v.contiguous()?, mask, scale)?;
         let y = y
             .transpose(1, 2)?
             .reshape((b, l, self.heads * self.head_dim))?;

@@ -75,10 +75,13 @@ impl Block {
             let qi = q.narrow(2, start, len)?;
             let ki = k.narrow(2, start, len)?;
             let vi = v.narrow(2, start, len)?;
-            let att = (qi.matmul(&ki.t()?)? * scale)?;
-            let att =
-                candle_nn::ops::softmax_last_dim(&att.to_dtype(DType::F32)?)?.to_dtype(dtype)?;
-            outs.push(att.matmul(&vi)?);
+            outs.push(super::attention::attention(
+                &qi,
+                &ki.contiguous()?,
+                &vi.contiguous()?,
+                None,
+                scale,
+            )?);
         }
         let o = Tensor::cat(&outs, 2)?
             .squeeze(0)?
