@@ -6,6 +6,7 @@ pub mod dsp;
 pub mod eval;
 pub mod features;
 pub mod formats;
+pub mod model;
 pub mod protocol;
 pub mod record;
 pub mod render;

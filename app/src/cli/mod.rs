@@ -5,6 +5,7 @@ pub mod analyze;
 mod info;
 pub mod input;
 pub mod measure;
+mod model;
 pub mod verify;
 
 use std::ffi::OsString;
@@ -30,6 +31,8 @@ pub enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Check a reasoning trace against a recording's measurements.
     Verify(verify::VerifyArgs),
+    /// Local model checkpoints: parity scoring and description.
+    Model(model::ModelArgs),
     /// Open the workstation window (the default when no subcommand is given).
     Gui(crate::gui::GuiArgs),
 }
@@ -56,6 +59,7 @@ where
         Some(Command::Measure(args)) => measure::run(&args, out),
         Some(Command::Analyze(args)) => analyze::run(&args, out),
         Some(Command::Verify(args)) => verify::run(&args, out),
+        Some(Command::Model(args)) => model::run(&args, out),
         Some(Command::Gui(args)) => crate::gui::run(&args),
         None => crate::gui::run(&crate::gui::GuiArgs::default()),
     };

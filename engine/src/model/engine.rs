@@ -1,0 +1,410 @@
+//! [`LocalModelEngine`]: a Qwen2-VL checkpoint behind the [`Engine`] trait. It renders the
+//! prompt with the checkpoint's template, streams the generated tokens, parses the output and
+//! reads P(yes) from the softmax at the answer position.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::Sender;
+use std::time::Instant;
+
+use super::answer::{YesNoTokens, parse_output};
+use super::checkpoint::Checkpoint;
+use super::generate::{
+    GenerationEvent, GenerationParams, StopReason, TextStreamer, TokenStepper, generate,
+};
+use super::preprocess::{ImageProcessorConfig, ProcessedImage, preprocess_rgb8};
+use super::prompt::{ChatPrompt, IM_END, PromptInput};
+use super::qwen2vl::{Qwen2Vl, Session};
+use super::{ModelDType, ModelError, select_device};
+use crate::formats::EcgImage;
+use crate::report::{
+    AnswerScore, Engine, EngineError, EngineIdentity, Report, Request, RiskBand, Task, Timings,
+    TraceStep,
+};
+
+/// ECG-R1's system prompt.
+pub const SYSTEM_PROMPT: &str = "You are a helpful, harmless clinical ECG assistant. Provide concise, evidence-based interpretations.";
+/// The T-wave-inversion question (yes/no).
+pub const TWI_QUESTION: &str = "Is the T-wave inversion on this ECG caused by myocardial ischemia? \
+Think step by step inside <think></think>, then answer yes or no inside <answer></answer>.";
+/// The interpretation question.
+pub const INTERPRET_QUESTION: &str = "Interpret this 12-lead ECG. Reason step by step inside \
+<think></think>, then give the diagnostic labels separated by ';' inside <answer></answer>.";
+const ANSWER_TAG: &str = "<answer>";
+
+/// How to load and run a checkpoint.
+#[derive(Clone, Debug)]
+pub struct LocalModelOptions {
+    /// Checkpoint directory or model id in the local Hugging Face cache.
+    pub model: String,
+    /// `None`: f32 on the CPU, bf16 on a GPU.
+    pub dtype: Option<ModelDType>,
+    /// Use a GPU when the build has one compiled in and one is present.
+    pub prefer_gpu: bool,
+    pub generation: GenerationParams,
+    pub system_prompt: String,
+}
+
+impl LocalModelOptions {
+    pub fn new(model: impl Into<String>) -> Self {
+        Self {
+            model: model.into(),
+            dtype: None,
+            prefer_gpu: true,
+            generation: GenerationParams::default(),
+            system_prompt: SYSTEM_PROMPT.to_string(),
+        }
+    }
+}
+
+/// A loaded local model.
+pub struct LocalModelEngine {
+    checkpoint: Checkpoint,
+    model: Qwen2Vl,
+    chat: ChatPrompt,
+    image_config: ImageProcessorConfig,
+    yes_no: YesNoTokens,
+    identity: EngineIdentity,
+    options: LocalModelOptions,
+    stream: Option<Sender<GenerationEvent>>,
+    cancel: Arc<AtomicBool>,
+    load_ms: f64,
+}
+
+impl std::fmt::Debug for LocalModelEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalModelEngine")
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Records the yes/no score of every logits vector the model returns, so the score at the
+/// answer position is known after generation without keeping whole distributions.
+struct ScoringStepper<'a, 'm> {
+    session: &'a mut Session<'m>,
+    yes_no: &'a YesNoTokens,
+    scores: Vec<Option<AnswerScore>>,
+}
+
+impl TokenStepper for ScoringStepper<'_, '_> {
+    fn feed(&mut self, ids: &[u32]) -> Result<Vec<f32>, ModelError> {
+        let logits = self.session.feed(ids)?;
+        self.scores.push(self.yes_no.score(&logits));
+        Ok(logits)
+    }
+}
+
+impl LocalModelEngine {
+    /// Opens the checkpoint, loads tokenizer, template, image processor and weights, and hashes
+    /// the weight files (cached beside them).
+    pub fn load(options: LocalModelOptions) -> Result<Self, ModelError> {
+        let started = Instant::now();
+        let checkpoint = Checkpoint::open(&options.model)?;
+        let (device, device_name) = select_device(options.prefer_gpu);
+        let dtype = options
+            .dtype
+            .unwrap_or_else(|| ModelDType::default_for(&device));
+        let chat = ChatPrompt::load(&checkpoint.dir, &checkpoint.config)?;
+        let image_config = ImageProcessorConfig::from_dir(&checkpoint.dir)?;
+        if device.is_cpu() {
+            super::check_memory(
+                checkpoint.config.parameter_count(),
+                dtype,
+                super::available_memory_bytes(),
+            )?;
+        }
+        let model = Qwen2Vl::load(&checkpoint, &device, dtype)?;
+        let vocab = checkpoint.config.text.vocab_size.min(chat.vocab_size());
+        let tok = chat.tokenizer();
+        let yes_no = YesNoTokens::scan(vocab, &|id| tok.decode(&[id], false).ok());
+        let weights_sha256 = checkpoint.weight_hashes()?;
+        let identity = EngineIdentity {
+            name: "ecg-r1".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            family: Some(checkpoint.family.name().into()),
+            checkpoint: Some(checkpoint.dir.display().to_string()),
+            weights_sha256,
+            device: device_name,
+            dtype: Some(dtype.name().into()),
+        };
+        let mut options = options;
+        let mut stops = checkpoint.eos_token_ids.clone();
+        stops.extend(chat.token_id(IM_END));
+        stops.extend(options.generation.stop_token_ids.iter().copied());
+        stops.sort_unstable();
+        stops.dedup();
+        options.generation.stop_token_ids = stops;
+        Ok(Self {
+            checkpoint,
+            model,
+            chat,
+            image_config,
+            yes_no,
+            identity,
+            options,
+            stream: None,
+            cancel: Arc::new(AtomicBool::new(false)),
+            load_ms: started.elapsed().as_secs_f64() * 1000.0,
+        })
+    }
+
+    pub fn checkpoint(&self) -> &Checkpoint {
+        &self.checkpoint
+    }
+
+    pub fn model(&self) -> &Qwen2Vl {
+        &self.model
+    }
+
+    pub fn chat(&self) -> &ChatPrompt {
+        &self.chat
+    }
+
+    pub fn image_config(&self) -> &ImageProcessorConfig {
+        &self.image_config
+    }
+
+    pub fn yes_no_tokens(&self) -> &YesNoTokens {
+        &self.yes_no
+    }
+
+    pub fn generation_params_mut(&mut self) -> &mut GenerationParams {
+        &mut self.options.generation
+    }
+
+    /// Tokens and the end are sent here as they are produced.
+    pub fn set_stream(&mut self, sender: Option<Sender<GenerationEvent>>) {
+        self.stream = sender;
+    }
+
+    /// Set it (from any thread) to stop the current run before its next token.
+    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
+        self.cancel.clone()
+    }
+
+    /// Preprocesses an ECG image file's pixels.
+    pub fn preprocess(&self, image: &EcgImage) -> Result<ProcessedImage, ModelError> {
+        let rgb = image
+            .decode_rgb()
+            .map_err(|e| ModelError::Image(e.to_string()))?;
+        let (w, h) = rgb.dimensions();
+        preprocess_rgb8(rgb.as_raw(), w as usize, h as usize, &self.image_config)
+    }
+
+    /// Renders and tokenises a prompt; returns the rendered text and the ids.
+    pub fn prompt_ids(
+        &self,
+        input: &PromptInput<'_>,
+        image: Option<&ProcessedImage>,
+    ) -> Result<(String, Vec<u32>), ModelError> {
+        let rendered = self.chat.render(input)?;
+        let counts: Vec<usize> = image
+            .map(|i| i.token_count(self.image_config.merge_size))
+            .into_iter()
+            .collect();
+        let ids = self.chat.encode(&rendered, &counts)?;
+        Ok((rendered, ids))
+    }
+
+    /// Next-token logits after a prompt (for `ecgr1 model score`).
+    pub fn next_token_logits(
+        &self,
+        ids: &[u32],
+        image: Option<&ProcessedImage>,
+    ) -> Result<Vec<f32>, ModelError> {
+        let images: Vec<ProcessedImage> = image.cloned().into_iter().collect();
+        Ok(self.model.prefill(ids, &images)?.1)
+    }
+
+    /// P(yes) right after `ids` + "<answer>" (the score used when the model wrote no answer).
+    pub fn score_after_answer_tag(
+        &self,
+        ids: &[u32],
+        image: Option<&ProcessedImage>,
+    ) -> Result<Option<AnswerScore>, ModelError> {
+        let images: Vec<ProcessedImage> = image.cloned().into_iter().collect();
+        let (mut session, _) = self.model.prefill(ids, &images)?;
+        let tag = self.chat.encode_text(ANSWER_TAG)?;
+        let logits = session.feed(&tag)?;
+        Ok(self.yes_no.score(&logits))
+    }
+
+    fn run_model(&self, request: &Request<'_>) -> Result<Report, ModelError> {
+        let started = Instant::now();
+        let Some(image) = request.image else {
+            return Err(ModelError::Prompt("no image".into()));
+        };
+        let processed = self.preprocess(image)?;
+        let question = match request.task {
+            Task::Twi => TWI_QUESTION,
+            Task::Interpret => INTERPRET_QUESTION,
+        };
+        let input = PromptInput {
+            system: Some(&self.options.system_prompt),
+            notes: request.notes,
+            question,
+            with_image: true,
+        };
+        let (_, ids) = self.prompt_ids(&input, Some(&processed))?;
+        let mut input_notes = vec![format!(
+            "image {}×{} resized to {}×{} ({} visual tokens)",
+            image.width,
+            image.height,
+            processed.resized_width,
+            processed.resized_height,
+            processed.token_count(self.image_config.merge_size)
+        )];
+        if request.record.is_some() {
+            input_notes.push(
+                "the signal itself is not read by this model (Qwen2-VL reads the image only)"
+                    .into(),
+            );
+        }
+        let prefill_start = Instant::now();
+        let (mut session, first_logits) =
+            self.model.prefill(&ids, std::slice::from_ref(&processed))?;
+        let prefill_ms = prefill_start.elapsed().as_secs_f64() * 1000.0;
+        let first_score = self.yes_no.score(&first_logits);
+        let decode_start = Instant::now();
+        let decode = |t: &[u32]| self.chat.decode(t);
+        let mut streamer = TextStreamer::new(&decode, self.stream.as_ref());
+        let mut stepper = ScoringStepper {
+            session: &mut session,
+            yes_no: &self.yes_no,
+            scores: Vec::new(),
+        };
+        let out = generate(
+            &mut stepper,
+            first_logits,
+            &ids,
+            &self.options.generation,
+            Some(&self.cancel),
+            &mut |t| streamer.push(t),
+        )?;
+        streamer.finish(out.reason);
+        let scores = std::mem::take(&mut stepper.scores);
+        let decode_ms = decode_start.elapsed().as_secs_f64() * 1000.0;
+        let text = self.chat.decode(&out.tokens)?;
+        let truncated = out.reason == StopReason::MaxTokens;
+        let parsed = parse_output(&text, truncated);
+
+        // The answer position: the first token index whose prefix contains "<answer>"
+        // (monotonic in the prefix length, so a binary search finds it).
+        let mut notes_on_score = Vec::new();
+        let answer_index = if text.contains(ANSWER_TAG) {
+            let (mut lo, mut hi) = (0usize, out.tokens.len());
+            while lo < hi {
+                let mid = usize::midpoint(lo, hi);
+                if self.chat.decode(&out.tokens[..mid])?.contains(ANSWER_TAG) {
+                    hi = mid;
+                } else {
+                    lo = mid + 1;
+                }
+            }
+            Some(lo)
+        } else {
+            None
+        };
+        let score = match answer_index {
+            Some(0) => first_score,
+            Some(k) if k <= scores.len() => scores[k - 1],
+            Some(_) => {
+                // The tag ends the output and its last token was never fed.
+                let last = out.tokens.last().copied().into_iter().collect::<Vec<_>>();
+                self.yes_no.score(&session.feed(&last)?)
+            }
+            None => {
+                notes_on_score.push(
+                    "the model wrote no <answer>; P(yes) was read after appending <answer>"
+                        .to_string(),
+                );
+                let mut feed: Vec<u32> = Vec::new();
+                if out.last_token_pending
+                    && let Some(&t) = out.tokens.last()
+                {
+                    feed.push(t);
+                }
+                feed.extend(self.chat.encode_text(ANSWER_TAG)?);
+                self.yes_no.score(&session.feed(&feed)?)
+            }
+        };
+        let mut parse_issues = parsed.issues.clone();
+        parse_issues.extend(notes_on_score);
+        let (score, band) = match request.task {
+            Task::Twi => (score, score.and_then(|s| RiskBand::from_p_yes(s.p_yes))),
+            Task::Interpret => (None, None),
+        };
+        if request.task == Task::Twi && score.is_none() {
+            parse_issues.push("no probability mass on yes/no tokens at the answer position".into());
+        }
+        let answer: Vec<String> = match (&parsed.answer, request.task) {
+            (Some(a), Task::Twi) => vec![a.to_lowercase()],
+            (Some(a), Task::Interpret) => a
+                .split(';')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            (None, _) => Vec::new(),
+        };
+        let steps = parsed
+            .think
+            .iter()
+            .map(|t| TraceStep {
+                title: "Reasoning".into(),
+                text: t.clone(),
+                evidence: Vec::new(),
+            })
+            .collect();
+        Ok(Report {
+            engine: self.identity.clone(),
+            task: request.task,
+            steps,
+            summary: parsed.summary,
+            answer,
+            raw_output: text,
+            score,
+            band,
+            parse_issues,
+            input_notes,
+            timings: Timings {
+                load_ms: Some(self.load_ms),
+                prefill_ms: Some(prefill_ms),
+                decode_ms: Some(decode_ms),
+                total_ms: started.elapsed().as_secs_f64() * 1000.0,
+                generated_tokens: Some(out.tokens.len()),
+            },
+        })
+    }
+}
+
+impl Engine for LocalModelEngine {
+    fn identity(&self) -> EngineIdentity {
+        self.identity.clone()
+    }
+
+    fn run(&mut self, request: &Request<'_>) -> Result<Report, EngineError> {
+        if request.image.is_none() {
+            if request.record.is_some() {
+                // Integration note: once ECG paper rendering is available, render the record
+                // here and proceed.
+                return Err(EngineError::Input(
+                    "the local Qwen2-VL model reads an ECG image; this build cannot yet render a \
+                     signal to an image for it — give an image of the ECG"
+                        .into(),
+                ));
+            }
+            return Err(EngineError::NoInput);
+        }
+        let result = self.run_model(request);
+        // A cancel request applies to the run in progress (or about to start); clear it after.
+        self.cancel
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        result.map_err(|e| match e {
+            ModelError::Cancelled => EngineError::Cancelled,
+            ModelError::Image(m) => EngineError::Input(m),
+            other => EngineError::Model(other.to_string()),
+        })
+    }
+}

@@ -1,0 +1,206 @@
+//! Local model engine: Hugging Face checkpoints run on candle.
+//!
+//! Part 1 covers Qwen2-VL (the 2B T-wave-inversion variant of ECG-R1): loading a checkpoint
+//! directory ([`checkpoint`], [`config`], [`weights`]), the chat template and tokenizer
+//! ([`prompt`]), image preprocessing identical to `Qwen2VLImageProcessor` ([`preprocess`]), the
+//! network ([`qwen2vl`]), decoding ([`generate`]), P(yes) and the answer ([`answer`]) and the
+//! [`engine::LocalModelEngine`] that turns a request into a [`crate::Report`].
+//!
+//! Design for part 2 (Qwen3-VL + ECG-CoCa): the checkpoint, weights, prompt, generation and
+//! answer modules are model-agnostic; a model is anything implementing [`generate::CausalModel`]
+//! (prefill a prompt with optional extra embeddings, then step one token at a time), so a second
+//! family adds its own module beside [`qwen2vl`] and a variant in [`checkpoint::ModelFamily`].
+
+pub mod answer;
+pub mod checkpoint;
+pub mod config;
+pub mod engine;
+pub mod generate;
+pub mod preprocess;
+pub mod prompt;
+pub mod qwen2vl;
+pub mod weights;
+
+pub use answer::{AnswerParse, YesNoTokens, parse_output};
+pub use checkpoint::{Checkpoint, ModelFamily, resolve_model_path};
+pub use engine::{LocalModelEngine, LocalModelOptions};
+pub use generate::{GenerationEvent, GenerationOutput, GenerationParams, StopReason};
+pub use prompt::{ChatPrompt, PromptInput};
+
+/// Everything that can go wrong loading or running a local model. Each variant names the file,
+/// field or tensor involved.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{path}: {problem}")]
+    File { path: String, problem: String },
+    #[error("{file}: field '{field}': {problem}")]
+    Config {
+        file: String,
+        field: String,
+        problem: String,
+    },
+    #[error("{file}: {problem}")]
+    Tokenizer { file: String, problem: String },
+    #[error("weights: tensor '{name}': {problem}")]
+    Weights { name: String, problem: String },
+    #[error("image: {0}")]
+    Image(String),
+    #[error("prompt: {0}")]
+    Prompt(String),
+    #[error("tensor computation: {0}")]
+    Tensor(#[from] candle_core::Error),
+    #[error("not enough memory: {0}")]
+    Memory(String),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl ModelError {
+    pub(crate) fn file(path: impl AsRef<std::path::Path>, problem: impl Into<String>) -> Self {
+        Self::File {
+            path: path.as_ref().display().to_string(),
+            problem: problem.into(),
+        }
+    }
+
+    pub(crate) fn config(
+        file: impl Into<String>,
+        field: impl Into<String>,
+        problem: impl Into<String>,
+    ) -> Self {
+        Self::Config {
+            file: file.into(),
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Compute precision of the network weights and activations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelDType {
+    F32,
+    Bf16,
+    F16,
+}
+
+impl ModelDType {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::Bf16 => "bf16",
+            Self::F16 => "f16",
+        }
+    }
+
+    pub fn candle(self) -> candle_core::DType {
+        match self {
+            Self::F32 => candle_core::DType::F32,
+            Self::Bf16 => candle_core::DType::BF16,
+            Self::F16 => candle_core::DType::F16,
+        }
+    }
+
+    /// f32 on the CPU (candle's CPU bf16 matmuls are slow and the parity tolerances are for
+    /// f32), bf16 on a GPU (what ECG-R1 is deployed in).
+    pub fn default_for(device: &candle_core::Device) -> Self {
+        if device.is_cpu() {
+            Self::F32
+        } else {
+            Self::Bf16
+        }
+    }
+}
+
+impl std::str::FromStr for ModelDType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "f32" => Ok(Self::F32),
+            "bf16" => Ok(Self::Bf16),
+            "f16" => Ok(Self::F16),
+            other => Err(format!(
+                "unknown dtype '{other}' (expected f32, bf16 or f16)"
+            )),
+        }
+    }
+}
+
+/// Memory the system can still give this process, in bytes (Linux `MemAvailable`); `None`
+/// where unknown.
+pub fn available_memory_bytes() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Refuses to load weights that cannot fit: `parameters` in `dtype` plus a quarter for
+/// activations and the KV cache, against what the system has available.
+pub fn check_memory(
+    parameters: u64,
+    dtype: ModelDType,
+    available: Option<u64>,
+) -> Result<(), ModelError> {
+    let per = dtype.candle().size_in_bytes() as u64;
+    let need = parameters.saturating_mul(per).saturating_mul(5) / 4;
+    match available {
+        Some(avail) if need > avail => Err(ModelError::Memory(format!(
+            "{parameters} parameters in {} need about {:.1} GiB but {:.1} GiB are available; \
+             try --dtype bf16 or a machine with more memory",
+            dtype.name(),
+            need as f64 / f64::from(1u32 << 30),
+            avail as f64 / f64::from(1u32 << 30)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Picks the compute device: a GPU when this build has the `cuda` or `metal` feature and one is
+/// present, otherwise the CPU. Returns the device and a line saying what was chosen and why.
+pub fn select_device(prefer_gpu: bool) -> (candle_core::Device, String) {
+    if prefer_gpu {
+        #[cfg(feature = "cuda")]
+        {
+            // With the feature built in, this errors (rather than returning the CPU) when no GPU
+            // is present, so the fallback below is needed.
+            match candle_core::Device::new_cuda(0) {
+                Ok(d) => return (d, "cuda:0".to_string()),
+                Err(e) => {
+                    return (
+                        candle_core::Device::Cpu,
+                        format!("cpu (no CUDA device: {e})"),
+                    );
+                }
+            }
+        }
+        #[cfg(all(feature = "metal", not(feature = "cuda")))]
+        {
+            match candle_core::Device::new_metal(0) {
+                Ok(d) => return (d, "metal:0".to_string()),
+                Err(e) => {
+                    return (
+                        candle_core::Device::Cpu,
+                        format!("cpu (no Metal device: {e})"),
+                    );
+                }
+            }
+        }
+    }
+    (candle_core::Device::Cpu, "cpu".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_check_refuses_what_cannot_fit() {
+        assert!(check_memory(1_000, ModelDType::F32, Some(1_000_000)).is_ok());
+        let e = check_memory(2_000_000_000, ModelDType::F32, Some(4 << 30))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not enough memory"), "{e}");
+        assert!(check_memory(2_000_000_000, ModelDType::F32, None).is_ok());
+    }
+}
