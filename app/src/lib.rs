@@ -1,6 +1,7 @@
 //! The ECG-R1 workstation application: command line, GUI shell, storage and jobs.
 
 pub mod cli;
+pub mod engines;
 pub mod eval;
 pub mod gui;
 pub mod pdf;

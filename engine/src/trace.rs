@@ -29,14 +29,17 @@ pub struct ParsedTrace {
     pub issues: Vec<String>,
 }
 
-/// Parses one `**Step N: Title**` heading line; returns (N, title).
-fn step_heading(line: &str) -> Option<(u32, String)> {
+/// Parses a `**Step N: Title**` heading at the start of a line; returns (N, title, the text
+/// that follows the heading on the same line — models often write "**Step 1: …** Sinus …").
+fn step_heading(line: &str) -> Option<(u32, String, String)> {
     let t = line.trim();
-    let inner = t.strip_prefix("**")?.strip_suffix("**")?;
-    let rest = inner.trim().strip_prefix("Step")?.trim_start();
-    let (num, title) = rest.split_once(':')?;
+    let inner_and_rest = t.strip_prefix("**")?;
+    let close = inner_and_rest.find("**")?;
+    let (inner, rest) = (&inner_and_rest[..close], &inner_and_rest[close + 2..]);
+    let after = inner.trim().strip_prefix("Step")?.trim_start();
+    let (num, title) = after.split_once(':')?;
     let n = num.trim().parse().ok()?;
-    Some((n, title.trim().to_string()))
+    Some((n, title.trim().to_string(), rest.trim().to_string()))
 }
 
 /// Splits the body of `<think>` into steps; text before the first heading is returned apart.
@@ -44,12 +47,12 @@ fn split_steps(body: &str) -> (String, Vec<(u32, TraceStep)>) {
     let mut preamble = String::new();
     let mut steps: Vec<(u32, TraceStep)> = Vec::new();
     for line in body.lines() {
-        if let Some((n, title)) = step_heading(line) {
+        if let Some((n, title, rest)) = step_heading(line) {
             steps.push((
                 n,
                 TraceStep {
                     title,
-                    text: String::new(),
+                    text: rest,
                     evidence: Vec::new(),
                 },
             ));
@@ -187,6 +190,16 @@ pub fn write(steps: &[(String, String)], summary: &str, answer: &[String]) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn heading_and_text_on_one_line() {
+        let p = parse(
+            "<think>\n**Step 1: Technical, Rate & Rhythm** Sinus rhythm, 70 bpm.\nRegular.\n</think><answer>sinus rhythm</answer>",
+        );
+        assert_eq!(p.steps.len(), 1);
+        assert_eq!(p.steps[0].title, "Technical, Rate & Rhythm");
+        assert_eq!(p.steps[0].text, "Sinus rhythm, 70 bpm.\nRegular.");
+    }
 
     const GOOD: &str = "<think>\n**Step 1: Technical, Rate & Rhythm**\nSinus rhythm at 61 bpm.\n\n**Step 2: Conduction, Axis & Intervals**\nPR 158 ms.\nQRS 70 ms.\n</think>\nA normal tracing.\n<answer>sinus rhythm; normal ECG</answer>";
 

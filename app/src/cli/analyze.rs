@@ -2,59 +2,125 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::mpsc;
 
 use anyhow::{Result, bail};
 use clap::Args;
-use ecgr1_engine::formats::{EcgInput, LoadOptions, load_path};
-use ecgr1_engine::protocol::ProtocolEngine;
-use ecgr1_engine::report::{ASSIST_NOTICE, Engine, Report, Request, Task};
+use ecgr1_engine::EcgRecord;
+use ecgr1_engine::features::measure;
+use ecgr1_engine::formats::{EcgImage, EcgInput, load_path};
+use ecgr1_engine::model::generate::GenerationEvent;
+use ecgr1_engine::report::{ASSIST_NOTICE, Report, Request, Task};
+use ecgr1_engine::verify::{Verification, verify_report};
 use serde_json::{Value, json};
+
+use super::input::InputArgs;
+use super::verify::{verification_json, write_verification_text};
+use crate::engines::{EngineArgs, build};
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
-    /// The ECG file (signal file, or a PNG/JPEG image).
-    pub file: PathBuf,
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// An ECG image to give the model together with (or instead of) the signal file.
+    #[arg(long)]
+    pub image: Option<PathBuf>,
     /// Clinical notes (history, symptoms, medication), e.g. "chest pain, on digoxin".
     #[arg(long, default_value = "")]
     pub notes: String,
     /// interpret (full reading) or twi (is the T-wave inversion ischaemic? yes/no).
     #[arg(long, default_value = "interpret")]
     pub task: Task,
-    /// The engine: protocol (built in, the default).
-    #[arg(long, default_value = "protocol")]
-    pub engine: String,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// Print JSON (keys documented in the README).
     #[arg(long)]
     pub json: bool,
 }
 
-pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<()> {
-    let mut engine = match args.engine.as_str() {
-        "protocol" => ProtocolEngine::new(),
-        other => bail!("engine '{other}' is not built into this version (available: protocol)"),
-    };
-    let input = load_path(&args.file, &LoadOptions::default())?;
-    let (record, image) = match &input {
-        EcgInput::Signal(s) => (Some(&s.record), None),
-        EcgInput::Image(i) => (None, Some(i)),
-    };
+/// Everything one analysis produced: the inputs as read, the report, and its verification.
+pub struct Analysis {
+    pub record: Option<EcgRecord>,
+    pub image: Option<EcgImage>,
+    pub report: Report,
+    pub verification: Option<Verification>,
+    pub measurements: Option<ecgr1_engine::features::Measurements>,
+}
+
+/// Loads the inputs, runs the engine and verifies its trace against the measurements.
+/// Tokens of a local model are streamed to `stream_out` as they are written.
+pub fn analyze(
+    args: &AnalyzeArgs,
+    stream_out: Option<&mut (dyn Write + Send)>,
+) -> Result<Analysis> {
+    let (mut record, mut image) = (None, None);
+    match args.input.load()? {
+        EcgInput::Signal(s) => record = Some(s.record),
+        EcgInput::Image(i) => image = Some(i),
+    }
+    if let Some(path) = &args.image {
+        match load_path(path, &args.input.load_options()?)? {
+            EcgInput::Image(i) => image = Some(i),
+            EcgInput::Signal(_) => bail!("{}: --image must be a PNG or JPEG image", path.display()),
+        }
+    }
+    let (sender, receiver) = mpsc::channel::<GenerationEvent>();
+    let streaming = stream_out.is_some() && args.engine.engine != "protocol";
+    let mut engine = build(&args.engine, streaming.then_some(sender))?;
     let request = Request {
-        record,
-        image,
+        record: record.as_ref(),
+        image: image.as_ref(),
         notes: &args.notes,
         task: args.task,
     };
-    let report = engine
-        .run(&request)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+    let report = std::thread::scope(|scope| {
+        let printer = stream_out.map(|out| {
+            scope.spawn(move || {
+                for event in receiver {
+                    if let GenerationEvent::Token { text, .. } = event {
+                        let _ = out.write_all(text.as_bytes());
+                        let _ = out.flush();
+                    }
+                }
+                let _ = writeln!(out);
+            })
+        });
+        let report = engine.run(&request);
+        drop(engine);
+        if let Some(p) = printer {
+            let _ = p.join();
+        }
+        report
+    })
+    .map_err(|e| anyhow::anyhow!("{}: {e}", args.input.file.display()))?;
+    let measurements = record.as_ref().and_then(|r| measure(r).ok());
+    let verification = measurements.as_ref().map(|m| verify_report(&report, m));
+    Ok(Analysis {
+        record,
+        image,
+        report,
+        verification,
+        measurements,
+    })
+}
+
+pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<()> {
+    let mut stderr = std::io::stderr();
+    let stream: Option<&mut (dyn Write + Send)> = if args.json { None } else { Some(&mut stderr) };
+    let analysis = analyze(args, stream)?;
     if args.json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&report_json(&report))?
-        )?;
+        let mut value = report_json(&analysis.report);
+        value["verification"] = analysis
+            .verification
+            .as_ref()
+            .map_or(Value::Null, verification_json);
+        writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
     } else {
-        write_text(&report, out)?;
+        write_text(&analysis.report, out)?;
+        if let Some(v) = &analysis.verification {
+            writeln!(out, "\nverifier (trace against the measurements):")?;
+            write_verification_text(v, out)?;
+        }
     }
     Ok(())
 }

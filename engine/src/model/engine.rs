@@ -348,15 +348,22 @@ impl LocalModelEngine {
                 .collect(),
             (None, _) => Vec::new(),
         };
-        let steps = parsed
-            .think
-            .iter()
-            .map(|t| TraceStep {
-                title: "Reasoning".into(),
-                text: t.clone(),
-                evidence: Vec::new(),
-            })
-            .collect();
+        // ECG-R1-8B writes six headed steps (parsed by the shared trace parser, like every
+        // engine's output); the 2B TWI model writes free reasoning, kept as one step.
+        let shared = crate::trace::parse(&text);
+        let steps = if shared.steps.is_empty() {
+            parsed
+                .think
+                .iter()
+                .map(|t| TraceStep {
+                    title: "Reasoning".into(),
+                    text: t.clone(),
+                    evidence: Vec::new(),
+                })
+                .collect()
+        } else {
+            shared.steps
+        };
         Ok(Report {
             engine: self.identity.clone(),
             task: request.task,

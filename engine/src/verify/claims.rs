@@ -240,8 +240,15 @@ fn extract_sentence(sentence: &str) -> Vec<Claim> {
         let Some(pos) = keys.iter().filter_map(|k| find_word(&norm, k)).min() else {
             continue;
         };
-        // "qt " must not be the start of "qtc".
+        // "qt " must not be the start of "qtc", and "QRS axis" is not a duration.
         if kind == ClaimKind::QtInterval && qtc_keys.iter().any(|k| norm[pos..].starts_with(k)) {
+            continue;
+        }
+        if norm[pos..]
+            .split_whitespace()
+            .nth(1)
+            .is_some_and(|w| w.starts_with("axis"))
+        {
             continue;
         }
         let tail = clause_from(&norm, pos);
@@ -289,8 +296,10 @@ fn extract_sentence(sentence: &str) -> Vec<Claim> {
         );
     }
 
-    // Axis.
-    if let Some(pos) = find_word(&norm, "axis") {
+    // Axis (the QRS axis; P and T axes are other measurements).
+    if let Some(pos) = find_word(&norm, "axis")
+        .filter(|&p| !matches!(norm[..p].split_whitespace().last(), Some("p" | "t")))
+    {
         let around = &norm[pos.saturating_sub(40)..];
         let q = if norm.contains("left axis deviation") || norm.contains("leftward axis") {
             Some(Qualifier::LeftDeviation)
@@ -503,21 +512,18 @@ fn negated_before(s: &str, word: &str) -> bool {
         return false;
     };
     let head = &s[..pos];
-    // Only look back within the same clause.
-    let clause_start = [
-        " but ",
-        " whereas ",
-        " while ",
-        " although ",
-        " however ",
-        " , ",
-    ]
-    .iter()
-    .filter_map(|b| head.rfind(b).map(|p| p + b.len()))
-    .max()
-    .unwrap_or(0);
-    let window: Vec<&str> = head[clause_start..].split_whitespace().collect();
-    let recent = &window[window.len().saturating_sub(6)..];
+    // Look back within the same clause, across list commas and parentheses ("no secondary
+    // cause (bundle branch block, LVH with strain …)" negates every item), up to ten words.
+    let clause_start = [" but ", " whereas ", " while ", " although ", " however "]
+        .iter()
+        .filter_map(|b| head.rfind(b).map(|p| p + b.len()))
+        .max()
+        .unwrap_or(0);
+    let window: Vec<&str> = head[clause_start..]
+        .split_whitespace()
+        .filter(|w| *w != ",")
+        .collect();
+    let recent = &window[window.len().saturating_sub(10)..];
     recent.iter().any(|w| {
         matches!(
             *w,
@@ -947,6 +953,21 @@ mod tests {
             ClaimKind::TWaveInversion,
         );
         assert_eq!(c.leads, vec![I, AVL, V5, V6]);
+    }
+
+    #[test]
+    fn axes_and_lists_are_not_misread() {
+        assert!(
+            extract("The frontal QRS axis is 49°, normal.")
+                .iter()
+                .all(|c| c.kind == ClaimKind::Axis)
+        );
+        assert!(extract("P axis 76°. T axis 59°.").is_empty());
+        let claims = extract(
+            "No secondary cause (bundle branch block, LVH with strain, paced rhythm) is present.",
+        );
+        assert_eq!(claims.len(), 2, "{claims:#?}");
+        assert!(claims.iter().all(|c| c.negated), "{claims:#?}");
     }
 
     #[test]

@@ -1,0 +1,71 @@
+//! Choosing and building an interpretation engine from the user's settings.
+
+use std::sync::mpsc::Sender;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use ecgr1_engine::model::generate::GenerationEvent;
+use ecgr1_engine::model::{LocalModelEngine, LocalModelOptions, ModelDType};
+use ecgr1_engine::protocol::ProtocolEngine;
+use ecgr1_engine::report::Engine;
+
+/// Engine selection shared by `analyze`, `eval` and the GUI.
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
+    /// protocol (built in, deterministic, the default) or local (an ECG-R1 checkpoint on this machine).
+    #[arg(long, default_value = "protocol")]
+    pub engine: String,
+    /// Checkpoint directory, or ORG/NAME[@REVISION] in the local Hugging Face cache (for --engine local).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Compute dtype for the local model: f32, bf16 or f16 (default f32 on the CPU, bf16 on a GPU).
+    #[arg(long)]
+    pub dtype: Option<ModelDType>,
+    /// Run the local model on the CPU even when a GPU is available.
+    #[arg(long)]
+    pub cpu: bool,
+    /// Most tokens the local model may write (ECG-R1's setting is 2048).
+    #[arg(long, default_value_t = 2048)]
+    pub max_tokens: usize,
+}
+
+impl Default for EngineArgs {
+    fn default() -> Self {
+        Self {
+            engine: "protocol".into(),
+            model: None,
+            dtype: None,
+            cpu: false,
+            max_tokens: 2048,
+        }
+    }
+}
+
+/// Builds the engine; `stream` receives the local model's tokens as they are written.
+pub fn build(
+    args: &EngineArgs,
+    stream: Option<Sender<GenerationEvent>>,
+) -> Result<Box<dyn Engine>> {
+    match args.engine.as_str() {
+        "protocol" => Ok(Box::new(ProtocolEngine::new())),
+        "local" | "ecg-r1" => {
+            let Some(model) = &args.model else {
+                bail!(
+                    "--engine local needs --model DIR (a Hugging Face checkpoint directory or cached model id)"
+                );
+            };
+            let mut options = LocalModelOptions::new(model.clone());
+            options.dtype = args.dtype;
+            options.prefer_gpu = !args.cpu;
+            options.generation.max_new_tokens = args.max_tokens;
+            let mut engine = LocalModelEngine::load(options)
+                .with_context(|| format!("loading the model from {model}"))?;
+            engine.set_stream(stream);
+            Ok(Box::new(engine))
+        }
+        "remote" => {
+            bail!("the remote engine (an OpenAI-compatible server) is not built into this version")
+        }
+        other => bail!("unknown engine '{other}' (available: protocol, local)"),
+    }
+}
