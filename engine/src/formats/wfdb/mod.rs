@@ -412,15 +412,24 @@ fn build_record(
     let mut annotations = Vec::new();
     let mut patient = PatientInfo::default();
     for c in &h.comments {
-        if let Some(sex) = c.strip_prefix("<sex>:").map(str::trim) {
+        // PhysioNet records often carry "<age>: 63 <sex>: M" (PTB, PTB-XL, MIMIC); the sex
+        // belongs to the patient data, not to the record's annotations.
+        let mut text = c.clone();
+        if let Some(at) = c.find("<sex>:") {
+            let rest = &c[at + "<sex>:".len()..];
+            let value_end = rest.find('<').unwrap_or(rest.len());
+            let sex = rest[..value_end].trim();
             if !sex.is_empty() {
                 patient.sex = Some(sex.to_string());
             }
+            text = format!("{}{}", &c[..at], &rest[value_end..]).trim().to_string();
+        }
+        if text.is_empty() {
             continue;
         }
         annotations.push(Annotation {
             kind: AnnotationKind::Text,
-            label: c.clone(),
+            label: text,
             value: None,
             unit: None,
             sample_index: None,

@@ -21,7 +21,7 @@ fn le16(values: &[i16]) -> Vec<u8> {
 fn reads_interleaved_format_16_with_calibration_and_invalid_samples() {
     let header = "rec 2 500 3 10:20:30 01/02/2021\n\
         rec.dat 16 1000(10)/mV 16 0 10 0 0 I\n\
-        rec.dat 16 2(0)/uV 16 0 0 0 0 ECG II\n# hello\n# <sex>: F\n";
+        rec.dat 16 2(0)/uV 16 0 0 0 0 ECG II\n# hello\n# <age>: 40 <sex>: F\n";
     let dat = le16(&[10, 0, 1010, 4, i16::MIN, -6]);
     let input = read_mem(header, &[("rec.dat", dat.clone())]).unwrap();
     let r = &input.record;
@@ -33,8 +33,9 @@ fn reads_interleaved_format_16_with_calibration_and_invalid_samples() {
     assert_eq!(r.derived_leads(), vec!["III", "aVR", "aVL", "aVF"]);
     assert_eq!(r.acquisition_time.as_deref(), Some("2021-02-01T10:20:30"));
     assert_eq!(input.patient.sex.as_deref(), Some("F"));
-    assert_eq!(r.annotations.len(), 1);
+    assert_eq!(r.annotations.len(), 2);
     assert_eq!(r.annotations[0].label, "hello");
+    assert_eq!(r.annotations[1].label, "<age>: 40");
     let mut all = header.as_bytes().to_vec();
     all.extend_from_slice(&dat);
     assert_eq!(r.provenance.sha256, crate::formats::sha256_hex(&all));
