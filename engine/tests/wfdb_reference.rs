@@ -2,6 +2,9 @@
 //! round trips. Fixtures come from `scripts/make_wfdb_fixtures.py`: each `<name>.json` holds
 //! what the reference reader read from `<name>.hea/.dat`.
 
+// Helpers outside #[test] functions unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 
 use ecgr1_engine::formats::wfdb;
@@ -111,7 +114,9 @@ fn every_format_equals_the_reference_reader() {
     formats.sort_by_key(|f| f.parse::<u32>().unwrap());
     assert_eq!(
         formats,
-        ["8", "16", "24", "32", "61", "80", "160", "212", "310", "311"]
+        [
+            "8", "16", "24", "32", "61", "80", "160", "212", "310", "311"
+        ]
     );
 }
 
@@ -203,8 +208,7 @@ fn committed_written_records_match_the_writer() {
 
 #[test]
 fn bundled_synthetic_sample_reads() {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/samples/synthetic_sinus.hea");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/samples/synthetic_sinus.hea");
     let rec = load(&path).record;
     assert_eq!(rec.sample_rate_hz, 500.0);
     assert_eq!(rec.samples_per_lead(), 5000);

@@ -88,7 +88,10 @@ pub fn decode(format: SampleFormat, bytes: &[u8], count: usize) -> Vec<i32> {
                     out.push(sign_extend((w1 >> 1) & 0x3FF, 10));
                 }
                 if out.len() < count && g.len() == 4 {
-                    out.push(sign_extend(((w0 >> 11) & 0x1F) | (((w1 >> 11) & 0x1F) << 5), 10));
+                    out.push(sign_extend(
+                        ((w0 >> 11) & 0x1F) | (((w1 >> 11) & 0x1F) << 5),
+                        10,
+                    ));
                 }
             }
         }
@@ -118,17 +121,26 @@ mod tests {
     #[test]
     fn packed_formats_decode_known_bytes() {
         // 212: values 0x123 and -1 (0xFFF): byte0 = 0x23, byte1 = 0xF1, byte2 = 0xFF.
-        assert_eq!(decode(SampleFormat::F212, &[0x23, 0xF1, 0xFF], 2), vec![0x123, -1]);
+        assert_eq!(
+            decode(SampleFormat::F212, &[0x23, 0xF1, 0xFF], 2),
+            vec![0x123, -1]
+        );
         assert_eq!(values_in(SampleFormat::F212, 5), 3);
         // 311: 1, -1, 511 -> w = 1 | 0x3FF << 10 | 0x1FF << 20.
         let w: u32 = 1 | (0x3FF << 10) | (0x1FF << 20);
-        assert_eq!(decode(SampleFormat::F311, &w.to_le_bytes(), 3), vec![1, -1, 511]);
+        assert_eq!(
+            decode(SampleFormat::F311, &w.to_le_bytes(), 3),
+            vec![1, -1, 511]
+        );
         // 310: v0 = 5, v1 = -2, v2 = 0b10101_00011 (675 -> sign-extended -349).
         let v2: u32 = 0b10101_00011;
         let w0 = (5u32 << 1) | ((v2 & 0x1F) << 11);
         let w1 = ((0x3FEu32) << 1) | ((v2 >> 5) << 11);
         let bytes = [w0 as u8, (w0 >> 8) as u8, w1 as u8, (w1 >> 8) as u8];
-        assert_eq!(decode(SampleFormat::F310, &bytes, 3), vec![5, -2, sign_extend(v2, 10)]);
+        assert_eq!(
+            decode(SampleFormat::F310, &bytes, 3),
+            vec![5, -2, sign_extend(v2, 10)]
+        );
         assert_eq!(decode(SampleFormat::F24, &[0xFF, 0xFF, 0xFF], 1), vec![-1]);
         assert_eq!(decode(SampleFormat::F61, &[0x01, 0x00], 1), vec![256]);
         assert_eq!(decode(SampleFormat::F160, &[0x00, 0x80], 1), vec![0]);

@@ -168,7 +168,12 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn err(&self, kind: FormatErrorKind, field: impl Into<String>, problem: impl Into<String>) -> FormatError {
+    fn err(
+        &self,
+        kind: FormatErrorKind,
+        field: impl Into<String>,
+        problem: impl Into<String>,
+    ) -> FormatError {
         FormatError::new(self.file, kind, field, problem)
     }
 
@@ -188,7 +193,11 @@ impl Ctx<'_> {
         if v.is_finite() {
             Ok(v)
         } else {
-            Err(self.err(FormatErrorKind::NonFinite, field, format!("'{text}' is not finite")))
+            Err(self.err(
+                FormatErrorKind::NonFinite,
+                field,
+                format!("'{text}' is not finite"),
+            ))
         }
     }
 }
@@ -295,7 +304,10 @@ fn parse_record_line(ctx: &Ctx<'_>, line: &str) -> Result<RecordLine, FormatErro
             let (freq, base) = match counter.split_once('(') {
                 Some((f, rest)) => {
                     let Some(base) = rest.strip_suffix(')') else {
-                        return Err(ctx.invalid("base counter value", format!("'{rest}' lacks its closing ')'")));
+                        return Err(ctx.invalid(
+                            "base counter value",
+                            format!("'{rest}' lacks its closing ')'"),
+                        ));
                     };
                     (f, Some(ctx.finite("base counter value", base)?))
                 }
@@ -324,12 +336,19 @@ fn parse_record_line(ctx: &Ctx<'_>, line: &str) -> Result<RecordLine, FormatErro
     record.base_time = toks.get(4).map(|s| (*s).to_string());
     record.base_date = toks.get(5).map(|s| (*s).to_string());
     if let Some(extra) = toks.get(6) {
-        return Err(ctx.invalid("record line", format!("unexpected field '{extra}' after the base date")));
+        return Err(ctx.invalid(
+            "record line",
+            format!("unexpected field '{extra}' after the base date"),
+        ));
     }
     Ok(record)
 }
 
-fn parse_format_field(ctx: &Ctx<'_>, field: &str, tok: &str) -> Result<(SampleFormat, usize, usize, u64), FormatError> {
+fn parse_format_field(
+    ctx: &Ctx<'_>,
+    field: &str,
+    tok: &str,
+) -> Result<(SampleFormat, usize, usize, u64), FormatError> {
     let digits_end = tok.find(|c: char| !c.is_ascii_digit()).unwrap_or(tok.len());
     let (code_text, mut rest) = tok.split_at(digits_end);
     let code: u32 = ctx.int(field, code_text)?;
@@ -360,7 +379,10 @@ fn parse_format_field(ctx: &Ctx<'_>, field: &str, tok: &str) -> Result<(SampleFo
         None => 0,
     };
     if !rest.is_empty() {
-        return Err(ctx.invalid(field, format!("'{tok}' has unexpected trailing text '{rest}'")));
+        return Err(ctx.invalid(
+            field,
+            format!("'{tok}' has unexpected trailing text '{rest}'"),
+        ));
     }
     // WFDB treats a zero samples-per-frame as one.
     let spf = spf.max(1);
@@ -387,7 +409,10 @@ fn parse_signal_line(ctx: &Ctx<'_>, index: usize, line: &str) -> Result<SignalLi
     let tok = |i: usize| toks.get(i).map(|(_, t)| *t);
     let file_name = tok(0).unwrap_or_default().to_string();
     let Some(format_tok) = tok(1) else {
-        return Err(ctx.invalid(format!("signal {n} format"), "the signal line has no storage format"));
+        return Err(ctx.invalid(
+            format!("signal {n} format"),
+            "the signal line has no storage format",
+        ));
     };
     let (format, samples_per_frame, skew, byte_offset) =
         parse_format_field(ctx, &format!("signal {n} format"), format_tok)?;
@@ -404,7 +429,10 @@ fn parse_signal_line(ctx: &Ctx<'_>, index: usize, line: &str) -> Result<SignalLi
         let gain_text = match gain_part.split_once('(') {
             Some((g, rest)) => {
                 let Some(b) = rest.strip_suffix(')') else {
-                    return Err(ctx.invalid(format!("signal {n} baseline"), format!("'{rest}' lacks its closing ')'")));
+                    return Err(ctx.invalid(
+                        format!("signal {n} baseline"),
+                        format!("'{rest}' lacks its closing ')'"),
+                    ));
                 };
                 baseline = Some(ctx.int::<i64>(&format!("signal {n} baseline"), b)?);
                 g
@@ -507,7 +535,10 @@ mod tests {
         assert_eq!(s.format, SampleFormat::F212);
         assert_eq!((s.samples_per_frame, s.skew, s.byte_offset), (2, 3, 512));
         assert_eq!((s.gain, s.baseline, s.units.as_str()), (200.0, 1024, "mV"));
-        assert_eq!((s.adc_resolution, s.adc_zero, s.initial_value), (11, 1024, 995));
+        assert_eq!(
+            (s.adc_resolution, s.adc_zero, s.initial_value),
+            (11, 1024, 995)
+        );
         assert_eq!(s.checksum, Some(-22131));
         assert_eq!(s.description.as_deref(), Some("MLII lead"));
         let s = &h.signals[1];
@@ -523,18 +554,27 @@ mod tests {
         assert_eq!(h.record.frequency_hz, DEFAULT_FREQUENCY_HZ);
         assert_eq!(h.record.nsamp, None);
         let s = &h.signals[0];
-        assert_eq!((s.gain, s.baseline, s.units.as_str(), s.adc_resolution), (200.0, 0, "mV", 16));
+        assert_eq!(
+            (s.gain, s.baseline, s.units.as_str(), s.adc_resolution),
+            (200.0, 0, "mV", 16)
+        );
         assert_eq!(s.description, None);
     }
 
     #[test]
     fn errors_name_the_field() {
         let e = parse("r 1 500\nr.dat 16 abc/mV\n", "r.hea").unwrap_err();
-        assert_eq!((e.kind, e.field.as_str()), (FormatErrorKind::Invalid, "signal 1 ADC gain"));
+        assert_eq!(
+            (e.kind, e.field.as_str()),
+            (FormatErrorKind::Invalid, "signal 1 ADC gain")
+        );
         let e = parse("r 1 500\nr.dat 999\n", "r.hea").unwrap_err();
         assert_eq!(e.kind, FormatErrorKind::Unsupported);
         let e = parse("r 3 500\nr.dat 16\n", "r.hea").unwrap_err();
-        assert_eq!((e.kind, e.field.as_str()), (FormatErrorKind::Truncated, "signal count"));
+        assert_eq!(
+            (e.kind, e.field.as_str()),
+            (FormatErrorKind::Truncated, "signal count")
+        );
         let e = parse("r 100000 500\n", "r.hea").unwrap_err();
         assert_eq!(e.kind, FormatErrorKind::TooLarge);
         let e = parse("r/3 2 500\n", "r.hea").unwrap_err();

@@ -26,8 +26,7 @@ use sha2::{Digest, Sha256};
 use super::{FormatError, FormatErrorKind, MAX_TOTAL_SAMPLES, SignalInput, read_file_bytes};
 use crate::formats::Format;
 use crate::record::{
-    Annotation, AnnotationKind, Calibration, EcgRecord, LeadId, LeadSignal, PatientInfo,
-    Provenance,
+    Annotation, AnnotationKind, Calibration, EcgRecord, LeadId, LeadSignal, PatientInfo, Provenance,
 };
 
 /// Does this text look like a WFDB header (a record line: name, signal count, rate, followed
@@ -65,14 +64,20 @@ pub fn looks_like_header(head: &str) -> bool {
         let _file = t.next();
         t.next().is_some_and(|f| {
             let code: String = f.chars().take_while(char::is_ascii_digit).collect();
-            code.parse::<u32>().ok().and_then(SampleFormat::from_code).is_some()
+            code.parse::<u32>()
+                .ok()
+                .and_then(SampleFormat::from_code)
+                .is_some()
         })
     })
 }
 
 /// Reads a record from its header bytes; data files are looked up beside `header_path`.
 pub fn read_from_dir(header: &[u8], header_path: &Path) -> Result<SignalInput, FormatError> {
-    let dir = header_path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let dir = header_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let header_name = header_path.display().to_string();
     let mut load = |name: &str| -> Result<Vec<u8>, FormatError> {
         let path: PathBuf = dir.join(name);
@@ -148,7 +153,10 @@ fn groups(h: &Header, header_name: &str) -> Result<Vec<Group>, FormatError> {
                 header_name,
                 FormatErrorKind::Inconsistent,
                 format!("signal {n} file name"),
-                format!("signals stored in {} are not listed consecutively", s.file_name),
+                format!(
+                    "signals stored in {} are not listed consecutively",
+                    s.file_name
+                ),
             ));
         }
         check_data_file_name(&s.file_name, header_name, n)?;
@@ -255,7 +263,11 @@ pub fn read(
                 ),
             ));
         };
-        let frame_len: usize = g.signals.iter().map(|&i| h.signals[i].samples_per_frame).sum();
+        let frame_len: usize = g
+            .signals
+            .iter()
+            .map(|&i| h.signals[i].samples_per_frame)
+            .sum();
         let available_values = decode::values_in(g.format, payload.len());
         let available_frames = available_values / frame_len;
         let frames = match h.record.nsamp {
@@ -317,7 +329,10 @@ pub fn read(
         frames_per_group.push(frames);
     }
     let available = frames_per_group.iter().copied().min().unwrap_or(0);
-    let frames = h.record.nsamp.unwrap_or_else(|| available.saturating_sub(max_skew));
+    let frames = h
+        .record
+        .nsamp
+        .unwrap_or_else(|| available.saturating_sub(max_skew));
     let decoded = Decoded {
         values: decoded.into_iter().map(Option::unwrap_or_default).collect(),
         frames,
@@ -368,8 +383,11 @@ fn build_record(
                 None => samples.extend(std::iter::repeat_n(f64::NAN, out_spf)),
                 Some(chunk) if uniform_spf => samples.extend(chunk.iter().map(|&v| physical(v))),
                 Some(chunk) => {
-                    let valid: Vec<f64> =
-                        chunk.iter().map(|&v| physical(v)).filter(|v| !v.is_nan()).collect();
+                    let valid: Vec<f64> = chunk
+                        .iter()
+                        .map(|&v| physical(v))
+                        .filter(|v| !v.is_nan())
+                        .collect();
                     samples.push(if valid.is_empty() {
                         f64::NAN
                     } else {
@@ -390,7 +408,10 @@ fn build_record(
                 s.units
             ));
         }
-        let label = s.description.clone().unwrap_or_else(|| format!("signal {n}"));
+        let label = s
+            .description
+            .clone()
+            .unwrap_or_else(|| format!("signal {n}"));
         let mut lead = LeadId::from_label(&label);
         if let LeadId::Standard(std_lead) = lead
             && !seen.insert(std_lead)
@@ -422,7 +443,9 @@ fn build_record(
             if !sex.is_empty() {
                 patient.sex = Some(sex.to_string());
             }
-            text = format!("{}{}", &c[..at], &rest[value_end..]).trim().to_string();
+            text = format!("{}{}", &c[..at], &rest[value_end..])
+                .trim()
+                .to_string();
         }
         if text.is_empty() {
             continue;
@@ -445,13 +468,17 @@ fn build_record(
     let mut record = EcgRecord {
         sample_rate_hz: h.record.frequency_hz * out_spf as f64,
         leads,
-        acquisition_time: acquisition_time(h.record.base_time.as_deref(), h.record.base_date.as_deref()),
+        acquisition_time: acquisition_time(
+            h.record.base_time.as_deref(),
+            h.record.base_date.as_deref(),
+        ),
         device: None,
         provenance: Provenance {
             format: Format::Wfdb,
-            file_name: Path::new(header_name)
-                .file_name()
-                .map_or_else(|| header_name.to_string(), |f| f.to_string_lossy().into_owned()),
+            file_name: Path::new(header_name).file_name().map_or_else(
+                || header_name.to_string(),
+                |f| f.to_string_lossy().into_owned(),
+            ),
             sha256,
             byte_len,
         },
@@ -467,18 +494,33 @@ fn build_record(
     }
     record.derive_limb_leads();
     record.validate().map_err(|e| {
-        FormatError::new(header_name, FormatErrorKind::Inconsistent, "signals", e.to_string())
+        FormatError::new(
+            header_name,
+            FormatErrorKind::Inconsistent,
+            "signals",
+            e.to_string(),
+        )
     })?;
     Ok(SignalInput { record, patient })
 }
 
 /// WFDB checksum: the 16-bit sum of all stored values of the signal. Only meaningful when the
 /// header declares the length, since it covers exactly that many samples.
-fn verify_checksum(s: &SignalLine, values: &[i32], frames: usize, n: usize, notes: &mut Vec<String>) {
+fn verify_checksum(
+    s: &SignalLine,
+    values: &[i32],
+    frames: usize,
+    n: usize,
+    notes: &mut Vec<String>,
+) {
     let Some(expected) = s.checksum else { return };
     let count = frames * s.samples_per_frame;
-    let Some(values) = values.get(..count) else { return };
-    let sum = values.iter().fold(0i64, |acc, &v| acc.wrapping_add(i64::from(v)));
+    let Some(values) = values.get(..count) else {
+        return;
+    };
+    let sum = values
+        .iter()
+        .fold(0i64, |acc, &v| acc.wrapping_add(i64::from(v)));
     let actual = sum.rem_euclid(65536);
     if actual != expected.rem_euclid(65536) {
         notes.push(format!(
@@ -493,9 +535,16 @@ fn verify_checksum(s: &SignalLine, values: &[i32], frames: usize, n: usize, note
 fn acquisition_time(time: Option<&str>, date: Option<&str>) -> Option<String> {
     let iso_date = date.and_then(|d| {
         let parts: Vec<&str> = d.split('/').collect();
-        let [dd, mm, yyyy] = parts.as_slice() else { return None };
-        let (dd, mm, yyyy) = (dd.parse::<u32>().ok()?, mm.parse::<u32>().ok()?, yyyy.parse::<u32>().ok()?);
-        ((1..=31).contains(&dd) && (1..=12).contains(&mm)).then(|| format!("{yyyy:04}-{mm:02}-{dd:02}"))
+        let [dd, mm, yyyy] = parts.as_slice() else {
+            return None;
+        };
+        let (dd, mm, yyyy) = (
+            dd.parse::<u32>().ok()?,
+            mm.parse::<u32>().ok()?,
+            yyyy.parse::<u32>().ok()?,
+        );
+        ((1..=31).contains(&dd) && (1..=12).contains(&mm))
+            .then(|| format!("{yyyy:04}-{mm:02}-{dd:02}"))
     });
     let iso_time = time.and_then(|t| {
         let parts: Vec<&str> = t.split(':').collect();
@@ -508,7 +557,11 @@ fn acquisition_time(time: Option<&str>, date: Option<&str>) -> Option<String> {
         let (h, m) = (h.parse::<u32>().ok()?, m.parse::<u32>().ok()?);
         let (sec, frac) = s.split_once('.').map_or((s, None), |(a, b)| (a, Some(b)));
         let sec = sec.parse::<u32>().ok()?;
-        if h > 23 || m > 59 || sec > 60 || frac.is_some_and(|f| !f.chars().all(|c| c.is_ascii_digit())) {
+        if h > 23
+            || m > 59
+            || sec > 60
+            || frac.is_some_and(|f| !f.chars().all(|c| c.is_ascii_digit()))
+        {
             return None;
         }
         Some(match frac {
@@ -520,7 +573,12 @@ fn acquisition_time(time: Option<&str>, date: Option<&str>) -> Option<String> {
         (Some(d), Some(t), _, _) => Some(format!("{d}T{t}")),
         (None, Some(t), _, None) => Some(t),
         (_, _, None, None) => None,
-        (_, _, t, d) => Some([t.unwrap_or_default(), d.unwrap_or_default()].join(" ").trim().to_string()),
+        (_, _, t, d) => Some(
+            [t.unwrap_or_default(), d.unwrap_or_default()]
+                .join(" ")
+                .trim()
+                .to_string(),
+        ),
     }
 }
 

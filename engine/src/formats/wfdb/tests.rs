@@ -2,7 +2,10 @@ use super::*;
 use crate::record::StandardLead;
 
 fn read_mem(header: &str, files: &[(&str, Vec<u8>)]) -> Result<SignalInput, FormatError> {
-    let files: Vec<(String, Vec<u8>)> = files.iter().map(|(n, b)| ((*n).to_string(), b.clone())).collect();
+    let files: Vec<(String, Vec<u8>)> = files
+        .iter()
+        .map(|(n, b)| ((*n).to_string(), b.clone()))
+        .collect();
     let mut load = |name: &str| {
         files
             .iter()
@@ -46,10 +49,22 @@ fn reads_interleaved_format_16_with_calibration_and_invalid_samples() {
 fn checksum_mismatch_is_a_note() {
     let header = "rec 1 500 2\nrec.dat 16 200 16 0 0 123 0 V1\n";
     let input = read_mem(header, &[("rec.dat", le16(&[1, 2]))]).unwrap();
-    assert!(input.record.processing_notes.iter().any(|n| n.contains("checksum mismatch")));
+    assert!(
+        input
+            .record
+            .processing_notes
+            .iter()
+            .any(|n| n.contains("checksum mismatch"))
+    );
     let header = "rec 1 500 2\nrec.dat 16 200 16 0 0 3 0 V1\n";
     let input = read_mem(header, &[("rec.dat", le16(&[1, 2]))]).unwrap();
-    assert!(!input.record.processing_notes.iter().any(|n| n.contains("checksum")));
+    assert!(
+        !input
+            .record
+            .processing_notes
+            .iter()
+            .any(|n| n.contains("checksum"))
+    );
 }
 
 #[test]
@@ -79,7 +94,10 @@ fn samples_per_frame_and_skew() {
     let input = read_mem(header, &[("rec.dat", le16(&[1, 2, 10, 20, 3, 4, 30, 40]))]).unwrap();
     assert_eq!(input.record.sample_rate_hz, 500.0);
     assert_eq!(input.record.leads[0].samples_uv, vec![1.0, 2.0, 3.0, 4.0]);
-    assert_eq!(input.record.leads[1].samples_uv, vec![10.0, 20.0, 30.0, 40.0]);
+    assert_eq!(
+        input.record.leads[1].samples_uv,
+        vec![10.0, 20.0, 30.0, 40.0]
+    );
     // Skew of 1 on signal 2: its sample t comes from frame t + 1.
     let header = "rec 2 250 2\nrec.dat 16 1000 16 0 0 0 0 V1\nrec.dat 16:1 1000 16 0 0 0 0 V2\n";
     let input = read_mem(header, &[("rec.dat", le16(&[1, 10, 2, 20, 3, 30]))]).unwrap();
@@ -107,12 +125,19 @@ fn errors_name_file_field_and_problem() {
     assert_eq!(e.kind, FormatErrorKind::Io);
     assert!(e.field.contains("data file rec.dat"));
     let e = read_mem("rec 1 500 2\nrec.dat 16 200/furlong\n", &[]).unwrap_err();
-    assert_eq!((e.kind, e.field.as_str()), (FormatErrorKind::Unsupported, "signal 1 units"));
+    assert_eq!(
+        (e.kind, e.field.as_str()),
+        (FormatErrorKind::Unsupported, "signal 1 units")
+    );
     let e = read_mem("rec 1 500 2\n../etc.dat 16\n", &[]).unwrap_err();
     assert_eq!(e.kind, FormatErrorKind::Invalid);
     let e = read_mem("rec 2 500 40000000\nrec.dat 16\nrec.dat 16\n", &[]).unwrap_err();
     assert_eq!(e.kind, FormatErrorKind::TooLarge);
-    let e = read_mem("rec 1 500 2\nrec.dat 16+100\n", &[("rec.dat", le16(&[1, 2]))]).unwrap_err();
+    let e = read_mem(
+        "rec 1 500 2\nrec.dat 16+100\n",
+        &[("rec.dat", le16(&[1, 2]))],
+    )
+    .unwrap_err();
     assert_eq!(e.kind, FormatErrorKind::Truncated);
 }
 
@@ -120,13 +145,18 @@ fn errors_name_file_field_and_problem() {
 fn duplicate_lead_labels_are_kept_apart() {
     let header = "rec 2 500 1\nrec.dat 16 200 16 0 0 0 0 II\nrec.dat 16 200 16 0 0 0 0 II\n";
     let input = read_mem(header, &[("rec.dat", le16(&[1, 2]))]).unwrap();
-    assert_eq!(input.record.leads[1].lead, LeadId::Other("II (signal 2)".into()));
+    assert_eq!(
+        input.record.leads[1].lead,
+        LeadId::Other("II (signal 2)".into())
+    );
     assert!(input.record.validate().is_ok());
 }
 
 #[test]
 fn header_detection() {
-    assert!(looks_like_header("100 2 360 650000\n100.dat 212 200 11 1024 995 -22131 0 MLII\n"));
+    assert!(looks_like_header(
+        "100 2 360 650000\n100.dat 212 200 11 1024 995 -22131 0 MLII\n"
+    ));
     assert!(looks_like_header("# c\nrec 1\nrec.dat 16\n"));
     assert!(!looks_like_header("time_s,I,II\n0,1,2\n"));
     assert!(!looks_like_header("I II III\n1 2 3\n"));
@@ -139,7 +169,9 @@ fn synthetic_record() -> EcgRecord {
         .enumerate()
         .map(|(k, l)| {
             let samples = (0..n)
-                .map(|t| ((t as f64 * 0.05 + k as f64).sin() * 800.0 * (k as f64 + 1.0) / 6.0).round())
+                .map(|t| {
+                    ((t as f64 * 0.05 + k as f64).sin() * 800.0 * (k as f64 + 1.0) / 6.0).round()
+                })
                 .collect();
             LeadSignal::new(LeadId::Standard(*l), l.name(), samples)
         })
@@ -172,11 +204,23 @@ fn written_format_16_reads_back_identically() {
     .unwrap();
     let back = input.record;
     assert_eq!(back.sample_rate_hz, 500.0);
-    assert_eq!(back.acquisition_time.as_deref(), Some("2024-05-06T07:08:09"));
-    assert!(back.processing_notes.iter().all(|n| !n.contains("checksum")), "{:?}", back.processing_notes);
+    assert_eq!(
+        back.acquisition_time.as_deref(),
+        Some("2024-05-06T07:08:09")
+    );
+    assert!(
+        back.processing_notes
+            .iter()
+            .all(|n| !n.contains("checksum")),
+        "{:?}",
+        back.processing_notes
+    );
     for (a, b) in rec.leads.iter().zip(&back.leads) {
         assert_eq!(a.lead, b.lead);
-        assert_eq!(a.samples_uv, b.samples_uv, "integral µV survive exactly at 1000 units/mV");
+        assert_eq!(
+            a.samples_uv, b.samples_uv,
+            "integral µV survive exactly at 1000 units/mV"
+        );
         assert_eq!(b.calibration.as_ref().map(|c| c.gain), Some(1000.0));
     }
     // Writing again with the calibration just read keeps it and the same bytes.
@@ -188,26 +232,45 @@ fn written_format_16_reads_back_identically() {
 #[test]
 fn writer_keeps_source_calibration_and_falls_back_when_it_overflows() {
     let mut rec = synthetic_record();
-    rec.leads[0].calibration = Some(Calibration { gain: 200.0, baseline: 1024.0, units: "mV".into() });
-    rec.leads[1].calibration = Some(Calibration { gain: 1e6, baseline: 0.0, units: "uV".into() });
+    rec.leads[0].calibration = Some(Calibration {
+        gain: 200.0,
+        baseline: 1024.0,
+        units: "mV".into(),
+    });
+    rec.leads[1].calibration = Some(Calibration {
+        gain: 1e6,
+        baseline: 0.0,
+        units: "uV".into(),
+    });
     rec.leads[2].samples_uv[5] = f64::NAN;
     let (hea, dat) = write(&rec, "cal").unwrap();
     let text = String::from_utf8(hea.clone()).unwrap();
     assert!(text.contains("cal.dat 16 200(1024)/mV"), "{text}");
     assert!(text.contains("could not be kept"), "{text}");
-    let back = read(&hea, "cal.hea", &mut |_: &str| Ok(dat.clone())).unwrap().record;
+    let back = read(&hea, "cal.hea", &mut |_: &str| Ok(dat.clone()))
+        .unwrap()
+        .record;
     assert!(back.leads[2].samples_uv[5].is_nan());
     for (a, b) in rec.leads.iter().zip(&back.leads) {
         let gain = b.calibration.as_ref().unwrap().gain;
         let step = 1000.0 / gain;
         for (x, y) in a.samples_uv.iter().zip(&b.samples_uv) {
-            assert!(x.is_nan() && y.is_nan() || (x - y).abs() <= step / 2.0 + 1e-9, "{x} vs {y}");
+            assert!(
+                x.is_nan() && y.is_nan() || (x - y).abs() <= step / 2.0 + 1e-9,
+                "{x} vs {y}"
+            );
         }
     }
     let mut bad = synthetic_record();
     bad.leads[0].samples_uv[0] = f64::INFINITY;
-    assert_eq!(write(&bad, "x").unwrap_err().kind, FormatErrorKind::NonFinite);
-    assert_eq!(write(&rec, "a b").unwrap_err().kind, FormatErrorKind::Invalid);
+    assert_eq!(
+        write(&bad, "x").unwrap_err().kind,
+        FormatErrorKind::NonFinite
+    );
+    assert_eq!(
+        write(&rec, "a b").unwrap_err().kind,
+        FormatErrorKind::Invalid
+    );
 }
 
 #[test]
@@ -218,6 +281,8 @@ fn derived_leads_are_not_written() {
     let (hea, dat) = write(&rec, "d").unwrap();
     let text = String::from_utf8(hea.clone()).unwrap();
     assert!(text.starts_with("d 8 500 300"), "{text}");
-    let back = read(&hea, "d.hea", &mut |_: &str| Ok(dat.clone())).unwrap().record;
+    let back = read(&hea, "d.hea", &mut |_: &str| Ok(dat.clone()))
+        .unwrap()
+        .record;
     assert_eq!(back.derived_leads(), vec!["III", "aVR", "aVL", "aVF"]);
 }

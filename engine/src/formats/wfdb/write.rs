@@ -10,6 +10,8 @@
 //! −32768. Derived leads are not written (readers derive them again from I and II); a header
 //! comment lists them.
 
+use std::fmt::Write as _;
+
 use super::header::microvolts_per_unit;
 use crate::formats::{FormatError, FormatErrorKind};
 use crate::record::{AnnotationKind, Calibration, EcgRecord, LeadSignal};
@@ -45,7 +47,10 @@ fn sanitise(text: &str) -> String {
 
 /// Calibration and stored values for one lead; the note says when the lead's own calibration
 /// could not be kept.
-fn encode_lead(lead: &LeadSignal, record_name: &str) -> Result<(Calibration, Vec<i16>, Option<String>), FormatError> {
+fn encode_lead(
+    lead: &LeadSignal,
+    record_name: &str,
+) -> Result<(Calibration, Vec<i16>, Option<String>), FormatError> {
     if let Some(bad) = lead.samples_uv.iter().position(|v| v.is_infinite()) {
         return Err(FormatError::new(
             format!("{record_name}.dat"),
@@ -101,9 +106,14 @@ fn base_time_date(iso: &str) -> Option<(String, Option<String>)> {
     match iso.split_once('T') {
         Some((date, time)) => {
             let d: Vec<&str> = date.split('-').collect();
-            let [y, m, dd] = d.as_slice() else { return None };
-            let all_digits = [y, m, dd].iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
-            (all_digits && valid_time(time)).then(|| (time.to_string(), Some(format!("{dd}/{m}/{y}"))))
+            let [y, m, dd] = d.as_slice() else {
+                return None;
+            };
+            let all_digits = [y, m, dd]
+                .iter()
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+            (all_digits && valid_time(time))
+                .then(|| (time.to_string(), Some(format!("{dd}/{m}/{y}"))))
         }
         None => valid_time(iso).then(|| (iso.to_string(), None)),
     }
@@ -130,7 +140,12 @@ pub fn write(record: &EcgRecord, record_name: &str) -> Result<(Vec<u8>, Vec<u8>)
         .map_err(|e| FormatError::new(&hea, FormatErrorKind::Invalid, "record", e.to_string()))?;
     let leads: Vec<&LeadSignal> = record.leads.iter().filter(|l| !l.derived).collect();
     if leads.is_empty() {
-        return Err(FormatError::new(hea, FormatErrorKind::Invalid, "record", "every lead is derived; nothing recorded to write"));
+        return Err(FormatError::new(
+            hea,
+            FormatErrorKind::Invalid,
+            "record",
+            "every lead is derived; nothing recorded to write",
+        ));
     }
     let nsamp = record.samples_per_lead();
     let mut encoded = Vec::with_capacity(leads.len());
@@ -146,7 +161,11 @@ pub fn write(record: &EcgRecord, record_name: &str) -> Result<(Vec<u8>, Vec<u8>)
             dat.extend_from_slice(&values[t].to_le_bytes());
         }
     }
-    let mut head = format!("{record_name} {} {} {nsamp}", leads.len(), record.sample_rate_hz);
+    let mut head = format!(
+        "{record_name} {} {} {nsamp}",
+        leads.len(),
+        record.sample_rate_hz
+    );
     if let Some((time, date)) = record.acquisition_time.as_deref().and_then(base_time_date) {
         head.push(' ');
         head.push_str(&time);
@@ -163,23 +182,32 @@ pub fn write(record: &EcgRecord, record_name: &str) -> Result<(Vec<u8>, Vec<u8>)
             l if l.is_empty() => lead.lead.name().to_string(),
             l => l,
         };
-        head.push_str(&format!(
-            "{record_name}.dat 16 {}({})/{} 16 0 {initial} {checksum} 0 {label}\n",
+        // Writing into a String cannot fail.
+        let _ = writeln!(
+            head,
+            "{record_name}.dat 16 {}({})/{} 16 0 {initial} {checksum} 0 {label}",
             cal.gain, cal.baseline, cal.units
-        ));
+        );
     }
     let derived = record.derived_leads();
     if !derived.is_empty() {
-        comments.push(format!("derived leads not stored (compute from I and II): {}", derived.join(", ")));
+        comments.push(format!(
+            "derived leads not stored (compute from I and II): {}",
+            derived.join(", ")
+        ));
     }
-    for a in record.annotations.iter().filter(|a| a.kind == AnnotationKind::Text) {
+    for a in record
+        .annotations
+        .iter()
+        .filter(|a| a.kind == AnnotationKind::Text)
+    {
         let text = sanitise(&a.label);
         if !comments.contains(&text) {
             comments.push(text);
         }
     }
     for c in comments {
-        head.push_str(&format!("# {c}\n"));
+        let _ = writeln!(head, "# {c}");
     }
     Ok((head.into_bytes(), dat))
 }
