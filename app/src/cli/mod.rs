@@ -2,6 +2,7 @@
 //! a `run` function; output goes to the writers passed in so tests can capture it.
 
 pub mod analyze;
+mod convert;
 mod info;
 pub mod input;
 pub mod measure;
@@ -25,6 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Show what a file holds: format, rate, leads, duration, SHA-256, annotations.
     Info(info::InfoArgs),
+    /// Write a recording in another format: .csv (µV), .hea (WFDB format 16) or .edf (EDF+).
+    Convert(convert::ConvertArgs),
     /// Measure a recording: rate, rhythm, intervals, axes, per-lead amplitudes, with units.
     Measure(measure::MeasureArgs),
     /// Read a recording with an engine (protocol by default): six-step trace and answer.
@@ -56,6 +59,7 @@ where
     };
     let result = match cli.command {
         Some(Command::Info(args)) => info::run(&args, out),
+        Some(Command::Convert(args)) => convert::run(&args, out),
         Some(Command::Measure(args)) => measure::run(&args, out),
         Some(Command::Analyze(args)) => analyze::run(&args, out),
         Some(Command::Verify(args)) => verify::run(&args, out),

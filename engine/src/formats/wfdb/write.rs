@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 
 use super::header::microvolts_per_unit;
 use crate::formats::{FormatError, FormatErrorKind};
-use crate::record::{AnnotationKind, Calibration, EcgRecord, LeadSignal};
+use crate::record::{AnnotationKind, Calibration, EcgRecord, LeadId, LeadSignal};
 
 const INVALID: i16 = i16::MIN;
 const FALLBACK_GAINS: [f64; 10] = [1000.0, 500.0, 200.0, 100.0, 50.0, 20.0, 10.0, 5.0, 2.0, 1.0];
@@ -178,9 +178,12 @@ pub fn write(record: &EcgRecord, record_name: &str) -> Result<(Vec<u8>, Vec<u8>)
     for (lead, (cal, values)) in leads.iter().zip(&encoded) {
         let checksum = values.iter().fold(0i16, |acc, &v| acc.wrapping_add(v));
         let initial = values.first().copied().unwrap_or(0);
-        let label = match sanitise(&lead.source_label) {
-            l if l.is_empty() => lead.lead.name().to_string(),
-            l => l,
+        // A standard lead is written under its standard name so every reader maps it back
+        // (a source label like "Lead I (Einthoven)" would not); others keep their label.
+        let label = match (&lead.lead, sanitise(&lead.source_label)) {
+            (LeadId::Standard(s), _) => s.name().to_string(),
+            (LeadId::Other(name), l) if l.is_empty() => name.clone(),
+            (_, l) => l,
         };
         // Writing into a String cannot fail.
         let _ = writeln!(
