@@ -34,20 +34,31 @@ fn record(fs: f64, leads: Vec<(String, Vec<f64>)>) -> EcgRecord {
 fn load() -> Result<Vec<(String, EcgRecord)>, Box<dyn std::error::Error>> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/features");
     let mut out = Vec::new();
-    let cart: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("waveform_ecg_rhythm.json"))?)?;
+    let cart: Value = serde_json::from_str(&std::fs::read_to_string(
+        dir.join("waveform_ecg_rhythm.json"),
+    )?)?;
     let leads = cart["leads"]
         .as_array()
         .ok_or("leads")?
         .iter()
         .map(|l| {
-            let s = l["samples_uv"].as_array().map_or_else(Vec::new, |a| a.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect());
+            let s = l["samples_uv"].as_array().map_or_else(Vec::new, |a| {
+                a.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect()
+            });
             (l["name"].as_str().unwrap_or_default().to_string(), s)
         })
         .collect();
-    out.push(("waveform_ecg (cart)".to_string(), record(cart["sample_rate_hz"].as_f64().unwrap_or(0.0), leads)));
-    let index: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("synthetic/index.json"))?)?;
+    out.push((
+        "waveform_ecg (cart)".to_string(),
+        record(cart["sample_rate_hz"].as_f64().unwrap_or(0.0), leads),
+    ));
+    let index: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("synthetic/index.json"))?)?;
     for r in index.as_array().ok_or("index")? {
-        let bytes = std::fs::read(dir.join("synthetic").join(r["file"].as_str().unwrap_or_default()))?;
+        let bytes = std::fs::read(
+            dir.join("synthetic")
+                .join(r["file"].as_str().unwrap_or_default()),
+        )?;
         let n = r["samples"].as_u64().unwrap_or(0) as usize;
         let names = r["leads"].as_array().ok_or("leads")?;
         if bytes.len() != 2 * n * names.len() {
@@ -66,7 +77,10 @@ fn load() -> Result<Vec<(String, EcgRecord)>, Box<dyn std::error::Error>> {
                 (name.as_str().unwrap_or_default().to_string(), s)
             })
             .collect();
-        out.push((r["name"].as_str().unwrap_or_default().to_string(), record(r["sample_rate_hz"].as_f64().unwrap_or(0.0), leads)));
+        out.push((
+            r["name"].as_str().unwrap_or_default().to_string(),
+            record(r["sample_rate_hz"].as_f64().unwrap_or(0.0), leads),
+        ));
     }
     Ok(out)
 }

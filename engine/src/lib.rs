@@ -5,9 +5,9 @@
 pub mod dsp;
 pub mod features;
 pub mod formats;
+pub mod protocol;
 pub mod record;
 pub mod render;
-pub mod protocol;
 pub mod report;
 pub mod trace;
 

@@ -86,7 +86,9 @@ pub fn parse(raw: &str) -> ParsedTrace {
         issues.push(format!("</think> appears {think_closes} times"));
     }
     if answer_opens > 1 {
-        issues.push(format!("<answer> appears {answer_opens} times; the first is used"));
+        issues.push(format!(
+            "<answer> appears {answer_opens} times; the first is used"
+        ));
     }
     // The think body: from after <think> (or the start) to </think> (or <answer>, or the end).
     let body_start = raw.find("<think>").map_or(0, |i| i + "<think>".len());
@@ -108,11 +110,15 @@ pub fn parse(raw: &str) -> ParsedTrace {
         if !seen.insert(*n) {
             issues.push(format!("step {n} appears more than once"));
         } else if *n as usize != k + 1 {
-            issues.push(format!("step {n} is out of order (expected step {})", k + 1));
+            issues.push(format!(
+                "step {n} is out of order (expected step {})",
+                k + 1
+            ));
         }
     }
     let after_think = if think_closes > 0 {
-        raw.find("</think>").map_or(raw.len(), |i| i + "</think>".len())
+        raw.find("</think>")
+            .map_or(raw.len(), |i| i + "</think>".len())
     } else {
         body_end
     };
@@ -147,7 +153,9 @@ pub fn parse(raw: &str) -> ParsedTrace {
     if answer_closes > answer_opens {
         issues.push("</answer> without a matching <answer>".to_string());
     }
-    let mut summary = raw[after_think.min(summary_end)..summary_end].trim().to_string();
+    let mut summary = raw[after_think.min(summary_end)..summary_end]
+        .trim()
+        .to_string();
     if summary.is_empty() && !preamble.is_empty() {
         summary = preamble;
     }
@@ -196,7 +204,10 @@ mod tests {
     #[test]
     fn write_then_parse_round_trips() {
         let steps = vec![
-            ("Technical, Rate & Rhythm".to_string(), "Rate 70 bpm.".to_string()),
+            (
+                "Technical, Rate & Rhythm".to_string(),
+                "Rate 70 bpm.".to_string(),
+            ),
             ("Final Medical Reasoning".to_string(), "Normal.".to_string()),
         ];
         let raw = write(&steps, "Narrative.", &["yes".to_string()]);
@@ -223,9 +234,19 @@ mod tests {
         let p = parse("**Step 1: A**\nx\n</think><answer>yes</answer>");
         assert!(p.issues.iter().any(|i| i == "missing <think> tag"));
         assert_eq!(p.answer, vec!["yes"]);
-        let p = parse("<think><think>\n**Step 1: A**\nx\n</think><answer>no</answer><answer>yes</answer>");
-        assert!(p.issues.iter().any(|i| i.contains("<think> appears 2 times")));
-        assert!(p.issues.iter().any(|i| i.contains("<answer> appears 2 times")));
+        let p = parse(
+            "<think><think>\n**Step 1: A**\nx\n</think><answer>no</answer><answer>yes</answer>",
+        );
+        assert!(
+            p.issues
+                .iter()
+                .any(|i| i.contains("<think> appears 2 times"))
+        );
+        assert!(
+            p.issues
+                .iter()
+                .any(|i| i.contains("<answer> appears 2 times"))
+        );
         assert_eq!(p.answer, vec!["no"]);
     }
 
@@ -240,7 +261,9 @@ mod tests {
 
     #[test]
     fn steps_out_of_order_or_repeated() {
-        let p = parse("<think>\n**Step 1: A**\nx\n**Step 3: C**\ny\n**Step 3: C**\nz\n</think><answer>a</answer>");
+        let p = parse(
+            "<think>\n**Step 1: A**\nx\n**Step 3: C**\ny\n**Step 3: C**\nz\n</think><answer>a</answer>",
+        );
         assert!(p.issues.iter().any(|i| i.contains("out of order")));
         assert!(p.issues.iter().any(|i| i.contains("more than once")));
         let p = parse("<think>free text only</think><answer>a</answer>");
@@ -250,7 +273,14 @@ mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        for s in ["", "<", "</think><think>", "<answer>", "**Step x: y**", "<think>**Step 1:**</think></answer>"] {
+        for s in [
+            "",
+            "<",
+            "</think><think>",
+            "<answer>",
+            "**Step x: y**",
+            "<think>**Step 1:**</think></answer>",
+        ] {
             let _ = parse(s);
         }
     }

@@ -30,7 +30,15 @@ const MEASURE_KEYS: [&str; 14] = [
     "leads",
 ];
 const ANALYZE_KEYS: [&str; 9] = [
-    "engine", "task", "steps", "summary", "answer", "p_yes", "band", "evidence", "input_notes",
+    "engine",
+    "task",
+    "steps",
+    "summary",
+    "answer",
+    "p_yes",
+    "band",
+    "evidence",
+    "input_notes",
 ];
 
 fn root() -> PathBuf {
@@ -76,7 +84,9 @@ fn cart_record() -> EcgRecord {
 }
 
 fn keys(v: &Value) -> BTreeSet<String> {
-    v.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default()
+    v.as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
 }
 
 fn assert_measure_json(v: &Value) {
@@ -122,9 +132,16 @@ fn an_unmeasurable_lead_is_null_with_a_reason() {
     let m = measure(&rec).unwrap_or_else(|e| panic!("{e}"));
     let v = measurements_json(&m);
     assert!(v["leads"]["V3"]["r_amplitude_uv"].is_null());
-    assert_eq!(v["quality"]["unmeasured"]["lead.V3.r_amplitude_uv"], "flat lead");
+    assert_eq!(
+        v["quality"]["unmeasured"]["lead.V3.r_amplitude_uv"],
+        "flat lead"
+    );
     assert!(v["cornell_uv"].is_null(), "Cornell needs S in V3");
-    assert!(v["quality"]["flags"].as_array().is_some_and(|f| f.iter().any(|x| x["kind"] == "flat_lead")));
+    assert!(
+        v["quality"]["flags"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x["kind"] == "flat_lead"))
+    );
     // The other leads are still measured.
     assert!(v["leads"]["V2"]["r_amplitude_uv"].is_number());
 }
@@ -135,27 +152,46 @@ fn analyze_json_for_both_tasks() {
     let r = read_measurements(&m, "", Task::Interpret, Vec::new());
     let v = report_json(&r);
     assert_analyze_json(&v, "interpret");
-    assert!(v["answer"].as_array().is_some_and(|a| a.iter().any(|x| x == "sinus rhythm")));
+    assert!(
+        v["answer"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == "sinus rhythm"))
+    );
     let r = read_measurements(&m, "chest pain", Task::Twi, Vec::new());
     let v = report_json(&r);
     assert_analyze_json(&v, "twi");
     let answer = v["answer"].as_array().cloned().unwrap_or_default();
     assert!(answer == vec![Value::from("no")] || answer == vec![Value::from("yes")]);
-    assert!(v["input_notes"].as_array().is_some_and(|n| n.iter().any(|x| x.as_str().is_some_and(|s| s.contains("no P(yes)")))));
+    assert!(v["input_notes"].as_array().is_some_and(|n| {
+        n.iter()
+            .any(|x| x.as_str().is_some_and(|s| s.contains("no P(yes)")))
+    }));
 }
 
 #[test]
 fn cli_errors_name_the_problem() {
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = ecgr1_app::cli::run(["ecgr1", "measure", "/nonexistent/x.hea"], &mut out, &mut err);
+    let code = ecgr1_app::cli::run(
+        ["ecgr1", "measure", "/nonexistent/x.hea"],
+        &mut out,
+        &mut err,
+    );
     assert_eq!(code, 1);
     assert!(String::from_utf8_lossy(&err).starts_with("error:"));
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = ecgr1_app::cli::run(["ecgr1", "analyze", "x.dcm", "--engine", "ecg-r1"], &mut out, &mut err);
+    let code = ecgr1_app::cli::run(
+        ["ecgr1", "analyze", "x.dcm", "--engine", "ecg-r1"],
+        &mut out,
+        &mut err,
+    );
     assert_eq!(code, 1);
     assert!(String::from_utf8_lossy(&err).contains("engine 'ecg-r1' is not built"));
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = ecgr1_app::cli::run(["ecgr1", "analyze", "x.dcm", "--task", "diagnose"], &mut out, &mut err);
+    let code = ecgr1_app::cli::run(
+        ["ecgr1", "analyze", "x.dcm", "--task", "diagnose"],
+        &mut out,
+        &mut err,
+    );
     assert_eq!(code, 2);
 }
 
@@ -165,19 +201,31 @@ fn measure_and_analyze_the_real_dicom_sample() {
     let file = root().join("../assets/samples/waveform_ecg.dcm");
     let file = file.to_string_lossy().into_owned();
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = ecgr1_app::cli::run(["ecgr1", "measure", file.as_str(), "--json"], &mut out, &mut err);
+    let code = ecgr1_app::cli::run(
+        ["ecgr1", "measure", file.as_str(), "--json"],
+        &mut out,
+        &mut err,
+    );
     assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
     let v: Value = serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{e}"));
     assert_measure_json(&v);
     let started = std::time::Instant::now();
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = ecgr1_app::cli::run(["ecgr1", "analyze", file.as_str(), "--json"], &mut out, &mut err);
+    let code = ecgr1_app::cli::run(
+        ["ecgr1", "analyze", file.as_str(), "--json"],
+        &mut out,
+        &mut err,
+    );
     assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
     assert!(started.elapsed().as_secs_f64() < 1.0);
     let v: Value = serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{e}"));
     assert_analyze_json(&v, "interpret");
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = ecgr1_app::cli::run(["ecgr1", "analyze", file.as_str(), "--task", "twi", "--json"], &mut out, &mut err);
+    let code = ecgr1_app::cli::run(
+        ["ecgr1", "analyze", file.as_str(), "--task", "twi", "--json"],
+        &mut out,
+        &mut err,
+    );
     assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
     let v: Value = serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{e}"));
     assert_analyze_json(&v, "twi");

@@ -48,7 +48,11 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<()> {
         .run(&request)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
     if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&report_json(&report))?)?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&report_json(&report))?
+        )?;
     } else {
         write_text(&report, out)?;
     }
@@ -82,7 +86,14 @@ pub fn report_json(r: &Report) -> Value {
 }
 
 fn write_text(r: &Report, out: &mut dyn Write) -> Result<()> {
-    writeln!(out, "engine: {} {} ({})   task: {}", r.engine.name, r.engine.version, r.engine.device, r.task.name())?;
+    writeln!(
+        out,
+        "engine: {} {} ({})   task: {}",
+        r.engine.name,
+        r.engine.version,
+        r.engine.device,
+        r.task.name()
+    )?;
     for (k, s) in r.steps.iter().enumerate() {
         writeln!(out, "\nStep {}: {}", k + 1, s.title)?;
         writeln!(out, "{}", s.text)?;
@@ -90,7 +101,15 @@ fn write_text(r: &Report, out: &mut dyn Write) -> Result<()> {
     if !r.summary.is_empty() {
         writeln!(out, "\n{}", r.summary)?;
     }
-    writeln!(out, "\nanswer: {}", if r.answer.is_empty() { "(none)".to_string() } else { r.answer.join("; ") })?;
+    writeln!(
+        out,
+        "\nanswer: {}",
+        if r.answer.is_empty() {
+            "(none)".to_string()
+        } else {
+            r.answer.join("; ")
+        }
+    )?;
     match (r.p_yes(), r.band) {
         (Some(p), Some(b)) => writeln!(out, "P(yes): {p:.2} — {}", b.wording())?,
         _ => {}

@@ -30,7 +30,11 @@ pub fn run(args: &MeasureArgs, out: &mut dyn Write) -> Result<()> {
     let m = features::measure(&signal.record)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
     if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&measurements_json(&m))?)?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&measurements_json(&m))?
+        )?;
     } else {
         write_text(&m, out)?;
     }
@@ -38,7 +42,8 @@ pub fn run(args: &MeasureArgs, out: &mut dyn Write) -> Result<()> {
 }
 
 fn num(m: &Measured) -> Value {
-    m.value.map_or(Value::Null, |v| json!((v * 10.0).round() / 10.0))
+    m.value
+        .map_or(Value::Null, |v| json!((v * 10.0).round() / 10.0))
 }
 
 fn lead_json(l: &LeadMeasurements) -> Value {
@@ -66,7 +71,11 @@ fn lead_json(l: &LeadMeasurements) -> Value {
 /// `quality.unmeasured`.
 pub fn measurements_json(m: &Measurements) -> Value {
     let mut unmeasured = BTreeMap::new();
-    for v in m.globals().into_iter().chain(m.leads.iter().flat_map(LeadMeasurements::values)) {
+    for v in m
+        .globals()
+        .into_iter()
+        .chain(m.leads.iter().flat_map(LeadMeasurements::values))
+    {
         if v.value.is_none() {
             unmeasured.insert(v.id.clone(), v.reason.clone().unwrap_or_default());
         }
@@ -168,9 +177,15 @@ fn write_text(m: &Measurements, out: &mut dyn Write) -> Result<()> {
         m.rhythm.ventricular_ectopics,
         m.rhythm.supraventricular_ectopics
     )?;
-    writeln!(out, "lead    R µV    S µV    Q ms   ST(J) µV  ST(J+60) µV  T µV    T")?;
+    writeln!(
+        out,
+        "lead    R µV    S µV    Q ms   ST(J) µV  ST(J+60) µV  T µV    T"
+    )?;
     for l in &m.leads {
-        let f = |v: &Measured| v.value.map_or_else(|| "—".to_string(), |x| format!("{x:.0}"));
+        let f = |v: &Measured| {
+            v.value
+                .map_or_else(|| "—".to_string(), |x| format!("{x:.0}"))
+        };
         writeln!(
             out,
             "{:<6}{:>7}{:>8}{:>8}{:>10}{:>13}{:>7}    {}",
@@ -185,7 +200,13 @@ fn write_text(m: &Measurements, out: &mut dyn Write) -> Result<()> {
         )?;
     }
     for q in &m.quality {
-        writeln!(out, "quality:     {} {}: {}", q.kind, q.lead.as_deref().unwrap_or(""), q.detail)?;
+        writeln!(
+            out,
+            "quality:     {} {}: {}",
+            q.kind,
+            q.lead.as_deref().unwrap_or(""),
+            q.detail
+        )?;
     }
     Ok(())
 }

@@ -113,7 +113,9 @@ pub(crate) fn synthetic_records() -> Vec<Synthetic> {
 }
 
 fn cart(v: &serde_json::Value, key: &str) -> f64 {
-    v["cart_measurements"][key]["value"].as_f64().unwrap_or(f64::NAN)
+    v["cart_measurements"][key]["value"]
+        .as_f64()
+        .unwrap_or(f64::NAN)
 }
 
 #[test]
@@ -136,8 +138,14 @@ fn cart_measurements_are_matched_on_the_real_recording() {
     );
     eprintln!("{:?}", m.median_fiducials);
     let check = |got: &Measured, want: f64, tol: f64| {
-        let g = got.value.unwrap_or_else(|| panic!("{} missing: {:?}", got.id, got.reason));
-        assert!((g - want).abs() <= tol, "{}: {g:.1} vs cart {want} (±{tol})", got.id);
+        let g = got
+            .value
+            .unwrap_or_else(|| panic!("{} missing: {:?}", got.id, got.reason));
+        assert!(
+            (g - want).abs() <= tol,
+            "{}: {g:.1} vs cart {want} (±{tol})",
+            got.id
+        );
     };
     check(&m.rr_mean_ms, cart(&v, "RR Interval"), 5.0);
     check(&m.pr_ms, cart(&v, "PR Interval"), 10.0);
@@ -155,10 +163,19 @@ fn cart_measurements_are_matched_on_the_real_recording() {
         .iter()
         .map(|x| x.as_f64().unwrap_or_default() - 1.0)
         .collect();
-    assert_eq!(m.beats.len(), cart_beats.len(), "beats: {:?}", m.beats.iter().map(|b| b.r_index).collect::<Vec<_>>());
+    assert_eq!(
+        m.beats.len(),
+        cart_beats.len(),
+        "beats: {:?}",
+        m.beats.iter().map(|b| b.r_index).collect::<Vec<_>>()
+    );
     for (b, c) in m.beats.iter().zip(&cart_beats) {
         let err_ms = (b.r_index as f64 - c).abs() * 1000.0 / fs;
-        assert!(err_ms <= 20.0, "beat at {} vs cart {c}: {err_ms} ms", b.r_index);
+        assert!(
+            err_ms <= 20.0,
+            "beat at {} vs cart {c}: {err_ms} ms",
+            b.r_index
+        );
     }
     // QRS onset / offset of each beat against the cart's.
     let onset: fn(&Beat) -> Option<usize> = |b| b.qrs_onset;
@@ -188,7 +205,11 @@ fn synthetic_rates_and_detection_meet_the_targets() {
         let got: Vec<usize> = m.beats.iter().map(|b| b.r_index).collect();
         let mut matched = vec![false; got.len()];
         for &t in &s.r_peaks {
-            if let Some(k) = got.iter().enumerate().position(|(k, &g)| !matched[k] && g.abs_diff(t) <= tol) {
+            if let Some(k) = got
+                .iter()
+                .enumerate()
+                .position(|(k, &g)| !matched[k] && g.abs_diff(t) <= tol)
+            {
                 matched[k] = true;
                 tp += 1;
             } else {
@@ -211,7 +232,12 @@ fn synthetic_rates_and_detection_meet_the_targets() {
             m.rhythm.supraventricular_ectopics,
             m.rhythm.irregularity_index.value
         );
-        assert!((hr - s.true_hr).abs() <= 1.0, "{}: hr {hr} vs {}", s.name, s.true_hr);
+        assert!(
+            (hr - s.true_hr).abs() <= 1.0,
+            "{}: hr {hr} vs {}",
+            s.name,
+            s.true_hr
+        );
         if s.name == "ectopic_pvc" {
             assert_eq!(m.rhythm.ventricular_ectopics, 2, "{}", s.name);
         }

@@ -37,7 +37,10 @@ pub(crate) fn delineate(
     let r = m.pre;
     let width = m.leads.first().map_or(0, |(_, v)| v.len());
     let usable: Vec<usize> = (0..m.leads.len())
-        .filter(|&i| work.get(i).is_some_and(|w| w.quality.usable() && !w.quality.noisy))
+        .filter(|&i| {
+            work.get(i)
+                .is_some_and(|w| w.quality.usable() && !w.quality.noisy)
+        })
         .collect();
     let usable = if usable.is_empty() {
         (0..m.leads.len())
@@ -123,7 +126,9 @@ pub(crate) fn delineate(
     fid.j = Some(off);
     // Baseline: the PR segment just before the QRS onset.
     let b_lo = on.saturating_sub((0.02 * fs).round() as usize);
-    let b_hi = on.saturating_sub((0.004 * fs).round() as usize).max(b_lo + 1);
+    let b_hi = on
+        .saturating_sub((0.004 * fs).round() as usize)
+        .max(b_lo + 1);
     for (_, x) in &mut m.leads {
         let seg = &x[b_lo..b_hi.min(x.len())];
         let base = seg.iter().sum::<f64>() / seg.len().max(1) as f64;
@@ -145,8 +150,9 @@ pub(crate) fn delineate(
         (rms[b] - rms[a]) / (b - a).max(1) as f64
     };
     // T wave.
-    let limit = rr_mean_ms
-        .map_or(width - 1, |rr| (r + (0.7 * rr * fs / 1000.0) as usize).min(width - 1));
+    let limit = rr_mean_ms.map_or(width - 1, |rr| {
+        (r + (0.7 * rr * fs / 1000.0) as usize).min(width - 1)
+    });
     let t_start = off + (0.08 * fs).round() as usize;
     if t_start + 2 * h < limit {
         let tp = (t_start..limit)
@@ -168,7 +174,10 @@ pub(crate) fn delineate(
         }
         if let Some(s) = steepest {
             let base_end = (s + (0.15 * fs) as usize).min(limit);
-            let base = rms[s..=base_end].iter().copied().fold(f64::INFINITY, f64::min);
+            let base = rms[s..=base_end]
+                .iter()
+                .copied()
+                .fold(f64::INFINITY, f64::min);
             let t_end = s as f64 + (base - rms[s]) / best;
             if t_end.is_finite() {
                 fid.t_offset = Some((t_end.round() as usize).clamp(tp, limit));

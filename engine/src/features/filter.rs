@@ -179,7 +179,11 @@ mod tests {
         let fs = 500.0;
         let mut hum = sine(50.0, fs, 5000, 100.0);
         condition_for_measurement(&mut hum, fs);
-        assert!(rms(&hum[500..4500]) < 2.0, "50 Hz left: {}", rms(&hum[500..4500]));
+        assert!(
+            rms(&hum[500..4500]) < 2.0,
+            "50 Hz left: {}",
+            rms(&hum[500..4500])
+        );
         let mut qrs_band = sine(15.0, fs, 5000, 100.0);
         condition_for_measurement(&mut qrs_band, fs);
         assert!((rms(&qrs_band[500..4500]) - 70.7).abs() < 3.0);
@@ -190,7 +194,11 @@ mod tests {
         let fs = 500.0;
         let mut wander = sine(0.1, fs, 5000, 500.0);
         condition_for_measurement(&mut wander, fs);
-        assert!(rms(&wander[500..4500]) < 40.0, "{}", rms(&wander[500..4500]));
+        assert!(
+            rms(&wander[500..4500]) < 40.0,
+            "{}",
+            rms(&wander[500..4500])
+        );
     }
 
     #[test]

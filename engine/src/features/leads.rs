@@ -1,7 +1,9 @@
 //! Lead quality and per-lead measurements on the baseline-corrected median beats.
 
 use super::delineate::Delineation;
-use super::{Basis, LeadMeasurements, LeadQuality, Measured, MedianBeats, Source, TPolarity, WorkLead};
+use super::{
+    Basis, LeadMeasurements, LeadQuality, Measured, MedianBeats, Source, TPolarity, WorkLead,
+};
 
 /// A lead with more invalid samples than this is treated as disconnected.
 const LEAD_OFF_INVALID_FRACTION: f64 = 0.2;
@@ -23,7 +25,9 @@ pub(crate) fn assess_quality(x: &[f64], invalid: usize, _fs: f64) -> LeadQuality
     let n = x.len().max(1);
     let (lo, hi) = x
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
     let p2p = hi - lo;
     let invalid_fraction = invalid as f64 / n as f64;
     LeadQuality {
@@ -67,7 +71,8 @@ pub(crate) fn unmeasured_lead(w: &WorkLead, reason: &str) -> LeadMeasurements {
     } else {
         reason
     };
-    let none = |name: &str, unit: &str| Measured::none(id(lead, name), unit, lead_src(lead), reason);
+    let none =
+        |name: &str, unit: &str| Measured::none(id(lead, name), unit, lead_src(lead), reason);
     LeadMeasurements {
         lead: lead.to_string(),
         quality: w.quality.clone(),
@@ -136,10 +141,22 @@ pub(crate) fn measure_leads(
         // P wave.
         let p = match (f.p_onset, f.p_offset) {
             (Some(a), Some(b)) => extreme(x, a, b).map_or_else(
-                || Measured::none(id(lead, "p_amplitude_uv"), "uV", lead_src(lead), "no P wave"),
+                || {
+                    Measured::none(
+                        id(lead, "p_amplitude_uv"),
+                        "uV",
+                        lead_src(lead),
+                        "no P wave",
+                    )
+                },
                 |(i, v)| Measured::some(id(lead, "p_amplitude_uv"), v, "uV", s(i)),
             ),
-            _ => Measured::none(id(lead, "p_amplitude_uv"), "uV", lead_src(lead), "no P wave on the median beat"),
+            _ => Measured::none(
+                id(lead, "p_amplitude_uv"),
+                "uV",
+                lead_src(lead),
+                "no P wave on the median beat",
+            ),
         };
         // QRS waves.
         let (r_idx, r_val) = (on..=off)
@@ -204,7 +221,13 @@ pub(crate) fn measure_leads(
         };
         let st = |name: &str, after_ms: f64| -> Measured {
             let i = off + (after_ms * fs / 1000.0).round() as usize;
-            Measured::maybe(id(lead, name), level(i), "uV", s(i.min(last)), "beyond the median beat")
+            Measured::maybe(
+                id(lead, name),
+                level(i),
+                "uV",
+                s(i.min(last)),
+                "beyond the median beat",
+            )
         };
         // T wave.
         let (t_amp, t_pol, t_depth, t_sym) = match f.t_offset {
@@ -219,7 +242,11 @@ pub(crate) fn measure_leads(
                     .map(|i| (i, x[i]))
                     .min_by(|u, v| u.1.total_cmp(&v.1))
                     .unwrap_or((a, 0.0));
-                let (ei, ev) = if pv.abs() >= nv.abs() { (pi, pv) } else { (ni, nv) };
+                let (ei, ev) = if pv.abs() >= nv.abs() {
+                    (pi, pv)
+                } else {
+                    (ni, nv)
+                };
                 let big = pv.abs().max(nv.abs());
                 let small = pv.abs().min(nv.abs());
                 let pol = if big < FLAT_T_UV {
@@ -235,7 +262,12 @@ pub(crate) fn measure_leads(
                 let depth = if pol == TPolarity::Negative {
                     Measured::some(id(lead, "t_depth_uv"), -nv, "uV", s(ni))
                 } else {
-                    Measured::none(id(lead, "t_depth_uv"), "uV", s(ei), "T wave is not inverted")
+                    Measured::none(
+                        id(lead, "t_depth_uv"),
+                        "uV",
+                        s(ei),
+                        "T wave is not inverted",
+                    )
                 };
                 // Half-amplitude limb durations around the T peak.
                 let half = ev / 2.0;
@@ -249,7 +281,12 @@ pub(crate) fn measure_leads(
                     rgt += 1;
                 }
                 let sym = if pol == TPolarity::Flat || rgt == ei || lft == ei {
-                    Measured::none(id(lead, "t_symmetry_ratio"), "ratio", s(ei), "T wave flat or its limbs not found")
+                    Measured::none(
+                        id(lead, "t_symmetry_ratio"),
+                        "ratio",
+                        s(ei),
+                        "T wave flat or its limbs not found",
+                    )
                 } else {
                     Measured::some(
                         id(lead, "t_symmetry_ratio"),
@@ -270,8 +307,8 @@ pub(crate) fn measure_leads(
                 )
             }
         };
-        let pathological_q = (lead != "aVR")
-            .then_some(q_dur > PATHOLOGICAL_Q_MS || -q_amp > PATHOLOGICAL_Q_UV);
+        let pathological_q =
+            (lead != "aVR").then_some(q_dur > PATHOLOGICAL_Q_MS || -q_amp > PATHOLOGICAL_Q_UV);
         out.push(LeadMeasurements {
             lead: lead.to_string(),
             quality: w.quality.clone(),
@@ -280,8 +317,18 @@ pub(crate) fn measure_leads(
             q_duration_ms: Measured::some(id(lead, "q_duration_ms"), q_dur, "ms", s(on)),
             r_amplitude_uv: Measured::some(id(lead, "r_amplitude_uv"), r_amp, "uV", s(r_idx)),
             r_duration_ms: Measured::some(id(lead, "r_duration_ms"), r_dur, "ms", s(r_idx)),
-            s_amplitude_uv: Measured::some(id(lead, "s_amplitude_uv"), s_amp, "uV", s(s_idx.unwrap_or(off))),
-            s_duration_ms: Measured::some(id(lead, "s_duration_ms"), s_dur, "ms", s(s_idx.unwrap_or(off))),
+            s_amplitude_uv: Measured::some(
+                id(lead, "s_amplitude_uv"),
+                s_amp,
+                "uV",
+                s(s_idx.unwrap_or(off)),
+            ),
+            s_duration_ms: Measured::some(
+                id(lead, "s_duration_ms"),
+                s_dur,
+                "ms",
+                s(s_idx.unwrap_or(off)),
+            ),
             r_prime_amplitude_uv: r_prime_m,
             t_amplitude_uv: t_amp,
             st_j_uv: st("st_j_uv", 0.0),
@@ -299,7 +346,10 @@ pub(crate) fn measure_leads(
 /// Sokolow–Lyon (|S V1| + max(R V5, R V6)) and Cornell (R aVL + |S V3|) voltages, µV.
 pub(crate) fn voltages(leads: &[LeadMeasurements]) -> (Measured, Measured) {
     let get = |lead: &str, f: fn(&LeadMeasurements) -> &Measured| -> Option<f64> {
-        leads.iter().find(|l| l.lead == lead).and_then(|l| f(l).value)
+        leads
+            .iter()
+            .find(|l| l.lead == lead)
+            .and_then(|l| f(l).value)
     };
     let source = |names: &str| Source {
         lead: Some(names.to_string()),
@@ -319,7 +369,19 @@ pub(crate) fn voltages(leads: &[LeadMeasurements]) -> (Measured, Measured) {
     let s_v3 = get("V3", |l| &l.s_amplitude_uv);
     let cornell = r_avl.zip(s_v3).map(|(r, s)| r + s.abs());
     (
-        Measured::maybe("sokolow_lyon_uv", sokolow, "uV", source("V1,V5,V6"), "needs S in V1 and R in V5 or V6"),
-        Measured::maybe("cornell_uv", cornell, "uV", source("aVL,V3"), "needs R in aVL and S in V3"),
+        Measured::maybe(
+            "sokolow_lyon_uv",
+            sokolow,
+            "uV",
+            source("V1,V5,V6"),
+            "needs S in V1 and R in V5 or V6",
+        ),
+        Measured::maybe(
+            "cornell_uv",
+            cornell,
+            "uV",
+            source("aVL,V3"),
+            "needs R in aVL and S in V3",
+        ),
     )
 }

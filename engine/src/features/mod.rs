@@ -79,7 +79,12 @@ impl Measured {
         }
     }
 
-    pub fn none(id: impl Into<String>, unit: &str, source: Source, reason: impl Into<String>) -> Self {
+    pub fn none(
+        id: impl Into<String>,
+        unit: &str,
+        source: Source,
+        reason: impl Into<String>,
+    ) -> Self {
         Self {
             id: id.into(),
             value: None,
@@ -340,15 +345,12 @@ impl Measurements {
 
     /// Looks a value up by its stable id.
     pub fn get(&self, id: &str) -> Option<&Measured> {
-        self.globals()
-            .into_iter()
-            .find(|m| m.id == id)
-            .or_else(|| {
-                self.leads
-                    .iter()
-                    .flat_map(LeadMeasurements::values)
-                    .find(|m| m.id == id)
-            })
+        self.globals().into_iter().find(|m| m.id == id).or_else(|| {
+            self.leads
+                .iter()
+                .flat_map(LeadMeasurements::values)
+                .find(|m| m.id == id)
+        })
     }
 
     pub fn value(&self, id: &str) -> Option<f64> {
@@ -395,7 +397,11 @@ pub fn measure(record: &EcgRecord) -> Result<Measurements, FeatureError> {
     // Conditioned copies of the standard leads, in the standard order.
     let mut work: Vec<WorkLead> = Vec::with_capacity(12);
     for lead in StandardLead::STANDARD_ORDER {
-        let Some(signal) = record.leads.iter().find(|l| l.lead == LeadId::Standard(lead)) else {
+        let Some(signal) = record
+            .leads
+            .iter()
+            .find(|l| l.lead == LeadId::Standard(lead))
+        else {
             continue;
         };
         let mut samples = signal.samples_uv.clone();
@@ -460,12 +466,27 @@ pub fn measure(record: &EcgRecord) -> Result<Measurements, FeatureError> {
         quality_flags.push(QualityFlag {
             kind: "too_few_beats".into(),
             lead: None,
-            detail: format!("{} beat(s) detected; rate and rhythm need at least 3", beats_out.len()),
+            detail: format!(
+                "{} beat(s) detected; rate and rhythm need at least 3",
+                beats_out.len()
+            ),
         });
     }
     let few_reason = "fewer than 3 beats detected";
-    let rr_mean_m = Measured::maybe("rr_mean_ms", (!too_few).then_some(rr_mean), "ms", rr_source.clone(), few_reason);
-    let rr_sd_m = Measured::maybe("rr_sd_ms", (!too_few).then_some(rr_sd), "ms", rr_source.clone(), few_reason);
+    let rr_mean_m = Measured::maybe(
+        "rr_mean_ms",
+        (!too_few).then_some(rr_mean),
+        "ms",
+        rr_source.clone(),
+        few_reason,
+    );
+    let rr_sd_m = Measured::maybe(
+        "rr_sd_ms",
+        (!too_few).then_some(rr_sd),
+        "ms",
+        rr_source.clone(),
+        few_reason,
+    );
     let hr_m = Measured::maybe(
         "heart_rate_bpm",
         (!too_few && rr_mean > 0.0).then(|| 60_000.0 / rr_mean),
@@ -486,20 +507,27 @@ pub fn measure(record: &EcgRecord) -> Result<Measurements, FeatureError> {
             quality_flags.push(QualityFlag {
                 kind: "no_median_beat".into(),
                 lead: None,
-                detail: "no dominant beat could be averaged; intervals and amplitudes not measured".into(),
+                detail: "no dominant beat could be averaged; intervals and amplitudes not measured"
+                    .into(),
             });
             (
                 MedianFiducials::default(),
-                work.iter().map(|w| leads::unmeasured_lead(w, "no median beat")).collect(),
+                work.iter()
+                    .map(|w| leads::unmeasured_lead(w, "no median beat"))
+                    .collect(),
                 None,
             )
         }
     };
     // Per-beat fiducials: the median boundaries placed on each dominant beat.
     if let Some(m) = &medians {
-        for b in beats_out.iter_mut().filter(|b| b.kind == BeatKind::Dominant) {
+        for b in beats_out
+            .iter_mut()
+            .filter(|b| b.kind == BeatKind::Dominant)
+        {
             let place = |idx: Option<usize>| {
-                idx.and_then(|i| (b.r_index + i).checked_sub(m.pre)).filter(|&x| x < n)
+                idx.and_then(|i| (b.r_index + i).checked_sub(m.pre))
+                    .filter(|&x| x < n)
             };
             b.qrs_onset = place(fid.qrs_onset);
             b.qrs_offset = place(fid.qrs_offset);
@@ -527,12 +555,23 @@ pub fn measure(record: &EcgRecord) -> Result<Measurements, FeatureError> {
     let no_p = "no P wave found on the median beat";
     let pr = interval("pr_ms", fid.p_onset, fid.qrs_onset, no_p);
     let p_ms = interval("p_ms", fid.p_onset, fid.p_offset, no_p);
-    let qrs = interval("qrs_ms", fid.qrs_onset, fid.qrs_offset, "QRS boundaries not found");
+    let qrs = interval(
+        "qrs_ms",
+        fid.qrs_onset,
+        fid.qrs_offset,
+        "QRS boundaries not found",
+    );
     let qt = interval("qt_ms", fid.qrs_onset, fid.t_offset, "T-wave end not found");
     let rr_s = (!too_few).then_some(rr_mean / 1000.0);
     let qtc = |id: &str, power: f64| -> Measured {
         let v = qt.value.zip(rr_s).map(|(q, r)| q / r.powf(power));
-        Measured::maybe(id, v, "ms", qt.source.clone(), "needs QT and the RR interval")
+        Measured::maybe(
+            id,
+            v,
+            "ms",
+            qt.source.clone(),
+            "needs QT and the RR interval",
+        )
     };
     let qtc_b = qtc("qtc_bazett_ms", 0.5);
     let qtc_f = qtc("qtc_fridericia_ms", 1.0 / 3.0);
@@ -554,7 +593,13 @@ pub fn measure(record: &EcgRecord) -> Result<Measurements, FeatureError> {
         .map_or((None, None, None), |d| (d.p_axis, d.qrs_axis, d.t_axis));
     let axes_reason = "needs the limb leads and the wave boundaries";
     let p_axis_m = Measured::maybe("p_axis_deg", p_axis, "deg", axis_src.clone(), axes_reason);
-    let qrs_axis_m = Measured::maybe("qrs_axis_deg", qrs_axis, "deg", axis_src.clone(), axes_reason);
+    let qrs_axis_m = Measured::maybe(
+        "qrs_axis_deg",
+        qrs_axis,
+        "deg",
+        axis_src.clone(),
+        axes_reason,
+    );
     let t_axis_m = Measured::maybe("t_axis_deg", t_axis, "deg", axis_src, axes_reason);
     let (sokolow, cornell) = leads::voltages(&lead_out);
     let rhythm = rhythm::assess(

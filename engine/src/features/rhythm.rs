@@ -1,7 +1,10 @@
 //! Rhythm: sinus criteria (a P wave before every QRS, consistent PR, upright P in II),
 //! brady-/tachycardia, an irregularity index suggesting atrial fibrillation, ectopic counts.
 
-use super::{Basis, Beat, BeatKind, Measured, MedianBeats, MedianFiducials, Rhythm, Source, WorkLead, mean_sd};
+use super::{
+    Basis, Beat, BeatKind, Measured, MedianBeats, MedianFiducials, Rhythm, Source, WorkLead,
+    mean_sd,
+};
 use crate::record::StandardLead;
 
 /// RMSSD / mean RR above this is an irregular rhythm.
@@ -62,7 +65,10 @@ pub(crate) fn assess(
             .leads
             .iter()
             .enumerate()
-            .filter(|(i, _)| work.get(*i).is_some_and(|w| w.quality.usable() && !w.quality.noisy))
+            .filter(|(i, _)| {
+                work.get(*i)
+                    .is_some_and(|w| w.quality.usable() && !w.quality.noisy)
+            })
             .max_by(|a, b| a.1.1[pp].abs().total_cmp(&b.1.1[pp].abs()));
         if let Some(ii) = m.leads.iter().find(|(n, _)| n == StandardLead::II.name()) {
             p_upright_ii = Some(ii.1[pp] > 0.0);
@@ -72,7 +78,9 @@ pub(crate) fn assess(
             let p_med = median[pp];
             let half = (P_SEARCH_S * fs).round() as usize;
             let base_lo = on.saturating_sub((0.02 * fs).round() as usize);
-            let base_hi = on.saturating_sub((0.004 * fs).round() as usize).max(base_lo + 1);
+            let base_hi = on
+                .saturating_sub((0.004 * fs).round() as usize)
+                .max(base_lo + 1);
             for b in beats.iter_mut().filter(|b| b.kind == BeatKind::Dominant) {
                 let Some(start) = b.r_index.checked_sub(m.pre) else {
                     continue;
@@ -113,11 +121,17 @@ pub(crate) fn assess(
         irregularity.is_some_and(|v| v > IRREGULARITY_AF) && p_before_every != Some(true);
     if af_suggested {
         // In an irregular rhythm "premature" says nothing: count those beats as dominant.
-        for b in beats.iter_mut().filter(|b| b.kind == BeatKind::SupraventricularEctopic) {
+        for b in beats
+            .iter_mut()
+            .filter(|b| b.kind == BeatKind::SupraventricularEctopic)
+        {
             b.kind = BeatKind::Dominant;
         }
     }
-    let ventricular_ectopics = beats.iter().filter(|b| b.kind == BeatKind::VentricularEctopic).count();
+    let ventricular_ectopics = beats
+        .iter()
+        .filter(|b| b.kind == BeatKind::VentricularEctopic)
+        .count();
     let supraventricular_ectopics = beats
         .iter()
         .filter(|b| b.kind == BeatKind::SupraventricularEctopic)

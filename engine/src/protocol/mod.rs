@@ -9,11 +9,14 @@ mod phases;
 use std::time::Instant;
 
 use crate::features::{self, Measured, Measurements};
-use crate::report::{Engine, EngineError, EngineIdentity, Evidence, Report, Request, Task, Timings};
+use crate::report::{
+    Engine, EngineError, EngineIdentity, Evidence, Report, Request, Task, Timings,
+};
 use crate::trace;
 
 /// Said in every protocol TWI report: there is no model probability to show.
-pub const NO_PROBABILITY_NOTE: &str = "The protocol engine's answer is rule-based: it has no P(yes), so no risk band is shown.";
+pub const NO_PROBABILITY_NOTE: &str =
+    "The protocol engine's answer is rule-based: it has no P(yes), so no risk band is shown.";
 /// Said when only an image was given.
 pub const IMAGE_ONLY_NOTE: &str = "The protocol engine measures signals; it cannot measure an image (no digitisation yet), so it gives no reading rather than a guess. Open the signal file, or use the ecg-r1 model engine for images.";
 
@@ -46,13 +49,33 @@ impl NoteContext {
         let lower = notes.to_lowercase();
         let mut ctx = Self::default();
         let table: [(&str, &[&str]); 7] = [
-            ("chest_pain", &["chest pain", "angina", "troponin", "acs", "chest tightness"]),
-            ("lbbb", &["lbbb", "left bundle branch block", "left bundle-branch block"]),
-            ("rbbb", &["rbbb", "right bundle branch block", "right bundle-branch block"]),
+            (
+                "chest_pain",
+                &["chest pain", "angina", "troponin", "acs", "chest tightness"],
+            ),
+            (
+                "lbbb",
+                &[
+                    "lbbb",
+                    "left bundle branch block",
+                    "left bundle-branch block",
+                ],
+            ),
+            (
+                "rbbb",
+                &[
+                    "rbbb",
+                    "right bundle branch block",
+                    "right bundle-branch block",
+                ],
+            ),
             ("digoxin", &["digoxin", "digitalis", "lanoxin"]),
             ("paced", &["pacemaker", "paced", "pacing"]),
             ("pre", &["wpw", "wolff", "pre-excitation", "preexcitation"]),
-            ("lvh", &["lvh", "left ventricular hypertrophy", "hypertrophic"]),
+            (
+                "lvh",
+                &["lvh", "left ventricular hypertrophy", "hypertrophic"],
+            ),
         ];
         for (key, words) in table {
             for w in words {
@@ -106,7 +129,12 @@ pub(crate) fn ev_note(phrase: &str) -> Evidence {
 }
 
 /// Evidence for a derived finding with no single value (a count, a flag).
-pub(crate) fn ev_flag(id: &str, lead: Option<&str>, value: Option<f64>, threshold: &str) -> Evidence {
+pub(crate) fn ev_flag(
+    id: &str,
+    lead: Option<&str>,
+    value: Option<f64>,
+    threshold: &str,
+) -> Evidence {
     Evidence {
         measurement: id.to_string(),
         lead: lead.map(str::to_string),
@@ -126,7 +154,11 @@ pub(crate) struct StepWriter {
 
 impl StepWriter {
     /// Adds one sentence with the evidence it rests on.
-    pub(crate) fn say(&mut self, sentence: impl AsRef<str>, evidence: impl IntoIterator<Item = Evidence>) {
+    pub(crate) fn say(
+        &mut self,
+        sentence: impl AsRef<str>,
+        evidence: impl IntoIterator<Item = Evidence>,
+    ) {
         if !self.text.is_empty() {
             self.text.push(' ');
         }
@@ -157,7 +189,12 @@ fn identity() -> EngineIdentity {
 
 /// Builds the report from a reading: writes the ECG-R1 text, parses it back, attaches the
 /// evidence step by step.
-fn report_from(reading: Reading, task: Task, mut input_notes: Vec<String>, started: Instant) -> Report {
+fn report_from(
+    reading: Reading,
+    task: Task,
+    mut input_notes: Vec<String>,
+    started: Instant,
+) -> Report {
     let titled: Vec<(String, String)> = trace::STEP_TITLES
         .iter()
         .zip(&reading.steps)
@@ -201,7 +238,12 @@ fn report_from(reading: Reading, task: Task, mut input_notes: Vec<String>, start
 }
 
 /// Reads already-measured features (the CLI and GUI measure once and reuse).
-pub fn read_measurements(m: &Measurements, notes: &str, task: Task, input_notes: Vec<String>) -> Report {
+pub fn read_measurements(
+    m: &Measurements,
+    notes: &str,
+    task: Task,
+    input_notes: Vec<String>,
+) -> Report {
     let started = Instant::now();
     let ctx = NoteContext::parse(notes);
     let reading = match task {
@@ -243,7 +285,9 @@ impl Engine for ProtocolEngine {
         let m = features::measure(record).map_err(|e| EngineError::Input(e.to_string()))?;
         let mut input_notes = record.processing_notes.clone();
         if request.image.is_some() {
-            input_notes.push("an image was also given; the protocol engine reads only the signal".to_string());
+            input_notes.push(
+                "an image was also given; the protocol engine reads only the signal".to_string(),
+            );
         }
         let mut report = read_measurements(&m, request.notes, request.task, input_notes);
         report.timings.total_ms = started.elapsed().as_secs_f64() * 1000.0;

@@ -39,7 +39,10 @@ const PEAKED_T_LIMB_UV: f64 = 600.0;
 
 /// Lead orders in which neighbours are anatomically contiguous (Cabrera limb order and the
 /// precordial sequence).
-const CONTIGUOUS: [&[&str]; 2] = [&["aVL", "I", "II", "aVF", "III"], &["V1", "V2", "V3", "V4", "V5", "V6"]];
+const CONTIGUOUS: [&[&str]; 2] = [
+    &["aVL", "I", "II", "aVF", "III"],
+    &["V1", "V2", "V3", "V4", "V5", "V6"],
+];
 
 fn contiguous(leads: &[&str]) -> bool {
     CONTIGUOUS.iter().any(|seq| {
@@ -63,7 +66,9 @@ fn val(m: &Measured) -> String {
 }
 
 fn why(m: &Measured) -> String {
-    m.reason.clone().unwrap_or_else(|| "not measured".to_string())
+    m.reason
+        .clone()
+        .unwrap_or_else(|| "not measured".to_string())
 }
 
 fn is_precordial(lead: &str) -> bool {
@@ -101,7 +106,9 @@ fn inverted(l: &LeadMeasurements) -> bool {
 fn findings<'a>(m: &'a Measurements) -> Findings<'a> {
     let qrs = m.qrs_ms.value;
     let v1_r = amp(m, StandardLead::V1, |l| &l.r_amplitude_uv).unwrap_or(0.0);
-    let v1_s = amp(m, StandardLead::V1, |l| &l.s_amplitude_uv).unwrap_or(0.0).abs();
+    let v1_s = amp(m, StandardLead::V1, |l| &l.s_amplitude_uv)
+        .unwrap_or(0.0)
+        .abs();
     let v1_rp = amp(m, StandardLead::V1, |l| &l.r_prime_amplitude_uv).unwrap_or(0.0);
     let lateral_positive = [StandardLead::I, StandardLead::V6].iter().any(|&l| {
         let r = amp(m, l, |x| &x.r_amplitude_uv).unwrap_or(0.0);
@@ -131,7 +138,11 @@ fn findings<'a>(m: &'a Measurements) -> Findings<'a> {
         .copied()
         .filter(|l| l.lead != "aVR")
         .filter(|l| {
-            let th = if is_precordial(&l.lead) { STE_PRECORDIAL_UV } else { STE_LIMB_UV };
+            let th = if is_precordial(&l.lead) {
+                STE_PRECORDIAL_UV
+            } else {
+                STE_LIMB_UV
+            };
             l.st_j_uv.value.is_some_and(|v| v >= th)
         })
         .collect();
@@ -145,14 +156,19 @@ fn findings<'a>(m: &'a Measurements) -> Findings<'a> {
         .copied()
         .filter(|l| l.pathological_q == Some(true) && l.lead != "aVR")
         .collect();
-    let twi = usable.iter().copied().filter(|l| l.lead != "aVR" && inverted(l)).collect();
+    let twi = usable
+        .iter()
+        .copied()
+        .filter(|l| l.lead != "aVR" && inverted(l))
+        .collect();
     Findings {
         m,
         rbbb: wide && rbbb_shape,
         lbbb: wide && lbbb_shape,
         ivcd: wide && !rbbb_shape && !lbbb_shape,
         incomplete: mid,
-        pre_excitation: m.pr_ms.value.is_some_and(|p| p < PR_MIN_MS) && qrs.is_some_and(|q| q >= 110.0),
+        pre_excitation: m.pr_ms.value.is_some_and(|p| p < PR_MIN_MS)
+            && qrs.is_some_and(|q| q >= 110.0),
         lvh,
         strain_leads,
         ste,
@@ -171,15 +187,36 @@ fn step_rate_rhythm(m: &Measurements) -> StepWriter {
     let mut s = StepWriter::default();
     if m.quality.is_empty() {
         s.say(
-            format!("Signal quality is adequate: none of the {} leads is flat, disconnected or noisy.", m.leads.len()),
-            [ev_flag("quality", None, Some(0.0), "no flat, lead-off or noisy lead")],
+            format!(
+                "Signal quality is adequate: none of the {} leads is flat, disconnected or noisy.",
+                m.leads.len()
+            ),
+            [ev_flag(
+                "quality",
+                None,
+                Some(0.0),
+                "no flat, lead-off or noisy lead",
+            )],
         );
     } else {
         for q in &m.quality {
-            let where_ = q.lead.as_deref().map(|l| format!(" in {l}")).unwrap_or_default();
+            let where_ = q
+                .lead
+                .as_deref()
+                .map(|l| format!(" in {l}"))
+                .unwrap_or_default();
             s.say(
-                format!("Quality: {}{where_} ({}).", q.kind.replace('_', " "), q.detail),
-                [ev_flag(&format!("quality.{}", q.kind), q.lead.as_deref(), None, &q.detail)],
+                format!(
+                    "Quality: {}{where_} ({}).",
+                    q.kind.replace('_', " "),
+                    q.detail
+                ),
+                [ev_flag(
+                    &format!("quality.{}", q.kind),
+                    q.lead.as_deref(),
+                    None,
+                    &q.detail,
+                )],
             );
         }
     }
@@ -193,30 +230,65 @@ fn step_rate_rhythm(m: &Measurements) -> StepWriter {
             } else {
                 "within 60–100 bpm"
             };
-            s.say(format!("Heart rate is {v:.0} bpm, {cat}."), [ev(hr, "< 60 brady, 60–100 normal, > 100 bpm tachy")]);
+            s.say(
+                format!("Heart rate is {v:.0} bpm, {cat}."),
+                [ev(hr, "< 60 brady, 60–100 normal, > 100 bpm tachy")],
+            );
         }
-        None => s.say(format!("Heart rate cannot be measured: {}.", why(hr)), [ev(hr, "")]),
+        None => s.say(
+            format!("Heart rate cannot be measured: {}.", why(hr)),
+            [ev(hr, "")],
+        ),
     }
     let r = &m.rhythm;
     let mut criteria = Vec::new();
     if let Some(p) = r.p_before_every_qrs {
-        criteria.push(if p { "a P wave precedes every QRS" } else { "not every QRS has a P wave before it" });
+        criteria.push(if p {
+            "a P wave precedes every QRS"
+        } else {
+            "not every QRS has a P wave before it"
+        });
     }
     if let Some(p) = r.pr_consistent {
         criteria.push(if p { "PR is constant" } else { "PR varies" });
     }
     if let Some(p) = r.p_upright_in_ii {
-        criteria.push(if p { "P is upright in II" } else { "P is not upright in II" });
+        criteria.push(if p {
+            "P is upright in II"
+        } else {
+            "P is not upright in II"
+        });
     }
-    let crit = if criteria.is_empty() { "no P-wave criteria could be assessed".to_string() } else { criteria.join(", ") };
+    let crit = if criteria.is_empty() {
+        "no P-wave criteria could be assessed".to_string()
+    } else {
+        criteria.join(", ")
+    };
     s.say(
         format!("Rhythm: {} ({crit}).", r.label),
-        [ev_flag("rhythm.sinus", Some("II"), r.sinus.map(f64::from), "P before every QRS, constant PR, upright P in II"), ev(&m.pr_ms, "")],
+        [
+            ev_flag(
+                "rhythm.sinus",
+                Some("II"),
+                r.sinus.map(f64::from),
+                "P before every QRS, constant PR, upright P in II",
+            ),
+            ev(&m.pr_ms, ""),
+        ],
     );
     let irr = &r.irregularity_index;
     if let Some(v) = irr.value {
-        let verdict = if r.af_suggested { "irregular, and without consistent P waves this suggests atrial fibrillation" } else if v > 0.10 { "irregular" } else { "regular" };
-        s.say(format!("The RR irregularity index is {v:.2}: {verdict}."), [ev(irr, "> 0.10 irregular"), ev(&m.rr_sd_ms, "")]);
+        let verdict = if r.af_suggested {
+            "irregular, and without consistent P waves this suggests atrial fibrillation"
+        } else if v > 0.10 {
+            "irregular"
+        } else {
+            "regular"
+        };
+        s.say(
+            format!("The RR irregularity index is {v:.2}: {verdict}."),
+            [ev(irr, "> 0.10 irregular"), ev(&m.rr_sd_ms, "")],
+        );
     }
     if r.ventricular_ectopics > 0 || r.supraventricular_ectopics > 0 {
         s.say(
@@ -227,8 +299,18 @@ fn step_rate_rhythm(m: &Measurements) -> StepWriter {
                 m.beats.len()
             ),
             [
-                ev_flag("rhythm.ventricular_ectopics", None, Some(r.ventricular_ectopics as f64), "QRS correlation with the dominant template < 0.85"),
-                ev_flag("rhythm.supraventricular_ectopics", None, Some(r.supraventricular_ectopics as f64), "RR < 85 % of median followed by a pause"),
+                ev_flag(
+                    "rhythm.ventricular_ectopics",
+                    None,
+                    Some(r.ventricular_ectopics as f64),
+                    "QRS correlation with the dominant template < 0.85",
+                ),
+                ev_flag(
+                    "rhythm.supraventricular_ectopics",
+                    None,
+                    Some(r.supraventricular_ectopics as f64),
+                    "RR < 85 % of median followed by a pause",
+                ),
             ],
         );
     }
@@ -236,14 +318,27 @@ fn step_rate_rhythm(m: &Measurements) -> StepWriter {
 }
 
 /// Phase 2: conduction, axis and intervals.
-fn step_conduction(f: &Findings<'_>, ctx: &NoteContext, notes_used: &mut Vec<String>) -> StepWriter {
+fn step_conduction(
+    f: &Findings<'_>,
+    ctx: &NoteContext,
+    notes_used: &mut Vec<String>,
+) -> StepWriter {
     let m = f.m;
     let mut s = StepWriter::default();
     let pr = &m.pr_ms;
     match pr.value {
-        Some(v) if v > PR_MAX_MS => s.say(format!("PR is {v:.0} ms, above 200 ms: first-degree AV block."), [ev(pr, "120–200 ms")]),
-        Some(v) if v < PR_MIN_MS => s.say(format!("PR is {v:.0} ms, below 120 ms: short PR."), [ev(pr, "120–200 ms")]),
-        Some(v) => s.say(format!("PR is {v:.0} ms, within 120–200 ms."), [ev(pr, "120–200 ms")]),
+        Some(v) if v > PR_MAX_MS => s.say(
+            format!("PR is {v:.0} ms, above 200 ms: first-degree AV block."),
+            [ev(pr, "120–200 ms")],
+        ),
+        Some(v) if v < PR_MIN_MS => s.say(
+            format!("PR is {v:.0} ms, below 120 ms: short PR."),
+            [ev(pr, "120–200 ms")],
+        ),
+        Some(v) => s.say(
+            format!("PR is {v:.0} ms, within 120–200 ms."),
+            [ev(pr, "120–200 ms")],
+        ),
         None => s.say(format!("PR cannot be measured: {}.", why(pr)), [ev(pr, "")]),
     }
     let qrs = &m.qrs_ms;
@@ -256,12 +351,26 @@ fn step_conduction(f: &Findings<'_>, ctx: &NoteContext, notes_used: &mut Vec<Str
             } else {
                 "normal (< 100 ms)"
             };
-            s.say(format!("QRS duration is {v:.0} ms, {cat}."), [ev(qrs, "< 100 normal, 100–120 incomplete, > 120 wide")]);
+            s.say(
+                format!("QRS duration is {v:.0} ms, {cat}."),
+                [ev(qrs, "< 100 normal, 100–120 incomplete, > 120 wide")],
+            );
         }
-        None => s.say(format!("QRS duration cannot be measured: {}.", why(qrs)), [ev(qrs, "")]),
+        None => s.say(
+            format!("QRS duration cannot be measured: {}.", why(qrs)),
+            [ev(qrs, "")],
+        ),
     }
     let v1 = m.lead(StandardLead::V1);
-    let v1_ev = v1.map(|l| vec![ev(&l.r_amplitude_uv, ""), ev(&l.s_amplitude_uv, ""), ev(&l.r_prime_amplitude_uv, "")]).unwrap_or_default();
+    let v1_ev = v1
+        .map(|l| {
+            vec![
+                ev(&l.r_amplitude_uv, ""),
+                ev(&l.s_amplitude_uv, ""),
+                ev(&l.r_prime_amplitude_uv, ""),
+            ]
+        })
+        .unwrap_or_default();
     if f.rbbb {
         s.say("With a wide QRS and a dominant or secondary R wave in V1 the morphology is right bundle branch block.", v1_ev.clone());
     } else if f.lbbb {
@@ -270,7 +379,10 @@ fn step_conduction(f: &Findings<'_>, ctx: &NoteContext, notes_used: &mut Vec<Str
         s.say("The wide QRS fits neither bundle branch block pattern: nonspecific intraventricular conduction delay.", v1_ev.clone());
     }
     if f.pre_excitation {
-        s.say("A short PR with a broad QRS raises pre-excitation.", [ev(pr, "< 120 ms"), ev(qrs, ">= 110 ms")]);
+        s.say(
+            "A short PR with a broad QRS raises pre-excitation.",
+            [ev(pr, "< 120 ms"), ev(qrs, ">= 110 ms")],
+        );
     }
     if ctx.known_lbbb && !f.lbbb {
         s.say("The clinical note reports a known LBBB, which the measured QRS does not show; the reasoning treats LBBB as a possible secondary cause.", [ev_note("LBBB"), ev(qrs, "> 120 ms")]);
@@ -292,13 +404,26 @@ fn step_conduction(f: &Findings<'_>, ctx: &NoteContext, notes_used: &mut Vec<Str
             } else {
                 "extreme axis (−90° to −180°)"
             };
-            s.say(format!("The frontal QRS axis is {a:.0}°, {cat}."), [ev(axis, "−30° to +90°")]);
+            s.say(
+                format!("The frontal QRS axis is {a:.0}°, {cat}."),
+                [ev(axis, "−30° to +90°")],
+            );
         }
-        None => s.say(format!("The QRS axis cannot be measured: {}.", why(axis)), [ev(axis, "")]),
+        None => s.say(
+            format!("The QRS axis cannot be measured: {}.", why(axis)),
+            [ev(axis, "")],
+        ),
     }
     for a in [&m.p_axis_deg, &m.t_axis_deg] {
         if a.value.is_some() {
-            s.say(format!("{} axis {}.", if a.id.starts_with('p') { "P" } else { "T" }, val(a)), [ev(a, "")]);
+            s.say(
+                format!(
+                    "{} axis {}.",
+                    if a.id.starts_with('p') { "P" } else { "T" },
+                    val(a)
+                ),
+                [ev(a, "")],
+            );
         }
     }
     s
@@ -311,15 +436,33 @@ fn step_hypertrophy(f: &Findings<'_>) -> StepWriter {
     let sok = &m.sokolow_lyon_uv;
     match sok.value {
         Some(v) => s.say(
-            format!("Sokolow–Lyon voltage (SV1 + RV5/6) is {}, {} 3.5 mV.", mv(v), if v > SOKOLOW_UV { "above" } else { "not above" }),
+            format!(
+                "Sokolow–Lyon voltage (SV1 + RV5/6) is {}, {} 3.5 mV.",
+                mv(v),
+                if v > SOKOLOW_UV { "above" } else { "not above" }
+            ),
             [ev(sok, "> 3.5 mV (35 mm)")],
         ),
-        None => s.say(format!("Sokolow–Lyon voltage cannot be computed: {}.", why(sok)), [ev(sok, "")]),
+        None => s.say(
+            format!("Sokolow–Lyon voltage cannot be computed: {}.", why(sok)),
+            [ev(sok, "")],
+        ),
     }
-    for (l, th, label) in [(StandardLead::I, R_I_UV, "1.5 mV"), (StandardLead::AVL, R_AVL_UV, "1.1 mV")] {
+    for (l, th, label) in [
+        (StandardLead::I, R_I_UV, "1.5 mV"),
+        (StandardLead::AVL, R_AVL_UV, "1.1 mV"),
+    ] {
         if let Some(x) = m.lead(l) {
             if let Some(v) = x.r_amplitude_uv.value {
-                s.say(format!("R in {} is {}, {} {label}.", l.name(), mv(v), if v > th { "above" } else { "not above" }), [ev(&x.r_amplitude_uv, &format!("> {label}"))]);
+                s.say(
+                    format!(
+                        "R in {} is {}, {} {label}.",
+                        l.name(),
+                        mv(v),
+                        if v > th { "above" } else { "not above" }
+                    ),
+                    [ev(&x.r_amplitude_uv, &format!("> {label}"))],
+                );
             }
         }
     }
@@ -327,7 +470,10 @@ fn step_hypertrophy(f: &Findings<'_>) -> StepWriter {
         s.say(format!("Cornell voltage (R aVL + S V3) is {} (reference > 2.8 mV men, > 2.0 mV women; sex not used).", val(&m.cornell_uv)), [ev(&m.cornell_uv, "> 2.8 mV men / > 2.0 mV women")]);
     }
     if f.lvh {
-        s.say("Voltage criteria for left ventricular hypertrophy are met.", [ev(sok, "> 3.5 mV")]);
+        s.say(
+            "Voltage criteria for left ventricular hypertrophy are met.",
+            [ev(sok, "> 3.5 mV")],
+        );
         if !f.strain_leads.is_empty() {
             s.say(
                 format!("T-wave inversion in the lateral leads {} with LVH voltage is the strain pattern.", f.strain_leads.join(", ")),
@@ -335,25 +481,48 @@ fn step_hypertrophy(f: &Findings<'_>) -> StepWriter {
             );
         }
     } else {
-        s.say("No voltage criterion for left ventricular hypertrophy is met.", [ev(sok, "> 3.5 mV"), ev_flag("lvh", None, Some(0.0), "SV1+RV5/6 > 3.5 mV, R(I) > 1.5 mV, R(aVL) > 1.1 mV")]);
+        s.say(
+            "No voltage criterion for left ventricular hypertrophy is met.",
+            [
+                ev(sok, "> 3.5 mV"),
+                ev_flag(
+                    "lvh",
+                    None,
+                    Some(0.0),
+                    "SV1+RV5/6 > 3.5 mV, R(I) > 1.5 mV, R(aVL) > 1.1 mV",
+                ),
+            ],
+        );
     }
     if let Some(ii) = m.lead(StandardLead::II) {
         if let Some(p) = ii.p_amplitude_uv.value {
             if p > P_TALL_UV {
-                s.say(format!("P in II is {}, above 0.25 mV: right atrial abnormality.", mv(p)), [ev(&ii.p_amplitude_uv, "> 0.25 mV")]);
+                s.say(
+                    format!(
+                        "P in II is {}, above 0.25 mV: right atrial abnormality.",
+                        mv(p)
+                    ),
+                    [ev(&ii.p_amplitude_uv, "> 0.25 mV")],
+                );
             }
         }
     }
     if let Some(p) = m.p_ms.value {
         if p > P_WIDE_MS {
-            s.say(format!("P duration is {p:.0} ms, above 120 ms: left atrial abnormality."), [ev(&m.p_ms, "> 120 ms")]);
+            s.say(
+                format!("P duration is {p:.0} ms, above 120 ms: left atrial abnormality."),
+                [ev(&m.p_ms, "> 120 ms")],
+            );
         }
     }
     s
 }
 
 fn lead_list(ls: &[&LeadMeasurements], f: fn(&LeadMeasurements) -> &Measured) -> String {
-    ls.iter().map(|l| format!("{} {}", l.lead, val(f(l)))).collect::<Vec<_>>().join(", ")
+    ls.iter()
+        .map(|l| format!("{} {}", l.lead, val(f(l))))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Phase 4 for a full reading: ischaemia, infarction and mimics.
@@ -363,45 +532,127 @@ fn step_ischemia(f: &Findings<'_>) -> StepWriter {
     if f.ste.is_empty() {
         s.say(
             "No ST elevation reaches 1 mm in a limb lead or 2 mm in a precordial lead.",
-            f.m.leads.iter().filter(|l| l.quality.usable()).map(|l| ev(&l.st_j_uv, if is_precordial(&l.lead) { ">= 0.2 mV" } else { ">= 0.1 mV" })).take(12).collect::<Vec<_>>(),
+            f.m.leads
+                .iter()
+                .filter(|l| l.quality.usable())
+                .map(|l| {
+                    ev(
+                        &l.st_j_uv,
+                        if is_precordial(&l.lead) {
+                            ">= 0.2 mV"
+                        } else {
+                            ">= 0.1 mV"
+                        },
+                    )
+                })
+                .take(12)
+                .collect::<Vec<_>>(),
         );
     } else {
         let contig = contiguous(&ste_names);
         s.say(
-            format!("ST elevation at J: {}{}.", lead_list(&f.ste, |l| &l.st_j_uv), if contig { ", in contiguous leads" } else { ", not in contiguous leads" }),
-            f.ste.iter().map(|l| ev(&l.st_j_uv, if is_precordial(&l.lead) { ">= 0.2 mV" } else { ">= 0.1 mV" })).collect::<Vec<_>>(),
+            format!(
+                "ST elevation at J: {}{}.",
+                lead_list(&f.ste, |l| &l.st_j_uv),
+                if contig {
+                    ", in contiguous leads"
+                } else {
+                    ", not in contiguous leads"
+                }
+            ),
+            f.ste
+                .iter()
+                .map(|l| {
+                    ev(
+                        &l.st_j_uv,
+                        if is_precordial(&l.lead) {
+                            ">= 0.2 mV"
+                        } else {
+                            ">= 0.1 mV"
+                        },
+                    )
+                })
+                .collect::<Vec<_>>(),
         );
     }
     if !f.std.is_empty() {
         s.say(
-            format!("ST depression at J+60 ms: {}.", lead_list(&f.std, |l| &l.st_j60_uv)),
-            f.std.iter().map(|l| ev(&l.st_j60_uv, "<= −0.05 mV")).collect::<Vec<_>>(),
+            format!(
+                "ST depression at J+60 ms: {}.",
+                lead_list(&f.std, |l| &l.st_j60_uv)
+            ),
+            f.std
+                .iter()
+                .map(|l| ev(&l.st_j60_uv, "<= −0.05 mV"))
+                .collect::<Vec<_>>(),
         );
     }
     let q_names = names(&f.q);
     if f.q.is_empty() {
-        s.say("No pathological Q waves (> 30 ms or > 0.1 mV).", [ev_flag("pathological_q", None, Some(0.0), "> 30 ms or > 0.1 mV")]);
+        s.say(
+            "No pathological Q waves (> 30 ms or > 0.1 mV).",
+            [ev_flag(
+                "pathological_q",
+                None,
+                Some(0.0),
+                "> 30 ms or > 0.1 mV",
+            )],
+        );
     } else {
         s.say(
             format!(
                 "Q waves meeting the pathological threshold in {}{}.",
                 lead_list(&f.q, |l| &l.q_amplitude_uv),
-                if contiguous(&q_names) { " (contiguous leads)" } else { " (isolated, not contiguous)" }
+                if contiguous(&q_names) {
+                    " (contiguous leads)"
+                } else {
+                    " (isolated, not contiguous)"
+                }
             ),
-            f.q.iter().flat_map(|l| [ev(&l.q_duration_ms, "> 30 ms"), ev(&l.q_amplitude_uv, "deeper than 0.1 mV")]).collect::<Vec<_>>(),
+            f.q.iter()
+                .flat_map(|l| {
+                    [
+                        ev(&l.q_duration_ms, "> 30 ms"),
+                        ev(&l.q_amplitude_uv, "deeper than 0.1 mV"),
+                    ]
+                })
+                .collect::<Vec<_>>(),
         );
     }
     if f.twi.is_empty() {
-        s.say("No T-wave inversion of 1 mm or more outside aVR.", [ev_flag("t_inversion", None, Some(0.0), "negative T >= 0.1 mV")]);
+        s.say(
+            "No T-wave inversion of 1 mm or more outside aVR.",
+            [ev_flag(
+                "t_inversion",
+                None,
+                Some(0.0),
+                "negative T >= 0.1 mV",
+            )],
+        );
     } else {
         s.say(
-            format!("T-wave inversion in {}.", lead_list(&f.twi, |l| &l.t_depth_uv)),
-            f.twi.iter().map(|l| ev(&l.t_depth_uv, ">= 0.1 mV")).collect::<Vec<_>>(),
+            format!(
+                "T-wave inversion in {}.",
+                lead_list(&f.twi, |l| &l.t_depth_uv)
+            ),
+            f.twi
+                .iter()
+                .map(|l| ev(&l.t_depth_uv, ">= 0.1 mV"))
+                .collect::<Vec<_>>(),
         );
     }
     let mimics = mimic_list(f, &NoteContext::default());
     if !mimics.is_empty() && (!f.twi.is_empty() || !f.std.is_empty() || !f.ste.is_empty()) {
-        s.say(format!("Repolarisation changes may be secondary to {}.", mimics.join(", ")), [ev(&f.m.qrs_ms, "> 120 ms"), ev(&f.m.sokolow_lyon_uv, "> 3.5 mV")]);
+        s.say(
+            format!(
+                "Repolarisation changes may be secondary to {}.",
+                mimics.join(", ")
+            ),
+            [
+                ev(&f.m.qrs_ms, "> 120 ms"),
+                ev(&f.m.sokolow_lyon_uv, "> 3.5 mV"),
+            ],
+        );
     }
     s
 }
@@ -447,25 +698,56 @@ fn step_qt(f: &Findings<'_>, ctx: &NoteContext, notes_used: &mut Vec<String>) ->
                 "normal (≤ 440 ms)"
             };
             s.say(
-                format!("QT is {q:.0} ms; QTc is {c:.0} ms by Bazett and {} by Fridericia: {cat}.", val(&m.qtc_fridericia_ms)),
-                [ev(qt, ""), ev(b, "<= 440 ms"), ev(&m.qtc_fridericia_ms, "<= 440 ms")],
+                format!(
+                    "QT is {q:.0} ms; QTc is {c:.0} ms by Bazett and {} by Fridericia: {cat}.",
+                    val(&m.qtc_fridericia_ms)
+                ),
+                [
+                    ev(qt, ""),
+                    ev(b, "<= 440 ms"),
+                    ev(&m.qtc_fridericia_ms, "<= 440 ms"),
+                ],
             );
         }
-        _ => s.say(format!("QT cannot be measured: {}.", why(qt)), [ev(qt, ""), ev(b, "")]),
+        _ => s.say(
+            format!("QT cannot be measured: {}.", why(qt)),
+            [ev(qt, ""), ev(b, "")],
+        ),
     }
     let peaked: Vec<&LeadMeasurements> = m
         .leads
         .iter()
         .filter(|l| l.quality.usable())
         .filter(|l| {
-            let th = if is_precordial(&l.lead) { PEAKED_T_PRECORDIAL_UV } else { PEAKED_T_LIMB_UV };
+            let th = if is_precordial(&l.lead) {
+                PEAKED_T_PRECORDIAL_UV
+            } else {
+                PEAKED_T_LIMB_UV
+            };
             l.t_amplitude_uv.value.is_some_and(|v| v > th)
         })
         .collect();
     if peaked.is_empty() {
-        s.say("No tall peaked T waves suggesting hyperkalaemia.", [ev_flag("t_amplitude_max", None, None, "> 1.0 mV precordial, > 0.6 mV limb")]);
+        s.say(
+            "No tall peaked T waves suggesting hyperkalaemia.",
+            [ev_flag(
+                "t_amplitude_max",
+                None,
+                None,
+                "> 1.0 mV precordial, > 0.6 mV limb",
+            )],
+        );
     } else {
-        s.say(format!("Tall T waves in {}: consider hyperkalaemia.", lead_list(&peaked, |l| &l.t_amplitude_uv)), peaked.iter().map(|l| ev(&l.t_amplitude_uv, "> 1.0 mV precordial, > 0.6 mV limb")).collect::<Vec<_>>());
+        s.say(
+            format!(
+                "Tall T waves in {}: consider hyperkalaemia.",
+                lead_list(&peaked, |l| &l.t_amplitude_uv)
+            ),
+            peaked
+                .iter()
+                .map(|l| ev(&l.t_amplitude_uv, "> 1.0 mV precordial, > 0.6 mV limb"))
+                .collect::<Vec<_>>(),
+        );
     }
     if ctx.digoxin {
         let text = if f.std.is_empty() {
@@ -526,7 +808,11 @@ pub(crate) fn interpret(m: &Measurements, ctx: &NoteContext) -> Reading {
         }
     }
     if f.lvh {
-        labels.push(if f.strain_leads.is_empty() { "left ventricular hypertrophy".into() } else { "left ventricular hypertrophy with strain".into() });
+        labels.push(if f.strain_leads.is_empty() {
+            "left ventricular hypertrophy".into()
+        } else {
+            "left ventricular hypertrophy with strain".into()
+        });
     }
     if !f.ste.is_empty() && contiguous(&names(&f.ste)) {
         labels.push(format!("ST elevation in {}", names(&f.ste).join(", ")));
@@ -535,7 +821,10 @@ pub(crate) fn interpret(m: &Measurements, ctx: &NoteContext) -> Reading {
         labels.push(format!("ST depression in {}", names(&f.std).join(", ")));
     }
     if !f.q.is_empty() && contiguous(&names(&f.q)) {
-        labels.push(format!("pathological Q waves in {}", names(&f.q).join(", ")));
+        labels.push(format!(
+            "pathological Q waves in {}",
+            names(&f.q).join(", ")
+        ));
     }
     if !f.twi.is_empty() {
         labels.push(format!("T-wave inversion in {}", names(&f.twi).join(", ")));
@@ -557,7 +846,11 @@ pub(crate) fn interpret(m: &Measurements, ctx: &NoteContext) -> Reading {
     let mut s6 = StepWriter::default();
     s6.say(
         format!("Putting the phases together: {}.", labels.join("; ")),
-        [ev(&m.heart_rate_bpm, ""), ev(&m.qrs_ms, ""), ev(&m.qtc_bazett_ms, "")],
+        [
+            ev(&m.heart_rate_bpm, ""),
+            ev(&m.qrs_ms, ""),
+            ev(&m.qtc_bazett_ms, ""),
+        ],
     );
     if ctx.chest_pain && (f.ste.is_empty() && f.std.is_empty() && f.twi.is_empty()) {
         s6.say("The note reports chest pain, but this tracing shows no ST or T change; a normal ECG does not exclude an acute coronary syndrome, so serial ECGs are advised.", [ev_note("chest pain")]);
@@ -586,21 +879,43 @@ pub(crate) fn twi(m: &Measurements, ctx: &NoteContext) -> Reading {
     let mut s4 = StepWriter::default();
     let twi_names = names(&f.twi);
     if f.twi.is_empty() {
-        s4.say("No lead outside aVR has a T wave inverted by 1 mm or more.", m.leads.iter().filter(|l| l.quality.usable()).map(|l| ev(&l.t_amplitude_uv, "negative, >= 0.1 mV deep")).collect::<Vec<_>>());
+        s4.say(
+            "No lead outside aVR has a T wave inverted by 1 mm or more.",
+            m.leads
+                .iter()
+                .filter(|l| l.quality.usable())
+                .map(|l| ev(&l.t_amplitude_uv, "negative, >= 0.1 mV deep"))
+                .collect::<Vec<_>>(),
+        );
     } else {
         let detail: Vec<String> = f
             .twi
             .iter()
             .map(|l| {
-                let sym = l.t_symmetry_ratio.value.map_or("symmetry not measurable".to_string(), |r| {
-                    if (SYMMETRIC_T.0..=SYMMETRIC_T.1).contains(&r) { format!("symmetric, limb ratio {r:.2}") } else { format!("asymmetric, limb ratio {r:.2}") }
-                });
+                let sym =
+                    l.t_symmetry_ratio
+                        .value
+                        .map_or("symmetry not measurable".to_string(), |r| {
+                            if (SYMMETRIC_T.0..=SYMMETRIC_T.1).contains(&r) {
+                                format!("symmetric, limb ratio {r:.2}")
+                            } else {
+                                format!("asymmetric, limb ratio {r:.2}")
+                            }
+                        });
                 format!("{} {} deep ({sym})", l.lead, val(&l.t_depth_uv))
             })
             .collect();
         s4.say(
             format!("T-wave inversion in {}.", detail.join("; ")),
-            f.twi.iter().flat_map(|l| [ev(&l.t_depth_uv, ">= 0.1 mV"), ev(&l.t_symmetry_ratio, "0.77–1.3 symmetric")]).collect::<Vec<_>>(),
+            f.twi
+                .iter()
+                .flat_map(|l| {
+                    [
+                        ev(&l.t_depth_uv, ">= 0.1 mV"),
+                        ev(&l.t_symmetry_ratio, "0.77–1.3 symmetric"),
+                    ]
+                })
+                .collect::<Vec<_>>(),
         );
     }
     let deep_sym: Vec<&LeadMeasurements> = f
@@ -608,13 +923,23 @@ pub(crate) fn twi(m: &Measurements, ctx: &NoteContext) -> Reading {
         .iter()
         .copied()
         .filter(|l| l.t_depth_uv.value.is_some_and(|d| d >= DEEP_T_UV))
-        .filter(|l| l.t_symmetry_ratio.value.is_some_and(|r| (SYMMETRIC_T.0..=SYMMETRIC_T.1).contains(&r)))
+        .filter(|l| {
+            l.t_symmetry_ratio
+                .value
+                .is_some_and(|r| (SYMMETRIC_T.0..=SYMMETRIC_T.1).contains(&r))
+        })
         .collect();
     let deep_sym_contig = contiguous(&names(&deep_sym));
     if deep_sym_contig {
         s4.say(format!("Deep (≥ 2 mm) symmetric inversion in contiguous leads {}: a primary, ischaemic pattern.", names(&deep_sym).join(", ")), deep_sym.iter().map(|l| ev(&l.t_depth_uv, ">= 0.2 mV, symmetric")).collect::<Vec<_>>());
     } else if !f.twi.is_empty() {
-        s4.say("The inversion is not deep and symmetric in two contiguous leads.", f.twi.iter().map(|l| ev(&l.t_symmetry_ratio, "0.77–1.3 and >= 0.2 mV deep")).collect::<Vec<_>>());
+        s4.say(
+            "The inversion is not deep and symmetric in two contiguous leads.",
+            f.twi
+                .iter()
+                .map(|l| ev(&l.t_symmetry_ratio, "0.77–1.3 and >= 0.2 mV deep"))
+                .collect::<Vec<_>>(),
+        );
     }
     let v2 = m.lead(StandardLead::V2);
     let v3 = m.lead(StandardLead::V3);
@@ -632,9 +957,26 @@ pub(crate) fn twi(m: &Measurements, ctx: &NoteContext) -> Reading {
     }
     let std_contig = contiguous(&names(&f.std));
     if std_contig {
-        s4.say(format!("ST depression in contiguous leads {}: a primary pattern.", names(&f.std).join(", ")), f.std.iter().map(|l| ev(&l.st_j60_uv, "<= −0.05 mV")).collect::<Vec<_>>());
+        s4.say(
+            format!(
+                "ST depression in contiguous leads {}: a primary pattern.",
+                names(&f.std).join(", ")
+            ),
+            f.std
+                .iter()
+                .map(|l| ev(&l.st_j60_uv, "<= −0.05 mV"))
+                .collect::<Vec<_>>(),
+        );
     } else {
-        s4.say("No ST depression of 0.5 mm in two contiguous leads.", [ev_flag("st_depression", None, Some(f.std.len() as f64), "<= −0.05 mV at J+60 in 2 contiguous leads")]);
+        s4.say(
+            "No ST depression of 0.5 mm in two contiguous leads.",
+            [ev_flag(
+                "st_depression",
+                None,
+                Some(f.std.len() as f64),
+                "<= −0.05 mV at J+60 in 2 contiguous leads",
+            )],
+        );
     }
     // Secondary causes.
     let mut secondary = mimic_list(&f, ctx);
@@ -647,7 +989,16 @@ pub(crate) fn twi(m: &Measurements, ctx: &NoteContext) -> Reading {
     if secondary.is_empty() {
         s4.say("No secondary cause (bundle branch block, LVH with strain, pre-excitation, paced rhythm, digoxin) is present.", [ev(&m.qrs_ms, "> 120 ms"), ev(&m.sokolow_lyon_uv, "> 3.5 mV"), ev(&m.pr_ms, "< 120 ms")]);
     } else {
-        s4.say(format!("Secondary causes of T inversion present: {}.", secondary.join(", ")), [ev(&m.qrs_ms, "> 120 ms"), ev(&m.sokolow_lyon_uv, "> 3.5 mV")]);
+        s4.say(
+            format!(
+                "Secondary causes of T inversion present: {}.",
+                secondary.join(", ")
+            ),
+            [
+                ev(&m.qrs_ms, "> 120 ms"),
+                ev(&m.sokolow_lyon_uv, "> 3.5 mV"),
+            ],
+        );
     }
     let contiguous_twi = contiguous(&twi_names);
     let mut primary = deep_sym_contig || wellens || std_contig;
@@ -658,24 +1009,62 @@ pub(crate) fn twi(m: &Measurements, ctx: &NoteContext) -> Reading {
             format!("The note reports chest pain: in that context T inversion in contiguous leads ({}) is treated as a primary pattern even though it is not deep and symmetric.", twi_names.join(", ")),
             [ev_note("chest pain")],
         );
-        notes_used.push("note \"chest pain\" changed the decision: contiguous T inversion counted as primary".into());
+        notes_used.push(
+            "note \"chest pain\" changed the decision: contiguous T inversion counted as primary"
+                .into(),
+        );
     }
     let (answer, reason) = if f.twi.is_empty() {
-        ("no", "there is no T-wave inversion to call ischaemic".to_string())
+        (
+            "no",
+            "there is no T-wave inversion to call ischaemic".to_string(),
+        )
     } else if primary && secondary.is_empty() {
-        ("yes", "a primary pattern is present and no secondary cause explains it".to_string())
+        (
+            "yes",
+            "a primary pattern is present and no secondary cause explains it".to_string(),
+        )
     } else if primary && wellens {
-        ("yes", format!("the Wellens-like pattern in V2–V3 is not explained by {}", secondary.join(", ")))
+        (
+            "yes",
+            format!(
+                "the Wellens-like pattern in V2–V3 is not explained by {}",
+                secondary.join(", ")
+            ),
+        )
     } else if primary {
-        ("no", format!("the inversion is better explained by {}", secondary.join(", ")))
+        (
+            "no",
+            format!(
+                "the inversion is better explained by {}",
+                secondary.join(", ")
+            ),
+        )
     } else if !secondary.is_empty() {
-        ("no", format!("the inversion is explained by {}, and no primary pattern is present", secondary.join(", ")))
+        (
+            "no",
+            format!(
+                "the inversion is explained by {}, and no primary pattern is present",
+                secondary.join(", ")
+            ),
+        )
     } else {
         ("no", "the inversion shows no primary ischaemic pattern (not deep and symmetric in contiguous leads, no Wellens pattern, no contiguous ST depression)".to_string())
     };
     s6.say(
-        format!("Decision: {answer}, because {reason}. This is a rule-based answer with no probability."),
-        f.twi.iter().map(|l| ev(&l.t_depth_uv, ">= 0.1 mV")).chain([ev_flag("twi.primary_pattern", None, Some(f64::from(u8::from(primary))), "deep symmetric contiguous TWI, Wellens-like V2–V3, or contiguous ST depression")]).collect::<Vec<_>>(),
+        format!(
+            "Decision: {answer}, because {reason}. This is a rule-based answer with no probability."
+        ),
+        f.twi
+            .iter()
+            .map(|l| ev(&l.t_depth_uv, ">= 0.1 mV"))
+            .chain([ev_flag(
+                "twi.primary_pattern",
+                None,
+                Some(f64::from(u8::from(primary))),
+                "deep symmetric contiguous TWI, Wellens-like V2–V3, or contiguous ST depression",
+            )])
+            .collect::<Vec<_>>(),
     );
     let summary = format!("T-wave inversion triage: {answer} — {reason}.");
     Reading {

@@ -10,7 +10,11 @@ fn cart_measurements() -> Measurements {
 }
 
 fn set_twi(m: &mut Measurements, lead: &str, depth: f64, symmetry: f64) {
-    let l = m.leads.iter_mut().find(|l| l.lead == lead).unwrap_or_else(|| panic!("{lead}"));
+    let l = m
+        .leads
+        .iter_mut()
+        .find(|l| l.lead == lead)
+        .unwrap_or_else(|| panic!("{lead}"));
     l.t_polarity = Some(TPolarity::Negative);
     l.t_amplitude_uv.value = Some(-depth);
     l.t_depth_uv.value = Some(depth);
@@ -22,7 +26,12 @@ fn set_twi(m: &mut Measurements, lead: &str, depth: f64, symmetry: f64) {
 fn interpret_writes_six_grounded_steps_and_parses_back() {
     let (rec, _) = cart_fixture();
     let mut engine = ProtocolEngine::new();
-    let req = Request { record: Some(&rec), image: None, notes: "", task: Task::Interpret };
+    let req = Request {
+        record: Some(&rec),
+        image: None,
+        notes: "",
+        task: Task::Interpret,
+    };
     let r = engine.run(&req).unwrap_or_else(|e| panic!("{e}"));
     assert!(r.parse_issues.is_empty(), "{:?}", r.parse_issues);
     assert_eq!(r.steps.len(), 6);
@@ -31,15 +40,29 @@ fn interpret_writes_six_grounded_steps_and_parses_back() {
         assert!(!s.text.is_empty());
         assert!(!s.evidence.is_empty(), "step {t} has no evidence");
     }
-    assert!(r.raw_output.starts_with("<think>\n**Step 1: Technical, Rate & Rhythm**"));
+    assert!(
+        r.raw_output
+            .starts_with("<think>\n**Step 1: Technical, Rate & Rhythm**")
+    );
     assert!(r.raw_output.ends_with("</answer>"));
-    assert!(r.answer.iter().any(|a| a == "sinus rhythm"), "{:?}", r.answer);
+    assert!(
+        r.answer.iter().any(|a| a == "sinus rhythm"),
+        "{:?}",
+        r.answer
+    );
     assert!(r.score.is_none() && r.band.is_none());
     // Every cited measurement id exists in the measurements (or is a documented flag/note).
     let m = cart_measurements();
     for e in r.steps.iter().flat_map(|s| &s.evidence) {
-        if e.measurement.contains("_ms") || e.measurement.contains("_uv") || e.measurement.contains("_deg") {
-            assert!(m.get(&e.measurement).is_some(), "unknown id {}", e.measurement);
+        if e.measurement.contains("_ms")
+            || e.measurement.contains("_uv")
+            || e.measurement.contains("_deg")
+        {
+            assert!(
+                m.get(&e.measurement).is_some(),
+                "unknown id {}",
+                e.measurement
+            );
         }
     }
     assert_eq!(r.engine.name, "protocol");
@@ -63,7 +86,12 @@ fn deep_symmetric_contiguous_inversion_is_ischaemic() {
     let r = read_measurements(&m, "", Task::Twi, Vec::new());
     assert_eq!(r.answer, vec!["yes"], "{}", r.raw_output);
     assert!(r.steps[3].text.contains("V3"));
-    assert!(r.steps[3].evidence.iter().any(|e| e.measurement == "lead.V3.t_depth_uv" && e.value == Some(350.0)));
+    assert!(
+        r.steps[3]
+            .evidence
+            .iter()
+            .any(|e| e.measurement == "lead.V3.t_depth_uv" && e.value == Some(350.0))
+    );
 }
 
 #[test]
@@ -98,14 +126,33 @@ fn an_image_alone_is_refused_plainly() {
         bytes: Vec::new(),
         width: 10,
         height: 10,
-        provenance: Provenance { format: Format::Png, file_name: "x.png".into(), sha256: String::new(), byte_len: 0 },
+        provenance: Provenance {
+            format: Format::Png,
+            file_name: "x.png".into(),
+            sha256: String::new(),
+            byte_len: 0,
+        },
     };
     let mut engine = ProtocolEngine::new();
-    let req = Request { record: None, image: Some(&image), notes: "", task: Task::Twi };
+    let req = Request {
+        record: None,
+        image: Some(&image),
+        notes: "",
+        task: Task::Twi,
+    };
     let r = engine.run(&req).unwrap_or_else(|e| panic!("{e}"));
     assert!(r.answer.is_empty());
-    assert!(r.input_notes.iter().any(|n| n.contains("cannot measure an image")));
-    let req = Request { record: None, image: None, notes: "", task: Task::Twi };
+    assert!(
+        r.input_notes
+            .iter()
+            .any(|n| n.contains("cannot measure an image"))
+    );
+    let req = Request {
+        record: None,
+        image: None,
+        notes: "",
+        task: Task::Twi,
+    };
     assert!(matches!(engine.run(&req), Err(EngineError::NoInput)));
 }
 
