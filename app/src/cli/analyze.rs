@@ -176,9 +176,8 @@ fn write_text(r: &Report, out: &mut dyn Write) -> Result<()> {
             r.answer.join("; ")
         }
     )?;
-    match (r.p_yes(), r.band) {
-        (Some(p), Some(b)) => writeln!(out, "P(yes): {p:.2} — {}", b.wording())?,
-        _ => {}
+    if let (Some(p), Some(b)) = (r.p_yes(), r.band) {
+        writeln!(out, "P(yes): {p:.2} — {}", b.wording())?;
     }
     for n in &r.input_notes {
         writeln!(out, "note: {n}")?;

@@ -260,3 +260,46 @@ fn measuring_never_modifies_the_record() {
     let _ = measure(&rec);
     assert_eq!(rec, copy);
 }
+
+#[test]
+fn odd_records_give_errors_or_reasons_never_panics() {
+    let names = ["I", "II", "V1"];
+    let mk = |fs: f64, n: usize, f: &dyn Fn(usize) -> f64| {
+        record(
+            fs,
+            names
+                .iter()
+                .map(|l| ((*l).to_string(), (0..n).map(f).collect()))
+                .collect(),
+            "odd",
+        )
+    };
+    assert!(matches!(
+        measure(&mk(50.0, 1000, &|_| 0.0)),
+        Err(FeatureError::SampleRateTooLow(_))
+    ));
+    assert!(matches!(
+        measure(&mk(500.0, 500, &|_| 0.0)),
+        Err(FeatureError::TooShort(_))
+    ));
+    // Flat and invalid signals: measured, with every value missing and a reason.
+    for f in [&(|_| 0.0) as &dyn Fn(usize) -> f64, &|_| f64::NAN, &|i| {
+        if i % 2 == 0 { 1e6 } else { -1e6 }
+    }] {
+        let m = measure(&mk(500.0, 5000, f)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(m.qrs_ms.value.is_none() && m.qrs_ms.reason.is_some());
+        assert!(m.heart_rate_bpm.value.is_none());
+        assert!(!m.quality.is_empty());
+    }
+    // Noise only, a single spike, a step: never a panic.
+    let mut seed = 1u64;
+    let noise = move |_: usize| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        ((seed >> 33) as f64 / f64::from(u32::MAX) - 0.5) * 200.0
+    };
+    let noise = std::cell::RefCell::new(noise);
+    let _ = measure(&mk(500.0, 5000, &|i| (noise.borrow_mut())(i)));
+    let _ = measure(&mk(500.0, 5000, &|i| if i == 2500 { 3000.0 } else { 0.0 }));
+    let _ = measure(&mk(1000.0, 3000, &|i| if i > 1500 { 2000.0 } else { 0.0 }));
+    let _ = measure(&mk(100.0, 300, &|i| (i as f64).sin() * 1000.0));
+}

@@ -99,6 +99,7 @@ pub(crate) fn detect_qrs(leads: &[&WorkLead], fs: f64, n: usize) -> Vec<usize> {
                 .unwrap_or(c)
         })
         .collect();
+    out.sort_unstable();
     out.dedup_by(|a, b| a.abs_diff(*b) < refractory);
     out
 }

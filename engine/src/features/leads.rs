@@ -31,7 +31,7 @@ pub(crate) fn assess_quality(x: &[f64], invalid: usize, _fs: f64) -> LeadQuality
     let p2p = hi - lo;
     let invalid_fraction = invalid as f64 / n as f64;
     LeadQuality {
-        flat: !(p2p >= FLAT_P2P_UV),
+        flat: p2p.is_nan() || p2p < FLAT_P2P_UV,
         lead_off: invalid_fraction > LEAD_OFF_INVALID_FRACTION || p2p > LEAD_OFF_P2P_UV,
         noisy: false,
         noise_uv: None,
@@ -217,7 +217,7 @@ pub(crate) fn measure_leads(
         );
         // ST levels (3-sample mean).
         let level = |i: usize| -> Option<f64> {
-            (i + 1 <= last && i >= 1).then(|| (x[i - 1] + x[i] + x[i + 1]) / 3.0)
+            (i < last && i >= 1).then(|| (x[i - 1] + x[i] + x[i + 1]) / 3.0)
         };
         let st = |name: &str, after_ms: f64| -> Measured {
             let i = off + (after_ms * fs / 1000.0).round() as usize;

@@ -97,7 +97,7 @@ pub(crate) fn assess(
                 let found = pv >= P_PRESENT_FRACTION * p_med.abs();
                 p_found.push(found);
                 if found {
-                    p_to_r_ms.push((b.r_index - pi) as f64 * 1000.0 / fs);
+                    p_to_r_ms.push((b.r_index as f64 - pi as f64) * 1000.0 / fs);
                 } else {
                     b.p_onset = None;
                 }

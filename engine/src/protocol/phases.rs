@@ -452,18 +452,18 @@ fn step_hypertrophy(f: &Findings<'_>) -> StepWriter {
         (StandardLead::I, R_I_UV, "1.5 mV"),
         (StandardLead::AVL, R_AVL_UV, "1.1 mV"),
     ] {
-        if let Some(x) = m.lead(l) {
-            if let Some(v) = x.r_amplitude_uv.value {
-                s.say(
-                    format!(
-                        "R in {} is {}, {} {label}.",
-                        l.name(),
-                        mv(v),
-                        if v > th { "above" } else { "not above" }
-                    ),
-                    [ev(&x.r_amplitude_uv, &format!("> {label}"))],
-                );
-            }
+        if let Some(x) = m.lead(l)
+            && let Some(v) = x.r_amplitude_uv.value
+        {
+            s.say(
+                format!(
+                    "R in {} is {}, {} {label}.",
+                    l.name(),
+                    mv(v),
+                    if v > th { "above" } else { "not above" }
+                ),
+                [ev(&x.r_amplitude_uv, &format!("> {label}"))],
+            );
         }
     }
     if m.cornell_uv.value.is_some() {
@@ -494,26 +494,25 @@ fn step_hypertrophy(f: &Findings<'_>) -> StepWriter {
             ],
         );
     }
-    if let Some(ii) = m.lead(StandardLead::II) {
-        if let Some(p) = ii.p_amplitude_uv.value {
-            if p > P_TALL_UV {
-                s.say(
-                    format!(
-                        "P in II is {}, above 0.25 mV: right atrial abnormality.",
-                        mv(p)
-                    ),
-                    [ev(&ii.p_amplitude_uv, "> 0.25 mV")],
-                );
-            }
-        }
+    if let Some(ii) = m.lead(StandardLead::II)
+        && let Some(p) = ii.p_amplitude_uv.value
+        && p > P_TALL_UV
+    {
+        s.say(
+            format!(
+                "P in II is {}, above 0.25 mV: right atrial abnormality.",
+                mv(p)
+            ),
+            [ev(&ii.p_amplitude_uv, "> 0.25 mV")],
+        );
     }
-    if let Some(p) = m.p_ms.value {
-        if p > P_WIDE_MS {
-            s.say(
-                format!("P duration is {p:.0} ms, above 120 ms: left atrial abnormality."),
-                [ev(&m.p_ms, "> 120 ms")],
-            );
-        }
+    if let Some(p) = m.p_ms.value
+        && p > P_WIDE_MS
+    {
+        s.say(
+            format!("P duration is {p:.0} ms, above 120 ms: left atrial abnormality."),
+            [ev(&m.p_ms, "> 120 ms")],
+        );
     }
     s
 }
