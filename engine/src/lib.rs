@@ -3,6 +3,8 @@
 //! file → [`formats`] → [`record::EcgRecord`] → measurements → [`report::Engine`] → [`report::Report`]
 
 pub mod dsp;
+#[path = "model/ecg_coca.rs"]
+pub mod ecg_coca;
 pub mod eval;
 pub mod formats;
 pub mod record;
