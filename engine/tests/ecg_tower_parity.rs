@@ -60,7 +60,9 @@ fn check_config(enc: &EcgEncoder, case: &str) {
     enc.check_config(
         cfg["ecg_hidden_size"].as_u64().map(|v| v as usize),
         cfg["ecg_projector_type"].as_str(),
-        cfg["text_config"]["hidden_size"].as_u64().map(|v| v as usize),
+        cfg["text_config"]["hidden_size"]
+            .as_u64()
+            .map(|v| v as usize),
     )
     .unwrap();
 }
@@ -70,7 +72,15 @@ fn small_batch_matches_reference() {
     let enc = encoder("w128-small");
     let c = *enc.tower.config();
     assert_eq!(
-        (c.width, c.leads, c.patch, c.tokens, c.depth, c.heads, c.mlp_width),
+        (
+            c.width,
+            c.leads,
+            c.patch,
+            c.tokens,
+            c.depth,
+            c.heads,
+            c.mlp_width
+        ),
         (128, 12, 10, 26, 2, 2, 64)
     );
     assert_eq!(enc.projector.kind(), "mlp2x_gelu");
@@ -81,9 +91,11 @@ fn small_batch_matches_reference() {
     let signal = &reference["input.signal"];
     let tokens = enc.tower.forward(signal).unwrap();
     let d = max_abs_diff(&tokens, &reference["output.tokens"]);
+    eprintln!("max |tokens - reference| = {d:e}");
     assert!(d <= TOLERANCE, "tower tokens differ by {d}");
     let projected = enc.projector.forward(&tokens).unwrap();
     let d = max_abs_diff(&projected, &reference["output.projected"]);
+    eprintln!("max |projected - reference| = {d:e}");
     assert!(d <= TOLERANCE, "projected vectors differ by {d}");
     let both = enc.forward(signal).unwrap();
     assert_eq!(max_abs_diff(&both, &projected), 0.0);
@@ -97,7 +109,15 @@ fn record_through_model_signal_matches_reference() {
     let enc = encoder("w64-real");
     let c = *enc.tower.config();
     assert_eq!(
-        (c.width, c.leads, c.patch, c.tokens, c.depth, c.heads, c.mlp_width),
+        (
+            c.width,
+            c.leads,
+            c.patch,
+            c.tokens,
+            c.depth,
+            c.heads,
+            c.mlp_width
+        ),
         (64, 12, 50, 101, 1, 1, 256)
     );
     assert_eq!(c.samples(), 5000);
@@ -145,9 +165,11 @@ fn record_through_model_signal_matches_reference() {
 
     let tokens = enc.tower.encode(&signal).unwrap();
     let d = max_abs_diff(&tokens, &reference["output.tokens"]);
+    eprintln!("max |tokens - reference| = {d:e}");
     assert!(d <= TOLERANCE, "tower tokens differ by {d}");
     let projected = enc.encode(&signal).unwrap();
     let d = max_abs_diff(&projected, &reference["output.projected"]);
+    eprintln!("max |projected - reference| = {d:e}");
     assert!(d <= TOLERANCE, "projected vectors differ by {d}");
 }
 
@@ -195,7 +217,10 @@ fn missing_tensor_is_named() {
 fn shape_mismatch_names_tensor_and_both_shapes() {
     let mut ts = tensors("w128-small", "model.safetensors");
     let name = format!("{TOWER_PREFIX}.transformer.resblocks.1.mlp.c_fc.bias");
-    ts.insert(name.clone(), Tensor::zeros(65, DType::F32, &Device::Cpu).unwrap());
+    ts.insert(
+        name.clone(),
+        Tensor::zeros(65, DType::F32, &Device::Cpu).unwrap(),
+    );
     assert_eq!(
         error_of(ts),
         format!("tensor `{name}` has shape [65], expected [64]")
@@ -203,7 +228,10 @@ fn shape_mismatch_names_tensor_and_both_shapes() {
 
     let mut ts = tensors("w128-small", "model.safetensors");
     let name = format!("{TOWER_PREFIX}.positional_embedding");
-    ts.insert(name, Tensor::zeros((26, 96), DType::F32, &Device::Cpu).unwrap());
+    ts.insert(
+        name,
+        Tensor::zeros((26, 96), DType::F32, &Device::Cpu).unwrap(),
+    );
     assert!(error_of(ts).contains("has shape [26, 96], expected [26, 128]"));
 
     // Projector input must be the tower width.
@@ -252,7 +280,12 @@ fn block_gap_and_no_blocks_are_errors() {
 #[test]
 fn wrong_signal_shape_is_refused() {
     let enc = encoder("w64-real");
-    for dims in [vec![1, 12, 4999], vec![1, 11, 5000], vec![12, 5000], vec![0, 12, 5000]] {
+    for dims in [
+        vec![1, 12, 4999],
+        vec![1, 11, 5000],
+        vec![12, 5000],
+        vec![0, 12, 5000],
+    ] {
         let signal = Tensor::zeros(dims.as_slice(), DType::F32, &Device::Cpu).unwrap();
         let err = enc.tower.forward(&signal).unwrap_err();
         assert_eq!(

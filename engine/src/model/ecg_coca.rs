@@ -223,10 +223,7 @@ impl ResidualBlock {
         let v = qkv.get(2)?.contiguous()?;
         let scores = q.matmul(&k.t()?)?;
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let out = probs
-            .matmul(&v)?
-            .transpose(1, 2)?
-            .reshape((b, t, w))?;
+        let out = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, w))?;
         Ok(self.out_proj.forward(&out)?)
     }
 
@@ -281,7 +278,7 @@ impl EcgTower {
                 found: pos_dims,
             });
         }
-        if tokens < 2 || tokens > MAX_TOKENS {
+        if !(2..=MAX_TOKENS).contains(&tokens) {
             return Err(EcgTowerError::Checkpoint(format!(
                 "`{}` gives {tokens} tokens; expected 2 to {MAX_TOKENS} (class token + patches)",
                 full_name(vb, "positional_embedding")
@@ -291,8 +288,11 @@ impl EcgTower {
         let ln_pre = layer_norm(vb, "ln_pre", width)?;
 
         let blocks_vb = vb.pp("transformer.resblocks");
-        let block_present =
-            |n: usize| BLOCK_TENSORS.iter().any(|t| blocks_vb.contains_tensor(&format!("{n}.{t}")));
+        let block_present = |n: usize| {
+            BLOCK_TENSORS
+                .iter()
+                .any(|t| blocks_vb.contains_tensor(&format!("{n}.{t}")))
+        };
         let mut depth = 0;
         while block_present(depth) {
             depth += 1;
@@ -371,8 +371,8 @@ impl EcgTower {
             .matmul(&self.patch_embed.t()?)?
             .reshape((b, patches, c.width))?;
         let class = self.class_embedding.broadcast_as((b, 1, c.width))?;
-        let mut x = Tensor::cat(&[&class, &embedded], 1)?
-            .broadcast_add(&self.positional_embedding)?;
+        let mut x =
+            Tensor::cat(&[&class, &embedded], 1)?.broadcast_add(&self.positional_embedding)?;
         x = self.ln_pre.forward(&x)?;
         for block in &self.blocks {
             x = block.forward(&x)?;
