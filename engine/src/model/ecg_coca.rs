@@ -382,7 +382,7 @@ impl EcgTower {
 
     /// Runs one [`ModelSignal`] (built by `ModelSignal::from_record`): `[1, tokens, W]`.
     pub fn encode(&self, signal: &ModelSignal) -> Result<Tensor> {
-        Ok(self.forward(&signal_tensor(signal, self.device())?)?)
+        self.forward(&signal_tensor(signal, self.device())?)
     }
 }
 
@@ -416,7 +416,7 @@ impl std::fmt::Debug for EcgProjector {
             .field("kind", &self.kind())
             .field("in_dim", &self.in_dim)
             .field("out_dim", &self.out_dim)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
