@@ -142,7 +142,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let t1 = Instant::now();
         let out = encoder.projector.forward(&tokens)?;
         let t2 = Instant::now();
-        assert_eq!(out.dims(), [1, TOKENS, HIDDEN]);
+        if out.dims() != [1, TOKENS, HIDDEN] {
+            return Err(format!("unexpected output shape {:?}", out.dims()).into());
+        }
         tower_ms.push((t1 - t0).as_secs_f64() * 1e3);
         proj_ms.push((t2 - t1).as_secs_f64() * 1e3);
         total_ms.push((t2 - t0).as_secs_f64() * 1e3);

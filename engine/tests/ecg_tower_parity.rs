@@ -2,6 +2,8 @@
 //! `scripts/make_ecg_tower_fixtures.py` (fixtures under `tests/fixtures/model/ecg-tower-tiny/`),
 //! and the loader's errors on malformed checkpoints and inputs.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 
