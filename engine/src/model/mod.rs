@@ -14,6 +14,7 @@
 pub mod answer;
 pub mod checkpoint;
 pub mod config;
+pub mod ecg_coca;
 pub mod engine;
 pub mod generate;
 pub mod preprocess;
