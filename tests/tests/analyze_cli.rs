@@ -180,12 +180,17 @@ fn cli_errors_name_the_problem() {
     assert!(String::from_utf8_lossy(&err).starts_with("error:"));
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = ecgr1_app::cli::run(
-        ["ecgr1", "analyze", "x.dcm", "--engine", "ecg-r1"],
+        ["ecgr1", "analyze", "x.dcm", "--engine", "remote"],
         &mut out,
         &mut err,
     );
     assert_eq!(code, 1);
-    assert!(String::from_utf8_lossy(&err).contains("engine 'ecg-r1' is not built"));
+    assert!(String::from_utf8_lossy(&err).contains("x.dcm"));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/samples/synthetic_twi.csv");
+    let code = ecgr1_app::cli::run(["ecgr1", "analyze", sample, "--engine", "local"], &mut out, &mut err);
+    assert_eq!(code, 1);
+    assert!(String::from_utf8_lossy(&err).contains("--engine local needs --model DIR"));
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = ecgr1_app::cli::run(
         ["ecgr1", "analyze", "x.dcm", "--task", "diagnose"],
@@ -196,7 +201,6 @@ fn cli_errors_name_the_problem() {
 }
 
 #[test]
-#[ignore = "needs the DICOM reader from the dicom branch; the integrator un-ignores at merge"]
 fn measure_and_analyze_the_real_dicom_sample() {
     let file = root().join("../assets/samples/waveform_ecg.dcm");
     let file = file.to_string_lossy().into_owned();
