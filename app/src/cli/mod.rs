@@ -1,7 +1,13 @@
 //! The `ecgr1` command line. Each subcommand lives in its own module with its arguments and
 //! a `run` function; output goes to the writers passed in so tests can capture it.
 
+mod audit_cmd;
+mod bench_audit;
+mod history;
 mod info;
+mod sign;
+pub mod store_args;
+mod user;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -22,6 +28,16 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Open the workstation window (the default when no subcommand is given).
     Gui(crate::gui::GuiArgs),
+    /// Manage users of the case store (admin): add, set passwords.
+    User(user::UserArgs),
+    /// Sign a decision on a stored run: agree, or override with your own answer.
+    Sign(sign::SignArgs),
+    /// List the audit history (optionally of one case or one user).
+    History(history::HistoryArgs),
+    /// Verify or export the tamper-evident audit history.
+    Audit(audit_cmd::AuditArgs),
+    /// Benchmark: append and verify audit events.
+    BenchAudit(bench_audit::BenchAuditArgs),
 }
 
 /// Runs the command line; returns the process exit code. Errors go to `err` as one line
@@ -44,6 +60,11 @@ where
     let result = match cli.command {
         Some(Command::Info(args)) => info::run(&args, out),
         Some(Command::Gui(args)) => crate::gui::run(&args),
+        Some(Command::User(args)) => user::run(&args, out, err),
+        Some(Command::Sign(args)) => sign::run(&args, out, err),
+        Some(Command::History(args)) => history::run(&args, out, err),
+        Some(Command::Audit(args)) => audit_cmd::run(&args, out, err),
+        Some(Command::BenchAudit(args)) => bench_audit::run(&args, out),
         None => crate::gui::run(&crate::gui::GuiArgs::default()),
     };
     match result {
