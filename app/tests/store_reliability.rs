@@ -3,6 +3,8 @@
 //!
 //! Child processes are this test binary re-executed (`crash_child` / `writer_child`, ignored
 //! unless asked for by name) so no shared build output is run.
+// Test helpers outside #[test] functions panic on failure by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -680,12 +682,12 @@ fn bad_files_give_clear_errors_and_are_not_modified() {
     assert!(e.contains("another application (tables: customers)"), "{e}");
     assert_eq!(std::fs::read(&foreign).unwrap(), before);
 
-    let (db, key2, _) = {
+    let (db, key2) = {
         let d = dir.path("newer.sqlite");
         let k = dir.path("newer.key");
         let store = SqliteStore::open(&config(&d, &k)).unwrap();
         store.close();
-        (d, k, ())
+        (d, k)
     };
     raw_sql(
         &db,
@@ -777,9 +779,8 @@ fn writer_child() {
         let run_id = store
             .record_run(&alice, case_id, &new_run(&engine, &report))
             .unwrap();
-        use std::io::Write;
-        writeln!(out, "ack {run_id}").unwrap();
-        out.flush().unwrap();
+        std::io::Write::write_all(&mut out, format!("ack {run_id}\n").as_bytes()).unwrap();
+        std::io::Write::flush(&mut out).unwrap();
     }
 }
 
@@ -924,5 +925,5 @@ fn two_processes_writing_at_once_lose_nothing() {
     assert_eq!(all.len() as u64, 2 * per_writer, "run ids collided");
     let runs = assert_all_present(&db, &key, &all);
     assert_eq!(runs as u64, 2 * per_writer + 1);
-    assert!(start.elapsed() < Duration::from_secs(120));
+    assert!(start.elapsed() < Duration::from_mins(2));
 }

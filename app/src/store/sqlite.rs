@@ -31,7 +31,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub const APPLICATION_ID: i64 = 0x4543_4731;
 
 /// How long a writer waits for another process's write lock.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+const BUSY_TIMEOUT: Duration = Duration::from_mins(1);
 
 /// Rows read per page when verifying the chain (bounds memory for any history length).
 const VERIFY_PAGE: i64 = 20_000;
@@ -48,7 +48,11 @@ pub(crate) struct Draft {
 }
 
 impl Draft {
-    fn new(action: &'static str, entity_type: &'static str, entity_id: impl ToString) -> Self {
+    fn new(
+        action: &'static str,
+        entity_type: &'static str,
+        entity_id: impl std::fmt::Display,
+    ) -> Self {
         Self {
             action,
             entity_type,
@@ -632,6 +636,14 @@ pub(crate) async fn append_events(
     Ok(seq)
 }
 
+type IdentityRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
 type EventRow = (
     i64,
     String,
@@ -728,7 +740,7 @@ async fn insert_run(
                 report.raw_output.clone(),
                 Some(to_json(report)),
                 report.p_yes().filter(|p| (0.0..=1.0).contains(p)),
-                report.band.map(|b| b.name()),
+                report.band.map(ecgr1_engine::report::RiskBand::name),
                 None,
             )
         }
@@ -1415,13 +1427,7 @@ impl CaseStore for SqliteStore {
             .await?;
             let mut conn = self.pool.acquire().await?;
             let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-            let row: Option<(
-                String,
-                Option<String>,
-                Option<String>,
-                Option<String>,
-                Option<String>,
-            )> = sqlx::query_as(
+            let row: Option<IdentityRow> = sqlx::query_as(
                 "SELECT p.pseudonym, i.name, i.identifier, i.birth_date, i.sex FROM patients p \
                      LEFT JOIN patient_identity i ON i.patient_id = p.id WHERE p.id = ?",
             )
