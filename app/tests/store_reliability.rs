@@ -336,6 +336,10 @@ fn tampering_is_named_at_the_exact_event() {
             assert!(matches!(e, StoreError::ChainInconsistent { .. }), "{e}");
         }
     }
+    let (code, _, err) = verify_cli(&dir.path("absent.sqlite"), &key);
+    assert_eq!(code, 1);
+    assert!(err.contains("no database at"), "{err}");
+    assert!(!dir.path("absent.sqlite").exists());
     // The original is untouched and still verifies.
     assert_eq!(verify_cli(&db, &key).0, 0);
 }

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::store_args::{DbArgs, StoreArgs, login_name};
 use crate::audit::AuditEvent;
-use crate::store::{CaseStore, SqliteStore};
+use crate::store::{CaseStore, DbLocation, SqliteStore};
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -64,6 +64,11 @@ pub enum AuditCommand {
 pub fn run(args: &AuditArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
     match &args.command {
         AuditCommand::Verify { json, location } => {
+            if let DbLocation::File(path) = location.db_location()? {
+                if !path.exists() {
+                    bail!("no database at {}: nothing to verify", path.display());
+                }
+            }
             let user = login_name().unwrap_or_else(|_| "ecgr1".into());
             let store = location.open(&user, None, err)?;
             verify(&store, *json, out)
