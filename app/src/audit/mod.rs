@@ -321,6 +321,74 @@ impl Verifier {
         true
     }
 
+    /// Checks a page of stored events in order, like calling [`Verifier::feed`] on each, but
+    /// checks the links on all cores first: with the stored hashes every link
+    /// `HMAC(stored[i-1], event[i]) == stored[i]` is independent of the others. The sequential
+    /// walk then only replays from the first bad link to classify it. Returns false once broken.
+    pub fn feed_page(&mut self, page: &[(AuditEvent, Vec<u8>)]) -> bool {
+        if self.first_break.is_some() {
+            return false;
+        }
+        let first_bad = self.first_bad_link(page);
+        let good = first_bad.unwrap_or(page.len());
+        if let Some((last, hash)) = good.checked_sub(1).and_then(|i| page.get(i)) {
+            // Every link up to `good` verified, so the stored hashes equal the computed ones.
+            if let Ok(h) = <[u8; HASH_LEN]>::try_from(hash.as_slice()) {
+                self.prev = h;
+                self.expected_seq = last.seq + 1;
+                self.events += good as u64;
+            }
+        }
+        match first_bad.and_then(|i| page.get(i)) {
+            Some((event, hash)) => self.feed(event, hash),
+            None => true,
+        }
+    }
+
+    /// Index of the first event in `page` whose link does not verify, checked in parallel.
+    fn first_bad_link(&self, page: &[(AuditEvent, Vec<u8>)]) -> Option<usize> {
+        let link_ok = |chain: &mut Chain, i: usize| -> bool {
+            let (event, hash) = &page[i];
+            let (prev, expected_seq) = if i == 0 {
+                (Some(self.prev), self.expected_seq)
+            } else {
+                let (before, before_hash) = &page[i - 1];
+                (
+                    <[u8; HASH_LEN]>::try_from(before_hash.as_slice()).ok(),
+                    before.seq + 1,
+                )
+            };
+            let Some(prev) = prev else { return false };
+            event.seq == expected_seq
+                && <[u8; HASH_LEN]>::try_from(hash.as_slice())
+                    .is_ok_and(|stored| chain.link(&prev, event) == stored)
+        };
+        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let chunk = page.len().div_ceil(threads.max(1)).max(1);
+        if threads <= 1 || page.len() < 2048 {
+            let mut chain = self.chain.clone();
+            return (0..page.len()).find(|&i| !link_ok(&mut chain, i));
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..page.len())
+                .step_by(chunk)
+                .map(|start| {
+                    let mut chain = self.chain.clone();
+                    let link_ok = &link_ok;
+                    scope.spawn(move || {
+                        (start..(start + chunk).min(page.len())).find(|&i| !link_ok(&mut chain, i))
+                    })
+                })
+                .collect();
+            // Chunks are in order, so the first chunk with a bad link holds the first one. A
+            // panicked worker (impossible: the closure indexes within bounds) counts as bad.
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or(Some(0)))
+                .find_map(|bad| bad)
+        })
+    }
+
     /// After a hash mismatch, the caller may offer the other stored events: if one of them,
     /// placed at the broken position, links correctly, the rows were reordered, not edited.
     pub fn candidate_for_break(&mut self, other: &AuditEvent, other_hash: &[u8]) -> bool {
@@ -430,10 +498,32 @@ mod tests {
     }
 
     fn verify(key: &AuditKey, rows: &[(AuditEvent, [u8; 32])], head: &Head) -> Verification {
+        let sequential = verify_with(key, rows, head, false);
+        let paged = verify_with(key, rows, head, true);
+        assert_eq!(sequential, paged, "page-wise and event-wise walks agree");
+        sequential
+    }
+
+    fn verify_with(
+        key: &AuditKey,
+        rows: &[(AuditEvent, [u8; 32])],
+        head: &Head,
+        paged: bool,
+    ) -> Verification {
         let mut v = Verifier::new(key);
-        for (e, h) in rows {
-            if !v.feed(e, h) {
-                break;
+        if paged {
+            let owned: Vec<(AuditEvent, Vec<u8>)> =
+                rows.iter().map(|(e, h)| (e.clone(), h.to_vec())).collect();
+            for page in owned.chunks(3) {
+                if !v.feed_page(page) {
+                    break;
+                }
+            }
+        } else {
+            for (e, h) in rows {
+                if !v.feed(e, h) {
+                    break;
+                }
             }
         }
         if v.mismatch_seq().is_some() {
@@ -528,6 +618,28 @@ mod tests {
             verify(&other_key, &rows, &head).first_break,
             Some(ChainBreak::HashMismatch { seq: 1 })
         );
+    }
+
+    #[test]
+    fn parallel_page_check_finds_the_first_bad_link() {
+        let key = AuditKey::from_bytes([5; 32]);
+        let (mut rows, head) = build(&key, 5000);
+        let owned = |rows: &[(AuditEvent, [u8; 32])]| -> Vec<(AuditEvent, Vec<u8>)> {
+            rows.iter().map(|(e, h)| (e.clone(), h.to_vec())).collect()
+        };
+        let mut v = Verifier::new(&key);
+        assert!(v.feed_page(&owned(&rows)));
+        assert!(v.finish(Some(&head)).is_intact());
+        rows[3210].0.actor = "mallory".into();
+        rows[4000].0.actor = "mallory".into();
+        let mut v = Verifier::new(&key);
+        assert!(!v.feed_page(&owned(&rows)));
+        let result = v.finish(Some(&head));
+        assert_eq!(
+            result.first_break,
+            Some(ChainBreak::HashMismatch { seq: 3211 })
+        );
+        assert_eq!(result.events, 3211);
     }
 
     #[test]

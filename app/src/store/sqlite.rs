@@ -1672,11 +1672,9 @@ impl CaseStore for SqliteStore {
                 if page.is_empty() {
                     break;
                 }
-                for (event, hash) in &page {
-                    after = event.seq;
-                    if !verifier.feed(event, hash) {
-                        break 'pages;
-                    }
+                after = page.last().map_or(after, |(e, _)| e.seq);
+                if !verifier.feed_page(&page) {
+                    break 'pages;
                 }
             }
             if verifier.mismatch_seq().is_some() {
