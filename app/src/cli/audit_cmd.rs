@@ -64,10 +64,10 @@ pub enum AuditCommand {
 pub fn run(args: &AuditArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
     match &args.command {
         AuditCommand::Verify { json, location } => {
-            if let DbLocation::File(path) = location.db_location()? {
-                if !path.exists() {
-                    bail!("no database at {}: nothing to verify", path.display());
-                }
+            if let DbLocation::File(path) = location.db_location()?
+                && !path.exists()
+            {
+                bail!("no database at {}: nothing to verify", path.display());
             }
             let user = login_name().unwrap_or_else(|_| "ecgr1".into());
             let store = location.open(&user, None, err)?;
