@@ -1,7 +1,9 @@
 //! The ECG-R1 workstation application: command line, GUI shell, storage and jobs.
 
+pub mod audit;
 pub mod cli;
 pub mod engines;
 pub mod eval;
 pub mod gui;
 pub mod pdf;
+pub mod store;

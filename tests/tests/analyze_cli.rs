@@ -187,8 +187,15 @@ fn cli_errors_name_the_problem() {
     assert_eq!(code, 1);
     assert!(String::from_utf8_lossy(&err).contains("x.dcm"));
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/samples/synthetic_twi.csv");
-    let code = ecgr1_app::cli::run(["ecgr1", "analyze", sample, "--engine", "local"], &mut out, &mut err);
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../assets/samples/synthetic_twi.csv"
+    );
+    let code = ecgr1_app::cli::run(
+        ["ecgr1", "analyze", sample, "--engine", "local"],
+        &mut out,
+        &mut err,
+    );
     assert_eq!(code, 1);
     assert!(String::from_utf8_lossy(&err).contains("--engine local needs --model DIR"));
     let (mut out, mut err) = (Vec::new(), Vec::new());

@@ -15,7 +15,17 @@ fn local_engine_twi_on_an_image_gives_p_yes_and_band() {
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = ecgr1_app::cli::run(
         [
-            "ecgr1", "analyze", &image, "--engine", "local", "--model", &model, "--task", "twi", "--max-tokens", "12",
+            "ecgr1",
+            "analyze",
+            &image,
+            "--engine",
+            "local",
+            "--model",
+            &model,
+            "--task",
+            "twi",
+            "--max-tokens",
+            "12",
             "--json",
         ],
         &mut out,

@@ -2,11 +2,17 @@
 //! a `run` function; output goes to the writers passed in so tests can capture it.
 
 pub mod analyze;
+mod audit_cmd;
+mod bench_audit;
 mod convert;
+mod history;
 mod info;
 pub mod input;
 pub mod measure;
 mod model;
+mod sign;
+pub mod store_args;
+mod user;
 pub mod verify;
 
 use std::ffi::OsString;
@@ -38,6 +44,16 @@ pub enum Command {
     Model(model::ModelArgs),
     /// Open the workstation window (the default when no subcommand is given).
     Gui(crate::gui::GuiArgs),
+    /// Manage users of the case store (admin): add, set passwords.
+    User(user::UserArgs),
+    /// Sign a decision on a stored run: agree, or override with your own answer.
+    Sign(sign::SignArgs),
+    /// List the audit history (optionally of one case or one user).
+    History(history::HistoryArgs),
+    /// Verify or export the tamper-evident audit history.
+    Audit(audit_cmd::AuditArgs),
+    /// Benchmark: append and verify audit events.
+    BenchAudit(bench_audit::BenchAuditArgs),
 }
 
 /// Runs the command line; returns the process exit code. Errors go to `err` as one line
@@ -65,6 +81,11 @@ where
         Some(Command::Verify(args)) => verify::run(&args, out),
         Some(Command::Model(args)) => model::run(&args, out),
         Some(Command::Gui(args)) => crate::gui::run(&args),
+        Some(Command::User(args)) => user::run(&args, out, err),
+        Some(Command::Sign(args)) => sign::run(&args, out, err),
+        Some(Command::History(args)) => history::run(&args, out, err),
+        Some(Command::Audit(args)) => audit_cmd::run(&args, out, err),
+        Some(Command::BenchAudit(args)) => bench_audit::run(&args, out),
         None => crate::gui::run(&crate::gui::GuiArgs::default()),
     };
     match result {
