@@ -15,8 +15,10 @@ use ecgr1_engine::verify::{Verification, verify_report};
 use serde_json::{Value, json};
 
 use super::input::InputArgs;
+use super::store_args::StoreArgs;
 use super::verify::{verification_json, write_verification_text};
 use crate::engines::{EngineArgs, build};
+use crate::store::{AnalysisIds, CaseStore, NewAnalysis, NewRun, RunOutcome};
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
@@ -36,6 +38,10 @@ pub struct AnalyzeArgs {
     /// Print JSON (keys documented in the README).
     #[arg(long)]
     pub json: bool,
+    /// Store the case, input, notes, run, report, measurements and verifier flags in the case
+    /// store when --db (or $ECGR1_DB) is given.
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// Everything one analysis produced: the inputs as read, the report, and its verification.
@@ -104,22 +110,92 @@ pub fn analyze(
     })
 }
 
+/// The original bytes of the input as the store keeps them: for WFDB the header followed by
+/// its data file (the same bytes the record's SHA-256 covers for a single-file record).
+fn original_bytes(path: &std::path::Path, input: &EcgInput) -> Result<Vec<u8>> {
+    let is_wfdb = matches!(input, EcgInput::Signal(s) if s.record.provenance.format == ecgr1_engine::Format::Wfdb);
+    if is_wfdb {
+        let mut bytes = ecgr1_engine::formats::read_file_bytes(&path.with_extension("hea"))?;
+        let dat = path.with_extension("dat");
+        if dat.exists() {
+            bytes.extend(ecgr1_engine::formats::read_file_bytes(&dat)?);
+        }
+        return Ok(bytes);
+    }
+    Ok(ecgr1_engine::formats::read_file_bytes(path)?)
+}
+
+fn store_analysis(
+    args: &AnalyzeArgs,
+    analysis: &Analysis,
+    err: &mut dyn Write,
+) -> Result<AnalysisIds> {
+    let (store, session, _) = args.store.open_and_login(err)?;
+    let input = args.input.load()?;
+    let bytes = original_bytes(&args.input.file, &input)?;
+    let report = &analysis.report;
+    let ids = store.record_analysis(
+        &session,
+        &NewAnalysis {
+            input_bytes: &bytes,
+            input: &input,
+            notes: &args.notes,
+            run: NewRun {
+                engine: &report.engine,
+                task: report.task,
+                parameters: json!({
+                    "engine": args.engine.engine,
+                    "model": args.engine.model,
+                    "max_tokens": args.engine.max_tokens,
+                    "dtype": report.engine.dtype,
+                    "image_sha256": analysis.image.as_ref().map(|i| i.provenance.sha256.clone()),
+                    "decoding": "greedy",
+                }),
+                seed: None,
+                started_at: None,
+                finished_at: None,
+                outcome: RunOutcome::Completed(report),
+                measurements: analysis
+                    .measurements
+                    .as_ref()
+                    .map(|m| serde_json::to_value(m).unwrap_or(Value::Null)),
+                verifier_flags: analysis.verification.as_ref().map(verification_json),
+            },
+        },
+    )?;
+    Ok(ids)
+}
+
 pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<()> {
     let mut stderr = std::io::stderr();
     let stream: Option<&mut (dyn Write + Send)> = if args.json { None } else { Some(&mut stderr) };
     let analysis = analyze(args, stream)?;
+    let stored = if args.store.location.db.is_some() || std::env::var_os("ECGR1_DB").is_some() {
+        Some(store_analysis(args, &analysis, &mut std::io::stderr())?)
+    } else {
+        None
+    };
     if args.json {
         let mut value = report_json(&analysis.report);
         value["verification"] = analysis
             .verification
             .as_ref()
             .map_or(Value::Null, verification_json);
+        value["case_id"] = stored.map_or(Value::Null, |ids| json!(ids.case_id));
+        value["run_id"] = stored.map_or(Value::Null, |ids| json!(ids.run_id));
         writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
     } else {
         write_text(&analysis.report, out)?;
         if let Some(v) = &analysis.verification {
             writeln!(out, "\nverifier (trace against the measurements):")?;
             write_verification_text(v, out)?;
+        }
+        if let Some(ids) = stored {
+            writeln!(
+                out,
+                "\nstored: case {} run {} (sign with: ecgr1 sign {} --agree|--override LABEL --reason TEXT)",
+                ids.case_id, ids.run_id, ids.run_id
+            )?;
         }
     }
     Ok(())
