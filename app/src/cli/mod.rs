@@ -2,6 +2,7 @@
 //! a `run` function; output goes to the writers passed in so tests can capture it.
 
 mod info;
+mod render;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -20,6 +21,8 @@ pub struct Cli {
 pub enum Command {
     /// Show what a file holds: format, rate, leads, duration, SHA-256, annotations.
     Info(info::InfoArgs),
+    /// Draw a signal file on ECG paper as a PNG (3x4/6x2/12x1, 25/50 mm/s, 5/10/20 mm/mV).
+    Render(render::RenderArgs),
     /// Open the workstation window (the default when no subcommand is given).
     Gui(crate::gui::GuiArgs),
 }
@@ -43,6 +46,7 @@ where
     };
     let result = match cli.command {
         Some(Command::Info(args)) => info::run(&args, out),
+        Some(Command::Render(args)) => render::run(&args, out),
         Some(Command::Gui(args)) => crate::gui::run(&args),
         None => crate::gui::run(&crate::gui::GuiArgs::default()),
     };
