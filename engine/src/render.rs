@@ -9,9 +9,7 @@
 pub mod layout;
 mod text;
 
-use tiny_skia::{
-    LineCap, LineJoin, Paint, PathBuilder, Pixmap, Stroke, StrokeDash, Transform,
-};
+use tiny_skia::{LineCap, LineJoin, Paint, PathBuilder, Pixmap, Stroke, StrokeDash, Transform};
 
 use crate::record::{EcgRecord, RecordError, StandardLead};
 
@@ -102,9 +100,7 @@ pub enum RenderError {
         option: &'static str,
         problem: String,
     },
-    #[error(
-        "page of {width}×{height} pixels exceeds the limit of {max} pixels; lower the dpi"
-    )]
+    #[error("page of {width}×{height} pixels exceeds the limit of {max} pixels; lower the dpi")]
     PageTooLarge { width: u64, height: u64, max: u64 },
     #[error("cannot encode PNG: {0}")]
     Encode(String),

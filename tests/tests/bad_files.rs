@@ -17,9 +17,11 @@ struct Expected {
 fn load_expected(dir: &Path) -> BTreeMap<String, Expected> {
     let text = std::fs::read_to_string(dir.join("expected.json"))
         .unwrap_or_else(|e| panic!("{}: expected.json: {e}", dir.display()));
-    let value: serde_json::Value =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: expected.json: {e}", dir.display()));
-    let obj = value.as_object().unwrap_or_else(|| panic!("{}: expected.json must be an object", dir.display()));
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{}: expected.json: {e}", dir.display()));
+    let obj = value
+        .as_object()
+        .unwrap_or_else(|| panic!("{}: expected.json must be an object", dir.display()));
     obj.iter()
         .map(|(name, v)| {
             let kind = v["kind"].as_str().unwrap_or_default().to_string();
@@ -50,7 +52,10 @@ fn every_bad_fixture_yields_its_specific_error() {
             .collect();
         files.sort();
         for file in files {
-            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             // Companion data files of a WFDB record (named in expected.json as "skip") are not opened on their own.
             let Some(want) = expected.get(&name) else {
                 panic!("{}: no entry for {name} in expected.json", dir.display());
@@ -59,10 +64,19 @@ fn every_bad_fixture_yields_its_specific_error() {
                 continue;
             }
             let err = match load_path(&file, &LoadOptions::default()) {
-                Ok(_) => panic!("{}: was accepted, expected a {} error", file.display(), want.kind),
+                Ok(_) => panic!(
+                    "{}: was accepted, expected a {} error",
+                    file.display(),
+                    want.kind
+                ),
                 Err(e) => e,
             };
-            assert_eq!(format!("{:?}", err.kind), want.kind, "{}: {err}", file.display());
+            assert_eq!(
+                format!("{:?}", err.kind),
+                want.kind,
+                "{}: {err}",
+                file.display()
+            );
             assert!(
                 err.field.contains(&want.field),
                 "{}: field '{}' does not contain '{}' ({err})",
@@ -70,9 +84,17 @@ fn every_bad_fixture_yields_its_specific_error() {
                 err.field,
                 want.field
             );
-            assert!(err.to_string().contains(&name), "{}: message does not name the file: {err}", file.display());
+            assert!(
+                err.to_string().contains(&name),
+                "{}: message does not name the file: {err}",
+                file.display()
+            );
             checked += 1;
         }
     }
-    assert!(checked > 0, "no malformed fixtures found under {}", root.display());
+    assert!(
+        checked > 0,
+        "no malformed fixtures found under {}",
+        root.display()
+    );
 }

@@ -3,7 +3,9 @@
 //! the printed page agree. Traces are reduced to at most two points per screen pixel so a
 //! long, fast-sampled record stays cheap to draw every frame.
 
-use ecgr1_engine::render::{Layout, PageLayout, PanelSource, RenderOptions, page_layout, trace_polylines};
+use ecgr1_engine::render::{
+    Layout, PageLayout, PanelSource, RenderOptions, page_layout, trace_polylines,
+};
 use ecgr1_engine::{EcgRecord, StandardLead};
 use egui::{Align2, Color32, FontId, Pos2, Rect, Response, Sense, Shape, Stroke, Ui, Vec2, Widget};
 
@@ -90,7 +92,10 @@ impl Widget for EcgPaperView<'_> {
         let layout = match page_layout(self.record, &self.settings.render_options()) {
             Ok(layout) => layout,
             Err(e) => {
-                return ui.colored_label(ui.visuals().error_fg_color, format!("Cannot draw this ECG: {e}"));
+                return ui.colored_label(
+                    ui.visuals().error_fg_color,
+                    format!("Cannot draw this ECG: {e}"),
+                );
             }
         };
         let zoom = self
@@ -116,10 +121,9 @@ impl Widget for EcgPaperView<'_> {
             {
                 let t = panel.time_at(f64::from(mm.x));
                 let mv = panel.uv_at(f64::from(mm.y)) / 1000.0;
-                response.clone().on_hover_text_at_pointer(format!(
-                    "{}  t = {t:.3} s  {mv:+.2} mV",
-                    panel.lead
-                ));
+                response
+                    .clone()
+                    .on_hover_text_at_pointer(format!("{}  t = {t:.3} s  {mv:+.2} mV", panel.lead));
             }
         }
         response
@@ -185,7 +189,10 @@ fn draw_page(
     for panel in &layout.panels {
         let panel_rect = Rect::from_min_max(
             at(panel.x_mm, panel.row_top_mm - panel.row_height_mm),
-            at(panel.x_mm + panel.width_mm, panel.row_top_mm + 2.0 * panel.row_height_mm),
+            at(
+                panel.x_mm + panel.width_mm,
+                panel.row_top_mm + 2.0 * panel.row_height_mm,
+            ),
         );
         if !visible.intersects(panel_rect) {
             continue;
@@ -194,7 +201,10 @@ fn draw_page(
             let y = panel.baseline_mm;
             let mut x = panel.x_mm;
             while x < panel.x_mm + panel.width_mm {
-                painter.line_segment([at(x, y), at((x + 2.0).min(panel.x_mm + panel.width_mm), y)], Stroke::new(trace.width, MISSING_INK));
+                painter.line_segment(
+                    [at(x, y), at((x + 2.0).min(panel.x_mm + panel.width_mm), y)],
+                    Stroke::new(trace.width, MISSING_INK),
+                );
                 x += 4.0;
             }
         } else {
@@ -206,7 +216,11 @@ fn draw_page(
                 }
             }
         }
-        let color = if panel.source == PanelSource::Missing { MISSING_INK } else { INK };
+        let color = if panel.source == PanelSource::Missing {
+            MISSING_INK
+        } else {
+            INK
+        };
         painter.text(
             at(panel.x_mm + 1.0, panel.row_top_mm + 1.0),
             Align2::LEFT_TOP,
@@ -227,7 +241,10 @@ fn draw_page(
         painter.add(Shape::line(points, trace));
     }
     for sep in &layout.separators {
-        painter.line_segment([at(sep.x_mm, sep.y_top_mm), at(sep.x_mm, sep.y_bottom_mm)], trace);
+        painter.line_segment(
+            [at(sep.x_mm, sep.y_top_mm), at(sep.x_mm, sep.y_bottom_mm)],
+            trace,
+        );
     }
     painter.text(
         at(layout.footer_x_mm, layout.footer_baseline_mm),

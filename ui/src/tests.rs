@@ -56,7 +56,10 @@ fn switching_layout_changes_the_panels_shown() {
     harness.get_by_label_contains("layout 3x4, 13 panels");
     harness.get_by_label("6×2").click();
     harness.run();
-    assert_eq!(harness.state().layout, ecgr1_engine::render::Layout::SixByTwo);
+    assert_eq!(
+        harness.state().layout,
+        ecgr1_engine::render::Layout::SixByTwo
+    );
     harness.get_by_label_contains("layout 6x2, 12 panels");
     assert!(harness.query_by_label_contains("13 panels").is_none());
     harness.get_by_label("12×1").click();

@@ -17,7 +17,9 @@ pub fn paper_toolbar(ui: &mut Ui, settings: &mut PaperSettings) -> bool {
                 Layout::ThreeByFour => {
                     "3 rows × 4 columns of 2.5 s, consecutive in time, plus a 10 s rhythm strip"
                 }
-                Layout::SixByTwo => "6 rows × 2 columns: limb leads, then precordial leads, 5 s each",
+                Layout::SixByTwo => {
+                    "6 rows × 2 columns: limb leads, then precordial leads, 5 s each"
+                }
                 Layout::TwelveByOne => "All twelve leads, 10 s each",
             };
             ui.selectable_value(&mut settings.layout, layout, layout_label(layout))

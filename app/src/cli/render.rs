@@ -134,9 +134,17 @@ mod tests {
         let dir = temp_dir("csv");
         let input = dir.join("ecg.csv");
         write_csv(&input);
-        for (args, dpi) in [(vec![], 200.0), (vec!["--dpi", "100", "--layout", "12x1"], 100.0)] {
+        for (args, dpi) in [
+            (vec![], 200.0),
+            (vec!["--dpi", "100", "--layout", "12x1"], 100.0),
+        ] {
             let output = dir.join(format!("page-{dpi}.png"));
-            let mut argv = vec!["render", input.to_str().unwrap(), "-o", output.to_str().unwrap()];
+            let mut argv = vec![
+                "render",
+                input.to_str().unwrap(),
+                "-o",
+                output.to_str().unwrap(),
+            ];
             argv.extend(args);
             let (code, out, err) = run_cli(&argv);
             assert_eq!(code, 0, "{err}");
@@ -158,7 +166,10 @@ mod tests {
         let page = render(&record, &RenderOptions::default()).unwrap();
         let output = dir.join("page.png");
         write_png(&page, &output).unwrap();
-        assert_eq!(png_size(&std::fs::read(&output).unwrap()), (page.width(), page.height()));
+        assert_eq!(
+            png_size(&std::fs::read(&output).unwrap()),
+            (page.width(), page.height())
+        );
         std::fs::remove_dir_all(dir).ok();
     }
 
@@ -196,7 +207,15 @@ mod tests {
         );
         assert_eq!(code, 2);
         let code = crate::cli::run(
-            ["ecgr1", "render", "x.csv", "-o", "y.png", "--rhythm-lead", "V9"],
+            [
+                "ecgr1",
+                "render",
+                "x.csv",
+                "-o",
+                "y.png",
+                "--rhythm-lead",
+                "V9",
+            ],
             &mut out,
             &mut err,
         );

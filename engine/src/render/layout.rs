@@ -291,7 +291,14 @@ pub fn page_layout(record: &EcgRecord, options: &RenderOptions) -> Result<PageLa
         let x = traces_x + col as f64 * col_w;
         let t0 = options.start_s + col as f64 * column_s;
         for row in 0..layout.lead_rows() {
-            panels.push(make_panel(layout.lead_at(col, row), row, x, col_w, t0, false));
+            panels.push(make_panel(
+                layout.lead_at(col, row),
+                row,
+                x,
+                col_w,
+                t0,
+                false,
+            ));
             if col > 0 {
                 separators.push(Separator {
                     x_mm: x,
@@ -353,11 +360,7 @@ fn footer_text(record: &EcgRecord, options: &RenderOptions) -> String {
         format!("{} mm/mV", options.gain_mm_mv),
         "filters: none (signal as recorded)".to_string(),
         layout,
-        format!(
-            "{} Hz, {:.1} s",
-            record.sample_rate_hz,
-            record.duration_s()
-        ),
+        format!("{} Hz, {:.1} s", record.sample_rate_hz, record.duration_s()),
     ];
     if options.start_s > 0.0 {
         parts.push(format!("from {:.2} s", options.start_s));

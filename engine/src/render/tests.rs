@@ -119,7 +119,11 @@ fn one_second_spans_speed_millimetres() {
         let x0 = p.px(panel.x_mm + 5.0) as u32;
         let x1 = p.px(panel.x_mm + panel.width_mm) as u32 - 2;
         let edges = ink_runs_x(&p, y, x0, x1);
-        assert!(edges.len() >= 12, "{speed} mm/s: found {} edges", edges.len());
+        assert!(
+            edges.len() >= 12,
+            "{speed} mm/s: found {} edges",
+            edges.len()
+        );
         let one_second = speed * p.px_per_mm;
         for pair in edges.windows(3) {
             assert!(
@@ -169,14 +173,25 @@ fn grid_lines_are_one_and_five_millimetres_apart() {
         let mm = p.px_per_mm;
         assert!(all.len() > 200, "{} lines", all.len());
         for pair in all.windows(2) {
-            assert!((pair[1] - pair[0] - mm).abs() <= 1.0, "minor spacing {pair:?} at {dpi}");
+            assert!(
+                (pair[1] - pair[0] - mm).abs() <= 1.0,
+                "minor spacing {pair:?} at {dpi}"
+            );
         }
         assert!(major.len() > 40);
         for pair in major.windows(2) {
-            assert!((pair[1] - pair[0] - 5.0 * mm).abs() <= 1.0, "major spacing {pair:?}");
+            assert!(
+                (pair[1] - pair[0] - 5.0 * mm).abs() <= 1.0,
+                "major spacing {pair:?}"
+            );
         }
         // Four minor lines between majors (the scan may start and end between majors).
-        assert!(all.len().abs_diff(major.len() * 5) <= 8, "{} vs {}", all.len(), major.len());
+        assert!(
+            all.len().abs_diff(major.len() * 5) <= 8,
+            "{} vs {}",
+            all.len(),
+            major.len()
+        );
     }
 }
 
@@ -188,10 +203,13 @@ fn same_input_gives_same_bytes() {
     let b = page(&rec, &o).to_png().unwrap();
     assert_eq!(a, b);
     assert!(a.starts_with(b"\x89PNG"));
-    let other = page(&rec, &RenderOptions {
-        gain_mm_mv: 20.0,
-        ..o
-    });
+    let other = page(
+        &rec,
+        &RenderOptions {
+            gain_mm_mv: 20.0,
+            ..o
+        },
+    );
     assert_ne!(a, other.to_png().unwrap());
 }
 
@@ -203,7 +221,9 @@ fn layouts_have_the_expected_panels() {
     let names: Vec<&str> = l.panels.iter().map(|p| p.label.as_str()).collect();
     assert_eq!(
         names,
-        ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6", "II"]
+        [
+            "I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6", "II"
+        ]
     );
     // Columns show consecutive 2.5 s windows; the rhythm strip the whole 10 s.
     assert_eq!(l.panels[3].t_start_s, 2.5);
@@ -243,7 +263,13 @@ fn pixels_map_back_to_time_and_voltage() {
 
 #[test]
 fn nan_samples_leave_a_gap() {
-    let rec = record_of(|i| if (500..1000).contains(&i) { f64::NAN } else { 0.0 });
+    let rec = record_of(|i| {
+        if (500..1000).contains(&i) {
+            f64::NAN
+        } else {
+            0.0
+        }
+    });
     let p = page(&rec, &opts(Layout::TwelveByOne, 25.0, 10.0, 200.0));
     let panel = &p.layout.panels[1];
     let y = p.y_px_at(panel, 0.0).round() as u32;
@@ -259,7 +285,8 @@ fn nan_samples_leave_a_gap() {
 #[test]
 fn missing_leads_are_labelled_not_invented() {
     let mut rec = record_of(|_| 0.0);
-    rec.leads.retain(|l| l.lead != LeadId::Standard(StandardLead::V3));
+    rec.leads
+        .retain(|l| l.lead != LeadId::Standard(StandardLead::V3));
     let p = page(&rec, &RenderOptions::default());
     let panel = p
         .layout
@@ -295,22 +322,40 @@ fn unusable_inputs_are_clear_errors() {
     );
     let rec = record_of(|_| 0.0);
     for bad in [f64::NAN, 0.0, 1e6] {
-        let err = render(&rec, &RenderOptions {
-            dpi: bad,
-            ..RenderOptions::default()
-        })
+        let err = render(
+            &rec,
+            &RenderOptions {
+                dpi: bad,
+                ..RenderOptions::default()
+            },
+        )
         .err();
-        assert!(matches!(err, Some(RenderError::BadOption { option: "dpi", .. })), "{err:?}");
+        assert!(
+            matches!(err, Some(RenderError::BadOption { option: "dpi", .. })),
+            "{err:?}"
+        );
     }
-    let err = render(&rec, &RenderOptions {
-        speed_mm_s: f64::INFINITY,
-        ..RenderOptions::default()
-    })
+    let err = render(
+        &rec,
+        &RenderOptions {
+            speed_mm_s: f64::INFINITY,
+            ..RenderOptions::default()
+        },
+    )
     .err();
-    assert!(matches!(err, Some(RenderError::BadOption { option: "speed", .. })));
+    assert!(matches!(
+        err,
+        Some(RenderError::BadOption {
+            option: "speed",
+            ..
+        })
+    ));
     let huge = opts(Layout::TwelveByOne, 50.0, 20.0, 1200.0);
     let err = render(&rec, &huge).err();
-    assert!(matches!(err, Some(RenderError::PageTooLarge { .. })), "{err:?}");
+    assert!(
+        matches!(err, Some(RenderError::PageTooLarge { .. })),
+        "{err:?}"
+    );
     let mut bad_rate = rec.clone();
     bad_rate.sample_rate_hz = 0.0;
     assert!(matches!(
@@ -323,7 +368,10 @@ fn unusable_inputs_are_clear_errors() {
     };
     assert!(matches!(
         render(&rec, &late),
-        Err(RenderError::BadOption { option: "start", .. })
+        Err(RenderError::BadOption {
+            option: "start",
+            ..
+        })
     ));
 }
 
@@ -335,7 +383,10 @@ fn extreme_values_do_not_break_the_page() {
         _ => f64::INFINITY,
     });
     let p = page(&rec, &RenderOptions::default());
-    assert_eq!(p.rgba().len() as u64, u64::from(p.width()) * u64::from(p.height()) * 4);
+    assert_eq!(
+        p.rgba().len() as u64,
+        u64::from(p.width()) * u64::from(p.height()) * 4
+    );
 }
 
 #[test]
@@ -348,7 +399,10 @@ fn long_fast_records_are_decimated_to_two_points_per_bucket() {
     let lines = trace_polylines(&rec, panel, bucket);
     let points: usize = lines.iter().map(Vec::len).sum();
     let buckets = (panel.width_mm / bucket).ceil() as usize + 1;
-    assert!(points <= 2 * buckets, "{points} points for {buckets} buckets");
+    assert!(
+        points <= 2 * buckets,
+        "{points} points for {buckets} buckets"
+    );
     // Extremes survive the decimation.
     let ys: Vec<f64> = lines.iter().flatten().map(|p| p.1).collect();
     let lowest = ys.iter().copied().fold(f64::MIN, f64::max);

@@ -23,8 +23,12 @@ impl OutlinePen for GlyphPen<'_> {
         self.path.line_to(self.x + x, self.baseline - y);
     }
     fn quad_to(&mut self, cx0: f32, cy0: f32, x: f32, y: f32) {
-        self.path
-            .quad_to(self.x + cx0, self.baseline - cy0, self.x + x, self.baseline - y);
+        self.path.quad_to(
+            self.x + cx0,
+            self.baseline - cy0,
+            self.x + x,
+            self.baseline - y,
+        );
     }
     fn curve_to(&mut self, cx0: f32, cy0: f32, cx1: f32, cy1: f32, x: f32, y: f32) {
         self.path.cubic_to(
