@@ -100,17 +100,18 @@ mod tests {
 
     /// A 12-lead, 10 s CSV in the workstation's own convention (time in ms, µV columns).
     fn write_csv(path: &Path) {
+        use std::fmt::Write as _;
         let leads = StandardLead::STANDARD_ORDER;
         let mut text = String::from("time_ms");
         for l in leads {
-            text.push_str(&format!(",{}_uV", l.name()));
+            write!(text, ",{}_uV", l.name()).unwrap();
         }
         text.push('\n');
         for i in 0..5000 {
-            text.push_str(&format!("{}", i * 2));
+            write!(text, "{}", i * 2).unwrap();
             for (k, _) in leads.iter().enumerate() {
                 let v = if i % 400 < 20 { 1000 + 50 * k } else { 0 };
-                text.push_str(&format!(",{v}"));
+                write!(text, ",{v}").unwrap();
             }
             text.push('\n');
         }
@@ -151,7 +152,7 @@ mod tests {
             assert!(out.contains("px"), "{out}");
             let (w, h) = png_size(&std::fs::read(&output).unwrap());
             // Page = grid + 5 mm margins; 3x4 at 25 mm/s: 10 mm calibration + 250 mm of trace.
-            let mm = dpi / 25.4;
+            let mm: f64 = dpi / 25.4;
             assert_eq!(w, ((250.0 + 10.0 + 10.0) * mm).ceil() as u32);
             assert!(h > w / 3 && h < 3 * w, "{w}×{h}");
         }

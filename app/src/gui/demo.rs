@@ -14,7 +14,7 @@ const RR_S: f64 = 60.0 / 72.0;
 
 /// Per-lead wave amplitudes in mV: P, Q, R, S, T.
 fn amplitudes(lead: StandardLead) -> [f64; 5] {
-    use StandardLead::*;
+    use StandardLead::{I, II, V1, V2, V3, V4, V5};
     match lead {
         I => [0.10, -0.05, 0.70, -0.10, 0.20],
         II => [0.15, -0.05, 1.10, -0.20, 0.30],

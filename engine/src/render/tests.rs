@@ -79,8 +79,8 @@ fn calibration_pulse_is_one_millivolt_tall_at_every_gain_and_dpi() {
         for gain in [5.0, 10.0, 20.0] {
             let p = page(&rec, &opts(Layout::ThreeByFour, 25.0, gain, dpi));
             for cal in &p.layout.calibrations {
-                let top_col = p.px((cal.x_rise_mm + cal.x_fall_mm) / 2.0) as u32;
-                let base_col = p.px((cal.x_start_mm + cal.x_rise_mm) / 2.0) as u32;
+                let top_col = p.px(f64::midpoint(cal.x_rise_mm, cal.x_fall_mm)) as u32;
+                let base_col = p.px(f64::midpoint(cal.x_start_mm, cal.x_rise_mm)) as u32;
                 let window = p.px(3.0) as u32;
                 let top_guess = p.px(cal.top_mm) as u32;
                 let base_guess = p.px(cal.baseline_mm) as u32;
