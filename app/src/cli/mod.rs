@@ -10,6 +10,7 @@ mod info;
 pub mod input;
 pub mod measure;
 mod model;
+mod render;
 mod sign;
 pub mod store_args;
 mod user;
@@ -42,6 +43,8 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Local model checkpoints: parity scoring and description.
     Model(model::ModelArgs),
+    /// Draw a signal file on ECG paper as a PNG (3x4/6x2/12x1, 25/50 mm/s, 5/10/20 mm/mV).
+    Render(render::RenderArgs),
     /// Open the workstation window (the default when no subcommand is given).
     Gui(crate::gui::GuiArgs),
     /// Manage users of the case store (admin): add, set passwords.
@@ -80,6 +83,7 @@ where
         Some(Command::Analyze(args)) => analyze::run(&args, out),
         Some(Command::Verify(args)) => verify::run(&args, out),
         Some(Command::Model(args)) => model::run(&args, out),
+        Some(Command::Render(args)) => render::run(&args, out),
         Some(Command::Gui(args)) => crate::gui::run(&args),
         Some(Command::User(args)) => user::run(&args, out, err),
         Some(Command::Sign(args)) => sign::run(&args, out, err),

@@ -1,0 +1,256 @@
+//! The ECG paper view: a record drawn on paper with egui shapes, from the same millimetre
+//! geometry the PNG renderer uses ([`ecgr1_engine::render::page_layout`]), so the screen and
+//! the printed page agree. Traces are reduced to at most two points per screen pixel so a
+//! long, fast-sampled record stays cheap to draw every frame.
+
+use ecgr1_engine::render::{
+    Layout, PageLayout, PanelSource, RenderOptions, page_layout, trace_polylines,
+};
+use ecgr1_engine::{EcgRecord, StandardLead};
+use egui::{Align2, Color32, FontId, Pos2, Rect, Response, Sense, Shape, Stroke, Ui, Vec2, Widget};
+
+const PAPER: Color32 = Color32::WHITE;
+const MINOR_GRID: Color32 = Color32::from_rgb(248, 200, 200);
+const MAJOR_GRID: Color32 = Color32::from_rgb(232, 128, 128);
+const INK: Color32 = Color32::BLACK;
+const MISSING_INK: Color32 = Color32::from_rgb(150, 150, 150);
+
+/// How the paper is drawn: the clinician's display choices.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PaperSettings {
+    pub layout: Layout,
+    pub speed_mm_s: f64,
+    pub gain_mm_mv: f64,
+    pub rhythm_lead: StandardLead,
+    /// Magnification over "fit to width" (1.0).
+    pub zoom: f32,
+}
+
+impl Default for PaperSettings {
+    fn default() -> Self {
+        Self {
+            layout: Layout::ThreeByFour,
+            speed_mm_s: 25.0,
+            gain_mm_mv: 10.0,
+            rhythm_lead: StandardLead::II,
+            zoom: 1.0,
+        }
+    }
+}
+
+impl PaperSettings {
+    pub const SPEEDS_MM_S: [f64; 2] = [25.0, 50.0];
+    pub const GAINS_MM_MV: [f64; 3] = [5.0, 10.0, 20.0];
+    pub const ZOOM_RANGE: (f32, f32) = (0.5, 8.0);
+
+    /// The same choices as options for the PNG renderer.
+    pub fn render_options(&self) -> RenderOptions {
+        RenderOptions {
+            layout: self.layout,
+            speed_mm_s: self.speed_mm_s,
+            gain_mm_mv: self.gain_mm_mv,
+            rhythm_lead: self.rhythm_lead,
+            ..RenderOptions::default()
+        }
+    }
+}
+
+/// Short display name of a layout for buttons ("3×4+R").
+pub fn layout_label(layout: Layout) -> &'static str {
+    match layout {
+        Layout::ThreeByFour => "3×4+R",
+        Layout::SixByTwo => "6×2",
+        Layout::TwelveByOne => "12×1",
+    }
+}
+
+/// The accessible description of the paper view; tests and screen readers read it.
+pub fn paper_description(layout: &PageLayout) -> String {
+    format!(
+        "ECG paper: layout {}, {} panels, {} mm/s, {} mm/mV",
+        layout.layout,
+        layout.panels.len(),
+        layout.speed_mm_s,
+        layout.gain_mm_mv
+    )
+}
+
+/// Draws a record on ECG paper. Shows the reason instead when the record cannot be drawn.
+pub struct EcgPaperView<'a> {
+    record: &'a EcgRecord,
+    settings: &'a PaperSettings,
+}
+
+impl<'a> EcgPaperView<'a> {
+    pub fn new(record: &'a EcgRecord, settings: &'a PaperSettings) -> Self {
+        Self { record, settings }
+    }
+}
+
+impl Widget for EcgPaperView<'_> {
+    fn ui(self, ui: &mut Ui) -> Response {
+        let layout = match page_layout(self.record, &self.settings.render_options()) {
+            Ok(layout) => layout,
+            Err(e) => {
+                return ui.colored_label(
+                    ui.visuals().error_fg_color,
+                    format!("Cannot draw this ECG: {e}"),
+                );
+            }
+        };
+        let zoom = self
+            .settings
+            .zoom
+            .clamp(PaperSettings::ZOOM_RANGE.0, PaperSettings::ZOOM_RANGE.1);
+        let fit = (ui.available_width().max(200.0) / layout.width_mm as f32).max(0.5);
+        let pt_per_mm = fit * zoom;
+        let size = Vec2::new(layout.width_mm as f32, layout.height_mm as f32) * pt_per_mm;
+        let (rect, response) = ui.allocate_exact_size(size, Sense::hover());
+        let description = paper_description(&layout);
+        response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, &description));
+        if ui.is_rect_visible(rect) {
+            let pixels_per_point = ui.ctx().pixels_per_point();
+            draw_page(ui, rect, &layout, self.record, pt_per_mm, pixels_per_point);
+        }
+        if let Some(pos) = response.hover_pos() {
+            let mm = (pos - rect.min) / pt_per_mm;
+            if let Some(panel) = layout
+                .panels
+                .iter()
+                .find(|p| p.contains(f64::from(mm.x), f64::from(mm.y)))
+            {
+                let t = panel.time_at(f64::from(mm.x));
+                let mv = panel.uv_at(f64::from(mm.y)) / 1000.0;
+                response
+                    .clone()
+                    .on_hover_text_at_pointer(format!("{}  t = {t:.3} s  {mv:+.2} mV", panel.lead));
+            }
+        }
+        response
+    }
+}
+
+fn draw_page(
+    ui: &Ui,
+    rect: Rect,
+    layout: &PageLayout,
+    record: &EcgRecord,
+    pt_per_mm: f32,
+    pixels_per_point: f32,
+) {
+    let painter = ui.painter_at(rect);
+    let visible = painter.clip_rect();
+    let at = |x_mm: f64, y_mm: f64| {
+        Pos2::new(
+            rect.min.x + x_mm as f32 * pt_per_mm,
+            rect.min.y + y_mm as f32 * pt_per_mm,
+        )
+    };
+    painter.rect_filled(rect, 0.0, PAPER);
+
+    // Grid: minor lines only where they are at least 3 points apart (else they are a haze).
+    let g = layout.grid;
+    let px = 1.0 / pixels_per_point;
+    let minor_stroke = Stroke::new((0.08 * pt_per_mm).max(px), MINOR_GRID);
+    let major_stroke = Stroke::new((0.2 * pt_per_mm).max(px * 1.5), MAJOR_GRID);
+    let draw_minor = pt_per_mm >= 3.0;
+    let mut grid_shapes = Vec::new();
+    for major in [false, true] {
+        if !major && !draw_minor {
+            continue;
+        }
+        let stroke = if major { major_stroke } else { minor_stroke };
+        for k in 0..=(g.width.round() as i64) {
+            if (k % 5 == 0) != major {
+                continue;
+            }
+            let x = g.x + k as f64;
+            let (top, bottom) = (at(x, g.y), at(x, g.y + g.height));
+            if top.x >= visible.min.x - 1.0 && top.x <= visible.max.x + 1.0 {
+                grid_shapes.push(Shape::line_segment([top, bottom], stroke));
+            }
+        }
+        for k in 0..=(g.height.round() as i64) {
+            if (k % 5 == 0) != major {
+                continue;
+            }
+            let y = g.y + k as f64;
+            let (left, right) = (at(g.x, y), at(g.x + g.width, y));
+            if left.y >= visible.min.y - 1.0 && left.y <= visible.max.y + 1.0 {
+                grid_shapes.push(Shape::line_segment([left, right], stroke));
+            }
+        }
+    }
+    painter.extend(grid_shapes);
+
+    let trace = Stroke::new((0.25 * pt_per_mm).max(px * 1.2), INK);
+    // One bucket per physical pixel: at most two points (min, max) per horizontal pixel.
+    let bucket_mm = f64::from(1.0 / (pt_per_mm * pixels_per_point));
+    for panel in &layout.panels {
+        let panel_rect = Rect::from_min_max(
+            at(panel.x_mm, panel.row_top_mm - panel.row_height_mm),
+            at(
+                panel.x_mm + panel.width_mm,
+                panel.row_top_mm + 2.0 * panel.row_height_mm,
+            ),
+        );
+        if !visible.intersects(panel_rect) {
+            continue;
+        }
+        if panel.source == PanelSource::Missing {
+            let y = panel.baseline_mm;
+            let mut x = panel.x_mm;
+            while x < panel.x_mm + panel.width_mm {
+                painter.line_segment(
+                    [at(x, y), at((x + 2.0).min(panel.x_mm + panel.width_mm), y)],
+                    Stroke::new(trace.width, MISSING_INK),
+                );
+                x += 4.0;
+            }
+        } else {
+            let clamp = |y: f64| y.clamp(-10.0, layout.height_mm + 10.0);
+            for line in trace_polylines(record, panel, bucket_mm) {
+                let points: Vec<Pos2> = line.into_iter().map(|(x, y)| at(x, clamp(y))).collect();
+                if points.len() >= 2 {
+                    painter.add(Shape::line(points, trace));
+                }
+            }
+        }
+        let color = if panel.source == PanelSource::Missing {
+            MISSING_INK
+        } else {
+            INK
+        };
+        painter.text(
+            at(panel.x_mm + 1.0, panel.row_top_mm + 1.0),
+            Align2::LEFT_TOP,
+            &panel.label,
+            FontId::proportional(3.5 * pt_per_mm),
+            color,
+        );
+    }
+    for cal in &layout.calibrations {
+        let points = vec![
+            at(cal.x_start_mm, cal.baseline_mm),
+            at(cal.x_rise_mm, cal.baseline_mm),
+            at(cal.x_rise_mm, cal.top_mm),
+            at(cal.x_fall_mm, cal.top_mm),
+            at(cal.x_fall_mm, cal.baseline_mm),
+            at(cal.x_end_mm, cal.baseline_mm),
+        ];
+        painter.add(Shape::line(points, trace));
+    }
+    for sep in &layout.separators {
+        painter.line_segment(
+            [at(sep.x_mm, sep.y_top_mm), at(sep.x_mm, sep.y_bottom_mm)],
+            trace,
+        );
+    }
+    painter.text(
+        at(layout.footer_x_mm, layout.footer_baseline_mm),
+        Align2::LEFT_BOTTOM,
+        &layout.footer,
+        FontId::proportional(3.0 * pt_per_mm),
+        INK,
+    );
+}
