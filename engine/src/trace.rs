@@ -3,6 +3,8 @@
 //! protocol engine and the model produce reports the same way. Malformed output is never an
 //! error: whatever can be recovered is returned, and each problem is listed in `issues`.
 
+use std::fmt::Write as _;
+
 use crate::report::TraceStep;
 
 /// The six step titles ECG-R1 writes, in order.
@@ -93,12 +95,11 @@ pub fn parse(raw: &str) -> ParsedTrace {
     // The think body: from after <think> (or the start) to </think> (or <answer>, or the end).
     let body_start = raw.find("<think>").map_or(0, |i| i + "<think>".len());
     let answer_at = raw.find("<answer>");
-    let body_end = match raw[body_start..].find("</think>") {
-        Some(i) => body_start + i,
-        None => {
-            issues.push("missing </think> tag (output truncated or malformed)".to_string());
-            answer_at.filter(|&a| a >= body_start).unwrap_or(raw.len())
-        }
+    let body_end = if let Some(i) = raw[body_start..].find("</think>") {
+        body_start + i
+    } else {
+        issues.push("missing </think> tag (output truncated or malformed)".to_string());
+        answer_at.filter(|&a| a >= body_start).unwrap_or(raw.len())
     };
     let body = &raw[body_start..body_end];
     let (preamble, numbered) = split_steps(body);
@@ -124,31 +125,27 @@ pub fn parse(raw: &str) -> ParsedTrace {
     };
     let mut answer = Vec::new();
     let summary_end;
-    match raw[after_think..].find("<answer>").map(|i| i + after_think) {
-        Some(a) => {
-            summary_end = a;
-            let content_start = a + "<answer>".len();
-            let content = match raw[content_start..].find("</answer>") {
-                Some(e) => &raw[content_start..content_start + e],
-                None => {
-                    issues.push("missing </answer> tag (output truncated)".to_string());
-                    &raw[content_start..]
-                }
-            };
-            answer = content
-                .split([';', '\n'])
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect();
-            if answer.is_empty() {
-                issues.push("empty <answer>".to_string());
-            }
+    if let Some(a) = raw[after_think..].find("<answer>").map(|i| i + after_think) {
+        summary_end = a;
+        let content_start = a + "<answer>".len();
+        let content = if let Some(e) = raw[content_start..].find("</answer>") {
+            &raw[content_start..content_start + e]
+        } else {
+            issues.push("missing </answer> tag (output truncated)".to_string());
+            &raw[content_start..]
+        };
+        answer = content
+            .split([';', '\n'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        if answer.is_empty() {
+            issues.push("empty <answer>".to_string());
         }
-        None => {
-            summary_end = raw.len();
-            issues.push("missing <answer> tag".to_string());
-        }
+    } else {
+        summary_end = raw.len();
+        issues.push("missing <answer> tag".to_string());
     }
     if answer_closes > answer_opens {
         issues.push("</answer> without a matching <answer>".to_string());
@@ -173,14 +170,14 @@ pub fn parse(raw: &str) -> ParsedTrace {
 pub fn write(steps: &[(String, String)], summary: &str, answer: &[String]) -> String {
     let mut out = String::from("<think>\n");
     for (k, (title, text)) in steps.iter().enumerate() {
-        out.push_str(&format!("**Step {}: {title}**\n{}\n\n", k + 1, text.trim()));
+        let _ = write!(out, "**Step {}: {title}**\n{}\n\n", k + 1, text.trim());
     }
     out.push_str("</think>\n");
     if !summary.trim().is_empty() {
         out.push_str(summary.trim());
         out.push('\n');
     }
-    out.push_str(&format!("<answer>{}</answer>", answer.join("; ")));
+    let _ = write!(out, "<answer>{}</answer>", answer.join("; "));
     out
 }
 

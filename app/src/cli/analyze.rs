@@ -75,7 +75,7 @@ pub fn report_json(r: &Report) -> Value {
         "summary": r.summary,
         "answer": r.answer,
         "p_yes": r.p_yes(),
-        "band": r.band.map(|b| b.name()),
+        "band": r.band.map(ecgr1_engine::report::RiskBand::name),
         "evidence": evidence,
         "input_notes": r.input_notes,
         "parse_issues": r.parse_issues,

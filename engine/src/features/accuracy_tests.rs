@@ -224,9 +224,9 @@ fn synthetic_rates_and_detection_meet_the_targets() {
             s.true_hr,
             got.len(),
             s.r_peaks.len(),
-            m.qrs_ms.value.map(|v| v.round()),
-            m.qt_ms.value.map(|v| v.round()),
-            m.pr_ms.value.map(|v| v.round()),
+            m.qrs_ms.value.map(f64::round),
+            m.qt_ms.value.map(f64::round),
+            m.pr_ms.value.map(f64::round),
             m.rhythm.label,
             m.rhythm.ventricular_ectopics,
             m.rhythm.supraventricular_ectopics,
@@ -265,12 +265,27 @@ fn measuring_never_modifies_the_record() {
 fn odd_records_give_errors_or_reasons_never_panics() {
     let names = ["I", "II", "V1"];
     let mk = |fs: f64, n: usize, f: &dyn Fn(usize) -> f64| {
-        record(fs, names.iter().map(|l| ((*l).to_string(), (0..n).map(f).collect())).collect(), "odd")
+        record(
+            fs,
+            names
+                .iter()
+                .map(|l| ((*l).to_string(), (0..n).map(f).collect()))
+                .collect(),
+            "odd",
+        )
     };
-    assert!(matches!(measure(&mk(50.0, 1000, &|_| 0.0)), Err(FeatureError::SampleRateTooLow(_))));
-    assert!(matches!(measure(&mk(500.0, 500, &|_| 0.0)), Err(FeatureError::TooShort(_))));
+    assert!(matches!(
+        measure(&mk(50.0, 1000, &|_| 0.0)),
+        Err(FeatureError::SampleRateTooLow(_))
+    ));
+    assert!(matches!(
+        measure(&mk(500.0, 500, &|_| 0.0)),
+        Err(FeatureError::TooShort(_))
+    ));
     // Flat and invalid signals: measured, with every value missing and a reason.
-    for f in [&(|_| 0.0) as &dyn Fn(usize) -> f64, &|_| f64::NAN, &|i| if i % 2 == 0 { 1e6 } else { -1e6 }] {
+    for f in [&(|_| 0.0) as &dyn Fn(usize) -> f64, &|_| f64::NAN, &|i| {
+        if i % 2 == 0 { 1e6 } else { -1e6 }
+    }] {
         let m = measure(&mk(500.0, 5000, f)).unwrap_or_else(|e| panic!("{e}"));
         assert!(m.qrs_ms.value.is_none() && m.qrs_ms.reason.is_some());
         assert!(m.heart_rate_bpm.value.is_none());

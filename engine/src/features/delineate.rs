@@ -132,7 +132,9 @@ pub(crate) fn delineate(
     for (_, x) in &mut m.leads {
         let seg = &x[b_lo..b_hi.min(x.len())];
         let base = seg.iter().sum::<f64>() / seg.len().max(1) as f64;
-        x.iter_mut().for_each(|v| *v -= base);
+        for v in x.iter_mut() {
+            *v -= base;
+        }
     }
     // RMS curve of the baseline-corrected medians.
     let mut rms = vec![0.0; width];
@@ -142,7 +144,9 @@ pub(crate) fn delineate(
         }
     }
     let nl = usable.len() as f64;
-    rms.iter_mut().for_each(|v| *v = (*v / nl).sqrt());
+    for v in &mut rms {
+        *v = (*v / nl).sqrt();
+    }
     let h = ((SLOPE_HALF_S * fs).round() as usize).max(1);
     let slope = |i: usize| -> f64 {
         let a = i.saturating_sub(h);

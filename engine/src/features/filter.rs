@@ -41,7 +41,7 @@ impl Biquad {
         let (s, c) = w0.sin_cos();
         let alpha = s / (2.0 * std::f64::consts::FRAC_1_SQRT_2);
         Self::normalised(
-            [(1.0 + c) / 2.0, -(1.0 + c), (1.0 + c) / 2.0],
+            [f64::midpoint(1.0, c), -(1.0 + c), f64::midpoint(1.0, c)],
             [1.0 + alpha, -2.0 * c, 1.0 - alpha],
         )
     }

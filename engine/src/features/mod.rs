@@ -498,12 +498,11 @@ pub fn measure(record: &EcgRecord) -> Result<Measurements, FeatureError> {
     let delin = medians
         .as_mut()
         .map(|m| delineate::delineate(m, &work, fs, if too_few { None } else { Some(rr_mean) }));
-    let (fid, lead_out, globals) = match (&medians, delin) {
-        (Some(m), Some(d)) => {
-            let lead_out = leads::measure_leads(m, &d, &work, fs);
-            (d.fiducials.clone(), lead_out, Some(d))
-        }
-        _ => {
+    let (fid, lead_out, globals) = if let (Some(m), Some(d)) = (&medians, delin) {
+        let lead_out = leads::measure_leads(m, &d, &work, fs);
+        (d.fiducials.clone(), lead_out, Some(d))
+    } else {
+        {
             quality_flags.push(QualityFlag {
                 kind: "no_median_beat".into(),
                 lead: None,

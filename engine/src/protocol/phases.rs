@@ -91,7 +91,7 @@ struct Findings<'a> {
     twi: Vec<&'a LeadMeasurements>,
 }
 
-fn lead<'a>(m: &'a Measurements, l: StandardLead) -> Option<&'a LeadMeasurements> {
+fn lead(m: &Measurements, l: StandardLead) -> Option<&LeadMeasurements> {
     m.lead(l).filter(|x| x.quality.usable())
 }
 
@@ -103,7 +103,7 @@ fn inverted(l: &LeadMeasurements) -> bool {
     l.t_polarity == Some(TPolarity::Negative) && l.t_depth_uv.value.is_some_and(|d| d >= TWI_UV)
 }
 
-fn findings<'a>(m: &'a Measurements) -> Findings<'a> {
+fn findings(m: &Measurements) -> Findings<'_> {
     let qrs = m.qrs_ms.value;
     let v1_r = amp(m, StandardLead::V1, |l| &l.r_amplitude_uv).unwrap_or(0.0);
     let v1_s = amp(m, StandardLead::V1, |l| &l.s_amplitude_uv)
