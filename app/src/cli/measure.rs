@@ -52,7 +52,10 @@ fn lead_json(l: &LeadMeasurements) -> Value {
         let key = v.id.rsplit('.').next().unwrap_or(&v.id).to_string();
         o.insert(key, num(v));
     }
-    o.insert("t_polarity".into(), json!(l.t_polarity.map(ecgr1_engine::features::TPolarity::name)));
+    o.insert(
+        "t_polarity".into(),
+        json!(l.t_polarity.map(ecgr1_engine::features::TPolarity::name)),
+    );
     o.insert("pathological_q".into(), json!(l.pathological_q));
     o.insert(
         "quality".into(),
