@@ -89,6 +89,8 @@ struct Findings<'a> {
     std: Vec<&'a LeadMeasurements>,
     q: Vec<&'a LeadMeasurements>,
     twi: Vec<&'a LeadMeasurements>,
+    /// Isolated inversion in V1 or III: a normal variant, reported but not counted.
+    variant_twi: Vec<&'a LeadMeasurements>,
 }
 
 fn lead(m: &Measurements, l: StandardLead) -> Option<&LeadMeasurements> {
@@ -156,11 +158,17 @@ fn findings(m: &Measurements) -> Findings<'_> {
         .copied()
         .filter(|l| l.pathological_q == Some(true) && l.lead != "aVR")
         .collect();
-    let twi = usable
+    let all_twi: Vec<&LeadMeasurements> = usable
         .iter()
         .copied()
         .filter(|l| l.lead != "aVR" && inverted(l))
         .collect();
+    // T inversion in V1 alone (V2 upright) or in III alone (aVF upright) is a normal variant.
+    let has = |name: &str| all_twi.iter().any(|l| l.lead == name);
+    let (variant_twi, twi): (Vec<_>, Vec<_>) = all_twi
+        .iter()
+        .copied()
+        .partition(|l| (l.lead == "V1" && !has("V2")) || (l.lead == "III" && !has("aVF")));
     Findings {
         m,
         rbbb: wide && rbbb_shape,
@@ -175,6 +183,7 @@ fn findings(m: &Measurements) -> Findings<'_> {
         std,
         q,
         twi,
+        variant_twi,
     }
 }
 
@@ -637,6 +646,18 @@ fn step_ischemia(f: &Findings<'_>) -> StepWriter {
             f.twi
                 .iter()
                 .map(|l| ev(&l.t_depth_uv, ">= 0.1 mV"))
+                .collect::<Vec<_>>(),
+        );
+    }
+    if !f.variant_twi.is_empty() {
+        s.say(
+            format!(
+                "T inversion in {} alone is a normal variant and is not counted.",
+                names(&f.variant_twi).join(" and ")
+            ),
+            f.variant_twi
+                .iter()
+                .map(|l| ev(&l.t_depth_uv, "isolated V1 or III"))
                 .collect::<Vec<_>>(),
         );
     }
