@@ -392,19 +392,29 @@ impl Engine for LocalModelEngine {
     }
 
     fn run(&mut self, request: &Request<'_>) -> Result<Report, EngineError> {
+        // The model reads an image: a signal without one is drawn on ECG paper first, the way a
+        // cart prints it (3×4 + rhythm strip, 25 mm/s, 10 mm/mV), and the report says so.
+        let rendered;
+        let mut request = *request;
+        let mut rendered_note = None;
         if request.image.is_none() {
-            if request.record.is_some() {
-                // Integration note: once ECG paper rendering is available, render the record
-                // here and proceed.
-                return Err(EngineError::Input(
-                    "the local Qwen2-VL model reads an ECG image; this build cannot yet render a \
-                     signal to an image for it — give an image of the ECG"
-                        .into(),
-                ));
-            }
-            return Err(EngineError::NoInput);
+            let Some(record) = request.record else {
+                return Err(EngineError::NoInput);
+            };
+            rendered = render_for_model(record)?;
+            rendered_note = Some(format!(
+                "the signal was rendered to ECG paper ({}×{} px, 3×4 + rhythm II, 25 mm/s, 10 mm/mV, {RENDER_DPI} dpi) for the model",
+                rendered.width, rendered.height
+            ));
+            request.image = Some(&rendered);
         }
-        let result = self.run_model(request);
+        let request = &request;
+        let result = self.run_model(request).map(|mut report| {
+            if let Some(note) = rendered_note {
+                report.input_notes.insert(0, note);
+            }
+            report
+        });
         // A cancel request applies to the run in progress (or about to start); clear it after.
         self.cancel
             .store(false, std::sync::atomic::Ordering::Relaxed);
@@ -414,4 +424,22 @@ impl Engine for LocalModelEngine {
             other => EngineError::Model(other.to_string()),
         })
     }
+}
+
+/// Resolution of the page drawn for the model when only a signal is given: 100 dpi gives a
+/// 1063×531 px page, inside ECG-R1's pixel budget (at most 768 visual tokens).
+const RENDER_DPI: f64 = 100.0;
+
+fn render_for_model(record: &crate::record::EcgRecord) -> Result<EcgImage, EngineError> {
+    let options = crate::render::RenderOptions {
+        dpi: RENDER_DPI,
+        ..crate::render::RenderOptions::default()
+    };
+    let page = crate::render::render(record, &options)
+        .map_err(|e| EngineError::Input(format!("cannot draw the signal for the model: {e}")))?;
+    let png = page
+        .to_png()
+        .map_err(|e| EngineError::Input(format!("cannot encode the drawn signal: {e}")))?;
+    let name = format!("{} (rendered)", record.provenance.file_name);
+    crate::formats::image::read(&png, &name).map_err(|e| EngineError::Input(e.to_string()))
 }
