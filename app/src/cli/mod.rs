@@ -4,7 +4,9 @@
 pub mod analyze;
 mod audit_cmd;
 mod bench_audit;
+mod bench_formats;
 mod convert;
+mod demo;
 mod history;
 mod info;
 pub mod input;
@@ -31,6 +33,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The embedded default end to end: read, measure, interpret and verify every bundled sample.
+    Demo(demo::DemoArgs),
     /// Show what a file holds: format, rate, leads, duration, SHA-256, annotations.
     Info(info::InfoArgs),
     /// Write a recording in another format: .csv (µV), .hea (WFDB format 16) or .edf (EDF+).
@@ -57,6 +61,8 @@ pub enum Command {
     Audit(audit_cmd::AuditArgs),
     /// Benchmark: append and verify audit events.
     BenchAudit(bench_audit::BenchAuditArgs),
+    /// Benchmark: read and render every bundled sample against the reference Python readers.
+    BenchFormats(bench_formats::BenchFormatsArgs),
 }
 
 /// Runs the command line; returns the process exit code. Errors go to `err` as one line
@@ -77,6 +83,7 @@ where
         }
     };
     let result = match cli.command {
+        Some(Command::Demo(args)) => demo::run(&args, out),
         Some(Command::Info(args)) => info::run(&args, out),
         Some(Command::Convert(args)) => convert::run(&args, out),
         Some(Command::Measure(args)) => measure::run(&args, out),
@@ -90,6 +97,7 @@ where
         Some(Command::History(args)) => history::run(&args, out, err),
         Some(Command::Audit(args)) => audit_cmd::run(&args, out, err),
         Some(Command::BenchAudit(args)) => bench_audit::run(&args, out),
+        Some(Command::BenchFormats(args)) => bench_formats::run(&args, out),
         None => crate::gui::run(&crate::gui::GuiArgs::default()),
     };
     match result {

@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use clap::Args;
 use ecgr1_engine::formats::{EcgInput, LoadOptions, load_path};
 use ecgr1_engine::render::{RenderOptions, render};
 
@@ -27,7 +28,13 @@ struct PythonBaseline {
     ms_per_read: f64,
 }
 
-fn python_baseline(python: &str, script: &Path, format: &str, file: &Path, repeats: usize) -> Result<PythonBaseline, String> {
+fn python_baseline(
+    python: &str,
+    script: &Path,
+    format: &str,
+    file: &Path,
+    repeats: usize,
+) -> Result<PythonBaseline, String> {
     let output = Command::new(python)
         .arg(script)
         .arg(format)
@@ -36,14 +43,16 @@ fn python_baseline(python: &str, script: &Path, format: &str, file: &Path, repea
         .output()
         .map_err(|e| format!("cannot run {python}: {e}"))?;
     let text = String::from_utf8_lossy(&output.stdout);
-    let value: serde_json::Value =
-        serde_json::from_str(text.trim()).map_err(|_| format!("unexpected output: {}", text.trim()))?;
+    let value: serde_json::Value = serde_json::from_str(text.trim())
+        .map_err(|_| format!("unexpected output: {}", text.trim()))?;
     if let Some(err) = value["error"].as_str() {
         return Err(err.to_string());
     }
     Ok(PythonBaseline {
         reader: value["reader"].as_str().unwrap_or("?").to_string(),
-        ms_per_read: value["ms_per_read"].as_f64().ok_or("no timing in the output")?,
+        ms_per_read: value["ms_per_read"]
+            .as_f64()
+            .ok_or("no timing in the output")?,
     })
 }
 
@@ -64,17 +73,33 @@ pub fn sample_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-pub fn run(assets: &Path, repeats: usize, python: &str, out: &mut dyn Write) -> Result<()> {
-    let script = assets.join("../scripts/bench_readers.py");
+#[derive(Debug, Args)]
+pub struct BenchFormatsArgs {
+    /// Reads per file (the median is reported).
+    #[arg(long, default_value_t = 20)]
+    pub repeats: usize,
+    /// Python with the reference readers (scripts/requirements-bench.txt).
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+}
+
+pub fn run(args: &BenchFormatsArgs, out: &mut dyn Write) -> Result<()> {
+    let samples = super::demo::samples_dir();
+    let script = samples.join("../../scripts/bench_readers.py");
+    let (repeats, python) = (args.repeats.max(1), args.python.as_str());
     writeln!(
         out,
         "{:<28} {:>8} {:>10} {:>10} {:>12} {:>10}  baseline",
         "file", "format", "read ms", "render ms", "python ms", "speed-up"
     )?;
-    for file in sample_files(&assets.join("samples"))? {
-        let name = file.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    for file in sample_files(&samples)? {
+        let name = file
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         let input = load_path(&file, &LoadOptions::default())?;
-        let EcgInput::Signal(signal) = input else { continue };
+        let EcgInput::Signal(signal) = input else {
+            continue;
+        };
         let format = signal.record.provenance.format.name();
         let read_ms = time_ms(repeats, || {
             load_path(&file, &LoadOptions::default())?;
@@ -85,14 +110,15 @@ pub fn run(assets: &Path, repeats: usize, python: &str, out: &mut dyn Write) -> 
             render(&signal.record, &options)?;
             Ok(())
         })?;
-        let (python_ms, ratio, baseline) = match python_baseline(python, &script, format, &file, repeats) {
-            Ok(b) => (
-                format!("{:.3}", b.ms_per_read),
-                format!("{:.1}×", b.ms_per_read / read_ms),
-                b.reader,
-            ),
-            Err(e) => ("-".into(), "-".into(), format!("not measured: {e}")),
-        };
+        let (python_ms, ratio, baseline) =
+            match python_baseline(python, &script, format, &file, repeats) {
+                Ok(b) => (
+                    format!("{:.3}", b.ms_per_read),
+                    format!("{:.1}×", b.ms_per_read / read_ms),
+                    b.reader,
+                ),
+                Err(e) => ("-".into(), "-".into(), format!("not measured: {e}")),
+            };
         writeln!(
             out,
             "{name:<28} {format:>8} {read_ms:>10.3} {render_ms:>10.2} {python_ms:>12} {ratio:>10}  {baseline}"
