@@ -7,6 +7,7 @@ mod bench_audit;
 mod bench_formats;
 mod convert;
 mod demo;
+mod eval;
 mod history;
 mod info;
 pub mod input;
@@ -43,6 +44,8 @@ pub enum Command {
     Measure(measure::MeasureArgs),
     /// Read a recording with an engine (protocol by default): six-step trace and answer.
     Analyze(analyze::AnalyzeArgs),
+    /// Evaluate an engine (or compare two) on a labelled manifest of ECGs.
+    Eval(eval::EvalArgs),
     /// Check a reasoning trace against a recording's measurements.
     Verify(verify::VerifyArgs),
     /// Local model checkpoints: parity scoring and description.
@@ -89,6 +92,7 @@ where
         Some(Command::Measure(args)) => measure::run(&args, out),
         Some(Command::Analyze(args)) => analyze::run(&args, out),
         Some(Command::Verify(args)) => verify::run(&args, out),
+        Some(Command::Eval(args)) => eval::run(&args, out, err),
         Some(Command::Model(args)) => model::run(&args, out),
         Some(Command::Render(args)) => render::run(&args, out),
         Some(Command::Gui(args)) => crate::gui::run(&args),

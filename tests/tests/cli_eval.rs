@@ -1,0 +1,64 @@
+//! `ecgr1 eval` on a manifest of the bundled samples with known TWI answers: the protocol
+//! engine's textbook table, the verifier rate, the paired comparison and the output files.
+
+// Test helpers outside #[test] functions may unwrap: a failure is a test failure.
+#![allow(clippy::unwrap_used)]
+
+#[test]
+fn eval_and_compare_on_the_bundled_samples() {
+    let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/samples");
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("manifest.csv");
+    let rows = [
+        ("synthetic_twi.csv", "chest pain", "yes"),
+        ("synthetic_sinus.csv", "", "no"),
+        ("synthetic_sinus.edf", "", "no"),
+        ("waveform_ecg.dcm", "\"routine, pre-op\"", "no"),
+        // A row that cannot be read is counted as a failure, not fatal.
+        ("missing.hea", "", "no"),
+    ];
+    let mut text = String::from("file,notes,label\n");
+    for (file, notes, label) in rows {
+        text.push_str(&format!("{samples}/{file},{notes},{label}\n"));
+    }
+    std::fs::write(&manifest, text).unwrap();
+    let out_dir = dir.path().join("out");
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = ecgr1_app::cli::run(
+        [
+            "ecgr1",
+            "eval",
+            manifest.to_str().unwrap(),
+            "--task",
+            "twi",
+            "--compare",
+            "protocol",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        &mut out,
+        &mut err,
+    );
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("summary.json")).unwrap()).unwrap();
+    let first = &summary["engines"][0];
+    assert_eq!(first["rows"], 5);
+    assert_eq!(first["failures"], 1);
+    // TP 1, TN 3: every readable case answered as labelled.
+    assert_eq!(first["binary"]["confusion"]["tp"], 1);
+    assert_eq!(first["binary"]["confusion"]["tn"], 3);
+    assert_eq!(first["binary"]["accuracy"]["value"], 1.0);
+    // The protocol engine has no P(yes): no AUC, no calibration, no bands.
+    assert!(first["auc"].is_null() && first["bands"].is_null());
+    assert_eq!(first["verifier_contradicted"], 0);
+    assert!(first["verifier_claims"].as_u64().unwrap() > 20);
+    // Identical engines: no discordant pairs.
+    assert_eq!(summary["comparison"]["mcnemar"]["p_exact"], 1.0);
+    assert!(
+        std::fs::read_dir(&out_dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .any(|e| e.file_name().to_string_lossy().starts_with("rows-0"))
+    );
+}
