@@ -17,10 +17,12 @@ fn eval_and_compare_on_the_bundled_samples() {
         // A row that cannot be read is counted as a failure, not fatal.
         ("missing.hea", "", "no"),
     ];
-    let mut text = String::from("file,notes,label\n");
-    for (file, notes, label) in rows {
-        text.push_str(&format!("{samples}/{file},{notes},{label}\n"));
-    }
+    let text: String = std::iter::once("file,notes,label\n".to_string())
+        .chain(
+            rows.iter()
+                .map(|(file, notes, label)| format!("{samples}/{file},{notes},{label}\n")),
+        )
+        .collect();
     std::fs::write(&manifest, text).unwrap();
     let out_dir = dir.path().join("out");
     let (mut out, mut err) = (Vec::new(), Vec::new());
