@@ -399,6 +399,24 @@ fn check_lvh(claim: &Claim, f: &MeasuredFacts) -> Verdict {
     verdict(any_met != claim.negated, measured, expected)
 }
 
+/// The measured value of every lead the claim names (every standard lead when it names none),
+/// skipping leads where the value was not measured.
+fn lead_values<T>(
+    claim: &Claim,
+    f: &MeasuredFacts,
+    get: impl Fn(&LeadFacts) -> Option<T>,
+) -> Vec<(StandardLead, T)> {
+    let leads: &[StandardLead] = if claim.leads.is_empty() {
+        &StandardLead::STANDARD_ORDER
+    } else {
+        &claim.leads
+    };
+    leads
+        .iter()
+        .filter_map(|l| Some((*l, get(f.leads.get(l)?)?)))
+        .collect()
+}
+
 /// ST deviation: `sign` is +1 for elevation, −1 for depression.
 fn check_st(claim: &Claim, f: &MeasuredFacts, sign: f64) -> Verdict {
     let word = if sign > 0.0 {
@@ -406,15 +424,7 @@ fn check_st(claim: &Claim, f: &MeasuredFacts, sign: f64) -> Verdict {
     } else {
         "depression"
     };
-    let leads = if claim.leads.is_empty() {
-        StandardLead::STANDARD_ORDER.to_vec()
-    } else {
-        claim.leads.clone()
-    };
-    let values: Vec<(StandardLead, f64)> = leads
-        .iter()
-        .filter_map(|l| Some((*l, f.leads.get(l)?.st_mm? * sign)))
-        .collect();
+    let values: Vec<(StandardLead, f64)> = lead_values(claim, f, |l| l.st_mm.map(|v| v * sign));
     if values.is_empty() {
         return uncheckable("ST level not measured in those leads");
     }
@@ -457,15 +467,7 @@ fn check_st(claim: &Claim, f: &MeasuredFacts, sign: f64) -> Verdict {
 }
 
 fn check_twi(claim: &Claim, f: &MeasuredFacts) -> Verdict {
-    let leads = if claim.leads.is_empty() {
-        StandardLead::STANDARD_ORDER.to_vec()
-    } else {
-        claim.leads.clone()
-    };
-    let values: Vec<(StandardLead, f64)> = leads
-        .iter()
-        .filter_map(|l| Some((*l, f.leads.get(l)?.t_mm?)))
-        .collect();
+    let values: Vec<(StandardLead, f64)> = lead_values(claim, f, |l| l.t_mm);
     if values.is_empty() {
         return uncheckable("T waves not measured in those leads");
     }
@@ -505,15 +507,7 @@ fn check_twi(claim: &Claim, f: &MeasuredFacts) -> Verdict {
 }
 
 fn check_q(claim: &Claim, f: &MeasuredFacts) -> Verdict {
-    let leads = if claim.leads.is_empty() {
-        StandardLead::STANDARD_ORDER.to_vec()
-    } else {
-        claim.leads.clone()
-    };
-    let values: Vec<(StandardLead, bool)> = leads
-        .iter()
-        .filter_map(|l| Some((*l, f.leads.get(l)?.pathological_q?)))
-        .collect();
+    let values: Vec<(StandardLead, bool)> = lead_values(claim, f, |l| l.pathological_q);
     if values.is_empty() {
         return uncheckable("Q waves not measured in those leads");
     }
