@@ -1,337 +1,205 @@
-//! The workstation window (eframe, glow renderer). This first shell opens a file (or the
-//! bundled sample) and shows it on ECG paper with layout, speed and gain controls; the
-//! worklist, engines, decisions and audit views come with the GUI issue.
+//! The workstation window (eframe, glow renderer): three workspaces over one case store —
+//! the reading room (cardiologist), the auditor view and teaching rounds (trainer).
 //!
-//! Files are read on a worker thread and handed back through a channel, so the frame loop
-//! never waits on the disk.
+//! The frame loop never blocks: files, engine runs and database work run on worker threads
+//! ([`jobs`]) and report back through channels.
 
 mod demo;
+pub mod jobs;
+pub mod link;
+mod reading_room;
+#[cfg(test)]
+mod tests;
 
-use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, channel};
+use std::path::PathBuf;
 
 use clap::Args;
-use ecgr1_engine::formats::{EcgInput, LoadOptions, load_path};
-use ecgr1_engine::{EcgRecord, PatientInfo};
-use ecgr1_ui::{EcgPaperView, PaperSettings, paper_toolbar};
+
+use crate::cli::store_args::{DbArgs, login_name};
+use crate::store::StoreConfig;
 
 pub use demo::demo_record;
+use jobs::{Job, JobSlot};
+use link::{StoreLink, open_store};
+pub use reading_room::{ReadingRoom, SAMPLE_FILES, samples_dir};
 
 #[derive(Debug, Default, Args)]
 pub struct GuiArgs {
     /// An ECG file to open instead of the bundled sample.
     pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The acting user (default: the login name from $USER). Signing asks for the password.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
 }
 
-/// Bundled samples tried at start-up, in order of preference.
-pub const SAMPLE_FILES: [&str; 4] = [
-    "waveform_ecg.dcm",
-    "synthetic_sinus.hea",
-    "synthetic_sinus.edf",
-    "synthetic_sinus.csv",
-];
-
-/// The `assets/samples` folder: next to the working directory (running from the repository
-/// root) or next to the source tree the binary was built from.
-pub fn samples_dir() -> Option<PathBuf> {
-    let candidates = [
-        PathBuf::from("assets/samples"),
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/samples"),
-    ];
-    candidates.into_iter().find(|p| p.is_dir())
+/// The three workspaces, one per kind of user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workspace {
+    ReadingRoom,
+    Auditor,
+    Teaching,
 }
 
-/// Largest texture side used to show an image input (bigger images are subsampled).
-const MAX_TEXTURE_SIDE: u32 = 4096;
+impl Workspace {
+    pub const ALL: [Self; 3] = [Self::ReadingRoom, Self::Auditor, Self::Teaching];
 
-/// What the window shows.
-enum Shown {
-    Nothing,
-    Signal {
-        record: Box<EcgRecord>,
-        patient: PatientInfo,
-        /// Set when this is the in-memory synthetic signal, with the reasons no sample was read.
-        synthetic: Option<String>,
-    },
-    Image {
-        name: String,
-        size: [usize; 2],
-        pixels: Vec<u8>,
-        texture: Option<egui::TextureHandle>,
-    },
-}
-
-/// What a load produced, sent back from the worker thread.
-enum Loaded {
-    Input(PathBuf, Box<EcgInput>),
-    Synthetic(String),
-    Failed(String),
-}
-
-fn load_file(path: &Path) -> Loaded {
-    match load_path(path, &LoadOptions::default()) {
-        Ok(input) => Loaded::Input(path.to_path_buf(), Box::new(input)),
-        Err(e) => Loaded::Failed(e.to_string()),
-    }
-}
-
-/// The first readable bundled sample, or the synthetic signal with the reasons none was read.
-fn load_sample() -> Loaded {
-    let Some(dir) = samples_dir() else {
-        return Loaded::Synthetic("assets/samples was not found".to_string());
-    };
-    let mut reasons = Vec::new();
-    for name in SAMPLE_FILES {
-        let path = dir.join(name);
-        if !path.exists() {
-            reasons.push(format!("{name}: not present"));
-            continue;
-        }
-        match load_path(&path, &LoadOptions::default()) {
-            Ok(input) => return Loaded::Input(path, Box::new(input)),
-            Err(e) => reasons.push(e.to_string()),
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::ReadingRoom => "Reading room",
+            Self::Auditor => "Auditor",
+            Self::Teaching => "Teaching rounds",
         }
     }
-    Loaded::Synthetic(reasons.join("; "))
+}
+
+/// The case store: being opened, open, or not available (with the reason shown).
+enum StoreState {
+    Opening(JobSlot<Result<(StoreLink, Vec<String>), String>>),
+    Open(StoreLink),
+    Unavailable(String),
+}
+
+/// How the window starts.
+pub struct StartOptions {
+    pub file: Option<PathBuf>,
+    /// The store to open, or why there is none.
+    pub store: Result<StoreConfig, String>,
+    pub user: String,
+}
+
+impl StartOptions {
+    pub fn from_args(args: &GuiArgs) -> Self {
+        let user = args
+            .user
+            .clone()
+            .or_else(|| login_name().ok())
+            .unwrap_or_else(|| "clinician".to_string());
+        let store = args
+            .db
+            .db_location()
+            .and_then(|db| {
+                Ok(StoreConfig {
+                    key: args.db.key_source(&db)?,
+                    db,
+                    first_user: user.clone(),
+                    first_password: None,
+                })
+            })
+            .map_err(|e| format!("{e:#}"));
+        Self {
+            file: args.file.clone(),
+            store,
+            user,
+        }
+    }
 }
 
 pub struct WorkstationApp {
-    settings: PaperSettings,
-    shown: Shown,
-    path_text: String,
-    error: Option<String>,
-    pending: Option<Receiver<Loaded>>,
+    workspace: Workspace,
+    store: StoreState,
+    /// Messages from opening the store (a new database, its first user, ...).
+    store_notices: Vec<String>,
+    reading: ReadingRoom,
 }
 
 impl WorkstationApp {
-    pub fn new(file: Option<PathBuf>) -> Self {
-        let mut app = Self {
-            settings: PaperSettings::default(),
-            shown: Shown::Nothing,
-            path_text: file
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
-            error: None,
-            pending: None,
+    pub fn new(ctx: &egui::Context, options: StartOptions) -> Self {
+        let store = match options.store {
+            Ok(config) => {
+                let user = options.user.clone();
+                let mut slot = JobSlot::default();
+                slot.start(Job::spawn(ctx, "opening the case store", move || {
+                    open_store(&config, &user)
+                }));
+                StoreState::Opening(slot)
+            }
+            Err(e) => StoreState::Unavailable(e),
         };
-        app.start_load(file);
-        app
-    }
-
-    /// Reads `file` (or the bundled sample when `None`) on a worker thread.
-    fn start_load(&mut self, file: Option<PathBuf>) {
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            let loaded = match file {
-                Some(path) => load_file(&path),
-                None => load_sample(),
-            };
-            // The window may have closed meanwhile; nothing to do then.
-            let _ = tx.send(loaded);
-        });
-        self.pending = Some(rx);
-    }
-
-    fn receive(&mut self) {
-        let Some(rx) = &self.pending else { return };
-        let Ok(loaded) = rx.try_recv() else { return };
-        self.pending = None;
-        match loaded {
-            Loaded::Input(path, input) => {
-                self.error = None;
-                self.path_text = path.display().to_string();
-                self.shown = match *input {
-                    EcgInput::Signal(s) => Shown::Signal {
-                        record: Box::new(s.record),
-                        patient: s.patient,
-                        synthetic: None,
-                    },
-                    EcgInput::Image(image) => match image.decode_rgb() {
-                        Ok(rgb) => {
-                            let (w, h) = rgb.dimensions();
-                            let step = w.max(h).div_ceil(MAX_TEXTURE_SIDE).max(1);
-                            let (tw, th) = (w.div_ceil(step), h.div_ceil(step));
-                            let mut pixels = Vec::with_capacity((tw * th * 3) as usize);
-                            for y in (0..h).step_by(step as usize) {
-                                for x in (0..w).step_by(step as usize) {
-                                    pixels.extend_from_slice(&rgb.get_pixel(x, y).0);
-                                }
-                            }
-                            Shown::Image {
-                                name: image.provenance.file_name.clone(),
-                                size: [tw as usize, th as usize],
-                                pixels,
-                                texture: None,
-                            }
-                        }
-                        Err(e) => {
-                            self.error = Some(e.to_string());
-                            Shown::Nothing
-                        }
-                    },
-                };
-            }
-            Loaded::Synthetic(reasons) => {
-                self.error = None;
-                self.shown = Shown::Signal {
-                    record: Box::new(demo_record()),
-                    patient: PatientInfo::default(),
-                    synthetic: Some(reasons),
-                };
-            }
-            Loaded::Failed(e) => self.error = Some(e),
+        Self {
+            workspace: Workspace::ReadingRoom,
+            store,
+            store_notices: Vec::new(),
+            reading: ReadingRoom::new(ctx, options.file),
         }
     }
 
-    fn file_bar(&mut self, ui: &mut egui::Ui) {
+    /// The open store, if any.
+    pub fn link(&self) -> Option<&StoreLink> {
+        match &self.store {
+            StoreState::Open(link) => Some(link),
+            _ => None,
+        }
+    }
+
+    fn receive_store(&mut self) {
+        let StoreState::Opening(slot) = &mut self.store else {
+            return;
+        };
+        let Some(done) = slot.take_done() else { return };
+        self.store = match done.and_then(|r| r) {
+            Ok((link, notices)) => {
+                self.store_notices = notices;
+                StoreState::Open(link)
+            }
+            Err(e) => StoreState::Unavailable(e),
+        };
+    }
+
+    fn workspace_bar(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             ui.strong("ECG-R1 workstation");
             ui.separator();
-            let label = ui.label("File:");
-            let edit = ui
-                .add(
-                    egui::TextEdit::singleline(&mut self.path_text)
-                        .hint_text("path to an ECG file (WFDB, EDF, DICOM, aECG, CSV, PNG, JPEG)")
-                        .desired_width(420.0),
-                )
-                .labelled_by(label.id);
-            let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-            let busy = self.pending.is_some();
-            if ui
-                .add_enabled(!busy, egui::Button::new("Open"))
-                .on_hover_text("Open the file named in the path field")
-                .clicked()
-                || (enter && !busy)
-            {
-                let path = PathBuf::from(self.path_text.trim());
-                if path.as_os_str().is_empty() {
-                    self.error = Some("type the path of an ECG file first".to_string());
-                } else {
-                    self.start_load(Some(path));
+            for ws in Workspace::ALL {
+                ui.selectable_value(&mut self.workspace, ws, ws.title());
+            }
+            ui.separator();
+            match &self.store {
+                StoreState::Opening(slot) => {
+                    ui.spinner();
+                    ui.label(slot.label().unwrap_or("opening the case store"));
                 }
-            }
-            if ui
-                .add_enabled(!busy, egui::Button::new("Open sample"))
-                .on_hover_text("Open the bundled sample ECG")
-                .clicked()
-            {
-                self.start_load(None);
-            }
-            if busy {
-                ui.spinner();
-                ui.label("Reading…");
-            }
-        });
-    }
-
-    fn status_bar(&self, ui: &mut egui::Ui) {
-        if let Some(e) = &self.error {
-            ui.colored_label(ui.visuals().error_fg_color, format!("Error: {e}"));
-        }
-        match &self.shown {
-            Shown::Signal {
-                record,
-                patient,
-                synthetic,
-            } => {
-                if let Some(reasons) = synthetic {
+                StoreState::Open(link) => {
+                    ui.label(format!(
+                        "{} ({})  ·  store {}",
+                        link.session.name,
+                        link.session.roles_text(),
+                        link.location
+                    ))
+                    .on_hover_text(self.store_notices.join("\n"));
+                }
+                StoreState::Unavailable(e) => {
                     ui.colored_label(
                         ui.visuals().warn_fg_color,
-                        "Synthetic demo signal: no bundled sample file could be read.",
+                        "No case store: reading works, storing and signing do not",
                     )
-                    .on_hover_text(reasons.as_str());
-                }
-                let leads: Vec<String> = record
-                    .leads
-                    .iter()
-                    .map(|l| {
-                        if l.derived {
-                            format!("{}*", l.lead)
-                        } else {
-                            l.lead.to_string()
-                        }
-                    })
-                    .collect();
-                let sha = record.provenance.sha256.get(..12).unwrap_or("—");
-                ui.label(format!(
-                    "{}  ·  {}  ·  {} Hz  ·  {:.1} s  ·  leads {}  ·  SHA-256 {sha}…{}",
-                    record.provenance.file_name,
-                    record.provenance.format,
-                    record.sample_rate_hz,
-                    record.duration_s(),
-                    leads.join(" "),
-                    if patient.is_empty() {
-                        ""
-                    } else {
-                        "  ·  patient data present (not shown)"
-                    }
-                ));
-                for note in &record.processing_notes {
-                    ui.small(note);
+                    .on_hover_text(e.as_str());
                 }
             }
-            Shown::Image { name, size, .. } => {
-                ui.label(format!(
-                    "{name}  ·  image {}×{} shown  ·  an image carries no signal: it can be read by the model, not measured",
-                    size[0], size[1]
-                ));
-            }
-            Shown::Nothing => {}
-        }
+        });
     }
 }
 
 impl eframe::App for WorkstationApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        self.receive();
-        if self.pending.is_some() {
-            ui.ctx()
-                .request_repaint_after(std::time::Duration::from_millis(50));
+        self.receive_store();
+        egui::Panel::top("workspace_bar").show(ui, |ui| self.workspace_bar(ui));
+        let link = match &self.store {
+            StoreState::Open(link) => Some(link),
+            _ => None,
+        };
+        match self.workspace {
+            Workspace::ReadingRoom => self.reading.ui(ui, link),
+            Workspace::Auditor | Workspace::Teaching => {
+                egui::CentralPanel::default().show(ui, |ui| {
+                    ui.label(format!(
+                        "The {} workspace is not built yet. From the command line: `ecgr1 history`, `ecgr1 audit verify`, `ecgr1 audit export`.",
+                        self.workspace.title()
+                    ));
+                });
+            }
         }
-        egui::Panel::top("file_bar").show(ui, |ui| {
-            self.file_bar(ui);
-            if matches!(self.shown, Shown::Signal { .. }) {
-                paper_toolbar(ui, &mut self.settings);
-            }
-        });
-        egui::Panel::bottom("status_bar").show(ui, |ui| self.status_bar(ui));
-        egui::CentralPanel::default().show(ui, |ui| {
-            let settings = &self.settings;
-            match &mut self.shown {
-                Shown::Signal { record, .. } => {
-                    egui::ScrollArea::both().show(ui, |ui| {
-                        ui.add(EcgPaperView::new(record, settings));
-                    });
-                }
-                Shown::Image {
-                    name,
-                    size,
-                    pixels,
-                    texture,
-                } => {
-                    let tex = texture.get_or_insert_with(|| {
-                        let image = egui::ColorImage::from_rgb(*size, pixels);
-                        ui.ctx()
-                            .load_texture(name.clone(), image, egui::TextureOptions::LINEAR)
-                    });
-                    egui::ScrollArea::both().show(ui, |ui| {
-                        let width = ui.available_width();
-                        let scale = width / size[0].max(1) as f32;
-                        ui.add(
-                            egui::Image::new(&*tex)
-                                .fit_to_exact_size(egui::vec2(width, size[1] as f32 * scale))
-                                .alt_text(format!("ECG image {name}")),
-                        );
-                    });
-                }
-                Shown::Nothing => {
-                    if self.pending.is_none() {
-                        ui.label("Open an ECG file to begin.");
-                    }
-                }
-            }
-        });
     }
 }
 
@@ -342,11 +210,11 @@ pub fn run(args: &GuiArgs) -> anyhow::Result<()> {
             .with_inner_size([1400.0, 900.0]),
         ..eframe::NativeOptions::default()
     };
-    let file = args.file.clone();
+    let start = StartOptions::from_args(args);
     eframe::run_native(
         "ECG-R1 workstation",
         options,
-        Box::new(move |_cc| Ok(Box::new(WorkstationApp::new(file)))),
+        Box::new(move |cc| Ok(Box::new(WorkstationApp::new(&cc.egui_ctx, start)))),
     )
     .map_err(|e| anyhow::anyhow!("cannot open the workstation window: {e}"))
 }

@@ -1,0 +1,88 @@
+//! Window-level tests driven through accessibility labels (headless, no GPU).
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+
+use super::{StartOptions, WorkstationApp};
+use crate::audit::AuditKey;
+use crate::store::{DbLocation, KeySource, StoreConfig};
+
+/// A window over a fresh in-memory store, acting as `user` (the store's first user).
+pub(crate) fn start(user: &str) -> Harness<'static, WorkstationApp> {
+    let options = StartOptions {
+        file: None,
+        store: Ok(StoreConfig {
+            db: DbLocation::Memory,
+            key: KeySource::Given(AuditKey::random().unwrap()),
+            first_user: user.to_string(),
+            first_password: Some("correct horse".to_string()),
+        }),
+        user: user.to_string(),
+    };
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1600.0, 1000.0))
+        .build_eframe(|cc| WorkstationApp::new(&cc.egui_ctx, options));
+    settle(&mut harness);
+    harness
+}
+
+/// Steps frames (spinners keep repainting) until `done` holds, then runs to a settled frame.
+pub(crate) fn step_until(
+    harness: &mut Harness<'static, WorkstationApp>,
+    what: &str,
+    done: impl Fn(&WorkstationApp) -> bool,
+) {
+    for _ in 0..1000 {
+        harness.step();
+        if done(harness.state()) {
+            harness.run();
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Waits until the background jobs of start-up (store, sample) have reported.
+pub(crate) fn settle(harness: &mut Harness<'static, WorkstationApp>) {
+    step_until(harness, "the store and the sample", |app| {
+        app.link().is_some() && !app.reading.is_busy()
+    });
+}
+
+#[test]
+fn the_window_opens_the_store_and_shows_the_sample() {
+    let harness = start("dr_reed");
+    harness.get_by_label("Reading room");
+    harness.get_by_label("Auditor");
+    harness.get_by_label("Teaching rounds");
+    assert!(
+        harness
+            .query_by_label_contains("dr_reed (admin,cardiologist)")
+            .is_some()
+    );
+    assert!(
+        harness
+            .query_by_label_contains("waveform_ecg.dcm")
+            .is_some()
+    );
+}
+
+#[test]
+fn without_a_store_reading_still_works_and_says_so() {
+    let options = StartOptions {
+        file: None,
+        store: Err("no data directory".to_string()),
+        user: "dr_reed".to_string(),
+    };
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1600.0, 1000.0))
+        .build_eframe(|cc| WorkstationApp::new(&cc.egui_ctx, options));
+    step_until(&mut harness, "the sample", |app| !app.reading.is_busy());
+    assert!(harness.query_by_label_contains("No case store").is_some());
+    assert!(
+        harness
+            .query_by_label_contains("waveform_ecg.dcm")
+            .is_some()
+    );
+}
