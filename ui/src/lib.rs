@@ -1,9 +1,11 @@
 //! egui views and widgets of the ECG-R1 workstation. They draw data handed to them and report
 //! what the user did; they own no application state and do no I/O.
 
+pub mod overlay;
 pub mod paper;
 pub mod toolbar;
 
+pub use overlay::{BeatMark, Highlight, PaperOverlay};
 pub use paper::{EcgPaperView, PaperSettings};
 pub use toolbar::paper_toolbar;
 

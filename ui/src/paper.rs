@@ -9,6 +9,8 @@ use ecgr1_engine::render::{
 use ecgr1_engine::{EcgRecord, StandardLead};
 use egui::{Align2, Color32, FontId, Pos2, Rect, Response, Sense, Shape, Stroke, Ui, Vec2, Widget};
 
+use crate::overlay::{BEAT_INK, ECTOPIC_INK, HIGHLIGHT_FILL, PaperOverlay};
+
 const PAPER: Color32 = Color32::WHITE;
 const MINOR_GRID: Color32 = Color32::from_rgb(248, 200, 200);
 const MAJOR_GRID: Color32 = Color32::from_rgb(232, 128, 128);
@@ -79,11 +81,23 @@ pub fn paper_description(layout: &PageLayout) -> String {
 pub struct EcgPaperView<'a> {
     record: &'a EcgRecord,
     settings: &'a PaperSettings,
+    overlay: Option<&'a PaperOverlay>,
 }
 
 impl<'a> EcgPaperView<'a> {
     pub fn new(record: &'a EcgRecord, settings: &'a PaperSettings) -> Self {
-        Self { record, settings }
+        Self {
+            record,
+            settings,
+            overlay: None,
+        }
+    }
+
+    /// Beat markers and highlighted evidence drawn over the trace.
+    #[must_use]
+    pub fn overlay(mut self, overlay: &'a PaperOverlay) -> Self {
+        self.overlay = Some(overlay);
+        self
     }
 }
 
@@ -111,6 +125,9 @@ impl Widget for EcgPaperView<'_> {
         if ui.is_rect_visible(rect) {
             let pixels_per_point = ui.ctx().pixels_per_point();
             draw_page(ui, rect, &layout, self.record, pt_per_mm, pixels_per_point);
+            if let Some(overlay) = self.overlay {
+                draw_overlay(ui, rect, &layout, overlay, pt_per_mm);
+            }
         }
         if let Some(pos) = response.hover_pos() {
             let mm = (pos - rect.min) / pt_per_mm;
@@ -253,4 +270,43 @@ fn draw_page(
         FontId::proportional(3.0 * pt_per_mm),
         INK,
     );
+}
+
+/// Highlights as translucent bands over the panels of their leads, and beat ticks above
+/// every panel whose time window holds the beat.
+fn draw_overlay(ui: &Ui, rect: Rect, layout: &PageLayout, overlay: &PaperOverlay, pt_per_mm: f32) {
+    let painter = ui.painter_at(rect);
+    let at = |x_mm: f64, y_mm: f64| {
+        Pos2::new(
+            rect.min.x + x_mm as f32 * pt_per_mm,
+            rect.min.y + y_mm as f32 * pt_per_mm,
+        )
+    };
+    for panel in &layout.panels {
+        if panel.source == PanelSource::Missing {
+            continue;
+        }
+        let top = panel.row_top_mm;
+        let bottom = panel.row_top_mm + panel.row_height_mm;
+        for h in overlay.highlights.iter().filter(|h| h.covers(panel.lead)) {
+            let start = h.start_s.max(panel.t_start_s);
+            let end = h.end_s.min(panel.t_end_s);
+            if end <= start {
+                continue;
+            }
+            let band = Rect::from_min_max(at(panel.x_at(start), top), at(panel.x_at(end), bottom));
+            painter.rect_filled(band, 0.0, HIGHLIGHT_FILL);
+        }
+        for beat in &overlay.beats {
+            if beat.time_s < panel.t_start_s || beat.time_s >= panel.t_end_s {
+                continue;
+            }
+            let x = panel.x_at(beat.time_s);
+            let color = if beat.dominant { BEAT_INK } else { ECTOPIC_INK };
+            painter.line_segment(
+                [at(x, top + 0.5), at(x, top + 2.5)],
+                Stroke::new((0.3 * pt_per_mm).max(1.0), color),
+            );
+        }
+    }
 }
