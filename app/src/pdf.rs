@@ -46,17 +46,20 @@ fn win_ansi(text: &str) -> Vec<u8> {
     for c in text.chars() {
         match c {
             ' '..='~' => out.push(c as u8),
-            '°' => out.push(0xB0),
-            'µ' | 'μ' => out.push(0xB5),
-            '±' => out.push(0xB1),
-            '×' => out.push(0xD7),
-            'é' => out.push(0xE9),
-            'ü' => out.push(0xFC),
+            'μ' => out.push(0xB5),
             '–' => out.push(0x96),
             '—' => out.push(0x97),
             '‘' | '’' => out.push(b'\''),
             '“' | '”' => out.push(b'"'),
             '•' => out.push(0x95),
+            '…' => out.push(0x85),
+            '‰' => out.push(0x89),
+            '€' => out.push(0x80),
+            '™' => out.push(0x99),
+            '−' | '‐' | '‑' => out.push(b'-'),
+            '≈' => out.push(b'~'),
+            // Latin-1 (accented letters, ·, ², ½, ...) is WinAnsi at the same code points.
+            '\u{a0}'..='\u{ff}' => out.push(u8::try_from(u32::from(c)).unwrap_or(b'?')),
             '≥' => out.extend_from_slice(b">="),
             '≤' => out.extend_from_slice(b"<="),
             '→' => out.extend_from_slice(b"->"),
@@ -272,13 +275,7 @@ impl PdfDocument {
 
     /// A filled rectangle with its top-left corner at (x, y).
     pub fn fill_rect(&mut self, x: f64, y: f64, w: f64, h: f64) {
-        let line = format!(
-            "{} {} {} {} re f\n",
-            n(x),
-            n(self.flip(y) - h),
-            n(w),
-            n(h)
-        );
+        let line = format!("{} {} {} {} re f\n", n(x), n(self.flip(y) - h), n(w), n(h));
         self.page().content.push_str(&line);
     }
 
@@ -454,8 +451,93 @@ fn deflate(data: &[u8]) -> Vec<u8> {
     miniz_oxide::deflate::compress_to_vec_zlib(data, 6)
 }
 
+/// Test helpers shared with the report's tests.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) mod checks {
+    /// Every xref entry must point at the start of its own object, or readers repair the file
+    /// (or refuse it).
+    pub(crate) fn assert_xref_valid(bytes: &[u8]) {
+        let find_last = |needle: &[u8]| {
+            bytes
+                .windows(needle.len())
+                .rposition(|w| w == needle)
+                .unwrap()
+        };
+        let at = find_last(b"startxref\n") + 10;
+        let digits: String = bytes[at..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .map(|&b| b as char)
+            .collect();
+        let xref: usize = digits.parse().unwrap();
+        let table = String::from_utf8_lossy(&bytes[xref..]);
+        let mut lines = table.lines();
+        assert_eq!(lines.next(), Some("xref"));
+        let header: Vec<usize> = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .map(|t| t.parse().unwrap())
+            .collect();
+        assert_eq!(header[0], 0);
+        let count = header[1];
+        assert_eq!(lines.next(), Some("0000000000 65535 f "));
+        for object in 1..count {
+            let entry = lines.next().unwrap();
+            assert_eq!(
+                entry.len(),
+                19,
+                "xref entries are 20 bytes with the newline"
+            );
+            assert!(entry.ends_with(" 00000 n "), "{entry}");
+            let offset: usize = entry[..10].parse().unwrap();
+            let expected = format!("{object} 0 obj");
+            assert!(
+                bytes[offset..].starts_with(expected.as_bytes()),
+                "object {object} is not at offset {offset}"
+            );
+        }
+        assert!(lines.next().unwrap().starts_with("trailer"));
+        let trailer = String::from_utf8_lossy(&bytes[find_last(b"trailer")..]);
+        assert!(trailer.contains(&format!("/Size {count}")));
+    }
+
+    /// The decompressed content stream of page `index`.
+    pub(crate) fn inflate_stream(bytes: &[u8], index: usize) -> String {
+        let mut streams = Vec::new();
+        let mut from = 0;
+        while let Some(k) = bytes[from..]
+            .windows(25)
+            .position(|w| w.starts_with(b"<< /Filter /FlateDecode /"))
+        {
+            let start = from + k;
+            let data_at = start
+                + bytes[start..]
+                    .windows(7)
+                    .position(|w| w == b"stream\n")
+                    .unwrap()
+                + 7;
+            let end = data_at
+                + bytes[data_at..]
+                    .windows(10)
+                    .position(|w| w == b"\nendstream")
+                    .unwrap();
+            streams.push(
+                String::from_utf8(
+                    miniz_oxide::inflate::decompress_to_vec_zlib(&bytes[data_at..end]).unwrap(),
+                )
+                .unwrap(),
+            );
+            from = end;
+        }
+        streams.swap_remove(index)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::checks::{assert_xref_valid, inflate_stream};
     use super::*;
 
     #[test]
@@ -488,6 +570,7 @@ mod tests {
     fn text_is_escaped_and_mapped() {
         assert_eq!(escape(&win_ansi("(a\\b) 5°")), "\\(a\\\\b\\) 5\\260");
         assert_eq!(win_ansi("P ≥ 0.80"), b"P >= 0.80".to_vec());
+        assert_eq!(win_ansi("−30° · ü"), b"-30\xB0 \xB7 \xFC".to_vec());
     }
 
     #[test]
@@ -531,57 +614,19 @@ mod tests {
         assert!(text.contains("/Subtype /Image /Width 2 /Height 1"));
     }
 
-    /// Every xref entry must point at the start of its own object, or readers repair the file
-    /// (or refuse it).
-    pub(crate) fn assert_xref_valid(bytes: &[u8]) {
-        let find_last = |needle: &[u8]| {
-            bytes
-                .windows(needle.len())
-                .rposition(|w| w == needle)
-                .unwrap()
-        };
-        let at = find_last(b"startxref\n") + 10;
-        let digits: String = bytes[at..]
-            .iter()
-            .take_while(|b| b.is_ascii_digit())
-            .map(|&b| b as char)
-            .collect();
-        let xref: usize = digits.parse().unwrap();
-        let table = String::from_utf8_lossy(&bytes[xref..]);
-        let mut lines = table.lines();
-        assert_eq!(lines.next(), Some("xref"));
-        let header: Vec<usize> = lines
-            .next()
-            .unwrap()
-            .split(' ')
-            .map(|t| t.parse().unwrap())
-            .collect();
-        assert_eq!(header[0], 0);
-        let count = header[1];
-        assert_eq!(lines.next(), Some("0000000000 65535 f "));
-        for object in 1..count {
-            let entry = lines.next().unwrap();
-            assert_eq!(entry.len(), 19, "xref entries are 20 bytes with the newline");
-            assert!(entry.ends_with(" 00000 n "), "{entry}");
-            let offset: usize = entry[..10].parse().unwrap();
-            let expected = format!("{object} 0 obj");
-            assert!(
-                bytes[offset..].starts_with(expected.as_bytes()),
-                "object {object} is not at offset {offset}"
-            );
-        }
-        assert!(lines.next().unwrap().starts_with("trailer"));
-        let trailer = String::from_utf8_lossy(&bytes[find_last(b"trailer")..]);
-        assert!(trailer.contains(&format!("/Size {count}")));
-    }
-
     #[test]
     fn xref_offsets_point_at_their_objects_with_mixed_page_sizes() {
         let mut doc = PdfDocument::new("Mixed (pages)");
         doc.add_landscape_page();
         doc.set_stroke_rgb(0.0, 0.0, 0.0);
         doc.set_round_joins(true);
-        doc.polylines(&[vec![(10.0, 10.0), (20.0, 30.0), (40.0, 5.0)], vec![(1.0, 1.0)]], 0.7);
+        doc.polylines(
+            &[
+                vec![(10.0, 10.0), (20.0, 30.0), (40.0, 5.0)],
+                vec![(1.0, 1.0)],
+            ],
+            0.7,
+        );
         doc.set_dash(Some((2.0, 2.0)));
         doc.stroke_rect(5.0, 5.0, 100.0, 50.0, 0.5);
         doc.set_dash(None);
@@ -611,36 +656,5 @@ mod tests {
         let first = inflate_stream(&bytes, 0);
         assert!(first.contains("15.28 Td (Page 1 of 2) Tj"), "{first}");
         assert!(first.contains("10 585.28 m"), "{first}");
-    }
-
-    /// The decompressed content stream of page `index`.
-    fn inflate_stream(bytes: &[u8], index: usize) -> String {
-        let mut streams = Vec::new();
-        let mut from = 0;
-        while let Some(k) = bytes[from..]
-            .windows(25)
-            .position(|w| w.starts_with(b"<< /Filter /FlateDecode /"))
-        {
-            let start = from + k;
-            let data_at = start
-                + bytes[start..]
-                    .windows(7)
-                    .position(|w| w == b"stream\n")
-                    .unwrap()
-                + 7;
-            let end = data_at
-                + bytes[data_at..]
-                    .windows(10)
-                    .position(|w| w == b"\nendstream")
-                    .unwrap();
-            streams.push(
-                String::from_utf8(
-                    miniz_oxide::inflate::decompress_to_vec_zlib(&bytes[data_at..end]).unwrap(),
-                )
-                .unwrap(),
-            );
-            from = end;
-        }
-        streams.swap_remove(index)
     }
 }
