@@ -241,6 +241,8 @@ fn signed_run_report_renders_with_the_ecg_on_paper_and_the_key_texts() {
         "Heart rate",
         "25 mm/s",
         "10 mm/mV",
+        "Per lead",
+        "ST J+60 (mm)",
     ] {
         assert!(
             text.contains(needle),
@@ -339,4 +341,26 @@ fn unknown_run_and_bad_stores_fail_clearly() {
         "{err}"
     );
     assert!(!out_pdf.exists());
+}
+
+#[test]
+fn wfdb_record_is_read_back_from_its_stored_header_and_data() {
+    let store = Store::new();
+    let run = store.analyze(&sample("synthetic_sinus.hea"), "interpret");
+    let pdf = store.root.join("wfdb.pdf");
+    let (code, _, err) = cli(&store.args(&["report", &run, "--pdf", pdf.to_str().unwrap()]));
+    assert_eq!(code, 0, "{err}");
+    let text = pdf_text(&pdf);
+    assert!(!text.contains("cannot be shown"), "{text}");
+    assert!(
+        text.contains("Heart rate") && text.contains("70 bpm"),
+        "{text}"
+    );
+    assert!(text.contains("wfdb"), "{text}");
+    let dir = store.root.join("pages");
+    std::fs::create_dir(&dir).unwrap();
+    let pages = render_pages(&pdf, 60, &dir);
+    let p = &pages[0];
+    let (grid, ink) = count_colours(p, 0, p.height() / 5, p.width(), p.height() * 3 / 4);
+    assert!(grid > 5000 && ink > 500, "grid {grid}, ink {ink}");
 }

@@ -709,6 +709,7 @@ fn measurements_section(f: &mut Flow<'_>, data: &ReportData) {
         (0.0, 150.0, Face::Bold, "Rhythm"),
         (155.0, 340.0, Face::Regular, &rhythm),
     ]);
+    lead_table(f, m);
     if !m.quality.is_empty() {
         f.gap(2.0);
         f.para(0.0, Face::Bold, "Signal quality notes");
@@ -724,6 +725,103 @@ fn measurements_section(f: &mut Flow<'_>, data: &ReportData) {
                 &format!("• {}{lead}: {}", q.kind, q.detail),
             );
         }
+    }
+}
+
+/// Columns of the per-lead table: x offset and width, points.
+const LEAD_COLS: [(f64, f64); 7] = [
+    (0.0, 40.0),
+    (45.0, 55.0),
+    (105.0, 55.0),
+    (165.0, 95.0),
+    (265.0, 65.0),
+    (335.0, 60.0),
+    (400.0, 95.0),
+];
+
+/// "+1.2", "-0.5", and "0.0" rather than "-0.0".
+fn st_mm(mm: f64) -> String {
+    if mm.abs() < 0.05 {
+        "0.0".into()
+    } else {
+        format!("{mm:+.1}")
+    }
+}
+
+/// Per-lead amplitudes on the median beat: what ST/T and voltage claims are checked against.
+fn lead_table(f: &mut Flow<'_>, m: &Measurements) {
+    if m.leads.is_empty() {
+        return;
+    }
+    f.gap(6.0);
+    f.para(
+        0.0,
+        Face::Bold,
+        "Per lead (median beat; amplitudes from the PR baseline; ST in mm at 10 mm/mV)",
+    );
+    let header = [
+        "Lead",
+        "R (mV)",
+        "S (mV)",
+        "Q wave",
+        "ST J+60 (mm)",
+        "T (mV)",
+        "T wave",
+    ];
+    let cells: Vec<(f64, f64, Face, &str)> = LEAD_COLS
+        .iter()
+        .zip(header)
+        .map(|(&(x, w), t)| (x, w, Face::Bold, t))
+        .collect();
+    f.row(&cells);
+    let mv = |m: &Measured| {
+        m.value
+            .map_or_else(|| "-".into(), |v| format!("{:.2}", v / 1000.0))
+    };
+    for lead in &m.leads {
+        let q = &lead.quality;
+        let values: [String; 7] = if q.usable() {
+            let q_wave = match (lead.q_duration_ms.value, lead.pathological_q) {
+                (Some(d), Some(true)) => format!("{d:.0} ms, pathological"),
+                (Some(d), _) if d >= 0.5 => format!("{d:.0} ms"),
+                _ => "none".into(),
+            };
+            let t_wave = lead.t_polarity.map_or("-", |p| p.name()).to_string();
+            [
+                lead.lead.clone(),
+                mv(&lead.r_amplitude_uv),
+                mv(&lead.s_amplitude_uv),
+                q_wave,
+                lead.st_j60_uv
+                    .value
+                    .map_or_else(|| "-".into(), |v| st_mm(v / 100.0)),
+                mv(&lead.t_amplitude_uv),
+                t_wave,
+            ]
+        } else {
+            let why = if q.lead_off { "lead off" } else { "flat lead" };
+            [
+                lead.lead.clone(),
+                format!("not measured: {why}"),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]
+        };
+        let cells: Vec<(f64, f64, Face, &str)> = LEAD_COLS
+            .iter()
+            .zip(&values)
+            .enumerate()
+            .map(|(k, (&(x, w), t))| {
+                let face = if k == 0 { Face::Bold } else { Face::Regular };
+                // The "not measured" note spans the value columns.
+                let w = if !q.usable() && k == 1 { 400.0 } else { w };
+                (x, w, face, t.as_str())
+            })
+            .collect();
+        f.row(&cells);
     }
 }
 

@@ -231,3 +231,41 @@ fn an_unknown_run_is_a_clear_error() {
         .to_string();
     assert_eq!(message, "run 42 does not exist");
 }
+
+#[test]
+fn a_failed_run_is_reported_as_failed() {
+    let (store, session) = open_store();
+    let ids = store_run(&store, &session, PatientInfo::default(), |_| {});
+    let engine = ecgr1_engine::report::EngineIdentity {
+        name: "ecg-r1".into(),
+        version: "0.1.0".into(),
+        device: "cpu".into(),
+        ..Default::default()
+    };
+    let failed = store
+        .record_run(
+            &session,
+            ids.case_id,
+            &NewRun {
+                engine: &engine,
+                task: Task::Twi,
+                parameters: json!({}),
+                seed: None,
+                started_at: Some(FIXED_TIME.into()),
+                finished_at: Some(FIXED_TIME.into()),
+                outcome: RunOutcome::Failed("checkpoint not found"),
+                measurements: None,
+                verifier_flags: None,
+            },
+        )
+        .unwrap();
+    let pdf = build_report_pdf(&store, &session, failed, &options()).unwrap();
+    assert_xref_valid(&pdf.bytes);
+    let text = all_text(&pdf.bytes, pdf.pages);
+    assert!(text.contains("none: the run failed \\(checkpoint not found\\)"));
+    assert!(text.contains("no P\\(yes\\): the engine did not report one"));
+    assert!(text.contains("not verified: no verifier result was stored with this run"));
+    // The ECG and its measurements are still there: they come from the stored input.
+    assert!(text.contains("Per lead"));
+    assert!(text.contains("(V6) Tj"));
+}
