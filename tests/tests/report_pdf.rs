@@ -265,8 +265,15 @@ fn unsigned_image_run_says_what_it_cannot_do() {
     assert_eq!(code, 0, "{err}");
     let run = store.analyze(png.to_str().unwrap(), "interpret");
     let pdf = store.root.join("image.pdf");
-    let (code, _, err) = cli(&store.args(&["report", &run, "--pdf", pdf.to_str().unwrap()]));
+    let (code, out, err) = cli(&store.args(&[
+        "report",
+        &run,
+        "--pdf",
+        pdf.to_str().unwrap(),
+        "--deidentified",
+    ]));
     assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("includes patient identity"), "{out}");
     let text = pdf_text(&pdf);
     for needle in [
         "Not signed",

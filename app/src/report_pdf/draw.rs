@@ -11,7 +11,7 @@ use ecgr1_engine::report::{ASSIST_NOTICE, RiskBand};
 use serde_json::Value;
 
 use super::{MeasuredSection, PatientSection, ReadBack, ReportData};
-use crate::pdf::{Face, PdfDocument, PdfImage, wrap};
+use crate::pdf::{Face, PdfDocument, PdfImage, text_width, wrap};
 
 /// Points per millimetre.
 const MM: f64 = 72.0 / 25.4;
@@ -115,27 +115,22 @@ pub(crate) fn document(data: &ReportData) -> PdfDocument {
 // Page 1: the ECG and the summary.
 
 fn first_page(doc: &mut PdfDocument, data: &ReportData) {
-    let (w, _) = doc.page_size();
+    let (w, h) = doc.page_size();
     let m = 38.0;
-    doc.text(
-        m,
-        62.0,
-        BODY,
-        Face::Bold,
-        &format!("Patient: {}", patient_line(&data.patient)),
+    let patient = format!("Patient: {}", patient_line(&data.patient));
+    let input = format!(
+        "Input: {} ({}), stored {}",
+        data.input.file_name,
+        data.input.format,
+        human_time(&data.input.created_at)
     );
-    doc.text_right(
-        w - m,
-        62.0,
-        BODY,
-        Face::Regular,
-        &format!(
-            "Input: {} ({}), stored {}",
-            data.input.file_name,
-            data.input.format,
-            human_time(&data.input.created_at)
-        ),
-    );
+    doc.text(m, 62.0, BODY, Face::Bold, &patient);
+    // The input is on page 2 as well: leave it out here rather than overprint the patient.
+    if text_width(&patient, Face::Bold, BODY) + text_width(&input, Face::Regular, BODY) + 20.0
+        <= w - 2.0 * m
+    {
+        doc.text_right(w - m, 62.0, BODY, Face::Regular, &input);
+    }
     let box_w = w - 2.0 * m;
     let box_h = 135.0 * MM;
     let bottom = match &data.read_back {
@@ -191,28 +186,38 @@ fn first_page(doc: &mut PdfDocument, data: &ReportData) {
             ECG_TOP_PT + box_h
         }
     };
+    // The summary stops above the footer; everything it leaves out is on the next pages.
+    let last_baseline = h - 52.0;
     let mut y = bottom + 14.0;
-    let lines = summary_lines(data);
-    for (label, text) in &lines {
-        doc.text(m, y, BODY, Face::Bold, label);
+    let mut cut = false;
+    'summary: for (label, text) in &summary_lines(data) {
         let x = m + 92.0;
         for (k, line) in wrap(text, Face::Regular, BODY, w - m - x)
             .iter()
             .enumerate()
         {
-            if k > 0 {
-                y += LEADING;
+            if y > last_baseline {
+                cut = true;
+                break 'summary;
+            }
+            if k == 0 {
+                doc.text(m, y, BODY, Face::Bold, label);
             }
             doc.text(x, y, BODY, Face::Regular, line);
+            y += LEADING;
         }
-        y += LEADING;
     }
+    let more = if cut {
+        "The summary continues on the next pages, with all measurements, the reasoning trace, contradicted claims, signatures and provenance."
+    } else {
+        "Details (all measurements, the reasoning trace, contradicted claims, signatures, provenance) follow on the next pages."
+    };
     doc.text(
         m,
-        y + 2.0,
+        y.min(last_baseline + LEADING) + 2.0,
         8.0,
         Face::Regular,
-        "Details (all measurements, the reasoning trace, contradicted claims, signatures, provenance) follow on the next pages.",
+        more,
     );
 }
 
