@@ -243,6 +243,7 @@ fn signed_run_report_renders_with_the_ecg_on_paper_and_the_key_texts() {
         "10 mm/mV",
         "Per lead",
         "ST J+60 (mm)",
+        "chest pain",
     ] {
         assert!(
             text.contains(needle),

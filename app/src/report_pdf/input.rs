@@ -220,6 +220,7 @@ mod tests {
             metadata_json: "{}".into(),
             created_at: String::new(),
             bytes,
+            latest_note: None,
         }
     }
 

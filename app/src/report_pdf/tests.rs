@@ -179,6 +179,7 @@ fn an_unsigned_protocol_run_says_so() {
     assert!(text.contains("Not signed"));
     assert!(text.contains("none: a built-in rule-based engine has no weights"));
     assert!(text.contains("no identifying data came with the input"));
+    assert!(text.contains("(chest pain) Tj"), "the case notes are shown");
 }
 
 #[test]
@@ -204,6 +205,10 @@ fn identity_is_printed_only_when_allowed_and_wanted() {
     let text = all_text(&pdf.bytes, pdf.pages);
     assert!(!text.contains("MRN-4711") && !text.contains("Doe^Jane"));
     assert!(text.contains("de-identified report"));
+    assert!(
+        !text.contains("(chest pain) Tj"),
+        "free-text notes stay out"
+    );
 
     store
         .add_user(&session, "tom", &[Role::Trainer], None)

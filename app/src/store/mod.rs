@@ -402,6 +402,8 @@ pub struct StoredInput {
     pub created_at: String,
     /// For WFDB: the header followed by its data file.
     pub bytes: Vec<u8>,
+    /// The latest version of the case's clinical notes, if any.
+    pub latest_note: Option<String>,
 }
 
 /// The storage interface every backend implements.

@@ -1709,7 +1709,8 @@ impl CaseStore for SqliteStore {
             let mut conn = self.pool.acquire().await?;
             let row = sqlx::query(
                 "SELECT i.id AS input_id, c.id AS case_id, c.patient_id, i.file_name, i.format, i.kind, \
-                 i.sha256, i.sample_rate_hz, i.metadata_json, i.created_at, i.original \
+                 i.sha256, i.sample_rate_hz, i.metadata_json, i.created_at, i.original, \
+                 (SELECT n.text FROM notes n WHERE n.case_id = c.id ORDER BY n.version DESC LIMIT 1) AS latest_note \
                  FROM runs r JOIN cases c ON c.id = r.case_id JOIN ecg_inputs i ON i.id = c.ecg_input_id \
                  WHERE r.id = ?",
             )
@@ -1732,6 +1733,7 @@ impl CaseStore for SqliteStore {
                 metadata_json: row.try_get("metadata_json")?,
                 created_at: row.try_get("created_at")?,
                 bytes: row.try_get("original")?,
+                latest_note: row.try_get("latest_note")?,
             })
         })
     }

@@ -135,6 +135,14 @@ pub(super) fn case_section(f: &mut Flow<'_>, data: &ReportData) {
         }
         other => f.field("Patient", &patient_line(other)),
     }
+    let notes = match (&data.patient, &data.input.latest_note) {
+        (PatientSection::Withheld(_), Some(_)) => {
+            "left out of a de-identified report (free text may identify the patient)".to_string()
+        }
+        (_, Some(note)) => note.clone(),
+        (_, None) => "none".to_string(),
+    };
+    f.field("Clinical notes", &notes);
     f.field("Input file", &data.input.file_name);
     f.field(
         "Format",
