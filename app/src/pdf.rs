@@ -86,7 +86,8 @@ pub fn text_width(text: &str, face: Face, size: f64) -> f64 {
     units * size / 1000.0 * bold
 }
 
-/// Splits `text` into lines no wider than `width` points (long words are not broken).
+/// Splits `text` into lines no wider than `width` points. Words break at spaces; a word wider
+/// than a whole line (a hash, a run of symbols) is cut between characters.
 pub fn wrap(text: &str, face: Face, size: f64, width: f64) -> Vec<String> {
     let mut lines = Vec::new();
     for paragraph in text.split('\n') {
@@ -97,11 +98,21 @@ pub fn wrap(text: &str, face: Face, size: f64, width: f64) -> Vec<String> {
             } else {
                 format!("{line} {word}")
             };
-            if text_width(&candidate, face, size) > width && !line.is_empty() {
-                lines.push(std::mem::take(&mut line));
-                line = word.to_string();
-            } else {
+            if text_width(&candidate, face, size) <= width {
                 line = candidate;
+                continue;
+            }
+            if !line.is_empty() {
+                lines.push(std::mem::take(&mut line));
+            }
+            for c in word.chars() {
+                line.push(c);
+                // A single character always stays, so every line makes progress.
+                if text_width(&line, face, size) > width && line.chars().count() > 1 {
+                    line.pop();
+                    lines.push(std::mem::take(&mut line));
+                    line.push(c);
+                }
             }
         }
         lines.push(line);
@@ -564,6 +575,15 @@ mod tests {
             lines.join(" "),
             "the quick brown fox jumps over the lazy dog"
         );
+        let hash = "0123456789abcdef".repeat(4);
+        let lines = wrap(&format!("sha {hash} end"), Face::Regular, 10.0, 100.0);
+        assert!(
+            lines
+                .iter()
+                .all(|l| text_width(l, Face::Regular, 10.0) <= 100.0)
+        );
+        assert_eq!(lines.concat().replace(' ', ""), format!("sha{hash}end"));
+        assert_eq!(lines[0], "sha");
     }
 
     #[test]
