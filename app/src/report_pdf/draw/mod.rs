@@ -258,7 +258,9 @@ fn probability_line(data: &ReportData) -> String {
     let p = data.report.as_ref().and_then(ecgr1_engine::Report::p_yes);
     match p {
         Some(p) => {
-            let band = RiskBand::from_p_yes(p).map_or_else(
+            // The band the run stored; the published cut-offs when it stored none.
+            let stored = data.report.as_ref().and_then(|r| r.band);
+            let band = stored.or_else(|| RiskBand::from_p_yes(p)).map_or_else(
                 || "no band (value out of range)".to_string(),
                 |b| b.wording().to_string(),
             );
