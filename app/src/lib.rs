@@ -6,4 +6,5 @@ pub mod engines;
 pub mod eval;
 pub mod gui;
 pub mod pdf;
+pub mod report_pdf;
 pub mod store;

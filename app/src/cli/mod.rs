@@ -14,6 +14,7 @@ pub mod input;
 pub mod measure;
 mod model;
 mod render;
+mod report;
 mod sign;
 pub mod store_args;
 mod user;
@@ -58,6 +59,9 @@ pub enum Command {
     User(user::UserArgs),
     /// Sign a decision on a stored run: agree, or override with your own answer.
     Sign(sign::SignArgs),
+    /// Write the clinical report of a stored run as a PDF (ECG, measurements, assessment,
+    /// verifier, signature, provenance).
+    Report(report::ReportArgs),
     /// List the audit history (optionally of one case or one user).
     History(history::HistoryArgs),
     /// Verify or export the tamper-evident audit history.
@@ -98,6 +102,7 @@ where
         Some(Command::Gui(args)) => crate::gui::run(&args),
         Some(Command::User(args)) => user::run(&args, out, err),
         Some(Command::Sign(args)) => sign::run(&args, out, err),
+        Some(Command::Report(args)) => report::run(&args, out, err),
         Some(Command::History(args)) => history::run(&args, out, err),
         Some(Command::Audit(args)) => audit_cmd::run(&args, out, err),
         Some(Command::BenchAudit(args)) => bench_audit::run(&args, out),

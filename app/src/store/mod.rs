@@ -384,6 +384,28 @@ pub struct HistoryFilter {
     pub to: Option<String>,
 }
 
+/// The original input of a run's case, exactly as stored (see [`CaseStore::input_bytes`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredInput {
+    pub ecg_input_id: i64,
+    pub case_id: i64,
+    pub patient_id: Option<i64>,
+    pub file_name: String,
+    /// [`ecgr1_engine::Format::name`] of the input as first read ("csv", "wfdb", "png", ...).
+    pub format: String,
+    /// "signal" or "image".
+    pub kind: String,
+    /// Lowercase hex SHA-256 of `bytes` as computed when the input was stored.
+    pub sha256: String,
+    pub sample_rate_hz: Option<f64>,
+    pub metadata_json: String,
+    pub created_at: String,
+    /// For WFDB: the header followed by its data file.
+    pub bytes: Vec<u8>,
+    /// The latest version of the case's clinical notes, if any.
+    pub latest_note: Option<String>,
+}
+
 /// The storage interface every backend implements.
 pub trait CaseStore {
     /// Messages about what opening did (a new database, its first user, a new key file).
@@ -462,4 +484,17 @@ pub trait CaseStore {
 
     /// Re-computes the whole chain and compares its end with the signed head.
     fn verify_audit(&self) -> Result<Verification>;
+
+    /// Any role: the original input of the case a run belongs to, with its stored SHA-256
+    /// (the caller re-hashes the bytes to check them).
+    fn input_bytes(&self, session: &Session, run_id: i64) -> Result<StoredInput>;
+
+    /// Any role: records that a clinical report of a run was produced (an `export` event on
+    /// entity `report`, id = the run); `details` says what it holds (hash, pages, identity).
+    fn record_report_export(
+        &self,
+        session: &Session,
+        run_id: i64,
+        details: serde_json::Value,
+    ) -> Result<()>;
 }

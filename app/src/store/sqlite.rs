@@ -21,7 +21,7 @@ use super::password::{hash_password, verify_password};
 use super::{
     AnalysisIds, CaseStore, DbLocation, DecisionRecord, HistoryFilter, KeySource, NewAnalysis,
     NewDecision, NewRun, PatientIdentity, Result, Role, RunOutcome, RunRecord, Session,
-    StoreConfig, StoreError, Verdict, roles_text,
+    StoreConfig, StoreError, StoredInput, Verdict, roles_text,
 };
 use crate::audit::{AuditEvent, AuditKey, Chain, GENESIS, HASH_LEN, Head, Verification, Verifier};
 
@@ -1608,6 +1608,7 @@ impl CaseStore for SqliteStore {
                  AND (?3 IS NULL OR at <= ?3) AND (?4 IS NULL \
                    OR (entity_type = 'case' AND entity_id = CAST(?4 AS TEXT)) \
                    OR (entity_type = 'run' AND entity_id IN (SELECT CAST(id AS TEXT) FROM runs WHERE case_id = ?4)) \
+                   OR (entity_type = 'report' AND entity_id IN (SELECT CAST(id AS TEXT) FROM runs WHERE case_id = ?4)) \
                    OR (entity_type = 'note' AND entity_id IN (SELECT CAST(id AS TEXT) FROM notes WHERE case_id = ?4)) \
                    OR (entity_type = 'decision' AND entity_id IN (SELECT CAST(id AS TEXT) FROM decisions WHERE case_id = ?4)) \
                    OR (entity_type = 'ecg_input' AND entity_id IN (SELECT CAST(ecg_input_id AS TEXT) FROM cases WHERE id = ?4))) \
@@ -1700,6 +1701,66 @@ impl CaseStore for SqliteStore {
             tx.commit().await?;
             let head = head.map(|(seq, hash, mac)| Head { seq, hash, mac });
             Ok(verifier.finish(head.as_ref()))
+        })
+    }
+
+    fn input_bytes(&self, _session: &Session, run_id: i64) -> Result<StoredInput> {
+        self.block_on(async {
+            let mut conn = self.pool.acquire().await?;
+            let row = sqlx::query(
+                "SELECT i.id AS input_id, c.id AS case_id, c.patient_id, i.file_name, i.format, i.kind, \
+                 i.sha256, i.sample_rate_hz, i.metadata_json, i.created_at, i.original, \
+                 (SELECT n.text FROM notes n WHERE n.case_id = c.id ORDER BY n.version DESC LIMIT 1) AS latest_note \
+                 FROM runs r JOIN cases c ON c.id = r.case_id JOIN ecg_inputs i ON i.id = c.ecg_input_id \
+                 WHERE r.id = ?",
+            )
+            .bind(run_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or(StoreError::NotFound {
+                entity: "run",
+                id: run_id.to_string(),
+            })?;
+            Ok(StoredInput {
+                ecg_input_id: row.try_get("input_id")?,
+                case_id: row.try_get("case_id")?,
+                patient_id: row.try_get("patient_id")?,
+                file_name: row.try_get("file_name")?,
+                format: row.try_get("format")?,
+                kind: row.try_get("kind")?,
+                sha256: row.try_get("sha256")?,
+                sample_rate_hz: row.try_get("sample_rate_hz")?,
+                metadata_json: row.try_get("metadata_json")?,
+                created_at: row.try_get("created_at")?,
+                bytes: row.try_get("original")?,
+                latest_note: row.try_get("latest_note")?,
+            })
+        })
+    }
+
+    fn record_report_export(&self, session: &Session, run_id: i64, details: Value) -> Result<()> {
+        self.block_on(async {
+            let mut conn = self.pool.acquire().await?;
+            let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+            let found: Option<i64> = sqlx::query_scalar("SELECT id FROM runs WHERE id = ?")
+                .bind(run_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if found.is_none() {
+                return Err(StoreError::NotFound {
+                    entity: "run",
+                    id: run_id.to_string(),
+                });
+            }
+            append_events(
+                &mut tx,
+                &self.key,
+                &session.into(),
+                &[Draft::new("export", "report", run_id).after(details)],
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(())
         })
     }
 }
