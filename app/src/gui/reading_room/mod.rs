@@ -1,203 +1,369 @@
-//! The reading room: a cardiologist opens an ECG (a file or the bundled sample) and reads it
-//! on ECG paper with layout, speed and gain controls.
+//! The reading room: a cardiologist picks a case from the worklist (or opens a file, or reads
+//! the bundled sample), reads it on ECG paper beside its measurements, writes the history
+//! notes, runs an engine and watches its trace arrive, checks the verifier's findings, and
+//! signs a decision.
 //!
-//! Files are read on a worker thread ([`super::jobs`]), so the frame loop never waits on the
-//! disk.
+//! Files, measurements, engine runs and store queries all run on worker threads
+//! ([`super::jobs`], [`run::ActiveRun`]); the frame loop only polls.
 
-use ecgr1_engine::formats::{EcgInput, LoadOptions, load_path};
-use ecgr1_engine::{EcgRecord, PatientInfo};
-use ecgr1_ui::{EcgPaperView, PaperSettings, paper_toolbar};
-use std::path::{Path, PathBuf};
+mod decision;
+mod document;
+mod evidence;
+mod notes;
+mod run;
+mod shown;
+#[cfg(test)]
+mod tests;
+mod worklist;
 
-use super::demo_record;
+use std::path::PathBuf;
+
+use ecgr1_engine::model::ModelDType;
+use ecgr1_engine::report::Task;
+use ecgr1_engine::trace;
+use ecgr1_ui::assessment::assessment_view;
+use ecgr1_ui::measurements_table::measurements_table;
+use ecgr1_ui::trace_view::{SentenceRef, build_steps};
+use ecgr1_ui::{EcgPaperView, PaperOverlay, PaperSettings, TraceView, paper_toolbar};
+use egui::{Key, KeyboardShortcut, Modifiers, Ui};
+
 use super::jobs::{Job, JobSlot};
 use super::link::StoreLink;
+use crate::store::{DecisionRecord, NoteVersion, RunRecord};
+use decision::DecisionForm;
+use document::{Document, Origin, open_file, open_sample, open_stored};
+pub use document::{SAMPLE_FILES, samples_dir};
+use notes::NotesEditor;
+use run::{ActiveRun, DeviceChoice, EngineChoice, Phase, RunInput, RunSettings};
+use shown::ShownRun;
+use worklist::Worklist;
 
-/// Bundled samples tried at start-up, in order of preference.
-pub const SAMPLE_FILES: [&str; 4] = [
-    "waveform_ecg.dcm",
-    "synthetic_sinus.hea",
-    "synthetic_sinus.edf",
-    "synthetic_sinus.csv",
-];
+pub const OPEN_SHORTCUT: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::O);
+pub const RUN_SHORTCUT: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::R);
+pub const NEXT_SHORTCUT: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::N);
 
-/// The `assets/samples` folder: next to the working directory (running from the repository
-/// root) or next to the source tree the binary was built from.
-pub fn samples_dir() -> Option<PathBuf> {
-    let candidates = [
-        PathBuf::from("assets/samples"),
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/samples"),
-    ];
-    candidates.into_iter().find(|p| p.is_dir())
+/// Label of the run button.
+pub const RUN_BUTTON: &str = "Run engine";
+/// Label of the cancel button.
+pub const CANCEL_BUTTON: &str = "Cancel run";
+
+/// A stored case's runs (each with its decisions) and notes.
+struct CaseData {
+    runs: Vec<(RunRecord, Vec<DecisionRecord>)>,
+    notes: Vec<NoteVersion>,
 }
 
-/// Largest texture side used to show an image input (bigger images are subsampled).
-const MAX_TEXTURE_SIDE: u32 = 4096;
-
-/// What the window shows.
-enum Shown {
-    Nothing,
-    Signal {
-        record: Box<EcgRecord>,
-        patient: PatientInfo,
-        /// Set when this is the in-memory synthetic signal, with the reasons no sample was read.
-        synthetic: Option<String>,
-    },
-    Image {
-        name: String,
-        size: [usize; 2],
-        pixels: Vec<u8>,
-        texture: Option<egui::TextureHandle>,
-    },
+/// What opening produced, sent back from the worker.
+struct Opened {
+    doc: Document,
+    case: Option<CaseData>,
 }
 
-/// What a load produced, sent back from the worker thread.
-enum Loaded {
-    Input(PathBuf, Box<EcgInput>),
-    Synthetic(String),
-    Failed(String),
-}
-
-fn load_file(path: &Path) -> Loaded {
-    match load_path(path, &LoadOptions::default()) {
-        Ok(input) => Loaded::Input(path.to_path_buf(), Box::new(input)),
-        Err(e) => Loaded::Failed(e.to_string()),
-    }
-}
-
-/// The first readable bundled sample, or the synthetic signal with the reasons none was read.
-fn load_sample() -> Loaded {
-    let Some(dir) = samples_dir() else {
-        return Loaded::Synthetic("assets/samples was not found".to_string());
-    };
-    let mut reasons = Vec::new();
-    for name in SAMPLE_FILES {
-        let path = dir.join(name);
-        if !path.exists() {
-            reasons.push(format!("{name}: not present"));
-            continue;
-        }
-        match load_path(&path, &LoadOptions::default()) {
-            Ok(input) => return Loaded::Input(path, Box::new(input)),
-            Err(e) => reasons.push(e.to_string()),
-        }
-    }
-    Loaded::Synthetic(reasons.join("; "))
+/// Reads a stored case: its input, runs, decisions and notes.
+fn open_case(link: &StoreLink, case_id: i64) -> Result<Opened, String> {
+    let (store, session) = (&link.store, &link.session);
+    let input = store
+        .case_input(session, case_id)
+        .map_err(|e| e.to_string())?;
+    let doc = open_stored(case_id, &input.format, &input.file_name, input.bytes)?;
+    let runs = store
+        .case_runs(session, case_id)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|r| {
+            let decisions = store.decisions(session, r.id).map_err(|e| e.to_string())?;
+            Ok((r, decisions))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let notes = store.notes(session, case_id).map_err(|e| e.to_string())?;
+    Ok(Opened {
+        doc,
+        case: Some(CaseData { runs, notes }),
+    })
 }
 
 pub struct ReadingRoom {
     settings: PaperSettings,
-    shown: Shown,
+    doc: Option<Document>,
+    texture: Option<egui::TextureHandle>,
     path_text: String,
     error: Option<String>,
-    pending: JobSlot<Loaded>,
+    opening: JobSlot<Result<Opened, String>>,
+    file_dialog: JobSlot<Option<PathBuf>>,
+    folder_dialog: JobSlot<Option<PathBuf>>,
+    worklist: Worklist,
+    notes: NotesEditor,
+    run_settings: RunSettings,
+    active: Option<ActiveRun>,
+    /// The open case's runs (a run just finished is added last).
+    runs: Vec<ShownRun>,
+    shown: usize,
+    decision: DecisionForm,
+    overlay: PaperOverlay,
 }
 
 impl ReadingRoom {
     pub fn new(ctx: &egui::Context, file: Option<PathBuf>) -> Self {
-        let mut app = Self {
+        let mut room = Self {
             settings: PaperSettings::default(),
-            shown: Shown::Nothing,
+            doc: None,
+            texture: None,
             path_text: file
                 .as_ref()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
             error: None,
-            pending: JobSlot::default(),
+            opening: JobSlot::default(),
+            file_dialog: JobSlot::default(),
+            folder_dialog: JobSlot::default(),
+            worklist: Worklist::default(),
+            notes: NotesEditor::default(),
+            run_settings: RunSettings::default(),
+            active: None,
+            runs: Vec::new(),
+            shown: 0,
+            decision: DecisionForm::default(),
+            overlay: PaperOverlay::default(),
         };
-        app.start_load(ctx, file);
-        app
+        match file {
+            Some(path) => room.open_path(ctx, path),
+            None => room.open_the_sample(ctx),
+        }
+        room
     }
 
-    /// Whether a file is being read.
+    /// Whether a file or case is being read.
     pub fn is_busy(&self) -> bool {
-        self.pending.is_running()
+        self.opening.is_running()
     }
 
-    /// Reads `file` (or the bundled sample when `None`) on a worker thread.
-    fn start_load(&mut self, ctx: &egui::Context, file: Option<PathBuf>) {
-        let label = match &file {
-            Some(p) => format!("reading {}", p.display()),
-            None => "reading the bundled sample".to_string(),
-        };
-        self.pending
-            .start(Job::spawn(ctx, label, move || match file {
-                Some(path) => load_file(&path),
-                None => load_sample(),
+    /// Whether an engine run is in progress.
+    pub fn is_running(&self) -> bool {
+        self.active.is_some()
+    }
+
+    #[cfg(test)]
+    fn shown_run(&self) -> Option<&ShownRun> {
+        self.runs.get(self.shown)
+    }
+
+    #[cfg(test)]
+    fn active_run(&self) -> Option<&ActiveRun> {
+        self.active.as_ref()
+    }
+
+    fn open_path(&mut self, ctx: &egui::Context, path: PathBuf) {
+        self.path_text = path.display().to_string();
+        self.opening.start(Job::spawn(
+            ctx,
+            format!("reading {}", path.display()),
+            move || {
+                open_file(&path, Origin::File(path.clone())).map(|doc| Opened { doc, case: None })
+            },
+        ));
+    }
+
+    fn open_the_sample(&mut self, ctx: &egui::Context) {
+        self.opening
+            .start(Job::spawn(ctx, "reading the bundled sample", || {
+                open_sample().map(|doc| Opened { doc, case: None })
             }));
     }
 
-    fn receive(&mut self) {
-        let Some(done) = self.pending.take_done() else {
-            return;
-        };
-        let loaded = match done {
-            Ok(loaded) => loaded,
-            Err(e) => Loaded::Failed(e),
-        };
-        match loaded {
-            Loaded::Input(path, input) => {
-                self.error = None;
-                self.path_text = path.display().to_string();
-                self.shown = match *input {
-                    EcgInput::Signal(s) => Shown::Signal {
-                        record: Box::new(s.record),
-                        patient: s.patient,
-                        synthetic: None,
-                    },
-                    EcgInput::Image(image) => match image.decode_rgb() {
-                        Ok(rgb) => {
-                            let (w, h) = rgb.dimensions();
-                            let step = w.max(h).div_ceil(MAX_TEXTURE_SIDE).max(1);
-                            let (tw, th) = (w.div_ceil(step), h.div_ceil(step));
-                            let mut pixels = Vec::with_capacity((tw * th * 3) as usize);
-                            for y in (0..h).step_by(step as usize) {
-                                for x in (0..w).step_by(step as usize) {
-                                    pixels.extend_from_slice(&rgb.get_pixel(x, y).0);
-                                }
-                            }
-                            Shown::Image {
-                                name: image.provenance.file_name.clone(),
-                                size: [tw as usize, th as usize],
-                                pixels,
-                                texture: None,
-                            }
-                        }
-                        Err(e) => {
-                            self.error = Some(e.to_string());
-                            Shown::Nothing
-                        }
-                    },
-                };
+    fn open_stored_case(&mut self, ctx: &egui::Context, link: &StoreLink, case_id: i64) {
+        let link = link.clone();
+        self.opening.start(Job::spawn(
+            ctx,
+            format!("opening case {case_id}"),
+            move || open_case(&link, case_id),
+        ));
+    }
+
+    fn receive(&mut self, ctx: &egui::Context, link: Option<&StoreLink>) {
+        if let Some(done) = self.opening.take_done() {
+            match done.and_then(|r| r) {
+                Ok(opened) => self.show(opened),
+                Err(e) => self.error = Some(e),
             }
-            Loaded::Synthetic(reasons) => {
-                self.error = None;
-                self.shown = Shown::Signal {
-                    record: Box::new(demo_record()),
-                    patient: PatientInfo::default(),
-                    synthetic: Some(reasons),
-                };
+        }
+        if let Some(Ok(Some(path))) = self.file_dialog.take_done() {
+            self.open_path(ctx, path);
+        }
+        if let Some(Ok(Some(dir))) = self.folder_dialog.take_done() {
+            self.run_settings.checkpoint = dir.display().to_string();
+        }
+        if let Some(active) = &mut self.active
+            && let Some(done) = active.poll()
+        {
+            self.active = None;
+            let (shown, case_id) = ShownRun::from_done(done);
+            if let (Some(case_id), Some(doc)) = (case_id, &mut self.doc) {
+                if doc.case_id().is_none() {
+                    // The run created the case: later runs and notes go to it.
+                    doc.origin = Origin::Case(case_id);
+                    if let Some(link) = link {
+                        self.notes.reload(ctx, link, case_id);
+                    }
+                }
+                self.worklist.mark_stale();
             }
-            Loaded::Failed(e) => self.error = Some(e),
+            self.runs.push(shown);
+            self.shown = self.runs.len() - 1;
+            self.decision.reset();
+        }
+        self.notes.receive();
+        if self.decision.receive(self.runs.get_mut(self.shown)) {
+            self.worklist.mark_stale();
         }
     }
 
-    fn file_bar(&mut self, ui: &mut egui::Ui) {
+    fn show(&mut self, opened: Opened) {
+        self.error = None;
+        self.texture = None;
+        self.path_text = match &opened.doc.origin {
+            Origin::File(p) | Origin::Sample(p) => p.display().to_string(),
+            Origin::Case(id) => format!("case {id}: {}", opened.doc.file_name()),
+            Origin::Synthetic(_) => String::new(),
+        };
+        self.overlay = PaperOverlay {
+            beats: opened.doc.beat_marks(),
+            highlights: Vec::new(),
+        };
+        let measurements = opened.doc.measurements.as_ref().ok().cloned();
+        match opened.case {
+            Some(case) => {
+                self.notes.set_versions(case.notes);
+                self.runs = case
+                    .runs
+                    .iter()
+                    .map(|(r, d)| ShownRun::from_record(r, d.clone(), measurements.as_deref()))
+                    .collect();
+            }
+            None => {
+                self.notes.clear();
+                self.runs.clear();
+            }
+        }
+        self.shown = self.runs.len().saturating_sub(1);
+        self.decision.reset();
+        self.doc = Some(opened.doc);
+    }
+
+    fn start_run(&mut self, ctx: &egui::Context, link: Option<&StoreLink>) {
+        let Some(doc) = &self.doc else { return };
+        if self.active.is_some() {
+            return;
+        }
+        self.active = Some(ActiveRun::start(
+            ctx,
+            RunInput {
+                settings: self.run_settings.clone(),
+                notes: self.notes.text.clone(),
+                input: doc.input.clone(),
+                bytes: doc.bytes.clone(),
+                link: link.cloned(),
+                case_id: doc.case_id(),
+            },
+        ));
+    }
+
+    fn can_run(&self) -> Result<(), &'static str> {
+        if self.doc.is_none() {
+            return Err("open an ECG first");
+        }
+        if self.active.is_some() {
+            return Err("a run is in progress");
+        }
+        if self.run_settings.engine == EngineChoice::Local
+            && self.run_settings.checkpoint.trim().is_empty()
+        {
+            return Err("choose the checkpoint directory of the local model first");
+        }
+        Ok(())
+    }
+
+    fn pick_file(&mut self, ctx: &egui::Context) {
+        if self.file_dialog.is_running() {
+            return;
+        }
+        // The native dialog blocks its thread until the user answers: never the frame loop.
+        self.file_dialog
+            .start(Job::spawn(ctx, "choosing a file", || {
+                rfd::FileDialog::new()
+                    .set_title("Open an ECG")
+                    .add_filter(
+                        "ECG files",
+                        &[
+                            "hea", "dat", "edf", "dcm", "xml", "csv", "png", "jpg", "jpeg",
+                        ],
+                    )
+                    .pick_file()
+            }));
+    }
+
+    fn shortcuts(&mut self, ui: &Ui, link: Option<&StoreLink>) {
+        let ctx = ui.ctx().clone();
+        let typing = ctx.egui_wants_keyboard_input();
+        let (open, run, next) = ctx.input_mut(|i| {
+            (
+                i.consume_shortcut(&OPEN_SHORTCUT),
+                i.consume_shortcut(&RUN_SHORTCUT),
+                i.consume_shortcut(&NEXT_SHORTCUT)
+                    || (!typing && i.consume_key(Modifiers::NONE, Key::J)),
+            )
+        });
+        if open {
+            self.pick_file(&ctx);
+        }
+        if run && self.can_run().is_ok() {
+            self.start_run(&ctx, link);
+        }
+        if next
+            && let Some(link) = link
+            && let Some(case) = self
+                .worklist
+                .next_case(self.doc.as_ref().and_then(Document::case_id))
+        {
+            self.open_stored_case(&ctx, link, case);
+        }
+        let dropped = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .find_map(|f| (!f.path().as_os_str().is_empty()).then(|| f.path().to_path_buf()))
+        });
+        if let Some(path) = dropped {
+            self.open_path(&ctx, path);
+        }
+    }
+}
+
+impl ReadingRoom {
+    fn file_bar(&mut self, ui: &mut Ui) {
+        let ctx = ui.ctx().clone();
         ui.horizontal(|ui| {
-            ui.strong("ECG-R1 workstation");
-            ui.separator();
+            let busy = self.opening.is_running();
+            if ui
+                .add_enabled(!busy, egui::Button::new("Open…"))
+                .on_hover_text(format!(
+                    "Open an ECG file with the system dialog ({}); you can also drop a file on the window",
+                    ctx.format_shortcut(&OPEN_SHORTCUT)
+                ))
+                .clicked()
+            {
+                self.pick_file(&ctx);
+            }
             let label = ui.label("File:");
             let edit = ui
                 .add(
                     egui::TextEdit::singleline(&mut self.path_text)
                         .hint_text("path to an ECG file (WFDB, EDF, DICOM, aECG, CSV, PNG, JPEG)")
-                        .desired_width(420.0),
+                        .desired_width(360.0),
                 )
                 .labelled_by(label.id);
-            let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-            let busy = self.pending.is_running();
+            let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
             if ui
-                .add_enabled(!busy, egui::Button::new("Open"))
+                .add_enabled(!busy, egui::Button::new("Open path"))
                 .on_hover_text("Open the file named in the path field")
                 .clicked()
                 || (enter && !busy)
@@ -206,7 +372,7 @@ impl ReadingRoom {
                 if path.as_os_str().is_empty() {
                     self.error = Some("type the path of an ECG file first".to_string());
                 } else {
-                    self.start_load(ui.ctx(), Some(path));
+                    self.open_path(&ctx, path);
                 }
             }
             if ui
@@ -214,32 +380,29 @@ impl ReadingRoom {
                 .on_hover_text("Open the bundled sample ECG")
                 .clicked()
             {
-                self.start_load(ui.ctx(), None);
+                self.open_the_sample(&ctx);
             }
-            if let Some(label) = self.pending.label() {
+            if let Some(label) = self.opening.label() {
                 ui.spinner();
                 ui.label(label);
             }
         });
     }
 
-    fn status_bar(&self, ui: &mut egui::Ui) {
+    fn status_bar(&self, ui: &mut Ui) {
         if let Some(e) = &self.error {
             ui.colored_label(ui.visuals().error_fg_color, format!("Error: {e}"));
         }
-        match &self.shown {
-            Shown::Signal {
-                record,
-                patient,
-                synthetic,
-            } => {
-                if let Some(reasons) = synthetic {
-                    ui.colored_label(
-                        ui.visuals().warn_fg_color,
-                        "Synthetic demo signal: no bundled sample file could be read.",
-                    )
-                    .on_hover_text(reasons.as_str());
-                }
+        let Some(doc) = &self.doc else { return };
+        if let Origin::Synthetic(reasons) = &doc.origin {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                "Synthetic demo signal: no bundled sample file could be read.",
+            )
+            .on_hover_text(reasons.as_str());
+        }
+        match (doc.record(), &doc.image) {
+            (Some(record), _) => {
                 let leads: Vec<String> = record
                     .leads
                     .iter()
@@ -252,6 +415,7 @@ impl ReadingRoom {
                     })
                     .collect();
                 let sha = record.provenance.sha256.get(..12).unwrap_or("—");
+                let patient = doc.patient().is_some_and(|p| !p.is_empty());
                 ui.label(format!(
                     "{}  ·  {}  ·  {} Hz  ·  {:.1} s  ·  leads {}  ·  SHA-256 {sha}…{}",
                     record.provenance.file_name,
@@ -259,73 +423,310 @@ impl ReadingRoom {
                     record.sample_rate_hz,
                     record.duration_s(),
                     leads.join(" "),
-                    if patient.is_empty() {
-                        ""
-                    } else {
+                    if patient {
                         "  ·  patient data present (not shown)"
+                    } else {
+                        ""
                     }
                 ));
                 for note in &record.processing_notes {
                     ui.small(note);
                 }
             }
-            Shown::Image { name, size, .. } => {
+            (None, Some(image)) => {
                 ui.label(format!(
-                    "{name}  ·  image {}×{} shown  ·  an image carries no signal: it can be read by the model, not measured",
-                    size[0], size[1]
+                    "{}  ·  image {}×{} shown  ·  an image carries no signal: it can be read by the model, not measured",
+                    doc.file_name(),
+                    image.size[0],
+                    image.size[1]
                 ));
             }
-            Shown::Nothing => {}
+            (None, None) => {}
         }
     }
-}
 
-impl ReadingRoom {
+    fn measurements_panel(&self, ui: &mut Ui) {
+        let Some(doc) = &self.doc else { return };
+        egui::CollapsingHeader::new("Measurements")
+            .default_open(true)
+            .show(ui, |ui| match &doc.measurements {
+                Ok(m) => measurements_table(ui, m),
+                Err(why) => {
+                    ui.label(format!("Not measured: {why}"));
+                }
+            });
+    }
+
+    fn run_panel(&mut self, ui: &mut Ui, link: Option<&StoreLink>) {
+        ui.strong("Run");
+        let idle = self.active.is_none();
+        ui.add_enabled_ui(idle, |ui| {
+            let s = &mut self.run_settings;
+            egui::ComboBox::new("run_engine", "Engine")
+                .selected_text(match s.engine {
+                    EngineChoice::Protocol => "Protocol (built in, rule-based)",
+                    EngineChoice::Local => "Local ECG-R1 model",
+                })
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut s.engine, EngineChoice::Protocol, "Protocol (built in, rule-based)");
+                    ui.selectable_value(&mut s.engine, EngineChoice::Local, "Local ECG-R1 model");
+                });
+            ui.horizontal(|ui| {
+                ui.label("Task:");
+                ui.radio_value(&mut s.task, Task::Interpret, "Interpretation")
+                    .on_hover_text("A full six-step reading with diagnostic labels");
+                ui.radio_value(&mut s.task, Task::Twi, "TWI triage")
+                    .on_hover_text("Is the T-wave inversion ischemic? yes/no with P(yes)");
+            });
+            if s.engine == EngineChoice::Local {
+                ui.horizontal(|ui| {
+                    let label = ui.label("Checkpoint:");
+                    ui.add(
+                        egui::TextEdit::singleline(&mut s.checkpoint)
+                            .hint_text("checkpoint directory")
+                            .desired_width(220.0),
+                    )
+                    .labelled_by(label.id);
+                    if ui
+                        .add_enabled(!self.folder_dialog.is_running(), egui::Button::new("Choose folder…"))
+                        .on_hover_text("Choose the model's checkpoint directory")
+                        .clicked()
+                    {
+                        self.folder_dialog.start(Job::spawn(ui.ctx(), "choosing a folder", || {
+                            rfd::FileDialog::new()
+                                .set_title("Checkpoint directory")
+                                .pick_folder()
+                        }));
+                    }
+                });
+                ui.horizontal(|ui| {
+                    ui.label("Device:");
+                    ui.radio_value(&mut s.device, DeviceChoice::Auto, "GPU if available")
+                        .on_hover_text("A GPU when this build has one compiled in and one is present, else the CPU");
+                    ui.radio_value(&mut s.device, DeviceChoice::Cpu, "CPU");
+                });
+                ui.horizontal(|ui| {
+                    egui::ComboBox::new("run_dtype", "Precision")
+                        .selected_text(s.dtype.map_or("default", ModelDType::name))
+                        .show_ui(ui, |ui| {
+                            ui.selectable_value(&mut s.dtype, None, "default")
+                                .on_hover_text("f32 on the CPU, bf16 on a GPU");
+                            for d in [ModelDType::F32, ModelDType::Bf16, ModelDType::F16] {
+                                ui.selectable_value(&mut s.dtype, Some(d), d.name());
+                            }
+                        });
+                    let label = ui.label("Max tokens:");
+                    ui.add(egui::DragValue::new(&mut s.max_tokens).range(1..=8192))
+                        .labelled_by(label.id);
+                });
+            }
+        });
+        ui.horizontal(|ui| {
+            let ready = self.can_run();
+            let shortcut = ui.ctx().format_shortcut(&RUN_SHORTCUT);
+            let button = ui.add_enabled(ready.is_ok(), egui::Button::new(RUN_BUTTON));
+            let button = match ready {
+                Ok(()) => button.on_hover_text(format!("Run the engine on this ECG ({shortcut})")),
+                Err(why) => button.on_disabled_hover_text(why),
+            };
+            if button.clicked() {
+                self.start_run(ui.ctx(), link);
+            }
+            if let Some(active) = &mut self.active
+                && ui
+                    .add_enabled(!active.cancel_requested(), egui::Button::new(CANCEL_BUTTON))
+                    .on_hover_text("Stop the run before the model's next token")
+                    .clicked()
+            {
+                active.cancel();
+            }
+        });
+        if let Some(active) = &self.active {
+            let elapsed = active.started.elapsed().as_secs_f64();
+            match (active.phase, active.streaming) {
+                (Phase::Loading, true) => {
+                    ui.horizontal(|ui| {
+                        ui.spinner();
+                        ui.label(format!("Loading the model weights… {elapsed:.1} s"));
+                    });
+                }
+                (Phase::Loading, false) | (Phase::Running, false) => {
+                    ui.horizontal(|ui| {
+                        ui.spinner();
+                        ui.label(format!("Running the engine… {elapsed:.1} s"));
+                    });
+                }
+                (Phase::Running, true) => {
+                    let fraction = active.tokens as f32 / active.max_tokens.max(1) as f32;
+                    let rate = active
+                        .tokens_per_s()
+                        .map_or_else(|| "—".to_string(), |r| format!("{r:.1}"));
+                    ui.add(egui::ProgressBar::new(fraction).text(format!(
+                        "{} tokens · {rate} tokens/s · {elapsed:.1} s",
+                        active.tokens
+                    )));
+                }
+            }
+            if active.cancel_requested() {
+                ui.label("Cancelling…");
+            }
+        }
+    }
+
+    fn result_panel(&mut self, ui: &mut Ui, link: Option<&StoreLink>) -> Option<SentenceRef> {
+        if let Some(active) = &self.active {
+            let parsed = trace::parse(&active.text);
+            let steps = build_steps(&parsed.steps, &[]);
+            ui.strong("Trace (live)");
+            if steps.is_empty() && !active.text.is_empty() {
+                let tail: String = {
+                    let chars: Vec<char> = active.text.chars().collect();
+                    chars[chars.len().saturating_sub(600)..].iter().collect()
+                };
+                ui.label(tail);
+            }
+            TraceView::new(&steps, "live_trace")
+                .streaming(true)
+                .show(ui);
+            return None;
+        }
+        if self.runs.len() > 1 {
+            egui::ComboBox::new("shown_run", "Run shown")
+                .selected_text(self.runs[self.shown].stored_note.clone())
+                .show_ui(ui, |ui| {
+                    for (k, r) in self.runs.iter().enumerate() {
+                        ui.selectable_value(&mut self.shown, k, r.stored_note.clone());
+                    }
+                });
+        }
+        let Some(run) = self.runs.get(self.shown) else {
+            ui.label("No engine has been run on this ECG yet.");
+            return None;
+        };
+        ui.small(run.stored_note.as_str());
+        if let Some(e) = &run.error {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!("Run {}: {e}", run.status),
+            );
+        }
+        let mut hovered = None;
+        if let Some(report) = &run.report {
+            assessment_view(ui, report, run.verification.as_ref().map(|v| &v.summary));
+            ui.strong("Trace");
+            hovered = TraceView::new(&run.steps, "trace").show(ui);
+            if !report.summary.is_empty() {
+                ui.label(report.summary.as_str());
+            }
+        }
+        ui.separator();
+        let run = &self.runs[self.shown];
+        self.decision.ui(ui, run, link);
+        hovered
+    }
+
+    fn highlights(&self, hovered: Option<SentenceRef>) -> Vec<ecgr1_ui::Highlight> {
+        let (Some((s, k)), Some(run), Some(record)) = (
+            hovered,
+            self.runs.get(self.shown),
+            self.doc.as_ref().and_then(Document::record),
+        ) else {
+            return Vec::new();
+        };
+        let (Some(step), Some(report)) = (run.steps.get(s), &run.report) else {
+            return Vec::new();
+        };
+        let Some(sentence) = step.sentences.get(k) else {
+            return Vec::new();
+        };
+        let evidence = report
+            .steps
+            .get(s)
+            .map_or(&[][..], |t| t.evidence.as_slice());
+        evidence::highlights_for(
+            &sentence.text,
+            evidence,
+            &sentence.claims,
+            record.sample_rate_hz,
+            record.duration_s(),
+        )
+    }
+
     /// Draws the reading room into `ui`. `link` is the case store, once open.
-    pub fn ui(&mut self, ui: &mut egui::Ui, _link: Option<&StoreLink>) {
-        self.receive();
+    pub fn ui(&mut self, ui: &mut Ui, link: Option<&StoreLink>) {
+        self.receive(&ui.ctx().clone(), link);
+        self.shortcuts(ui, link);
+        self.worklist.update(ui.ctx(), link);
+
         egui::Panel::top("reading_room_file_bar").show(ui, |ui| {
             self.file_bar(ui);
-            if matches!(self.shown, Shown::Signal { .. }) {
+            if self.doc.as_ref().is_some_and(|d| d.record().is_some()) {
                 paper_toolbar(ui, &mut self.settings);
             }
         });
         egui::Panel::bottom("reading_room_status_bar").show(ui, |ui| self.status_bar(ui));
-        egui::CentralPanel::default().show(ui, |ui| {
-            let settings = &self.settings;
-            match &mut self.shown {
-                Shown::Signal { record, .. } => {
-                    egui::ScrollArea::both().show(ui, |ui| {
-                        ui.add(EcgPaperView::new(record, settings));
-                    });
-                }
-                Shown::Image {
-                    name,
-                    size,
-                    pixels,
-                    texture,
-                } => {
-                    let tex = texture.get_or_insert_with(|| {
-                        let image = egui::ColorImage::from_rgb(*size, pixels);
-                        ui.ctx()
-                            .load_texture(name.clone(), image, egui::TextureOptions::LINEAR)
-                    });
-                    egui::ScrollArea::both().show(ui, |ui| {
-                        let width = ui.available_width();
-                        let scale = width / size[0].max(1) as f32;
-                        ui.add(
-                            egui::Image::new(&*tex)
-                                .fit_to_exact_size(egui::vec2(width, size[1] as f32 * scale))
-                                .alt_text(format!("ECG image {name}")),
-                        );
-                    });
-                }
-                Shown::Nothing => {
-                    if !self.pending.is_running() {
-                        ui.label("Open an ECG file to begin.");
-                    }
-                }
+        let open_case = self.doc.as_ref().and_then(Document::case_id);
+        let mut clicked = None;
+        egui::Panel::left("reading_room_worklist")
+            .resizable(true)
+            .default_size(300.0)
+            .show(ui, |ui| {
+                clicked = self.worklist.ui(ui, link, open_case);
+            });
+        if let (Some(case), Some(link)) = (clicked, link) {
+            self.open_stored_case(ui.ctx(), link, case);
+        }
+        let mut hovered = None;
+        egui::Panel::right("reading_room_side")
+            .resizable(true)
+            .default_size(460.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    self.measurements_panel(ui);
+                    ui.separator();
+                    let signed = self.runs.iter().any(|r| r.signature().is_some());
+                    let case_id = self.doc.as_ref().and_then(Document::case_id);
+                    self.notes.ui(ui, link, case_id, signed);
+                    ui.separator();
+                    self.run_panel(ui, link);
+                    ui.separator();
+                    hovered = self.result_panel(ui, link);
+                });
+            });
+        self.overlay.highlights = self.highlights(hovered);
+        egui::CentralPanel::default().show(ui, |ui| self.paper(ui));
+    }
+
+    fn paper(&mut self, ui: &mut Ui) {
+        let Some(doc) = &self.doc else {
+            if !self.opening.is_running() {
+                ui.label("Open an ECG file to begin.");
             }
-        });
+            return;
+        };
+        if let Some(record) = doc.record() {
+            egui::ScrollArea::both().show(ui, |ui| {
+                ui.add(EcgPaperView::new(record, &self.settings).overlay(&self.overlay));
+            });
+        } else if let Some(image) = &doc.image {
+            let name = doc.file_name().to_string();
+            let tex = self.texture.get_or_insert_with(|| {
+                let pixels = egui::ColorImage::from_rgb(image.size, &image.pixels);
+                ui.ctx()
+                    .load_texture(name.clone(), pixels, egui::TextureOptions::LINEAR)
+            });
+            ui.label(
+                "Image input: shown as it is. It cannot be measured; the model engine can read it.",
+            );
+            egui::ScrollArea::both().show(ui, |ui| {
+                let width = ui.available_width();
+                let scale = width / image.size[0].max(1) as f32;
+                ui.add(
+                    egui::Image::new(&*tex)
+                        .fit_to_exact_size(egui::vec2(width, image.size[1] as f32 * scale))
+                        .alt_text(format!("ECG image {name}")),
+                );
+            });
+        }
     }
 }

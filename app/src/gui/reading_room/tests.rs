@@ -1,0 +1,230 @@
+//! The reading room's main flows, driven through accessibility labels (headless, no GPU).
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+
+use super::super::tests::start;
+use super::super::{StoreState, WorkstationApp};
+use super::decision::{CONFIRM_SIGN, PASSWORD_FIELD, SIGN_BUTTON};
+use super::run::{EngineChoice, RunSettings};
+use super::{CANCEL_BUTTON, RUN_BUTTON};
+use crate::store::{NewDecision, Role, SignatureMeaning, StoreError, Verdict};
+
+type App = Harness<'static, WorkstationApp>;
+
+/// Steps frames until `done` holds (spinners keep repainting, so `Harness::run` would not
+/// settle while a job is running), then a few more so the result is drawn.
+fn step_until(harness: &mut App, what: &str, done: impl Fn(&WorkstationApp) -> bool) {
+    for _ in 0..3000 {
+        harness.step();
+        if done(harness.state()) {
+            for _ in 0..3 {
+                harness.step();
+            }
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// A couple of frames after an input, so it is handled and its effect drawn.
+fn settle(harness: &mut App) {
+    for _ in 0..3 {
+        harness.step();
+    }
+}
+
+/// Runs the protocol engine on the open ECG through the run button and waits for the result.
+fn run_protocol(harness: &mut App) {
+    click(harness, RUN_BUTTON);
+    step_until(harness, "the protocol run", |app| {
+        !app.reading.is_running() && app.reading.shown_run().is_some()
+    });
+}
+
+/// Scrolls the widget labelled `label` into view and clicks it.
+fn click(harness: &mut App, label: &str) {
+    harness.get_by_label(label).scroll_to_me();
+    settle(harness);
+    harness.get_by_label(label).click();
+    settle(harness);
+}
+
+/// Scrolls the field labelled `label` into view, focuses it and types `text`.
+fn type_into(harness: &mut App, label: &str, text: &str) {
+    click(harness, label);
+    harness.get_by_label(label).type_text(text);
+    settle(harness);
+}
+
+/// Fills the decision (agree, a reason, approved) and opens the password prompt.
+fn prepare_signature(harness: &mut App) {
+    type_into(harness, "Reason:", "the reading matches the tracing");
+    click(harness, "Approved");
+    click(harness, SIGN_BUTTON);
+}
+
+fn enter_password(harness: &mut App, password: &str) {
+    type_into(harness, &format!("{PASSWORD_FIELD}:"), password);
+    click(harness, CONFIRM_SIGN);
+    step_until(harness, "the signature", |app| {
+        !app.reading.decision.is_signing()
+    });
+}
+
+#[test]
+fn sample_to_measurements_to_protocol_run_to_signed_case() {
+    let mut harness = start("dr_reed");
+    // The sample is open and measured: the heart rate has a value.
+    harness.get_by_label("Heart rate");
+    let rate = harness
+        .state()
+        .reading
+        .doc
+        .as_ref()
+        .and_then(|d| d.measurements.as_ref().ok())
+        .and_then(|m| m.heart_rate_bpm.value)
+        .expect("the sample's heart rate is measured");
+    harness.get_by_label(&format!("{rate:.0} bpm"));
+    harness.get_by_label("QTc (Bazett)");
+    harness.get_by_label("QTc (Fridericia)");
+
+    run_protocol(&mut harness);
+    harness.get_by_label_contains("Step 1: Technical, Rate & Rhythm");
+    harness.get_by_label_contains("Step 6:");
+    harness.get_by_label_contains("Answer: ");
+    harness.get_by_label("rule-based, no P(yes)");
+    harness.get_by_label_contains("Verifier: ");
+    harness.get_by_label_contains("Stored: case 1, run 1");
+    step_until(&mut harness, "the worklist", |app| {
+        app.reading.worklist.rows.len() == 1 && !app.reading.worklist.is_busy()
+    });
+    harness.get_by_label_contains("Case 1 · waveform_ecg.dcm · run");
+
+    prepare_signature(&mut harness);
+    enter_password(&mut harness, "correct horse");
+    let run = harness.state().reading.shown_run().expect("a run is shown");
+    let signature = run.signature().expect("the run is signed");
+    assert_eq!(signature.signer, "dr_reed");
+    assert_eq!(signature.meaning, "approved");
+    harness.get_by_label_contains("Signed by dr_reed at");
+    harness.get_by_label("This run is signed and read-only.");
+    assert!(harness.query_by_label(SIGN_BUTTON).is_none());
+    step_until(&mut harness, "the worklist to show the signature", |app| {
+        app.reading
+            .worklist
+            .rows
+            .first()
+            .is_some_and(|r| r.signed_by.is_some())
+    });
+    harness.get_by_label_contains("Case 1 · waveform_ecg.dcm · signed");
+}
+
+#[test]
+fn a_wrong_password_shows_an_error_and_does_not_sign() {
+    let mut harness = start("dr_reed");
+    run_protocol(&mut harness);
+    prepare_signature(&mut harness);
+    enter_password(&mut harness, "not my password");
+    harness.get_by_label_contains("wrong password for user 'dr_reed'");
+    let run = harness.state().reading.shown_run().expect("a run is shown");
+    assert!(run.signature().is_none());
+    let link = harness.state().link().expect("store open").clone();
+    let run_id = run.run_id.expect("stored");
+    assert!(
+        link.store
+            .decisions(&link.session, run_id)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_user_without_the_cardiologist_role_cannot_sign() {
+    let mut harness = start("dr_reed");
+    run_protocol(&mut harness);
+    let link = harness.state().link().expect("store open").clone();
+    link.store
+        .add_user(
+            &link.session,
+            "ann",
+            &[Role::Auditor],
+            Some("ann's long password"),
+        )
+        .unwrap();
+    let auditor = link.relogin("ann", None).unwrap();
+    harness.state_mut().store = StoreState::Open(auditor.clone());
+    settle(&mut harness);
+    harness.get_by_label_contains("ann (auditor) cannot sign: signing needs the cardiologist role");
+    assert!(
+        harness
+            .get_by_label(SIGN_BUTTON)
+            .accesskit_node()
+            .is_disabled()
+    );
+    // The store refuses too, whatever the window shows.
+    let run_id = harness
+        .state()
+        .reading
+        .shown_run()
+        .and_then(|r| r.run_id)
+        .expect("stored");
+    let refused = auditor.store.sign(
+        &auditor.session,
+        &NewDecision {
+            run_id,
+            verdict: Verdict::Agree,
+            reason: "trying",
+            meaning: SignatureMeaning::Reviewed,
+            password: "ann's long password",
+        },
+    );
+    assert!(matches!(refused, Err(StoreError::PermissionDenied { .. })));
+}
+
+#[test]
+fn a_local_model_run_streams_tokens_and_can_be_cancelled() {
+    let mut harness = start("dr_reed");
+    // The tiny checkpoint has random weights: it writes arbitrary characters, some of which
+    // no bundled font has. A real window draws those as boxes; so does this test.
+    harness
+        .ctx
+        .set_missing_glyph_policy(egui::MissingGlyphPolicy::Tofu);
+    let checkpoint = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/model/qwen2vl-tiny"
+    );
+    harness.state_mut().reading.run_settings = RunSettings {
+        engine: EngineChoice::Local,
+        checkpoint: checkpoint.to_string(),
+        max_tokens: 8192,
+        ..RunSettings::default()
+    };
+    settle(&mut harness);
+    harness.get_by_label(RUN_BUTTON).click();
+    settle(&mut harness);
+    step_until(&mut harness, "streamed tokens", |app| {
+        app.reading.active_run().is_some_and(|r| r.tokens >= 3) || !app.reading.is_running()
+    });
+    assert!(
+        harness.state().reading.is_running(),
+        "the run ended before it could be cancelled: {:?}",
+        harness
+            .state()
+            .reading
+            .shown_run()
+            .map(|r| (&r.status, &r.error))
+    );
+    harness.get_by_label_contains("tokens/s");
+    harness.get_by_label(CANCEL_BUTTON).click();
+    settle(&mut harness);
+    step_until(&mut harness, "the cancelled run", |app| {
+        !app.reading.is_running()
+    });
+    let run = harness.state().reading.shown_run().expect("a run is shown");
+    assert_eq!(run.status, "cancelled");
+    harness.get_by_label_contains("Run cancelled: cancelled by the user");
+    // The attempt is stored: the sample became a case whose only run was cancelled.
+    harness.get_by_label_contains("Stored: case 1, run 1");
+}
