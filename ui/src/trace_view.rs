@@ -2,6 +2,8 @@
 //! so hovering one can highlight the evidence it cites; the verifier's findings about a
 //! sentence are drawn right after it.
 
+use std::fmt::Write as _;
+
 use ecgr1_engine::report::TraceStep;
 use ecgr1_engine::verify::{CheckedClaim, ClaimStatus};
 use egui::{Color32, RichText, Ui};
@@ -100,10 +102,10 @@ pub fn claim_finding(claim: &CheckedClaim) -> String {
     };
     let mut s = format!("{status} ({})", claim.kind.name());
     if let Some(m) = &claim.measured {
-        s.push_str(&format!(": measured {m}"));
+        let _ = write!(s, ": measured {m}");
     }
     if let Some(e) = &claim.expected {
-        s.push_str(&format!(", expected {e}"));
+        let _ = write!(s, ", expected {e}");
     }
     s
 }
@@ -146,7 +148,7 @@ impl<'a> TraceView<'a> {
                 title.push_str(" (writing…)");
             }
             if contradicted > 0 {
-                title.push_str(&format!(" - {contradicted} contradicted"));
+                let _ = write!(title, " - {contradicted} contradicted");
             }
             egui::CollapsingHeader::new(title)
                 .id_salt((self.id_salt, s))

@@ -125,7 +125,7 @@ pub fn check_report(
 pub fn completed_run<'a>(
     engine: &EngineArgs,
     report: &'a Report,
-    image_sha256: Option<String>,
+    image_sha256: Option<&str>,
     measurements: Option<&Measurements>,
     verification: Option<&Verification>,
 ) -> NewRun<'a> {
@@ -158,7 +158,7 @@ pub fn original_bytes(path: &std::path::Path, input: &EcgInput) -> Result<Vec<u8
 }
 
 /// The engine parameters stored with a run (the same for the CLI and the GUI).
-pub fn run_parameters(engine: &EngineArgs, report: &Report, image_sha256: Option<String>) -> Value {
+pub fn run_parameters(engine: &EngineArgs, report: &Report, image_sha256: Option<&str>) -> Value {
     json!({
         "engine": engine.engine,
         "model": engine.model,
@@ -187,7 +187,10 @@ fn store_analysis(
             run: completed_run(
                 &args.engine,
                 report,
-                analysis.image.as_ref().map(|i| i.provenance.sha256.clone()),
+                analysis
+                    .image
+                    .as_ref()
+                    .map(|i| i.provenance.sha256.as_str()),
                 analysis.measurements.as_ref(),
                 analysis.verification.as_ref(),
             ),

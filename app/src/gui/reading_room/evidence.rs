@@ -2,6 +2,8 @@
 //! sentence names (a lead, or the kind of measurement), and the leads of the verifier's claims
 //! made in it, as highlights on the paper.
 
+use std::fmt::Write as _;
+
 use ecgr1_engine::StandardLead;
 use ecgr1_engine::report::Evidence;
 use ecgr1_engine::verify::CheckedClaim;
@@ -74,13 +76,13 @@ fn names(sentence: &str, evidence: &Evidence) -> bool {
 fn evidence_label(e: &Evidence) -> String {
     let mut s = e.measurement.clone();
     if let Some(v) = e.value {
-        s.push_str(&format!(" = {v:.0}"));
+        let _ = write!(s, " = {v:.0}");
         if let Some(u) = &e.unit {
-            s.push_str(&format!(" {u}"));
+            let _ = write!(s, " {u}");
         }
     }
     if let Some(t) = &e.threshold {
-        s.push_str(&format!(" ({t})"));
+        let _ = write!(s, " ({t})");
     }
     s
 }

@@ -230,19 +230,16 @@ impl ReadingRoom {
             highlights: Vec::new(),
         };
         let measurements = opened.doc.measurements.as_ref().ok().cloned();
-        match opened.case {
-            Some(case) => {
-                self.notes.set_versions(case.notes);
-                self.runs = case
-                    .runs
-                    .iter()
-                    .map(|(r, d)| ShownRun::from_record(r, d.clone(), measurements.as_deref()))
-                    .collect();
-            }
-            None => {
-                self.notes.clear();
-                self.runs.clear();
-            }
+        if let Some(case) = opened.case {
+            self.notes.set_versions(case.notes);
+            self.runs = case
+                .runs
+                .iter()
+                .map(|(r, d)| ShownRun::from_record(r, d.clone(), measurements.as_deref()))
+                .collect();
+        } else {
+            self.notes.clear();
+            self.runs.clear();
         }
         self.shown = self.runs.len().saturating_sub(1);
         self.decision.reset();
@@ -550,7 +547,7 @@ impl ReadingRoom {
                         ui.label(format!("Loading the model weights… {elapsed:.1} s"));
                     });
                 }
-                (Phase::Loading, false) | (Phase::Running, false) => {
+                (Phase::Loading | Phase::Running, false) => {
                     ui.horizontal(|ui| {
                         ui.spinner();
                         ui.label(format!("Running the engine… {elapsed:.1} s"));

@@ -286,7 +286,7 @@ fn execute(
             result
         })
     };
-    let image_sha256 = image.map(|i| i.provenance.sha256.clone());
+    let image_sha256 = image.map(|i| i.provenance.sha256.as_str());
     match result {
         Ok(report) => {
             let (measurements, verification) = check_report(&report, record);
@@ -332,7 +332,7 @@ fn unfinished_run<'a>(
     args: &EngineArgs,
     identity: &'a EngineIdentity,
     task: Task,
-    image_sha256: Option<String>,
+    image_sha256: Option<&str>,
     outcome: RunOutcome<'a>,
 ) -> NewRun<'a> {
     NewRun {

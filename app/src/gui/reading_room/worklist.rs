@@ -3,6 +3,7 @@
 
 use ecgr1_engine::RiskBand;
 use egui::{RichText, Ui};
+use std::fmt::Write as _;
 
 use super::super::jobs::{Job, JobSlot};
 use super::super::link::StoreLink;
@@ -171,10 +172,10 @@ impl Worklist {
                     .unwrap_or(&row.created_at)
                     .replace('T', " ");
                 if let Some(band) = &row.band {
-                    detail.push_str(&format!(" · band {band}"));
+                    let _ = write!(detail, " · band {band}");
                 }
                 if !row.answer.is_empty() {
-                    detail.push_str(&format!(" · {}", row.answer.join("; ")));
+                    let _ = write!(detail, " · {}", row.answer.join("; "));
                 }
                 let selected = open_case == Some(row.case_id);
                 let text = RichText::new(format!("{title}\n{detail}"));
