@@ -186,15 +186,47 @@ pub fn open_stored(
     file_name: &str,
     bytes: Vec<u8>,
 ) -> Result<Document, String> {
-    if format == ecgr1_engine::Format::Wfdb.name() {
-        return Err(format!(
-            "case {case_id}: {file_name} is a WFDB record stored as header and data together; \
-             re-opening it from the store is not supported in this version (open the .hea file from disk)"
-        ));
+    let input = if format == ecgr1_engine::Format::Wfdb.name() {
+        read_stored_wfdb(&bytes, file_name)
+    } else {
+        load_bytes(&bytes, file_name, &LoadOptions::default()).map_err(|e| e.to_string())
     }
-    let input = load_bytes(&bytes, file_name, &LoadOptions::default())
-        .map_err(|e| format!("case {case_id}: {e}"))?;
+    .map_err(|e| format!("case {case_id}: {e}"))?;
     Document::build(Origin::Case(case_id), input, Some(bytes))
+}
+
+/// Whether a line can belong to a WFDB header (text without control characters).
+fn is_header_line(line: &[u8]) -> bool {
+    std::str::from_utf8(line)
+        .is_ok_and(|t| !t.chars().any(|c| c.is_control() && c != '\r' && c != '\t'))
+}
+
+/// A stored WFDB record is its header followed by its data file (see `analyze`'s
+/// `original_bytes`). The header is the text lines at the start; the data may itself begin
+/// with bytes that look like text, so split points are tried from the end of the text back
+/// towards the start, and the first that reads as a record (header fields, data length and
+/// checksums agree) wins.
+fn read_stored_wfdb(bytes: &[u8], file_name: &str) -> Result<EcgInput, String> {
+    let mut text_end = 0;
+    let mut ends = Vec::new();
+    while let Some(nl) = bytes[text_end..].iter().position(|&b| b == b'\n') {
+        let line = &bytes[text_end..text_end + nl];
+        if !is_header_line(line) {
+            break;
+        }
+        text_end += nl + 1;
+        ends.push(text_end);
+    }
+    let mut last_error = format!("{file_name}: no WFDB header at the start of the stored bytes");
+    for &split in ends.iter().rev() {
+        let (header, data) = bytes.split_at(split);
+        let mut load = |_: &str| Ok(data.to_vec());
+        match ecgr1_engine::formats::wfdb::read(header, file_name, &mut load) {
+            Ok(signal) => return Ok(EcgInput::Signal(Box::new(signal))),
+            Err(e) => last_error = e.to_string(),
+        }
+    }
+    Err(last_error)
 }
 
 #[cfg(test)]
@@ -213,6 +245,19 @@ mod tests {
         let reread = open_stored(7, "dicom", doc.file_name(), bytes.to_vec()).unwrap();
         assert_eq!(reread.case_id(), Some(7));
         assert_eq!(reread.record(), doc.record());
+    }
+
+    #[test]
+    fn a_stored_wfdb_record_is_split_back_into_header_and_data() {
+        let path = samples_dir().unwrap().join("synthetic_sinus.hea");
+        let doc = open_file(&path, Origin::File(path.clone())).unwrap();
+        let bytes = doc.bytes.as_ref().unwrap().to_vec();
+        let reread = open_stored(3, "wfdb", doc.file_name(), bytes).unwrap();
+        assert_eq!(reread.record().unwrap().leads, doc.record().unwrap().leads);
+        let err = open_stored(3, "wfdb", "x.hea", b"\x00\x01garbage".to_vec())
+            .err()
+            .unwrap();
+        assert!(err.starts_with("case 3: "), "{err}");
     }
 
     #[test]
