@@ -152,7 +152,21 @@ impl ReadingRoom {
         self.active.as_ref()
     }
 
+    /// Opening another ECG while a run is in progress would attach its result to the wrong
+    /// ECG, so it is refused with the reason.
+    fn may_open(&mut self) -> bool {
+        if self.active.is_some() {
+            self.error =
+                Some("a run is in progress: wait for it or cancel it before opening another ECG".into());
+            return false;
+        }
+        true
+    }
+
     fn open_path(&mut self, ctx: &egui::Context, path: PathBuf) {
+        if !self.may_open() {
+            return;
+        }
         self.path_text = path.display().to_string();
         self.opening.start(Job::spawn(
             ctx,
@@ -164,6 +178,9 @@ impl ReadingRoom {
     }
 
     fn open_the_sample(&mut self, ctx: &egui::Context) {
+        if !self.may_open() {
+            return;
+        }
         self.opening
             .start(Job::spawn(ctx, "reading the bundled sample", || {
                 open_sample().map(|doc| Opened { doc, case: None })
@@ -171,6 +188,9 @@ impl ReadingRoom {
     }
 
     fn open_stored_case(&mut self, ctx: &egui::Context, link: &StoreLink, case_id: i64) {
+        if !self.may_open() {
+            return;
+        }
         let link = link.clone();
         self.opening.start(Job::spawn(
             ctx,
@@ -271,6 +291,9 @@ impl ReadingRoom {
         if self.active.is_some() {
             return Err("a run is in progress");
         }
+        if self.opening.is_running() {
+            return Err("an ECG is being opened");
+        }
         if self.run_settings.engine == EngineChoice::Local
             && self.run_settings.checkpoint.trim().is_empty()
         {
@@ -339,7 +362,7 @@ impl ReadingRoom {
     fn file_bar(&mut self, ui: &mut Ui) {
         let ctx = ui.ctx().clone();
         ui.horizontal(|ui| {
-            let busy = self.opening.is_running();
+            let busy = self.opening.is_running() || self.active.is_some();
             if ui
                 .add_enabled(!busy, egui::Button::new("Open…"))
                 .on_hover_text(format!(

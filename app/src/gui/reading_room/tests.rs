@@ -7,7 +7,7 @@ use super::super::tests::start;
 use super::super::{StoreState, WorkstationApp};
 use super::decision::{CONFIRM_SIGN, PASSWORD_FIELD, SIGN_BUTTON};
 use super::run::{EngineChoice, RunSettings};
-use super::{CANCEL_BUTTON, RUN_BUTTON};
+use super::{CANCEL_BUTTON, Document, RUN_BUTTON};
 use crate::store::{NewDecision, Role, SignatureMeaning, StoreError, Verdict};
 
 type App = Harness<'static, WorkstationApp>;
@@ -227,4 +227,66 @@ fn a_local_model_run_streams_tokens_and_can_be_cancelled() {
     harness.get_by_label_contains("Run cancelled: cancelled by the user");
     // The attempt is stored: the sample became a case whose only run was cancelled.
     harness.get_by_label_contains("Stored: case 1, run 1");
+}
+
+#[test]
+fn hovering_a_trace_sentence_highlights_its_evidence_on_the_ecg() {
+    let mut harness = start("dr_reed");
+    run_protocol(&mut harness);
+    assert!(harness.state().reading.overlay.highlights.is_empty());
+    assert!(!harness.state().reading.overlay.beats.is_empty(), "beat markers are drawn");
+    // The first sentence of a step that cites measured evidence.
+    let sentence = {
+        let run = harness.state().reading.shown_run().expect("a run is shown");
+        let report = run.report.as_ref().expect("a report");
+        let s = report
+            .steps
+            .iter()
+            .position(|t| t.evidence.iter().any(|e| e.measurement != "notes"))
+            .expect("a step with evidence");
+        run.steps[s].sentences[0].text.clone()
+    };
+    harness.get_by_label(&sentence).scroll_to_me();
+    settle(&mut harness);
+    harness.get_by_label(&sentence).hover();
+    settle(&mut harness);
+    assert!(
+        !harness.state().reading.overlay.highlights.is_empty(),
+        "hovering '{sentence}' highlights nothing"
+    );
+}
+
+#[test]
+fn a_stored_case_reopens_from_the_worklist_and_ctrl_n_walks_it() {
+    let mut harness = start("dr_reed");
+    run_protocol(&mut harness);
+    // A second case: the sample again, run again (a new file, so a new case).
+    click(&mut harness, "Open sample");
+    step_until(&mut harness, "the sample", |app| !app.reading.is_busy());
+    assert!(harness.state().reading.shown_run().is_none());
+    run_protocol(&mut harness);
+    step_until(&mut harness, "two cases in the worklist", |app| {
+        app.reading.worklist.rows.len() == 2
+    });
+    // Clicking the older case re-reads its stored input, runs and notes.
+    harness.get_by_label_contains("Case 1 · waveform_ecg.dcm").click();
+    step_until(&mut harness, "case 1", |app| {
+        !app.reading.is_busy()
+            && app.reading.doc.as_ref().and_then(Document::case_id) == Some(1)
+    });
+    let run = harness.state().reading.shown_run().expect("the stored run");
+    assert_eq!(run.run_id, Some(1));
+    assert!(run.report.is_some() && run.verification.is_some());
+    harness.get_by_label_contains("Run 1 by dr_reed");
+    // Ctrl+N from the first row (case 2, newest) goes to case 1; from case 1 there is no next.
+    harness.get_by_label_contains("Case 2 · waveform_ecg.dcm").click();
+    step_until(&mut harness, "case 2", |app| {
+        !app.reading.is_busy()
+            && app.reading.doc.as_ref().and_then(Document::case_id) == Some(2)
+    });
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::N);
+    step_until(&mut harness, "the next case", |app| {
+        !app.reading.is_busy()
+            && app.reading.doc.as_ref().and_then(Document::case_id) == Some(1)
+    });
 }
