@@ -87,6 +87,45 @@ pub fn build_steps(steps: &[TraceStep], claims: &[CheckedClaim]) -> Vec<TraceSte
         .collect()
 }
 
+/// The claims `build_steps` could not tie to a sentence (the verifier quotes a span that
+/// crosses sentences, or comes from outside the steps), so they can be listed apart.
+pub fn unplaced_claims(steps: &[TraceStepView], claims: &[CheckedClaim]) -> Vec<CheckedClaim> {
+    let mut placed: Vec<&CheckedClaim> = steps
+        .iter()
+        .flat_map(|s| &s.sentences)
+        .flat_map(|t| &t.claims)
+        .collect();
+    claims
+        .iter()
+        .filter(|c| {
+            if let Some(i) = placed.iter().position(|p| p == c) {
+                placed.swap_remove(i);
+                false
+            } else {
+                true
+            }
+        })
+        .cloned()
+        .collect()
+}
+
+/// Draws claims that belong to no sentence, with their findings.
+pub fn claims_list(ui: &mut Ui, claims: &[CheckedClaim]) {
+    for claim in claims {
+        let colour = match claim.status {
+            ClaimStatus::Contradicted => CONTRADICTED,
+            ClaimStatus::Supported => SUPPORTED,
+            ClaimStatus::Uncheckable => ui.visuals().weak_text_color(),
+        };
+        ui.label(format!("\"{}\"", claim.text));
+        ui.label(
+            RichText::new(format!("verifier: {}", claim_finding(claim)))
+                .small()
+                .color(colour),
+        );
+    }
+}
+
 /// A hovered sentence: (step index, sentence index).
 pub type SentenceRef = (usize, usize);
 
@@ -220,6 +259,9 @@ mod tests {
         assert!(view[0].sentences[1].claims.is_empty());
         assert!(view[0].sentences[2].claims.is_empty());
         assert_eq!(view[0].number, 1);
+        let elsewhere = claim("rate is 150 bpm", ClaimStatus::Supported);
+        let all = [claims[0].clone(), elsewhere.clone()];
+        assert_eq!(unplaced_claims(&view, &all), vec![elsewhere]);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use ecgr1_engine::report::Task;
 use ecgr1_engine::trace;
 use ecgr1_ui::assessment::assessment_view;
 use ecgr1_ui::measurements_table::measurements_table;
-use ecgr1_ui::trace_view::{SentenceRef, build_steps};
+use ecgr1_ui::trace_view::{SentenceRef, build_steps, claims_list, unplaced_claims};
 use ecgr1_ui::{EcgPaperView, PaperOverlay, PaperSettings, TraceView, paper_toolbar};
 use egui::{Key, KeyboardShortcut, Modifiers, Ui};
 
@@ -156,8 +156,9 @@ impl ReadingRoom {
     /// ECG, so it is refused with the reason.
     fn may_open(&mut self) -> bool {
         if self.active.is_some() {
-            self.error =
-                Some("a run is in progress: wait for it or cancel it before opening another ECG".into());
+            self.error = Some(
+                "a run is in progress: wait for it or cancel it before opening another ECG".into(),
+            );
             return false;
         }
         true
@@ -635,6 +636,17 @@ impl ReadingRoom {
             assessment_view(ui, report, run.verification.as_ref().map(|v| &v.summary));
             ui.strong("Trace");
             hovered = TraceView::new(&run.steps, "trace").show(ui);
+            if let Some(v) = &run.verification {
+                let others = unplaced_claims(&run.steps, &v.claims);
+                if !others.is_empty() {
+                    egui::CollapsingHeader::new(format!(
+                        "Verifier findings outside the steps ({})",
+                        others.len()
+                    ))
+                    .id_salt("unplaced_claims")
+                    .show(ui, |ui| claims_list(ui, &others));
+                }
+            }
             if !report.summary.is_empty() {
                 ui.label(report.summary.as_str());
             }

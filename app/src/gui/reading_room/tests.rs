@@ -234,7 +234,10 @@ fn hovering_a_trace_sentence_highlights_its_evidence_on_the_ecg() {
     let mut harness = start("dr_reed");
     run_protocol(&mut harness);
     assert!(harness.state().reading.overlay.highlights.is_empty());
-    assert!(!harness.state().reading.overlay.beats.is_empty(), "beat markers are drawn");
+    assert!(
+        !harness.state().reading.overlay.beats.is_empty(),
+        "beat markers are drawn"
+    );
     // The first sentence of a step that cites measured evidence.
     let sentence = {
         let run = harness.state().reading.shown_run().expect("a run is shown");
@@ -269,24 +272,42 @@ fn a_stored_case_reopens_from_the_worklist_and_ctrl_n_walks_it() {
         app.reading.worklist.rows.len() == 2
     });
     // Clicking the older case re-reads its stored input, runs and notes.
-    harness.get_by_label_contains("Case 1 · waveform_ecg.dcm").click();
+    harness
+        .get_by_label_contains("Case 1 · waveform_ecg.dcm")
+        .click();
     step_until(&mut harness, "case 1", |app| {
-        !app.reading.is_busy()
-            && app.reading.doc.as_ref().and_then(Document::case_id) == Some(1)
+        !app.reading.is_busy() && app.reading.doc.as_ref().and_then(Document::case_id) == Some(1)
     });
     let run = harness.state().reading.shown_run().expect("the stored run");
     assert_eq!(run.run_id, Some(1));
     assert!(run.report.is_some() && run.verification.is_some());
     harness.get_by_label_contains("Run 1 by dr_reed");
     // Ctrl+N from the first row (case 2, newest) goes to case 1; from case 1 there is no next.
-    harness.get_by_label_contains("Case 2 · waveform_ecg.dcm").click();
+    harness
+        .get_by_label_contains("Case 2 · waveform_ecg.dcm")
+        .click();
     step_until(&mut harness, "case 2", |app| {
-        !app.reading.is_busy()
-            && app.reading.doc.as_ref().and_then(Document::case_id) == Some(2)
+        !app.reading.is_busy() && app.reading.doc.as_ref().and_then(Document::case_id) == Some(2)
     });
     harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::N);
     step_until(&mut harness, "the next case", |app| {
-        !app.reading.is_busy()
-            && app.reading.doc.as_ref().and_then(Document::case_id) == Some(1)
+        !app.reading.is_busy() && app.reading.doc.as_ref().and_then(Document::case_id) == Some(1)
     });
+}
+
+#[test]
+fn an_image_input_is_shown_and_said_to_be_unmeasurable() {
+    let mut harness = start("dr_reed");
+    let image = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/model/ecg_small.png"
+    );
+    type_into(&mut harness, "File:", "");
+    harness.state_mut().reading.path_text = image.to_string();
+    click(&mut harness, "Open path");
+    step_until(&mut harness, "the image", |app| {
+        !app.reading.is_busy() && app.reading.doc.as_ref().is_some_and(|d| d.image.is_some())
+    });
+    harness.get_by_label_contains("Not measured: an image carries no signal");
+    harness.get_by_label("ECG image ecg_small.png");
 }
