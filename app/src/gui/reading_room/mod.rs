@@ -29,7 +29,7 @@ use egui::{Key, KeyboardShortcut, Modifiers, Ui};
 
 use super::jobs::{Job, JobSlot};
 use super::link::StoreLink;
-use crate::store::{DecisionRecord, NoteVersion, RunRecord};
+use crate::store::NoteVersion;
 use decision::DecisionForm;
 use document::{Document, Origin, open_file, open_sample, open_stored};
 pub use document::{SAMPLE_FILES, samples_dir};
@@ -47,9 +47,9 @@ pub const RUN_BUTTON: &str = "Run engine";
 /// Label of the cancel button.
 pub const CANCEL_BUTTON: &str = "Cancel run";
 
-/// A stored case's runs (each with its decisions) and notes.
+/// A stored case's runs (each with its decisions, its trace checked again) and notes.
 struct CaseData {
-    runs: Vec<(RunRecord, Vec<DecisionRecord>)>,
+    runs: Vec<ShownRun>,
     notes: Vec<NoteVersion>,
 }
 
@@ -66,13 +66,18 @@ fn open_case(link: &StoreLink, case_id: i64) -> Result<Opened, String> {
         .case_input(session, case_id)
         .map_err(|e| e.to_string())?;
     let doc = open_stored(case_id, &input.format, &input.file_name, input.bytes)?;
+    let measurements = doc.measurements.as_ref().ok();
     let runs = store
         .case_runs(session, case_id)
         .map_err(|e| e.to_string())?
         .into_iter()
         .map(|r| {
             let decisions = store.decisions(session, r.id).map_err(|e| e.to_string())?;
-            Ok((r, decisions))
+            Ok(ShownRun::from_record(
+                &r,
+                decisions,
+                measurements.map(AsRef::as_ref),
+            ))
         })
         .collect::<Result<Vec<_>, String>>()?;
     let notes = store.notes(session, case_id).map_err(|e| e.to_string())?;
@@ -250,14 +255,9 @@ impl ReadingRoom {
             beats: opened.doc.beat_marks(),
             highlights: Vec::new(),
         };
-        let measurements = opened.doc.measurements.as_ref().ok().cloned();
         if let Some(case) = opened.case {
             self.notes.set_versions(case.notes);
-            self.runs = case
-                .runs
-                .iter()
-                .map(|(r, d)| ShownRun::from_record(r, d.clone(), measurements.as_deref()))
-                .collect();
+            self.runs = case.runs;
         } else {
             self.notes.clear();
             self.runs.clear();

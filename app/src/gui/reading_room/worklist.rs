@@ -95,24 +95,22 @@ impl Worklist {
                 .hint_text("file name, case id or notes"),
         )
         .labelled_by(label.id);
-        ui.horizontal(|ui| {
-            egui::ComboBox::new("worklist_status", "Status")
-                .selected_text(self.filter.progress.map_or("any", CaseProgress::name))
-                .show_ui(ui, |ui| {
-                    ui.selectable_value(&mut self.filter.progress, None, "any");
-                    for p in CaseProgress::ALL {
-                        ui.selectable_value(&mut self.filter.progress, Some(p), p.name());
-                    }
-                });
-            egui::ComboBox::new("worklist_band", "Band")
-                .selected_text(self.filter.band.map_or("any", RiskBand::name))
-                .show_ui(ui, |ui| {
-                    ui.selectable_value(&mut self.filter.band, None, "any");
-                    for b in [RiskBand::High, RiskBand::Intermediate, RiskBand::Low] {
-                        ui.selectable_value(&mut self.filter.band, Some(b), b.name());
-                    }
-                });
-        });
+        egui::ComboBox::new("worklist_status", "Status")
+            .selected_text(self.filter.progress.map_or("any", CaseProgress::name))
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut self.filter.progress, None, "any");
+                for p in CaseProgress::ALL {
+                    ui.selectable_value(&mut self.filter.progress, Some(p), p.name());
+                }
+            });
+        egui::ComboBox::new("worklist_band", "Band")
+            .selected_text(self.filter.band.map_or("any", RiskBand::name))
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut self.filter.band, None, "any");
+                for b in [RiskBand::High, RiskBand::Intermediate, RiskBand::Low] {
+                    ui.selectable_value(&mut self.filter.band, Some(b), b.name());
+                }
+            });
         ui.horizontal(|ui| {
             let from = ui.label("From:");
             ui.add(
