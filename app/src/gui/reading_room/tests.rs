@@ -6,6 +6,7 @@ use egui_kittest::kittest::{NodeT, Queryable};
 use super::super::tests::start;
 use super::super::{StoreState, WorkstationApp};
 use super::decision::{CONFIRM_SIGN, PASSWORD_FIELD, SIGN_BUTTON};
+use super::notes::SAVE_NOTES;
 use super::run::{EngineChoice, RunSettings};
 use super::{CANCEL_BUTTON, Document, RUN_BUTTON};
 use crate::store::{NewDecision, Role, SignatureMeaning, StoreError, Verdict};
@@ -110,6 +111,13 @@ fn sample_to_measurements_to_protocol_run_to_signed_case() {
     assert_eq!(signature.meaning, "approved");
     harness.get_by_label_contains("Signed by dr_reed at");
     harness.get_by_label("This run is signed and read-only.");
+    assert!(
+        harness
+            .get_by_label("Patient history notes:")
+            .accesskit_node()
+            .is_disabled(),
+        "the notes of a signed case are read-only"
+    );
     assert!(harness.query_by_label(SIGN_BUTTON).is_none());
     step_until(&mut harness, "the worklist to show the signature", |app| {
         app.reading
@@ -267,7 +275,18 @@ fn a_stored_case_reopens_from_the_worklist_and_ctrl_n_walks_it() {
     click(&mut harness, "Open sample");
     step_until(&mut harness, "the sample", |app| !app.reading.is_busy());
     assert!(harness.state().reading.shown_run().is_none());
+    type_into(
+        &mut harness,
+        "Patient history notes:",
+        "chest pain since this morning",
+    );
     run_protocol(&mut harness);
+    // The notes were stored with the new case as its first version.
+    step_until(&mut harness, "the notes versions", |app| {
+        app.reading.notes.versions.len() == 1
+    });
+    click(&mut harness, "Earlier versions (1)");
+    harness.get_by_label_contains("Version 1 by dr_reed at");
     step_until(&mut harness, "two cases in the worklist", |app| {
         app.reading.worklist.rows.len() == 2
     });
