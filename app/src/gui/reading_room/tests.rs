@@ -330,3 +330,25 @@ fn an_image_input_is_shown_and_said_to_be_unmeasurable() {
     harness.get_by_label_contains("Not measured: an image carries no signal");
     harness.get_by_label("ECG image ecg_small.png");
 }
+
+#[test]
+fn overriding_signs_the_clinicians_own_answer() {
+    let mut harness = start("dr_reed");
+    run_protocol(&mut harness);
+    click(&mut harness, "Override");
+    type_into(&mut harness, "My answer:", "anterior ischemia");
+    type_into(
+        &mut harness,
+        "Reason:",
+        "dynamic changes against the previous tracing",
+    );
+    click(&mut harness, "Reviewed");
+    click(&mut harness, SIGN_BUTTON);
+    enter_password(&mut harness, "correct horse");
+    let run = harness.state().reading.shown_run().expect("a run is shown");
+    let signature = run.signature().expect("signed");
+    assert_eq!(signature.kind, "override");
+    assert_eq!(signature.final_answer, "anterior ischemia");
+    assert_eq!(signature.meaning, "reviewed");
+    harness.get_by_label_contains("(reviewed): overrode with \"anterior ischemia\"");
+}
