@@ -146,6 +146,28 @@ fn a_wrong_password_shows_an_error_and_does_not_sign() {
             .unwrap()
             .is_empty()
     );
+    click(&mut harness, "Cancel signing");
+
+    // The unsigned case's notes are saved as versions.
+    for (text, versions) in [("syncope", 1), (" at rest", 2)] {
+        type_into(&mut harness, "Patient history notes:", text);
+        click(&mut harness, SAVE_NOTES);
+        step_until(&mut harness, "the saved notes", |app| {
+            app.reading.notes.versions.len() == versions
+        });
+    }
+    let case_id = harness
+        .state()
+        .reading
+        .doc
+        .as_ref()
+        .and_then(Document::case_id)
+        .expect("stored");
+    let notes = link.store.notes(&link.session, case_id).unwrap();
+    assert_eq!(
+        notes.last().map(|n| n.text.as_str()),
+        Some("syncope at rest")
+    );
 }
 
 #[test]
