@@ -36,7 +36,8 @@ fn settle(harness: &mut App) {
     }
 }
 
-/// Runs the protocol engine on the open ECG through the run button and waits for the result.
+/// Runs the chosen engine (the protocol engine unless a test chose another) through the run
+/// button and waits for the result.
 fn run_protocol(harness: &mut App) {
     click(harness, RUN_BUTTON);
     step_until(harness, "the protocol run", |app| {
@@ -373,4 +374,37 @@ fn overriding_signs_the_clinicians_own_answer() {
     assert_eq!(signature.final_answer, "anterior ischemia");
     assert_eq!(signature.meaning, "reviewed");
     harness.get_by_label_contains("(reviewed): overrode with \"anterior ischemia\"");
+}
+
+#[test]
+fn a_local_model_twi_run_shows_its_band_in_probabilistic_words() {
+    let mut harness = start("dr_reed");
+    harness
+        .ctx
+        .set_missing_glyph_policy(egui::MissingGlyphPolicy::Tofu);
+    let checkpoint = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/model/qwen2vl-tiny"
+    );
+    harness.state_mut().reading.run_settings = RunSettings {
+        engine: EngineChoice::Local,
+        task: ecgr1_engine::Task::Twi,
+        checkpoint: checkpoint.to_string(),
+        max_tokens: 12,
+        ..RunSettings::default()
+    };
+    settle(&mut harness);
+    run_protocol(&mut harness);
+    let run = harness.state().reading.shown_run().expect("a run is shown");
+    assert_eq!(run.status, "completed", "{:?}", run.error);
+    let report = run.report.as_ref().expect("a report");
+    assert_eq!(report.engine.name, "ecg-r1");
+    let p = report.p_yes().expect("the model's P(yes)");
+    let band = report.band.expect("a band");
+    harness.get_by_label(&format!(
+        "{} probability of ischemic T-wave inversion, P(yes) = {p:.2}",
+        band.name()
+    ));
+    harness.get_by_label(ecgr1_engine::report::ASSIST_NOTICE);
+    harness.get_by_label_contains("Stored: case 1, run 1");
 }
