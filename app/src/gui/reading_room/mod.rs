@@ -10,7 +10,7 @@ mod decision;
 mod document;
 mod evidence;
 mod notes;
-mod run;
+pub mod run;
 mod shown;
 #[cfg(test)]
 mod tests;
@@ -34,7 +34,8 @@ use decision::DecisionForm;
 use document::{Document, Origin, open_file, open_sample, open_stored};
 pub use document::{SAMPLE_FILES, samples_dir};
 use notes::NotesEditor;
-use run::{ActiveRun, DeviceChoice, EngineChoice, Phase, RunInput, RunSettings};
+pub use run::RunSettings;
+use run::{ActiveRun, DeviceChoice, EngineChoice, Phase, RunInput};
 use shown::ShownRun;
 use worklist::Worklist;
 
@@ -135,6 +136,15 @@ impl ReadingRoom {
             None => room.open_the_sample(ctx),
         }
         room
+    }
+
+    /// The run panel's settings, for the window to keep between starts.
+    pub fn run_settings(&self) -> &RunSettings {
+        &self.run_settings
+    }
+
+    pub fn set_run_settings(&mut self, settings: RunSettings) {
+        self.run_settings = settings;
     }
 
     /// Whether a file or case is being read.

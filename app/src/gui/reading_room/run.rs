@@ -13,6 +13,7 @@ use ecgr1_engine::model::ModelDType;
 use ecgr1_engine::model::generate::GenerationEvent;
 use ecgr1_engine::report::{EngineError, EngineIdentity, Report, Request, Task};
 use ecgr1_engine::verify::Verification;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::super::link::StoreLink;
@@ -21,22 +22,25 @@ use crate::engines::{EngineArgs, build_cancellable};
 use crate::store::{NewAnalysis, NewRun, RunOutcome};
 
 /// Which engine the clinician chose.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EngineChoice {
     Protocol,
     Local,
 }
 
 /// Where the local model runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DeviceChoice {
     /// A GPU when the build has one compiled in and one is present, else the CPU.
     Auto,
     Cpu,
 }
 
-/// The run panel's settings.
-#[derive(Clone, Debug, PartialEq)]
+/// The run panel's settings (serialisable, so the window can keep them between starts).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunSettings {
     pub engine: EngineChoice,
     pub task: Task,
@@ -44,6 +48,7 @@ pub struct RunSettings {
     pub checkpoint: String,
     pub device: DeviceChoice,
     /// `None`: f32 on the CPU, bf16 on a GPU.
+    #[serde(with = "dtype_name")]
     pub dtype: Option<ModelDType>,
     pub max_tokens: usize,
 }
@@ -58,6 +63,26 @@ impl Default for RunSettings {
             dtype: None,
             max_tokens: 2048,
         }
+    }
+}
+
+/// A dtype kept by its name ("f32", "bf16", "f16"); an unknown name reads as the default.
+mod dtype_name {
+    use ecgr1_engine::model::ModelDType;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    // serde's `with` passes the field by reference.
+    #[allow(clippy::ref_option, clippy::trivially_copy_pass_by_ref)]
+    pub fn serialize<S: Serializer>(dtype: &Option<ModelDType>, s: S) -> Result<S::Ok, S::Error> {
+        match dtype {
+            Some(d) => s.serialize_some(d.name()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ModelDType>, D::Error> {
+        let name: Option<String> = Option::deserialize(d)?;
+        Ok(name.and_then(|n| n.parse().ok()))
     }
 }
 
@@ -385,5 +410,35 @@ fn store(input: &RunInput, run: &NewRun<'_>) -> Stored {
             run_id: ids.run_id,
         },
         Err(e) => Stored::Failed(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_survive_a_round_trip_and_give_the_engine_arguments() {
+        let settings = RunSettings {
+            engine: EngineChoice::Local,
+            task: Task::Twi,
+            checkpoint: " /models/ecg-r1 ".into(),
+            device: DeviceChoice::Cpu,
+            dtype: Some(ModelDType::Bf16),
+            max_tokens: 512,
+        };
+        let json = serde_json::to_string(&settings).unwrap();
+        assert!(json.contains("\"bf16\""), "{json}");
+        let back: RunSettings = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, settings);
+        let args = back.engine_args();
+        assert_eq!(args.engine, "local");
+        assert_eq!(args.model.as_deref(), Some("/models/ecg-r1"));
+        assert!(args.cpu);
+        assert_eq!(args.max_tokens, 512);
+        // Missing fields take their defaults.
+        let partial: RunSettings = serde_json::from_str(r#"{"task":"twi"}"#).unwrap();
+        assert_eq!(partial.engine, EngineChoice::Protocol);
+        assert_eq!(partial.engine_args().model, None);
     }
 }
