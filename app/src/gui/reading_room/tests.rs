@@ -408,3 +408,39 @@ fn a_local_model_twi_run_shows_its_band_in_probabilistic_words() {
     harness.get_by_label(ecgr1_engine::report::ASSIST_NOTICE);
     harness.get_by_label_contains("Stored: case 1, run 1");
 }
+
+/// A file dropped on the window, as a desktop back end hands it over.
+#[derive(Debug)]
+struct DroppedPath(std::path::PathBuf);
+
+impl egui::DroppedFile for DroppedPath {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn a_file_dropped_on_the_window_is_opened() {
+    let mut harness = start("dr_reed");
+    let path = std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../assets/samples/synthetic_sinus.edf"
+    ));
+    harness
+        .input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(DroppedPath(path)));
+    step_until(&mut harness, "the dropped file", |app| {
+        !app.reading.is_busy()
+            && app
+                .reading
+                .doc
+                .as_ref()
+                .is_some_and(|d| d.file_name() == "synthetic_sinus.edf")
+    });
+    harness.get_by_label_contains("synthetic_sinus.edf");
+}
