@@ -622,13 +622,23 @@ impl ReadingRoom {
             return None;
         }
         if self.runs.len() > 1 {
+            let before = self.shown;
+            let current = self
+                .runs
+                .get(self.shown)
+                .map(|r| r.stored_note.clone())
+                .unwrap_or_default();
             egui::ComboBox::new("shown_run", "Run shown")
-                .selected_text(self.runs[self.shown].stored_note.clone())
+                .selected_text(current)
                 .show_ui(ui, |ui| {
                     for (k, r) in self.runs.iter().enumerate() {
                         ui.selectable_value(&mut self.shown, k, r.stored_note.clone());
                     }
                 });
+            if self.shown != before {
+                // A decision in progress belongs to the run it was written for.
+                self.decision.reset();
+            }
         }
         let Some(run) = self.runs.get(self.shown) else {
             ui.label("No engine has been run on this ECG yet.");
@@ -662,8 +672,9 @@ impl ReadingRoom {
             }
         }
         ui.separator();
-        let run = &self.runs[self.shown];
-        self.decision.ui(ui, run, link);
+        if let Some(run) = self.runs.get(self.shown) {
+            self.decision.ui(ui, run, link);
+        }
         hovered
     }
 
