@@ -170,6 +170,10 @@ impl ReadingRoom {
     /// Opening another ECG while a run is in progress would attach its result to the wrong
     /// ECG, so it is refused with the reason.
     fn may_open(&mut self) -> bool {
+        if self.decision.is_signing() {
+            self.error = Some("a decision is being signed: wait a moment".into());
+            return false;
+        }
         if self.active.is_some() {
             self.error = Some(
                 "a run is in progress: wait for it or cancel it before opening another ECG".into(),
@@ -247,7 +251,8 @@ impl ReadingRoom {
             self.shown = self.runs.len() - 1;
             self.decision.reset();
         }
-        self.notes.receive();
+        self.notes
+            .receive(self.doc.as_ref().and_then(Document::case_id));
         if self.decision.receive(self.runs.get_mut(self.shown)) {
             self.worklist.mark_stale();
         }

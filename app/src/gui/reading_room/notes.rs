@@ -18,6 +18,8 @@ pub struct NotesEditor {
     pub text: String,
     pub versions: Vec<NoteVersion>,
     saving: JobSlot<Result<Vec<NoteVersion>, String>>,
+    /// The case the job in `saving` is about: its answer is dropped if another case is open.
+    saving_for: Option<i64>,
     pub error: Option<String>,
 }
 
@@ -39,6 +41,7 @@ impl NotesEditor {
 
     /// Re-reads a case's versions (after a run stored the notes as its first version).
     pub fn reload(&mut self, ctx: &egui::Context, link: &StoreLink, case_id: i64) {
+        self.saving_for = Some(case_id);
         let link = link.clone();
         self.saving
             .start(Job::spawn(ctx, "reading the notes", move || {
@@ -48,8 +51,12 @@ impl NotesEditor {
             }));
     }
 
-    pub fn receive(&mut self) {
+    /// Takes a finished save or reload for `open_case` (the case now shown).
+    pub fn receive(&mut self, open_case: Option<i64>) {
         if let Some(done) = self.saving.take_done() {
+            if self.saving_for != open_case {
+                return;
+            }
             match done.and_then(|r| r) {
                 Ok(versions) => self.set_versions(versions),
                 Err(e) => self.error = Some(e),
@@ -86,6 +93,7 @@ impl NotesEditor {
                     .on_disabled_hover_text("Edit the notes to save a new version")
                     .clicked()
                 {
+                    self.saving_for = Some(case_id);
                     let link = link.clone();
                     let text = self.text.clone();
                     self.saving
