@@ -462,7 +462,7 @@ pub struct NoteVersion {
 
 /// A case's stored original input, exactly as it was read.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredInput {
+pub struct CaseInput {
     pub ecg_input_id: i64,
     pub file_name: String,
     pub format: String,
@@ -564,5 +564,5 @@ pub trait CaseStore {
 
     /// Any role except trainer (the bytes may identify the patient): a case's original input.
     /// Audited as a view.
-    fn case_input(&self, session: &Session, case_id: i64) -> Result<StoredInput>;
+    fn case_input(&self, session: &Session, case_id: i64) -> Result<CaseInput>;
 }

@@ -23,7 +23,7 @@ use super::{
     NewDecision, NewRun, PatientIdentity, Result, Role, RunOutcome, RunRecord, Session,
     StoreConfig, StoreError, Verdict, roles_text,
 };
-use super::{CaseProgress, NoteVersion, StoredInput, WorklistFilter, WorklistRow};
+use super::{CaseInput, CaseProgress, NoteVersion, WorklistFilter, WorklistRow};
 use crate::audit::{AuditEvent, AuditKey, Chain, GENESIS, HASH_LEN, Head, Verification, Verifier};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -1818,7 +1818,7 @@ impl CaseStore for SqliteStore {
         })
     }
 
-    fn case_input(&self, session: &Session, case_id: i64) -> Result<StoredInput> {
+    fn case_input(&self, session: &Session, case_id: i64) -> Result<CaseInput> {
         self.block_on(async {
             self.require(
                 session,
@@ -1850,7 +1850,7 @@ impl CaseStore for SqliteStore {
             )
             .await?;
             tx.commit().await?;
-            Ok(StoredInput {
+            Ok(CaseInput {
                 ecg_input_id,
                 file_name,
                 format,
