@@ -444,3 +444,25 @@ fn a_file_dropped_on_the_window_is_opened() {
     });
     harness.get_by_label_contains("synthetic_sinus.edf");
 }
+
+#[test]
+fn ctrl_r_runs_the_engine_and_the_shortcuts_are_in_the_tooltips() {
+    let mut harness = start("dr_reed");
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::R);
+    step_until(&mut harness, "the run started by Ctrl+R", |app| {
+        !app.reading.is_running() && app.reading.shown_run().is_some()
+    });
+    harness.get_by_label_contains("Stored: case 1, run 1");
+    // The tooltips name the shortcuts.
+    for (widget, tip) in [
+        (RUN_BUTTON, "Run the engine on this ECG (Ctrl+R)"),
+        ("Open…", "(Ctrl+O)"),
+    ] {
+        harness.get_by_label(widget).hover();
+        // Tooltips appear after egui's hover delay.
+        for _ in 0..60 {
+            harness.step();
+        }
+        harness.get_by_label_contains(tip);
+    }
+}
