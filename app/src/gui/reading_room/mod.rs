@@ -102,6 +102,10 @@ pub struct ReadingRoom {
     shown: usize,
     decision: DecisionForm,
     overlay: PaperOverlay,
+    /// Set at a start without a file: the sample is shown until the worklist arrives, and
+    /// replaced by the newest stored case when the store has cases (and the user has not
+    /// opened or run anything meanwhile).
+    newest_case_pending: bool,
 }
 
 impl ReadingRoom {
@@ -126,10 +130,14 @@ impl ReadingRoom {
             shown: 0,
             decision: DecisionForm::default(),
             overlay: PaperOverlay::default(),
+            newest_case_pending: false,
         };
         match file {
             Some(path) => room.open_path(ctx, path),
-            None => room.open_the_sample(ctx),
+            None => {
+                room.open_the_sample(ctx);
+                room.newest_case_pending = true;
+            }
         }
         room
     }
@@ -166,6 +174,7 @@ impl ReadingRoom {
     /// Opening another ECG while a run is in progress would attach its result to the wrong
     /// ECG, so it is refused with the reason.
     fn may_open(&mut self) -> bool {
+        self.newest_case_pending = false;
         if self.decision.is_signing() {
             self.error = Some("a decision is being signed: wait a moment".into());
             return false;
@@ -279,6 +288,7 @@ impl ReadingRoom {
     }
 
     fn start_run(&mut self, ctx: &egui::Context, link: Option<&StoreLink>) {
+        self.newest_case_pending = false;
         let Some(doc) = &self.doc else { return };
         if self.active.is_some() {
             return;
@@ -494,6 +504,17 @@ impl ReadingRoom {
         self.receive(&ui.ctx().clone(), link);
         self.shortcuts(ui, link);
         self.worklist.update(ui.ctx(), link);
+        if self.newest_case_pending
+            && self.worklist.loaded
+            && !self.opening.is_running()
+            && let Some(link) = link
+        {
+            // The sample is only for a store with no cases.
+            if let Some(newest) = self.worklist.rows.first().map(|r| r.case_id) {
+                self.open_stored_case(ui.ctx(), link, newest);
+            }
+            self.newest_case_pending = false;
+        }
 
         egui::Panel::top("reading_room_file_bar").show(ui, |ui| {
             self.file_bar(ui);

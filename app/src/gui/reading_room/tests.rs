@@ -466,3 +466,44 @@ fn ctrl_r_runs_the_engine_and_the_shortcuts_are_in_the_tooltips() {
         harness.get_by_label_contains(tip);
     }
 }
+
+#[test]
+fn with_stored_cases_the_window_opens_the_newest_case_not_the_sample() {
+    use crate::audit::AuditKey;
+    use crate::store::{DbLocation, KeySource, StoreConfig};
+
+    let dir = tempfile::tempdir().unwrap();
+    let key = AuditKey::random().unwrap();
+    let options = || super::super::StartOptions {
+        file: None,
+        store: Ok(StoreConfig {
+            db: DbLocation::File(dir.path().join("cases.sqlite")),
+            key: KeySource::Given(key.clone()),
+            first_user: "dr_reed".into(),
+            first_password: Some("correct horse".into()),
+        }),
+        user: "dr_reed".into(),
+    };
+    let build = |options: super::super::StartOptions| -> App {
+        Harness::builder()
+            .with_size(egui::vec2(1600.0, 1000.0))
+            .build_eframe(move |cc| WorkstationApp::new(&cc.egui_ctx, options))
+    };
+    // First start: an empty store, so the sample is shown; running the engine stores it.
+    let mut first = build(options());
+    step_until(&mut first, "the store and the sample", |app| {
+        app.link().is_some() && !app.reading.is_busy()
+    });
+    assert!(matches!(
+        first.state().reading.doc.as_ref().map(|d| &d.origin),
+        Some(super::document::Origin::Sample(_))
+    ));
+    run_protocol(&mut first);
+    drop(first);
+    // Next start: the newest stored case opens with its run.
+    let mut second = build(options());
+    step_until(&mut second, "the newest case", |app| {
+        !app.reading.is_busy() && app.reading.doc.as_ref().and_then(Document::case_id) == Some(1)
+    });
+    assert!(second.state().reading.shown_run().is_some());
+}
