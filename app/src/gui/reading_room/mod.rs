@@ -132,12 +132,11 @@ impl ReadingRoom {
             overlay: PaperOverlay::default(),
             newest_case_pending: false,
         };
-        match file {
-            Some(path) => room.open_path(ctx, path),
-            None => {
-                room.open_the_sample(ctx);
-                room.newest_case_pending = true;
-            }
+        if let Some(path) = file {
+            room.open_path(ctx, path);
+        } else {
+            room.open_the_sample(ctx);
+            room.newest_case_pending = true;
         }
         room
     }
