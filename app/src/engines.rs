@@ -1,5 +1,7 @@
 //! Choosing and building an interpretation engine from the user's settings.
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::Sender;
 
 use anyhow::{Context, Result, bail};
@@ -46,8 +48,26 @@ pub fn build(
     args: &EngineArgs,
     stream: Option<Sender<GenerationEvent>>,
 ) -> Result<Box<dyn Engine>> {
+    build_cancellable(args, stream).map(|b| b.engine)
+}
+
+/// An engine and, for engines that write token by token, the flag that stops a run before
+/// its next token (settable from any thread).
+pub struct BuiltEngine {
+    pub engine: Box<dyn Engine>,
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+/// Like [`build`], also handing back the engine's cancel flag.
+pub fn build_cancellable(
+    args: &EngineArgs,
+    stream: Option<Sender<GenerationEvent>>,
+) -> Result<BuiltEngine> {
     match args.engine.as_str() {
-        "protocol" => Ok(Box::new(ProtocolEngine::new())),
+        "protocol" => Ok(BuiltEngine {
+            engine: Box::new(ProtocolEngine::new()),
+            cancel: None,
+        }),
         "local" | "ecg-r1" => {
             let Some(model) = &args.model else {
                 bail!(
@@ -61,7 +81,11 @@ pub fn build(
             let mut engine = LocalModelEngine::load(options)
                 .with_context(|| format!("loading the model from {model}"))?;
             engine.set_stream(stream);
-            Ok(Box::new(engine))
+            let cancel = engine.cancel_flag();
+            Ok(BuiltEngine {
+                engine: Box::new(engine),
+                cancel: Some(cancel),
+            })
         }
         "remote" => {
             bail!("the remote engine (an OpenAI-compatible server) is not built into this version")

@@ -1,13 +1,17 @@
 //! egui views and widgets of the ECG-R1 workstation. They draw data handed to them and report
 //! what the user did; they own no application state and do no I/O.
 
+pub mod assessment;
+pub mod measurements_table;
 pub mod overlay;
 pub mod paper;
 pub mod toolbar;
+pub mod trace_view;
 
 pub use overlay::{BeatMark, Highlight, PaperOverlay};
 pub use paper::{EcgPaperView, PaperSettings};
 pub use toolbar::paper_toolbar;
+pub use trace_view::{TraceStepView, TraceView};
 
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use anyhow::{Result, bail};
 use clap::Args;
 use ecgr1_engine::EcgRecord;
-use ecgr1_engine::features::measure;
+use ecgr1_engine::features::{Measurements, measure};
 use ecgr1_engine::formats::{EcgImage, EcgInput, load_path};
 use ecgr1_engine::model::generate::GenerationEvent;
 use ecgr1_engine::report::{ASSIST_NOTICE, Report, Request, Task};
@@ -50,7 +50,7 @@ pub struct Analysis {
     pub image: Option<EcgImage>,
     pub report: Report,
     pub verification: Option<Verification>,
-    pub measurements: Option<ecgr1_engine::features::Measurements>,
+    pub measurements: Option<Measurements>,
 }
 
 /// Loads the inputs, runs the engine and verifies its trace against the measurements.
@@ -99,8 +99,7 @@ pub fn analyze(
         report
     })
     .map_err(|e| anyhow::anyhow!("{}: {e}", args.input.file.display()))?;
-    let measurements = record.as_ref().and_then(|r| measure(r).ok());
-    let verification = measurements.as_ref().map(|m| verify_report(&report, m));
+    let (measurements, verification) = check_report(&report, record.as_ref());
     Ok(Analysis {
         record,
         image,
@@ -110,9 +109,42 @@ pub fn analyze(
     })
 }
 
+/// Measures the record (when there is one) and checks the report's trace against the
+/// measurements: what every stored run carries beside its report.
+pub fn check_report(
+    report: &Report,
+    record: Option<&EcgRecord>,
+) -> (Option<Measurements>, Option<Verification>) {
+    let measurements = record.and_then(|r| measure(r).ok());
+    let verification = measurements.as_ref().map(|m| verify_report(report, m));
+    (measurements, verification)
+}
+
+/// A completed run as the store keeps it: the report with its parameters, measurements and
+/// verifier flags (the same for the CLI and the GUI).
+pub fn completed_run<'a>(
+    engine: &EngineArgs,
+    report: &'a Report,
+    image_sha256: Option<&str>,
+    measurements: Option<&Measurements>,
+    verification: Option<&Verification>,
+) -> NewRun<'a> {
+    NewRun {
+        engine: &report.engine,
+        task: report.task,
+        parameters: run_parameters(engine, report, image_sha256),
+        seed: None,
+        started_at: None,
+        finished_at: None,
+        outcome: RunOutcome::Completed(report),
+        measurements: measurements.map(|m| serde_json::to_value(m).unwrap_or(Value::Null)),
+        verifier_flags: verification.map(verification_json),
+    }
+}
+
 /// The original bytes of the input as the store keeps them: for WFDB the header followed by
 /// its data file (the same bytes the record's SHA-256 covers for a single-file record).
-fn original_bytes(path: &std::path::Path, input: &EcgInput) -> Result<Vec<u8>> {
+pub fn original_bytes(path: &std::path::Path, input: &EcgInput) -> Result<Vec<u8>> {
     let is_wfdb = matches!(input, EcgInput::Signal(s) if s.record.provenance.format == ecgr1_engine::Format::Wfdb);
     if is_wfdb {
         let mut bytes = ecgr1_engine::formats::read_file_bytes(&path.with_extension("hea"))?;
@@ -123,6 +155,18 @@ fn original_bytes(path: &std::path::Path, input: &EcgInput) -> Result<Vec<u8>> {
         return Ok(bytes);
     }
     Ok(ecgr1_engine::formats::read_file_bytes(path)?)
+}
+
+/// The engine parameters stored with a run (the same for the CLI and the GUI).
+pub fn run_parameters(engine: &EngineArgs, report: &Report, image_sha256: Option<&str>) -> Value {
+    json!({
+        "engine": engine.engine,
+        "model": engine.model,
+        "max_tokens": engine.max_tokens,
+        "dtype": report.engine.dtype,
+        "image_sha256": image_sha256,
+        "decoding": "greedy",
+    })
 }
 
 fn store_analysis(
@@ -140,27 +184,16 @@ fn store_analysis(
             input_bytes: &bytes,
             input: &input,
             notes: &args.notes,
-            run: NewRun {
-                engine: &report.engine,
-                task: report.task,
-                parameters: json!({
-                    "engine": args.engine.engine,
-                    "model": args.engine.model,
-                    "max_tokens": args.engine.max_tokens,
-                    "dtype": report.engine.dtype,
-                    "image_sha256": analysis.image.as_ref().map(|i| i.provenance.sha256.clone()),
-                    "decoding": "greedy",
-                }),
-                seed: None,
-                started_at: None,
-                finished_at: None,
-                outcome: RunOutcome::Completed(report),
-                measurements: analysis
-                    .measurements
+            run: completed_run(
+                &args.engine,
+                report,
+                analysis
+                    .image
                     .as_ref()
-                    .map(|m| serde_json::to_value(m).unwrap_or(Value::Null)),
-                verifier_flags: analysis.verification.as_ref().map(verification_json),
-            },
+                    .map(|i| i.provenance.sha256.as_str()),
+                analysis.measurements.as_ref(),
+                analysis.verification.as_ref(),
+            ),
         },
     )?;
     Ok(ids)

@@ -12,6 +12,8 @@
 pub mod clock;
 pub mod password;
 mod sqlite;
+#[cfg(test)]
+mod worklist_tests;
 
 use std::path::PathBuf;
 
@@ -406,6 +408,92 @@ pub struct StoredInput {
     pub latest_note: Option<String>,
 }
 
+/// How far a case has got, as the worklist shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseProgress {
+    /// No completed engine run yet (a failed or cancelled run leaves it unread).
+    Unread,
+    /// At least one completed run, no signed decision.
+    Run,
+    /// A decision on one of its runs has been signed.
+    Signed,
+}
+
+impl CaseProgress {
+    pub const ALL: [Self; 3] = [Self::Unread, Self::Run, Self::Signed];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Unread => "unread",
+            Self::Run => "run",
+            Self::Signed => "signed",
+        }
+    }
+}
+
+/// Which cases the worklist shows. Empty fields do not filter.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WorklistFilter {
+    /// Matched (case-insensitively) against the file name, the case id ("12" or "#12") and
+    /// the latest notes text.
+    pub search: String,
+    pub progress: Option<CaseProgress>,
+    /// The band of the latest completed run.
+    pub band: Option<ecgr1_engine::RiskBand>,
+    /// Inclusive bounds on the case's creation time, as stored (see [`clock::parse_bound`]).
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// Most rows returned (0 means [`WORKLIST_DEFAULT_LIMIT`]).
+    pub limit: usize,
+}
+
+/// Rows returned when the filter gives no limit.
+pub const WORKLIST_DEFAULT_LIMIT: usize = 500;
+
+/// One case in the worklist.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WorklistRow {
+    pub case_id: i64,
+    pub created_at: String,
+    pub file_name: String,
+    pub format: String,
+    /// "signal" or "image".
+    pub kind: String,
+    pub progress: CaseProgress,
+    pub runs: i64,
+    /// Latest completed run: its band, P(yes) and answer labels.
+    pub band: Option<String>,
+    pub p_yes: Option<f64>,
+    pub answer: Vec<String>,
+    /// Latest signed decision: who, when, and what it means.
+    pub signed_by: Option<String>,
+    pub signed_at: Option<String>,
+    /// The latest notes version's text (empty when there are no notes).
+    pub notes: String,
+}
+
+/// One version of a case's notes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NoteVersion {
+    pub version: i64,
+    pub text: String,
+    pub author: String,
+    pub created_at: String,
+}
+
+/// A case's stored original input, exactly as it was read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaseInput {
+    pub ecg_input_id: i64,
+    pub file_name: String,
+    pub format: String,
+    /// "signal" or "image".
+    pub kind: String,
+    pub sha256: String,
+    pub bytes: Vec<u8>,
+}
+
 /// The storage interface every backend implements.
 pub trait CaseStore {
     /// Messages about what opening did (a new database, its first user, a new key file).
@@ -497,4 +585,19 @@ pub trait CaseStore {
         run_id: i64,
         details: serde_json::Value,
     ) -> Result<()>;
+
+    // --- Reading room queries ---
+
+    /// Any role: cases newest first, filtered.
+    fn worklist(&self, session: &Session, filter: &WorklistFilter) -> Result<Vec<WorklistRow>>;
+
+    /// Any role: a case's runs, oldest first.
+    fn case_runs(&self, session: &Session, case_id: i64) -> Result<Vec<RunRecord>>;
+
+    /// Any role: every version of a case's notes, oldest first.
+    fn notes(&self, session: &Session, case_id: i64) -> Result<Vec<NoteVersion>>;
+
+    /// Any role except trainer (the bytes may identify the patient): a case's original input.
+    /// Audited as a view.
+    fn case_input(&self, session: &Session, case_id: i64) -> Result<CaseInput>;
 }

@@ -23,6 +23,7 @@ use super::{
     NewDecision, NewRun, PatientIdentity, Result, Role, RunOutcome, RunRecord, Session,
     StoreConfig, StoreError, StoredInput, Verdict, roles_text,
 };
+use super::{CaseInput, CaseProgress, NoteVersion, WorklistFilter, WorklistRow};
 use crate::audit::{AuditEvent, AuditKey, Chain, GENESIS, HASH_LEN, Head, Verification, Verifier};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -1763,6 +1764,185 @@ impl CaseStore for SqliteStore {
             Ok(())
         })
     }
+
+    // --- Reading room queries ---
+
+    fn worklist(&self, _session: &Session, filter: &WorklistFilter) -> Result<Vec<WorklistRow>> {
+        let search = filter.search.trim().trim_start_matches('#').to_lowercase();
+        let limit = match filter.limit {
+            0 => super::WORKLIST_DEFAULT_LIMIT,
+            n => n,
+        };
+        self.block_on(async {
+            let mut conn = self.pool.acquire().await?;
+            // One row per case with its latest completed run, latest signed decision and
+            // latest notes; the filters then apply to those derived columns.
+            let rows = sqlx::query(
+                "SELECT * FROM (SELECT c.id AS case_id, c.created_at, i.file_name, i.format, i.kind, \
+                   (SELECT COUNT(*) FROM runs r WHERE r.case_id = c.id) AS runs, \
+                   (SELECT COUNT(*) FROM runs r WHERE r.case_id = c.id AND r.status = 'completed') AS completed, \
+                   (SELECT r.band FROM runs r WHERE r.case_id = c.id AND r.status = 'completed' ORDER BY r.id DESC LIMIT 1) AS band, \
+                   (SELECT r.p_yes FROM runs r WHERE r.case_id = c.id AND r.status = 'completed' ORDER BY r.id DESC LIMIT 1) AS p_yes, \
+                   (SELECT json_extract(r.report_json, '$.answer') FROM runs r WHERE r.case_id = c.id AND r.status = 'completed' ORDER BY r.id DESC LIMIT 1) AS answer_json, \
+                   (SELECT u.name FROM decisions d JOIN users u ON u.id = d.signer WHERE d.case_id = c.id ORDER BY d.id DESC LIMIT 1) AS signed_by, \
+                   (SELECT d.signed_at FROM decisions d WHERE d.case_id = c.id ORDER BY d.id DESC LIMIT 1) AS signed_at, \
+                   COALESCE((SELECT n.text FROM notes n WHERE n.case_id = c.id ORDER BY n.version DESC LIMIT 1), '') AS notes \
+                 FROM cases c JOIN ecg_inputs i ON i.id = c.ecg_input_id) w \
+                 WHERE (?1 = '' OR instr(lower(w.file_name), ?1) > 0 OR CAST(w.case_id AS TEXT) = ?1 \
+                        OR instr(lower(w.notes), ?1) > 0) \
+                   AND (?2 IS NULL OR w.band = ?2) \
+                   AND (?3 IS NULL OR w.created_at >= ?3) AND (?4 IS NULL OR w.created_at <= ?4) \
+                   AND (?5 IS NULL \
+                        OR (?5 = 'signed' AND w.signed_by IS NOT NULL) \
+                        OR (?5 = 'run' AND w.signed_by IS NULL AND w.completed > 0) \
+                        OR (?5 = 'unread' AND w.signed_by IS NULL AND w.completed = 0)) \
+                 ORDER BY w.created_at DESC, w.case_id DESC LIMIT ?6",
+            )
+            .bind(&search)
+            .bind(filter.band.map(ecgr1_engine::RiskBand::name))
+            .bind(&filter.from)
+            .bind(&filter.to)
+            .bind(filter.progress.map(CaseProgress::name))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&mut *conn)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    let runs: i64 = row.try_get("runs")?;
+                    let completed: i64 = row.try_get("completed")?;
+                    let signed_by: Option<String> = row.try_get("signed_by")?;
+                    let progress = if signed_by.is_some() {
+                        CaseProgress::Signed
+                    } else if completed > 0 {
+                        CaseProgress::Run
+                    } else {
+                        CaseProgress::Unread
+                    };
+                    let answer_json: Option<String> = row.try_get("answer_json")?;
+                    Ok(WorklistRow {
+                        case_id: row.try_get("case_id")?,
+                        created_at: row.try_get("created_at")?,
+                        file_name: row.try_get("file_name")?,
+                        format: row.try_get("format")?,
+                        kind: row.try_get("kind")?,
+                        progress,
+                        runs,
+                        band: row.try_get("band")?,
+                        p_yes: row.try_get("p_yes")?,
+                        answer: answer_json
+                            .and_then(|j| serde_json::from_str(&j).ok())
+                            .unwrap_or_default(),
+                        signed_by,
+                        signed_at: row.try_get("signed_at")?,
+                        notes: row.try_get("notes")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn case_runs(&self, _session: &Session, case_id: i64) -> Result<Vec<RunRecord>> {
+        self.block_on(async {
+            let mut conn = self.pool.acquire().await?;
+            case_exists(&mut conn, case_id).await?;
+            let rows = sqlx::query(
+                "SELECT r.*, u.name AS creator FROM runs r JOIN users u ON u.id = r.created_by \
+                 WHERE r.case_id = ? ORDER BY r.id",
+            )
+            .bind(case_id)
+            .fetch_all(&mut *conn)
+            .await?;
+            rows.iter().map(run_record_from_row).collect()
+        })
+    }
+
+    fn notes(&self, _session: &Session, case_id: i64) -> Result<Vec<NoteVersion>> {
+        self.block_on(async {
+            let mut conn = self.pool.acquire().await?;
+            case_exists(&mut conn, case_id).await?;
+            let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+                "SELECT n.version, n.text, u.name, n.created_at FROM notes n JOIN users u ON u.id = n.author \
+                 WHERE n.case_id = ? ORDER BY n.version",
+            )
+            .bind(case_id)
+            .fetch_all(&mut *conn)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(version, text, author, created_at)| NoteVersion {
+                    version,
+                    text,
+                    author,
+                    created_at,
+                })
+                .collect())
+        })
+    }
+
+    fn case_input(&self, session: &Session, case_id: i64) -> Result<CaseInput> {
+        self.block_on(async {
+            self.require(
+                session,
+                &[Role::Cardiologist, Role::Auditor, Role::Admin],
+                "read a case's original input (it may identify the patient)",
+            )
+            .await?;
+            let mut conn = self.pool.acquire().await?;
+            let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+            let row: Option<(i64, String, String, String, String, Vec<u8>)> = sqlx::query_as(
+                "SELECT i.id, i.file_name, i.format, i.kind, i.sha256, i.original FROM cases c \
+                 JOIN ecg_inputs i ON i.id = c.ecg_input_id WHERE c.id = ?",
+            )
+            .bind(case_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((ecg_input_id, file_name, format, kind, sha256, bytes)) = row else {
+                return Err(StoreError::NotFound {
+                    entity: "case",
+                    id: case_id.to_string(),
+                });
+            };
+            append_events(
+                &mut tx,
+                &self.key,
+                &session.into(),
+                &[Draft::new("view", "ecg_input", ecg_input_id)
+                    .after(json!({ "case_id": case_id }))],
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(CaseInput {
+                ecg_input_id,
+                file_name,
+                format,
+                kind,
+                sha256,
+                bytes,
+            })
+        })
+    }
+}
+
+fn run_record_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RunRecord> {
+    Ok(RunRecord {
+        id: row.try_get("id")?,
+        case_id: row.try_get("case_id")?,
+        engine_json: row.try_get("engine_json")?,
+        task: row.try_get("task")?,
+        parameters_json: row.try_get("parameters_json")?,
+        seed: row.try_get("seed")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        raw_output: row.try_get("raw_output")?,
+        report_json: row.try_get("report_json")?,
+        p_yes: row.try_get("p_yes")?,
+        band: row.try_get("band")?,
+        measurements_json: row.try_get("measurements_json")?,
+        verifier_flags_json: row.try_get("verifier_flags_json")?,
+        status: row.try_get("status")?,
+        error: row.try_get("error")?,
+        created_by: row.try_get("creator")?,
+    })
 }
 
 /// Replaces identifying values in an exported event with a marker.

@@ -1,0 +1,509 @@
+//! The reading room's main flows, driven through accessibility labels (headless, no GPU).
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+
+use super::super::tests::start;
+use super::super::{StoreState, WorkstationApp};
+use super::decision::{CONFIRM_SIGN, PASSWORD_FIELD, SIGN_BUTTON};
+use super::notes::SAVE_NOTES;
+use super::run::{EngineChoice, RunSettings};
+use super::{CANCEL_BUTTON, Document, RUN_BUTTON};
+use crate::store::{NewDecision, Role, SignatureMeaning, StoreError, Verdict};
+
+type App = Harness<'static, WorkstationApp>;
+
+/// Steps frames until `done` holds (spinners keep repainting, so `Harness::run` would not
+/// settle while a job is running), then a few more so the result is drawn.
+fn step_until(harness: &mut App, what: &str, done: impl Fn(&WorkstationApp) -> bool) {
+    for _ in 0..3000 {
+        harness.step();
+        if done(harness.state()) {
+            for _ in 0..3 {
+                harness.step();
+            }
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// A couple of frames after an input, so it is handled and its effect drawn.
+fn settle(harness: &mut App) {
+    for _ in 0..3 {
+        harness.step();
+    }
+}
+
+/// Runs the chosen engine (the protocol engine unless a test chose another) through the run
+/// button and waits for the result.
+fn run_protocol(harness: &mut App) {
+    click(harness, RUN_BUTTON);
+    step_until(harness, "the protocol run", |app| {
+        !app.reading.is_running() && app.reading.shown_run().is_some()
+    });
+}
+
+/// Scrolls the widget labelled `label` into view and clicks it.
+fn click(harness: &mut App, label: &str) {
+    harness.get_by_label(label).scroll_to_me();
+    settle(harness);
+    harness.get_by_label(label).click();
+    settle(harness);
+}
+
+/// Scrolls the field labelled `label` into view, focuses it and types `text`.
+fn type_into(harness: &mut App, label: &str, text: &str) {
+    click(harness, label);
+    harness.get_by_label(label).type_text(text);
+    settle(harness);
+}
+
+/// Fills the decision (agree, a reason, approved) and opens the password prompt.
+fn prepare_signature(harness: &mut App) {
+    type_into(harness, "Reason:", "the reading matches the tracing");
+    click(harness, "Approved");
+    click(harness, SIGN_BUTTON);
+}
+
+fn enter_password(harness: &mut App, password: &str) {
+    type_into(harness, &format!("{PASSWORD_FIELD}:"), password);
+    click(harness, CONFIRM_SIGN);
+    step_until(harness, "the signature", |app| {
+        !app.reading.decision.is_signing()
+    });
+}
+
+#[test]
+fn sample_to_measurements_to_protocol_run_to_signed_case() {
+    let mut harness = start("dr_reed");
+    // The sample is open and measured: the heart rate has a value.
+    harness.get_by_label("Heart rate");
+    let rate = harness
+        .state()
+        .reading
+        .doc
+        .as_ref()
+        .and_then(|d| d.measurements.as_ref().ok())
+        .and_then(|m| m.heart_rate_bpm.value)
+        .expect("the sample's heart rate is measured");
+    harness.get_by_label(&format!("{rate:.0} bpm"));
+    harness.get_by_label("QTc (Bazett)");
+    harness.get_by_label("QTc (Fridericia)");
+
+    run_protocol(&mut harness);
+    harness.get_by_label_contains("Step 1: Technical, Rate & Rhythm");
+    harness.get_by_label_contains("Step 6:");
+    harness.get_by_label_contains("Answer: ");
+    harness.get_by_label("rule-based, no P(yes)");
+    harness.get_by_label_contains("Verifier: ");
+    harness.get_by_label_contains("Stored: case 1, run 1");
+    step_until(&mut harness, "the worklist", |app| {
+        app.reading.worklist.rows.len() == 1 && !app.reading.worklist.is_busy()
+    });
+    harness.get_by_label_contains("Case 1 · waveform_ecg.dcm · run");
+
+    prepare_signature(&mut harness);
+    enter_password(&mut harness, "correct horse");
+    let run = harness.state().reading.shown_run().expect("a run is shown");
+    let signature = run.signature().expect("the run is signed");
+    assert_eq!(signature.signer, "dr_reed");
+    assert_eq!(signature.meaning, "approved");
+    harness.get_by_label_contains("Signed by dr_reed at");
+    harness.get_by_label("This run is signed and read-only.");
+    assert!(
+        harness
+            .get_by_label("Patient history notes:")
+            .accesskit_node()
+            .is_disabled(),
+        "the notes of a signed case are read-only"
+    );
+    assert!(harness.query_by_label(SIGN_BUTTON).is_none());
+    step_until(&mut harness, "the worklist to show the signature", |app| {
+        app.reading
+            .worklist
+            .rows
+            .first()
+            .is_some_and(|r| r.signed_by.is_some())
+    });
+    harness.get_by_label_contains("Case 1 · waveform_ecg.dcm · signed");
+}
+
+#[test]
+fn a_wrong_password_shows_an_error_and_does_not_sign() {
+    let mut harness = start("dr_reed");
+    run_protocol(&mut harness);
+    prepare_signature(&mut harness);
+    enter_password(&mut harness, "not my password");
+    harness.get_by_label_contains("wrong password for user 'dr_reed'");
+    let run = harness.state().reading.shown_run().expect("a run is shown");
+    assert!(run.signature().is_none());
+    let link = harness.state().link().expect("store open").clone();
+    let run_id = run.run_id.expect("stored");
+    assert!(
+        link.store
+            .decisions(&link.session, run_id)
+            .unwrap()
+            .is_empty()
+    );
+    click(&mut harness, "Cancel signing");
+
+    // The unsigned case's notes are saved as versions.
+    for (text, versions) in [("syncope", 1), (" at rest", 2)] {
+        type_into(&mut harness, "Patient history notes:", text);
+        click(&mut harness, SAVE_NOTES);
+        step_until(&mut harness, "the saved notes", |app| {
+            app.reading.notes.versions.len() == versions
+        });
+    }
+    let case_id = harness
+        .state()
+        .reading
+        .doc
+        .as_ref()
+        .and_then(Document::case_id)
+        .expect("stored");
+    let notes = link.store.notes(&link.session, case_id).unwrap();
+    assert_eq!(
+        notes.last().map(|n| n.text.as_str()),
+        Some("syncope at rest")
+    );
+}
+
+#[test]
+fn a_user_without_the_cardiologist_role_cannot_sign() {
+    let mut harness = start("dr_reed");
+    run_protocol(&mut harness);
+    let link = harness.state().link().expect("store open").clone();
+    link.store
+        .add_user(
+            &link.session,
+            "ann",
+            &[Role::Auditor],
+            Some("ann's long password"),
+        )
+        .unwrap();
+    let auditor = link.relogin("ann", None).unwrap();
+    harness.state_mut().store = StoreState::Open(auditor.clone());
+    settle(&mut harness);
+    harness.get_by_label_contains("ann (auditor) cannot sign: signing needs the cardiologist role");
+    assert!(
+        harness
+            .get_by_label(SIGN_BUTTON)
+            .accesskit_node()
+            .is_disabled()
+    );
+    // The store refuses too, whatever the window shows.
+    let run_id = harness
+        .state()
+        .reading
+        .shown_run()
+        .and_then(|r| r.run_id)
+        .expect("stored");
+    let refused = auditor.store.sign(
+        &auditor.session,
+        &NewDecision {
+            run_id,
+            verdict: Verdict::Agree,
+            reason: "trying",
+            meaning: SignatureMeaning::Reviewed,
+            password: "ann's long password",
+        },
+    );
+    assert!(matches!(refused, Err(StoreError::PermissionDenied { .. })));
+}
+
+#[test]
+fn a_local_model_run_streams_tokens_and_can_be_cancelled() {
+    let mut harness = start("dr_reed");
+    // The tiny checkpoint has random weights: it writes arbitrary characters, some of which
+    // no bundled font has. A real window draws those as boxes; so does this test.
+    harness
+        .ctx
+        .set_missing_glyph_policy(egui::MissingGlyphPolicy::Tofu);
+    let checkpoint = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/model/qwen2vl-tiny"
+    );
+    harness.state_mut().reading.run_settings = RunSettings {
+        engine: EngineChoice::Local,
+        checkpoint: checkpoint.to_string(),
+        max_tokens: 8192,
+        ..RunSettings::default()
+    };
+    settle(&mut harness);
+    harness.get_by_label(RUN_BUTTON).click();
+    settle(&mut harness);
+    step_until(&mut harness, "streamed tokens", |app| {
+        app.reading.active_run().is_some_and(|r| r.tokens >= 3) || !app.reading.is_running()
+    });
+    assert!(
+        harness.state().reading.is_running(),
+        "the run ended before it could be cancelled: {:?}",
+        harness
+            .state()
+            .reading
+            .shown_run()
+            .map(|r| (&r.status, &r.error))
+    );
+    harness.get_by_label_contains("tokens/s");
+    harness.get_by_label(CANCEL_BUTTON).click();
+    settle(&mut harness);
+    step_until(&mut harness, "the cancelled run", |app| {
+        !app.reading.is_running()
+    });
+    let run = harness.state().reading.shown_run().expect("a run is shown");
+    assert_eq!(run.status, "cancelled");
+    harness.get_by_label_contains("Run cancelled: cancelled by the user");
+    // The attempt is stored: the sample became a case whose only run was cancelled.
+    harness.get_by_label_contains("Stored: case 1, run 1");
+}
+
+#[test]
+fn hovering_a_trace_sentence_highlights_its_evidence_on_the_ecg() {
+    let mut harness = start("dr_reed");
+    run_protocol(&mut harness);
+    assert!(harness.state().reading.overlay.highlights.is_empty());
+    assert!(
+        !harness.state().reading.overlay.beats.is_empty(),
+        "beat markers are drawn"
+    );
+    // The first sentence of a step that cites measured evidence.
+    let sentence = {
+        let run = harness.state().reading.shown_run().expect("a run is shown");
+        let report = run.report.as_ref().expect("a report");
+        let s = report
+            .steps
+            .iter()
+            .position(|t| t.evidence.iter().any(|e| e.measurement != "notes"))
+            .expect("a step with evidence");
+        run.steps[s].sentences[0].text.clone()
+    };
+    harness.get_by_label(&sentence).scroll_to_me();
+    settle(&mut harness);
+    harness.get_by_label(&sentence).hover();
+    settle(&mut harness);
+    assert!(
+        !harness.state().reading.overlay.highlights.is_empty(),
+        "hovering '{sentence}' highlights nothing"
+    );
+}
+
+#[test]
+fn a_stored_case_reopens_from_the_worklist_and_ctrl_n_walks_it() {
+    let mut harness = start("dr_reed");
+    run_protocol(&mut harness);
+    // A second case: the sample again, run again (a new file, so a new case).
+    click(&mut harness, "Open sample");
+    step_until(&mut harness, "the sample", |app| !app.reading.is_busy());
+    assert!(harness.state().reading.shown_run().is_none());
+    type_into(
+        &mut harness,
+        "Patient history notes:",
+        "chest pain since this morning",
+    );
+    run_protocol(&mut harness);
+    // The notes were stored with the new case as its first version.
+    step_until(&mut harness, "the notes versions", |app| {
+        app.reading.notes.versions.len() == 1
+    });
+    click(&mut harness, "Earlier versions (1)");
+    harness.get_by_label_contains("Version 1 by dr_reed at");
+    step_until(&mut harness, "two cases in the worklist", |app| {
+        app.reading.worklist.rows.len() == 2
+    });
+    // Clicking the older case re-reads its stored input, runs and notes.
+    harness
+        .get_by_label_contains("Case 1 · waveform_ecg.dcm")
+        .click();
+    step_until(&mut harness, "case 1", |app| {
+        !app.reading.is_busy() && app.reading.doc.as_ref().and_then(Document::case_id) == Some(1)
+    });
+    let run = harness.state().reading.shown_run().expect("the stored run");
+    assert_eq!(run.run_id, Some(1));
+    assert!(run.report.is_some() && run.verification.is_some());
+    harness.get_by_label_contains("Run 1 by dr_reed");
+    // Ctrl+N from the first row (case 2, newest) goes to case 1; from case 1 there is no next.
+    harness
+        .get_by_label_contains("Case 2 · waveform_ecg.dcm")
+        .click();
+    step_until(&mut harness, "case 2", |app| {
+        !app.reading.is_busy() && app.reading.doc.as_ref().and_then(Document::case_id) == Some(2)
+    });
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::N);
+    step_until(&mut harness, "the next case", |app| {
+        !app.reading.is_busy() && app.reading.doc.as_ref().and_then(Document::case_id) == Some(1)
+    });
+}
+
+#[test]
+fn an_image_input_is_shown_and_said_to_be_unmeasurable() {
+    let mut harness = start("dr_reed");
+    let image = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/model/ecg_small.png"
+    );
+    type_into(&mut harness, "File:", "");
+    harness.state_mut().reading.path_text = image.to_string();
+    click(&mut harness, "Open path");
+    step_until(&mut harness, "the image", |app| {
+        !app.reading.is_busy() && app.reading.doc.as_ref().is_some_and(|d| d.image.is_some())
+    });
+    harness.get_by_label_contains("Not measured: an image carries no signal");
+    harness.get_by_label("ECG image ecg_small.png");
+}
+
+#[test]
+fn overriding_signs_the_clinicians_own_answer() {
+    let mut harness = start("dr_reed");
+    run_protocol(&mut harness);
+    click(&mut harness, "Override");
+    type_into(&mut harness, "My answer:", "anterior ischemia");
+    type_into(
+        &mut harness,
+        "Reason:",
+        "dynamic changes against the previous tracing",
+    );
+    click(&mut harness, "Reviewed");
+    click(&mut harness, SIGN_BUTTON);
+    enter_password(&mut harness, "correct horse");
+    let run = harness.state().reading.shown_run().expect("a run is shown");
+    let signature = run.signature().expect("signed");
+    assert_eq!(signature.kind, "override");
+    assert_eq!(signature.final_answer, "anterior ischemia");
+    assert_eq!(signature.meaning, "reviewed");
+    harness.get_by_label_contains("(reviewed): overrode with \"anterior ischemia\"");
+}
+
+#[test]
+fn a_local_model_twi_run_shows_its_band_in_probabilistic_words() {
+    let mut harness = start("dr_reed");
+    harness
+        .ctx
+        .set_missing_glyph_policy(egui::MissingGlyphPolicy::Tofu);
+    let checkpoint = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/model/qwen2vl-tiny"
+    );
+    harness.state_mut().reading.run_settings = RunSettings {
+        engine: EngineChoice::Local,
+        task: ecgr1_engine::Task::Twi,
+        checkpoint: checkpoint.to_string(),
+        max_tokens: 12,
+        ..RunSettings::default()
+    };
+    settle(&mut harness);
+    run_protocol(&mut harness);
+    let run = harness.state().reading.shown_run().expect("a run is shown");
+    assert_eq!(run.status, "completed", "{:?}", run.error);
+    let report = run.report.as_ref().expect("a report");
+    assert_eq!(report.engine.name, "ecg-r1");
+    let p = report.p_yes().expect("the model's P(yes)");
+    let band = report.band.expect("a band");
+    harness.get_by_label(&format!(
+        "{} probability of ischemic T-wave inversion, P(yes) = {p:.2}",
+        band.name()
+    ));
+    harness.get_by_label(ecgr1_engine::report::ASSIST_NOTICE);
+    harness.get_by_label_contains("Stored: case 1, run 1");
+}
+
+/// A file dropped on the window, as a desktop back end hands it over.
+#[derive(Debug)]
+struct DroppedPath(std::path::PathBuf);
+
+impl egui::DroppedFile for DroppedPath {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn a_file_dropped_on_the_window_is_opened() {
+    let mut harness = start("dr_reed");
+    let path = std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../assets/samples/synthetic_sinus.edf"
+    ));
+    harness
+        .input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(DroppedPath(path)));
+    step_until(&mut harness, "the dropped file", |app| {
+        !app.reading.is_busy()
+            && app
+                .reading
+                .doc
+                .as_ref()
+                .is_some_and(|d| d.file_name() == "synthetic_sinus.edf")
+    });
+    harness.get_by_label_contains("synthetic_sinus.edf");
+}
+
+#[test]
+fn ctrl_r_runs_the_engine_and_the_shortcuts_are_in_the_tooltips() {
+    let mut harness = start("dr_reed");
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::R);
+    step_until(&mut harness, "the run started by Ctrl+R", |app| {
+        !app.reading.is_running() && app.reading.shown_run().is_some()
+    });
+    harness.get_by_label_contains("Stored: case 1, run 1");
+    // The tooltips name the shortcuts.
+    for (widget, tip) in [
+        (RUN_BUTTON, "Run the engine on this ECG (Ctrl+R)"),
+        ("Open…", "(Ctrl+O)"),
+    ] {
+        harness.get_by_label(widget).hover();
+        // Tooltips appear after egui's hover delay.
+        for _ in 0..60 {
+            harness.step();
+        }
+        harness.get_by_label_contains(tip);
+    }
+}
+
+#[test]
+fn with_stored_cases_the_window_opens_the_newest_case_not_the_sample() {
+    use crate::audit::AuditKey;
+    use crate::store::{DbLocation, KeySource, StoreConfig};
+
+    let dir = tempfile::tempdir().unwrap();
+    let key = AuditKey::random().unwrap();
+    let options = || super::super::StartOptions {
+        file: None,
+        store: Ok(StoreConfig {
+            db: DbLocation::File(dir.path().join("cases.sqlite")),
+            key: KeySource::Given(key.clone()),
+            first_user: "dr_reed".into(),
+            first_password: Some("correct horse".into()),
+        }),
+        user: "dr_reed".into(),
+    };
+    let build = |options: super::super::StartOptions| -> App {
+        Harness::builder()
+            .with_size(egui::vec2(1600.0, 1000.0))
+            .build_eframe(move |cc| WorkstationApp::new(&cc.egui_ctx, options))
+    };
+    // First start: an empty store, so the sample is shown; running the engine stores it.
+    let mut first = build(options());
+    step_until(&mut first, "the store and the sample", |app| {
+        app.link().is_some() && !app.reading.is_busy()
+    });
+    assert!(matches!(
+        first.state().reading.doc.as_ref().map(|d| &d.origin),
+        Some(super::document::Origin::Sample(_))
+    ));
+    run_protocol(&mut first);
+    drop(first);
+    // Next start: the newest stored case opens with its run.
+    let mut second = build(options());
+    step_until(&mut second, "the newest case", |app| {
+        !app.reading.is_busy() && app.reading.doc.as_ref().and_then(Document::case_id) == Some(1)
+    });
+    assert!(second.state().reading.shown_run().is_some());
+}
