@@ -10,6 +10,7 @@ mod decision;
 mod document;
 mod evidence;
 mod notes;
+mod report_export;
 pub mod run;
 mod run_panel;
 mod shown;
@@ -30,6 +31,7 @@ use decision::DecisionForm;
 use document::{Document, Origin, open_file, open_sample, open_stored};
 pub use document::{SAMPLE_FILES, samples_dir};
 use notes::NotesEditor;
+use report_export::ReportExport;
 pub use run::RunSettings;
 use run::{ActiveRun, EngineChoice, RunInput};
 use shown::ShownRun;
@@ -101,6 +103,7 @@ pub struct ReadingRoom {
     runs: Vec<ShownRun>,
     shown: usize,
     decision: DecisionForm,
+    report_export: ReportExport,
     overlay: PaperOverlay,
     /// Set at a start without a file: the sample is shown until the worklist arrives, and
     /// replaced by the newest stored case when the store has cases (and the user has not
@@ -129,6 +132,7 @@ impl ReadingRoom {
             runs: Vec::new(),
             shown: 0,
             decision: DecisionForm::default(),
+            report_export: ReportExport::default(),
             overlay: PaperOverlay::default(),
             newest_case_pending: false,
         };

@@ -206,6 +206,8 @@ impl ReadingRoom {
         ui.separator();
         if let Some(run) = self.runs.get(self.shown) {
             self.decision.ui(ui, run, link);
+            ui.separator();
+            self.report_export.ui(ui, run.run_id, link);
         }
         hovered
     }

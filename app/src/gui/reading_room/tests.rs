@@ -507,3 +507,47 @@ fn with_stored_cases_the_window_opens_the_newest_case_not_the_sample() {
     });
     assert!(second.state().reading.shown_run().is_some());
 }
+
+#[test]
+fn the_signed_run_is_saved_as_a_report_pdf() {
+    use super::report_export::{REPORT_BUTTON, REPORT_PATH_FIELD};
+    let mut harness = start("dr_reed");
+    run_protocol(&mut harness);
+    prepare_signature(&mut harness);
+    enter_password(&mut harness, "correct horse");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("case1.pdf");
+    let field = format!("{REPORT_PATH_FIELD}:");
+    click(&mut harness, &field);
+    harness.key_combination_modifiers(egui::Modifiers::COMMAND, &[egui::Key::A]);
+    settle(&mut harness);
+    harness
+        .get_by_label(&field)
+        .type_text(&path.display().to_string());
+    settle(&mut harness);
+    click(&mut harness, REPORT_BUTTON);
+    step_until(&mut harness, "the report", |app| {
+        !app.reading.report_export.is_running() && app.reading.report_export.message().is_some()
+    });
+    let message = harness.state().reading.report_export.message().cloned();
+    let summary = message.unwrap().expect("the report was written");
+    assert!(summary.contains("case1.pdf"), "{summary}");
+    harness.get_by_label_contains("Wrote ");
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.starts_with(b"%PDF-"));
+    // The export is audited with the file's hash (the pages are checked in tests/report_pdf).
+    let link = harness.state().link().unwrap().clone();
+    let events = link
+        .store
+        .history(&link.session, &crate::store::HistoryFilter::default())
+        .unwrap();
+    let export = events
+        .iter()
+        .find(|e| e.action == "export" && e.entity_type == "report")
+        .expect("the report export is audited");
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&bytes))
+    };
+    assert!(export.after_json.as_deref().unwrap_or("").contains(&sha));
+}
