@@ -33,11 +33,13 @@ fn default_path(run_id: i64) -> PathBuf {
 }
 
 impl ReportExport {
+    #[cfg(test)]
     pub fn is_running(&self) -> bool {
         self.job.is_running()
     }
 
     /// The outcome of the last save, once known: `Ok(summary)` or `Err(reason)`.
+    #[cfg(test)]
     pub fn message(&self) -> Option<&Result<String, String>> {
         self.message.as_ref()
     }
