@@ -4,10 +4,13 @@
 //! The frame loop never blocks: files, engine runs and database work run on worker threads
 //! ([`jobs`]) and report back through channels.
 
+pub mod auditor;
+#[cfg(test)]
+mod auditor_tests;
 mod demo;
 pub mod jobs;
 pub mod link;
-mod reading_room;
+pub(crate) mod reading_room;
 #[cfg(test)]
 mod tests;
 
@@ -102,6 +105,7 @@ pub struct WorkstationApp {
     /// Messages from opening the store (a new database, its first user, ...).
     store_notices: Vec<String>,
     reading: ReadingRoom,
+    auditor: auditor::AuditorView,
 }
 
 impl WorkstationApp {
@@ -122,6 +126,7 @@ impl WorkstationApp {
             store,
             store_notices: Vec::new(),
             reading: ReadingRoom::new(ctx, options.file),
+            auditor: auditor::AuditorView::default(),
         }
     }
 
@@ -131,6 +136,13 @@ impl WorkstationApp {
             StoreState::Open(link) => Some(link),
             _ => None,
         }
+    }
+
+    /// Acts as another user on the same store (tests switch users this way).
+    #[cfg(test)]
+    pub(crate) fn set_link(&mut self, link: StoreLink) {
+        self.store = StoreState::Open(link);
+        self.auditor.invalidate();
     }
 
     fn receive_store(&mut self) {
@@ -152,7 +164,14 @@ impl WorkstationApp {
             ui.strong("ECG-R1 workstation");
             ui.separator();
             for ws in Workspace::ALL {
-                ui.selectable_value(&mut self.workspace, ws, ws.title());
+                if ui
+                    .selectable_value(&mut self.workspace, ws, ws.title())
+                    .clicked()
+                    && ws == Workspace::Auditor
+                {
+                    // Runs and signatures may have been added since the list was read.
+                    self.auditor.invalidate();
+                }
             }
             ui.separator();
             match &self.store {
@@ -191,7 +210,8 @@ impl eframe::App for WorkstationApp {
         };
         match self.workspace {
             Workspace::ReadingRoom => self.reading.ui(ui, link),
-            Workspace::Auditor | Workspace::Teaching => {
+            Workspace::Auditor => self.auditor.ui(ui, link),
+            Workspace::Teaching => {
                 egui::CentralPanel::default().show(ui, |ui| {
                     ui.label(format!(
                         "The {} workspace is not built yet. From the command line: `ecgr1 history`, `ecgr1 audit verify`, `ecgr1 audit export`.",

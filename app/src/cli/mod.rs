@@ -2,7 +2,7 @@
 //! a `run` function; output goes to the writers passed in so tests can capture it.
 
 pub mod analyze;
-mod audit_cmd;
+pub mod audit_cmd;
 mod bench_audit;
 mod bench_formats;
 mod convert;

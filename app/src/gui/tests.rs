@@ -9,11 +9,25 @@ use crate::store::{DbLocation, KeySource, StoreConfig};
 
 /// A window over a fresh in-memory store, acting as `user` (the store's first user).
 pub(crate) fn start(user: &str) -> Harness<'static, WorkstationApp> {
+    start_at(
+        DbLocation::Memory,
+        KeySource::Given(AuditKey::random().unwrap()),
+        user,
+    )
+}
+
+/// A window over the store at `db`, acting as `user` (created, with the password
+/// "correct horse", when the store is new).
+pub(crate) fn start_at(
+    db: DbLocation,
+    key: KeySource,
+    user: &str,
+) -> Harness<'static, WorkstationApp> {
     let options = StartOptions {
         file: None,
         store: Ok(StoreConfig {
-            db: DbLocation::Memory,
-            key: KeySource::Given(AuditKey::random().unwrap()),
+            db,
+            key,
             first_user: user.to_string(),
             first_password: Some("correct horse".to_string()),
         }),

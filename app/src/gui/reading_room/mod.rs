@@ -6,7 +6,7 @@
 //! Files, measurements, engine runs and store queries all run on worker threads
 //! ([`super::jobs`], [`run::ActiveRun`]); the frame loop only polls.
 
-mod decision;
+pub(crate) mod decision;
 mod document;
 mod evidence;
 mod notes;
@@ -15,7 +15,7 @@ pub mod run;
 mod run_panel;
 mod shown;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod worklist;
 
 use std::path::PathBuf;

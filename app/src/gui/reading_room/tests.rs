@@ -11,11 +11,11 @@ use super::run::{EngineChoice, RunSettings};
 use super::{CANCEL_BUTTON, Document, RUN_BUTTON};
 use crate::store::{NewDecision, Role, SignatureMeaning, StoreError, Verdict};
 
-type App = Harness<'static, WorkstationApp>;
+pub(crate) type App = Harness<'static, WorkstationApp>;
 
 /// Steps frames until `done` holds (spinners keep repainting, so `Harness::run` would not
 /// settle while a job is running), then a few more so the result is drawn.
-fn step_until(harness: &mut App, what: &str, done: impl Fn(&WorkstationApp) -> bool) {
+pub(crate) fn step_until(harness: &mut App, what: &str, done: impl Fn(&WorkstationApp) -> bool) {
     for _ in 0..3000 {
         harness.step();
         if done(harness.state()) {
@@ -30,7 +30,7 @@ fn step_until(harness: &mut App, what: &str, done: impl Fn(&WorkstationApp) -> b
 }
 
 /// A couple of frames after an input, so it is handled and its effect drawn.
-fn settle(harness: &mut App) {
+pub(crate) fn settle(harness: &mut App) {
     for _ in 0..3 {
         harness.step();
     }
@@ -38,7 +38,7 @@ fn settle(harness: &mut App) {
 
 /// Runs the chosen engine (the protocol engine unless a test chose another) through the run
 /// button and waits for the result.
-fn run_protocol(harness: &mut App) {
+pub(crate) fn run_protocol(harness: &mut App) {
     click(harness, RUN_BUTTON);
     step_until(harness, "the protocol run", |app| {
         !app.reading.is_running() && app.reading.shown_run().is_some()
@@ -46,7 +46,7 @@ fn run_protocol(harness: &mut App) {
 }
 
 /// Scrolls the widget labelled `label` into view and clicks it.
-fn click(harness: &mut App, label: &str) {
+pub(crate) fn click(harness: &mut App, label: &str) {
     harness.get_by_label(label).scroll_to_me();
     settle(harness);
     harness.get_by_label(label).click();
@@ -54,20 +54,20 @@ fn click(harness: &mut App, label: &str) {
 }
 
 /// Scrolls the field labelled `label` into view, focuses it and types `text`.
-fn type_into(harness: &mut App, label: &str, text: &str) {
+pub(crate) fn type_into(harness: &mut App, label: &str, text: &str) {
     click(harness, label);
     harness.get_by_label(label).type_text(text);
     settle(harness);
 }
 
 /// Fills the decision (agree, a reason, approved) and opens the password prompt.
-fn prepare_signature(harness: &mut App) {
+pub(crate) fn prepare_signature(harness: &mut App) {
     type_into(harness, "Reason:", "the reading matches the tracing");
     click(harness, "Approved");
     click(harness, SIGN_BUTTON);
 }
 
-fn enter_password(harness: &mut App, password: &str) {
+pub(crate) fn enter_password(harness: &mut App, password: &str) {
     type_into(harness, &format!("{PASSWORD_FIELD}:"), password);
     click(harness, CONFIRM_SIGN);
     step_until(harness, "the signature", |app| {
