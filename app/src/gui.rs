@@ -11,6 +11,9 @@ mod demo;
 pub mod jobs;
 pub mod link;
 pub(crate) mod reading_room;
+pub mod teaching;
+#[cfg(test)]
+mod teaching_tests;
 #[cfg(test)]
 mod tests;
 
@@ -106,6 +109,7 @@ pub struct WorkstationApp {
     store_notices: Vec<String>,
     reading: ReadingRoom,
     auditor: auditor::AuditorView,
+    teaching: teaching::TeachingView,
 }
 
 impl WorkstationApp {
@@ -127,6 +131,7 @@ impl WorkstationApp {
             store_notices: Vec::new(),
             reading: ReadingRoom::new(ctx, options.file),
             auditor: auditor::AuditorView::default(),
+            teaching: teaching::TeachingView::default(),
         }
     }
 
@@ -167,10 +172,13 @@ impl WorkstationApp {
                 if ui
                     .selectable_value(&mut self.workspace, ws, ws.title())
                     .clicked()
-                    && ws == Workspace::Auditor
                 {
-                    // Runs and signatures may have been added since the list was read.
-                    self.auditor.invalidate();
+                    // Runs and signatures may have been added since the lists were read.
+                    match ws {
+                        Workspace::Auditor => self.auditor.invalidate(),
+                        Workspace::Teaching => self.teaching.invalidate(),
+                        Workspace::ReadingRoom => {}
+                    }
                 }
             }
             ui.separator();
@@ -211,14 +219,7 @@ impl eframe::App for WorkstationApp {
         match self.workspace {
             Workspace::ReadingRoom => self.reading.ui(ui, link),
             Workspace::Auditor => self.auditor.ui(ui, link),
-            Workspace::Teaching => {
-                egui::CentralPanel::default().show(ui, |ui| {
-                    ui.label(format!(
-                        "The {} workspace is not built yet. From the command line: `ecgr1 history`, `ecgr1 audit verify`, `ecgr1 audit export`.",
-                        self.workspace.title()
-                    ));
-                });
-            }
+            Workspace::Teaching => self.teaching.ui(ui, link),
         }
     }
 }

@@ -494,6 +494,25 @@ pub struct CaseInput {
     pub bytes: Vec<u8>,
 }
 
+/// One case of a teaching session, for showing to trainees (see [`CaseStore::teaching_case`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TeachingCase {
+    pub case_id: i64,
+    /// Zero-based position in the session's case set, and the set's size.
+    pub position: usize,
+    pub count: usize,
+    pub format: String,
+    /// "signal" or "image".
+    pub kind: String,
+    /// The original bytes. The caller must show them de-identified (the signal only, with no
+    /// patient fields, file name or acquisition time).
+    pub bytes: Vec<u8>,
+    /// The latest completed run (its trace, answer and band are revealed after answers).
+    pub run: Option<RunRecord>,
+    /// The latest signed decision on any of the case's runs.
+    pub signed: Option<DecisionRecord>,
+}
+
 /// The storage interface every backend implements.
 pub trait CaseStore {
     /// Messages about what opening did (a new database, its first user, a new key file).
@@ -600,4 +619,16 @@ pub trait CaseStore {
     /// Any role except trainer (the bytes may identify the patient): a case's original input.
     /// Audited as a view.
     fn case_input(&self, session: &Session, case_id: i64) -> Result<CaseInput>;
+
+    // --- Teaching rounds ---
+
+    /// Trainer, cardiologist or admin (not an auditor): the case at `position` of a teaching
+    /// session's set, with its latest run and signed decision. Audited as a view; the bytes
+    /// are for de-identified display only.
+    fn teaching_case(
+        &self,
+        session: &Session,
+        teaching_session_id: i64,
+        position: usize,
+    ) -> Result<TeachingCase>;
 }

@@ -23,7 +23,7 @@ use super::{
     NewDecision, NewRun, PatientIdentity, Result, Role, RunOutcome, RunRecord, Session,
     StoreConfig, StoreError, StoredInput, Verdict, roles_text,
 };
-use super::{CaseInput, CaseProgress, NoteVersion, WorklistFilter, WorklistRow};
+use super::{CaseInput, CaseProgress, NoteVersion, TeachingCase, WorklistFilter, WorklistRow};
 use crate::audit::{AuditEvent, AuditKey, Chain, GENESIS, HASH_LEN, Head, Verification, Verifier};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -1920,6 +1920,85 @@ impl CaseStore for SqliteStore {
                 bytes,
             })
         })
+    }
+
+    fn teaching_case(
+        &self,
+        session: &Session,
+        teaching_session_id: i64,
+        position: usize,
+    ) -> Result<TeachingCase> {
+        let (mut case, signed_run) = self.block_on(async {
+            self.require(
+                session,
+                &[Role::Trainer, Role::Cardiologist, Role::Admin],
+                "view teaching cases",
+            )
+            .await?;
+            let mut conn = self.pool.acquire().await?;
+            let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+            let items: Vec<i64> = sqlx::query_scalar(
+                "SELECT i.case_id FROM teaching_sessions t JOIN case_set_items i ON i.case_set_id = t.case_set_id \
+                 WHERE t.id = ? ORDER BY i.position",
+            )
+            .bind(teaching_session_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            let Some(&case_id) = items.get(position) else {
+                return Err(StoreError::NotFound {
+                    entity: "case in teaching session",
+                    id: format!("position {position} of session {teaching_session_id}"),
+                });
+            };
+            let (format, kind, bytes): (String, String, Vec<u8>) = sqlx::query_as(
+                "SELECT i.format, i.kind, i.original FROM cases c JOIN ecg_inputs i ON i.id = c.ecg_input_id \
+                 WHERE c.id = ?",
+            )
+            .bind(case_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let run = sqlx::query(
+                "SELECT r.*, u.name AS creator FROM runs r JOIN users u ON u.id = r.created_by \
+                 WHERE r.case_id = ? AND r.status = 'completed' ORDER BY r.id DESC LIMIT 1",
+            )
+            .bind(case_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .as_ref()
+            .map(run_record_from_row)
+            .transpose()?;
+            let signed: Option<i64> = sqlx::query_scalar(
+                "SELECT d.run_id FROM decisions d WHERE d.case_id = ? ORDER BY d.id DESC LIMIT 1",
+            )
+            .bind(case_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            append_events(
+                &mut tx,
+                &self.key,
+                &session.into(),
+                &[Draft::new("view", "teaching_case", case_id).after(json!({
+                    "session_id": teaching_session_id, "position": position,
+                }))],
+            )
+            .await?;
+            tx.commit().await?;
+            let case = TeachingCase {
+                case_id,
+                position,
+                count: items.len(),
+                format,
+                kind,
+                bytes,
+                run,
+                signed: None,
+            };
+            Ok::<_, StoreError>((case, signed))
+        })?;
+        if let Some(run_id) = signed_run {
+            case.signed = self.decisions(session, run_id)?.pop();
+        }
+        Ok(case)
     }
 }
 

@@ -7,7 +7,7 @@
 //! ([`super::jobs`], [`run::ActiveRun`]); the frame loop only polls.
 
 pub(crate) mod decision;
-mod document;
+pub(crate) mod document;
 mod evidence;
 mod notes;
 mod report_export;
