@@ -273,3 +273,61 @@ fn a_trainer_cannot_read_the_original_input() {
         vec![case]
     );
 }
+
+#[test]
+fn teaching_cases_come_in_set_order_with_the_signed_answer_and_refuse_auditors() {
+    let (store, session) = store();
+    let unsigned = store_case(&store, &session, "", Some(Task::Interpret));
+    let signed = store_case(&store, &session, "", Some(Task::Interpret));
+    let run = store.case_runs(&session, signed).unwrap()[0].id;
+    let decision = store
+        .sign(
+            &session,
+            &NewDecision {
+                run_id: run,
+                verdict: Verdict::Override("atrial fibrillation".into()),
+                reason: "irregular",
+                meaning: SignatureMeaning::Approved,
+                password: PASSWORD,
+            },
+        )
+        .unwrap();
+    store
+        .add_user(&session, "tess", &[Role::Trainer], None)
+        .unwrap();
+    store
+        .add_user(&session, "audrey", &[Role::Auditor], None)
+        .unwrap();
+    let trainer = store.login("tess", None).unwrap();
+    let set = store
+        .create_case_set(&trainer, "round", &[signed, unsigned])
+        .unwrap();
+    let teaching = store
+        .create_teaching_session(&trainer, set, "round 1")
+        .unwrap();
+
+    let first = store.teaching_case(&trainer, teaching, 0).unwrap();
+    assert_eq!((first.case_id, first.position, first.count), (signed, 0, 2));
+    assert_eq!(first.signed.as_ref(), Some(&decision));
+    assert_eq!(first.run.as_ref().map(|r| r.id), Some(run));
+    assert!(!first.bytes.is_empty());
+    let second = store.teaching_case(&trainer, teaching, 1).unwrap();
+    assert_eq!(second.case_id, unsigned);
+    assert!(second.signed.is_none());
+    assert!(matches!(
+        store.teaching_case(&trainer, teaching, 2),
+        Err(StoreError::NotFound { .. })
+    ));
+    let auditor = store.login("audrey", None).unwrap();
+    assert!(matches!(
+        store.teaching_case(&auditor, teaching, 0),
+        Err(StoreError::PermissionDenied { .. })
+    ));
+    let views = store
+        .history(&session, &HistoryFilter::default())
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.entity_type == "teaching_case")
+        .count();
+    assert_eq!(views, 2, "each shown teaching case is audited");
+}
