@@ -11,6 +11,7 @@ mod demo;
 pub mod jobs;
 pub mod link;
 pub(crate) mod reading_room;
+pub mod settings;
 pub mod teaching;
 #[cfg(test)]
 mod teaching_tests;
@@ -73,6 +74,8 @@ pub struct StartOptions {
     /// The store to open, or why there is none.
     pub store: Result<StoreConfig, String>,
     pub user: String,
+    /// What the window remembered from its last start (eframe storage).
+    pub persisted: Option<settings::PersistedState>,
 }
 
 impl StartOptions {
@@ -98,6 +101,7 @@ impl StartOptions {
             file: args.file.clone(),
             store,
             user,
+            persisted: None,
         }
     }
 }
@@ -125,11 +129,27 @@ impl WorkstationApp {
             }
             Err(e) => StoreState::Unavailable(e),
         };
+        let persisted = options.persisted.unwrap_or_default();
+        // A file named on the command line wins over what was open last time.
+        let (file, case) = match (options.file, &persisted.open) {
+            (Some(f), _) => (Some(f), None),
+            (None, Some(settings::OpenItem::File(f))) if f.is_file() => (Some(f.clone()), None),
+            (None, Some(settings::OpenItem::Case(id))) => (None, Some(*id)),
+            (None, _) => (None, None),
+        };
+        let mut reading = ReadingRoom::new(ctx, file);
+        reading.set_paper_settings(persisted.paper());
+        if let Some(run) = persisted.run.clone() {
+            reading.set_run_settings(run);
+        }
+        if let Some(case) = case {
+            reading.prefer_case(case);
+        }
         Self {
-            workspace: Workspace::ReadingRoom,
+            workspace: persisted.workspace(),
             store,
             store_notices: Vec::new(),
-            reading: ReadingRoom::new(ctx, options.file),
+            reading,
             auditor: auditor::AuditorView::default(),
             teaching: teaching::TeachingView::default(),
         }
@@ -208,7 +228,23 @@ impl WorkstationApp {
     }
 }
 
+impl WorkstationApp {
+    /// What to remember for the next start.
+    pub fn persisted(&self) -> settings::PersistedState {
+        settings::PersistedState::capture(
+            self.workspace,
+            self.reading.paper_settings(),
+            self.reading.open_item(),
+            self.reading.run_settings(),
+        )
+    }
+}
+
 impl eframe::App for WorkstationApp {
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, settings::STORAGE_KEY, &self.persisted());
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.receive_store();
         egui::Panel::top("workspace_bar").show(ui, |ui| self.workspace_bar(ui));
@@ -231,11 +267,16 @@ pub fn run(args: &GuiArgs) -> anyhow::Result<()> {
             .with_inner_size([1400.0, 900.0]),
         ..eframe::NativeOptions::default()
     };
-    let start = StartOptions::from_args(args);
+    let mut start = StartOptions::from_args(args);
     eframe::run_native(
         "ECG-R1 workstation",
         options,
-        Box::new(move |cc| Ok(Box::new(WorkstationApp::new(&cc.egui_ctx, start)))),
+        Box::new(move |cc| {
+            start.persisted = cc
+                .storage
+                .and_then(|s| eframe::get_value(s, settings::STORAGE_KEY));
+            Ok(Box::new(WorkstationApp::new(&cc.egui_ctx, start)))
+        }),
     )
     .map_err(|e| anyhow::anyhow!("cannot open the workstation window: {e}"))
 }

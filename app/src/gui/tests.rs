@@ -32,6 +32,7 @@ pub(crate) fn start_at(
             first_password: Some("correct horse".to_string()),
         }),
         user: user.to_string(),
+        persisted: None,
     };
     let mut harness = Harness::builder()
         .with_size(egui::vec2(1600.0, 1000.0))
@@ -88,6 +89,7 @@ fn without_a_store_reading_still_works_and_says_so() {
         file: None,
         store: Err("no data directory".to_string()),
         user: "dr_reed".to_string(),
+        persisted: None,
     };
     let mut harness = Harness::builder()
         .with_size(egui::vec2(1600.0, 1000.0))

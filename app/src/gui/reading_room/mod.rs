@@ -109,6 +109,8 @@ pub struct ReadingRoom {
     /// replaced by the newest stored case when the store has cases (and the user has not
     /// opened or run anything meanwhile).
     newest_case_pending: bool,
+    /// The case open at the last start, reopened in place of the newest.
+    preferred_case: Option<i64>,
 }
 
 impl ReadingRoom {
@@ -135,6 +137,7 @@ impl ReadingRoom {
             report_export: ReportExport::default(),
             overlay: PaperOverlay::default(),
             newest_case_pending: false,
+            preferred_case: None,
         };
         if let Some(path) = file {
             room.open_path(ctx, path);
@@ -143,6 +146,31 @@ impl ReadingRoom {
             room.newest_case_pending = true;
         }
         room
+    }
+
+    pub fn paper_settings(&self) -> &PaperSettings {
+        &self.settings
+    }
+
+    pub fn set_paper_settings(&mut self, settings: PaperSettings) {
+        self.settings = settings;
+    }
+
+    /// Opens this stored case (instead of the newest) once the worklist has arrived, if it
+    /// is still in the store.
+    pub fn prefer_case(&mut self, case_id: i64) {
+        self.preferred_case = Some(case_id);
+    }
+
+    /// What is open, for the window to reopen at the next start (the sample and the
+    /// synthetic signal are not remembered).
+    pub fn open_item(&self) -> Option<crate::gui::settings::OpenItem> {
+        use crate::gui::settings::OpenItem;
+        match &self.doc.as_ref()?.origin {
+            Origin::Case(id) => Some(OpenItem::Case(*id)),
+            Origin::File(p) => Some(OpenItem::File(p.clone())),
+            Origin::Sample(_) | Origin::Synthetic(_) => None,
+        }
     }
 
     /// The run panel's settings, for the window to keep between starts.
@@ -513,8 +541,13 @@ impl ReadingRoom {
             && let Some(link) = link
         {
             // The sample is only for a store with no cases.
-            if let Some(newest) = self.worklist.rows.first().map(|r| r.case_id) {
-                self.open_stored_case(ui.ctx(), link, newest);
+            let preferred = self
+                .preferred_case
+                .take()
+                .filter(|id| self.worklist.rows.iter().any(|r| r.case_id == *id));
+            if let Some(case) = preferred.or_else(|| self.worklist.rows.first().map(|r| r.case_id))
+            {
+                self.open_stored_case(ui.ctx(), link, case);
             }
             self.newest_case_pending = false;
         }

@@ -483,6 +483,7 @@ fn with_stored_cases_the_window_opens_the_newest_case_not_the_sample() {
             first_password: Some("correct horse".into()),
         }),
         user: "dr_reed".into(),
+        persisted: None,
     };
     let build = |options: super::super::StartOptions| -> App {
         Harness::builder()
@@ -550,4 +551,80 @@ fn the_signed_run_is_saved_as_a_report_pdf() {
         hex::encode(sha2::Sha256::digest(&bytes))
     };
     assert!(export.after_json.as_deref().unwrap_or("").contains(&sha));
+}
+
+#[test]
+fn the_next_start_restores_layout_workspace_engine_settings_and_the_open_case() {
+    use crate::audit::AuditKey;
+    use crate::gui::Workspace;
+    use crate::gui::settings::{OpenItem, PersistedState};
+    use crate::store::{DbLocation, KeySource, StoreConfig};
+
+    let dir = tempfile::tempdir().unwrap();
+    let key = AuditKey::random().unwrap();
+    let options = |persisted: Option<PersistedState>, file: Option<std::path::PathBuf>| {
+        super::super::StartOptions {
+            file,
+            store: Ok(StoreConfig {
+                db: DbLocation::File(dir.path().join("cases.sqlite")),
+                key: KeySource::Given(key.clone()),
+                first_user: "dr_reed".into(),
+                first_password: Some("correct horse".into()),
+            }),
+            user: "dr_reed".into(),
+            persisted,
+        }
+    };
+    let build = |options: super::super::StartOptions| -> App {
+        Harness::builder()
+            .with_size(egui::vec2(1600.0, 1000.0))
+            .build_eframe(move |cc| WorkstationApp::new(&cc.egui_ctx, options))
+    };
+    let loaded = |app: &WorkstationApp| app.link().is_some() && !app.reading.is_busy();
+    // Two stored cases: the sample (case 1), then a CSV file (case 2, the newest).
+    let mut first = build(options(None, None));
+    step_until(&mut first, "the sample", loaded);
+    run_protocol(&mut first);
+    drop(first);
+    let csv = super::document::samples_dir()
+        .unwrap()
+        .join("synthetic_sinus.csv");
+    let mut second = build(options(None, Some(csv.clone())));
+    step_until(&mut second, "the CSV file", loaded);
+    assert_eq!(
+        second.state().persisted().open,
+        Some(OpenItem::File(csv.clone()))
+    );
+    run_protocol(&mut second);
+    let mut saved = second.state().persisted();
+    assert_eq!(saved.open, Some(OpenItem::Case(2)));
+    drop(second);
+
+    // What the last start remembered: case 1 open, 6x2 at 50 mm/s, the auditor's workspace,
+    // the TWI task.
+    saved.open = Some(OpenItem::Case(1));
+    saved.layout = Some("6x2".into());
+    saved.speed_mm_s = Some(50.0);
+    saved.workspace = Some("auditor".into());
+    let mut run = saved.run.clone().unwrap();
+    run.task = ecgr1_engine::report::Task::Twi;
+    saved.run = Some(run);
+    let mut third = build(options(Some(saved), None));
+    step_until(&mut third, "the store", |app| app.link().is_some());
+    assert_eq!(third.state().workspace, Workspace::Auditor);
+    // The reading room opens the remembered case (not the newest) when it is shown.
+    third.state_mut().workspace = Workspace::ReadingRoom;
+    step_until(&mut third, "the remembered case", |app| {
+        !app.reading.is_busy() && app.reading.doc.as_ref().and_then(Document::case_id) == Some(1)
+    });
+    let app = third.state();
+    assert_eq!(
+        app.reading.paper_settings().layout,
+        ecgr1_engine::render::Layout::SixByTwo
+    );
+    assert_eq!(app.reading.paper_settings().speed_mm_s, 50.0);
+    assert_eq!(
+        app.reading.run_settings().task,
+        ecgr1_engine::report::Task::Twi
+    );
 }
