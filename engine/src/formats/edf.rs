@@ -607,9 +607,11 @@ fn decode_signals(
         for r in 0..record_count {
             let at = r * record_bytes + start;
             let chunk = &data[at..at + sig.samples_per_record * 2];
-            samples.extend(chunk.chunks_exact(2).map(|pair| {
-                let digital = f64::from(i16::from_le_bytes([pair[0], pair[1]]));
-                ((digital - f64::from(sig.dig_min)) * units_per_digit + sig.phys_min) * scale_uv
+            // Fixed-size pairs (not chunks_exact slices) so the conversion vectorises.
+            let (dig_min, phys_min) = (f64::from(sig.dig_min), sig.phys_min);
+            samples.extend(chunk.as_chunks::<2>().0.iter().map(|&pair| {
+                let digital = f64::from(i16::from_le_bytes(pair));
+                ((digital - dig_min) * units_per_digit + phys_min) * scale_uv
             }));
         }
         let gain = 1.0 / units_per_digit;
