@@ -259,7 +259,7 @@ mod tests {
                         state ^= state << 13;
                         state ^= state >> 7;
                         state ^= state << 17;
-                        if state % 5 == 0 {
+                        if state.is_multiple_of(5) {
                             specials[(state >> 8) as usize % specials.len()]
                         } else {
                             ((state >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 2000.0

@@ -163,10 +163,12 @@ pub fn add_qrs_energy<const L: usize>(signals: &[&[f64]], fs: f64, energy: &mut 
     let mut band = interleave::<L>(signals, n);
     Biquad::high_pass(5.0, fs).filtfilt_lanes(&mut band);
     Biquad::low_pass(20.0_f64.min(0.4 * fs), fs).filtfilt_lanes(&mut band);
-    for lane in 0..signals.len().min(L) {
-        for i in 1..n.saturating_sub(1) {
-            let d = (band[i + 1][lane] - band[i - 1][lane]) * 0.5;
-            energy[i] += d * d;
+    // Each energy[i] gets the leads' terms in the order given, as one lead at a time would.
+    let lanes = signals.len().min(L);
+    for (e, w) in energy.iter_mut().skip(1).zip(band.windows(3)) {
+        for (next, prev) in w[2].iter().zip(&w[0]).take(lanes) {
+            let d = (next - prev) * 0.5;
+            *e += d * d;
         }
     }
 }
