@@ -125,11 +125,14 @@ fn strided<const W: usize>(
 ) -> Option<Vec<i32>> {
     let last = first.checked_add(count.checked_sub(1)?.checked_mul(stride)?)?;
     let region = bytes.get(first * W..last.checked_add(1)?.checked_mul(W)?)?;
-    // Every chunk starts with a whole value: the region ends with the last value's bytes.
+    // The region holds (count - 1) * stride + 1 whole values: exactly `count` steps.
     Some(
         region
-            .chunks(stride * W)
-            .map(|c| c.first_chunk::<W>().map_or(0, |c| value(*c)))
+            .as_chunks::<W>()
+            .0
+            .iter()
+            .step_by(stride)
+            .map(|&c| value(c))
             .collect(),
     )
 }
