@@ -385,17 +385,15 @@ fn build_record(
         let n = i + 1;
         let values = &decoded.values[i];
         verify_checksum(s, values, frames, n, &mut notes);
-        // The sentinel as an i64 (a value no i32 takes when the format has none), so the
-        // conversion below is a branch-free select the compiler can vectorise.
-        let sentinel = s.format.invalid_sentinel().map_or(i64::MIN, i64::from);
+        // The sentinel compared as an f64 (exact: every i32 is one, and distinct i32 are
+        // distinct f64; NaN, equal to nothing, when the format has none), so the conversion
+        // below is a branch-free select the compiler can vectorise with SSE2.
+        let sentinel = s.format.invalid_sentinel().map_or(f64::NAN, f64::from);
         let (baseline, scale, gain) = (s.baseline as f64, scale_uv[i], s.gain);
         let physical = |v: i32| -> f64 {
-            let value = (f64::from(v) - baseline) * scale / gain;
-            if i64::from(v) == sentinel {
-                f64::NAN
-            } else {
-                value
-            }
+            let stored = f64::from(v);
+            let value = (stored - baseline) * scale / gain;
+            if stored == sentinel { f64::NAN } else { value }
         };
         let spf = s.samples_per_frame;
         let mut samples = Vec::with_capacity(frames * out_spf);
