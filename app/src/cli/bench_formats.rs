@@ -75,8 +75,8 @@ pub fn sample_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 #[derive(Debug, Args)]
 pub struct BenchFormatsArgs {
-    /// Reads per file (the median is reported).
-    #[arg(long, default_value_t = 20)]
+    /// Reads per file (the median is reported; on both sides).
+    #[arg(long, default_value_t = 100)]
     pub repeats: usize,
     /// Python with the reference readers (scripts/requirements-bench.txt).
     #[arg(long, default_value = "python3")]
