@@ -88,11 +88,17 @@ pub fn run(args: &BenchFormatsArgs, out: &mut dyn Write) -> Result<()> {
     let script = samples.join("../../scripts/bench_readers.py");
     let (repeats, python) = (args.repeats.max(1), args.python.as_str());
     let files = sample_files(&samples)?;
-    // Warm-up over every file first, so the first file timed does not also pay for the
-    // process's first heap growth (measured: up to 40 % on whichever file came first).
+    // Warm-up: every file read 3 times and one page rendered, so that every file is timed in
+    // the same process state. Without it the first file timed also paid for the allocator's
+    // first growth (the page render raises glibc's trim threshold, which every later file
+    // enjoyed): 1.0-1.4 ms instead of 0.8 ms for the same CSV size.
     for file in &files {
         for _ in 0..3 {
-            load_path(file, &LoadOptions::default())?;
+            if let EcgInput::Signal(signal) = load_path(file, &LoadOptions::default())?
+                && file == files.last().unwrap_or(file)
+            {
+                render(&signal.record, &RenderOptions::default())?;
+            }
         }
     }
     writeln!(
@@ -141,7 +147,7 @@ pub fn run(args: &BenchFormatsArgs, out: &mut dyn Write) -> Result<()> {
     }
     writeln!(
         out,
-        "read ms: median of {repeats} reads from disk into physical units (µV), after 3 warm-up reads of every file; \
+        "read ms: median of {repeats} reads from disk into physical units (µV), after a warm-up (3 reads of every file, one page render); \
          sha ms: the SHA-256 of the original bytes included in it (the Python readers hash nothing); \
          render ms: 3×4 + rhythm page at the default DPI; speed-up = python ms / read ms (target ≥ 10×)."
     )?;
