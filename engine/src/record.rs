@@ -381,6 +381,15 @@ impl EcgRecord {
         let (Some(i), Some(ii)) = (self.lead(StandardLead::I), self.lead(StandardLead::II)) else {
             return Vec::new();
         };
+        let limb = [
+            StandardLead::III,
+            StandardLead::AVR,
+            StandardLead::AVL,
+            StandardLead::AVF,
+        ];
+        if limb.iter().all(|&l| self.lead(l).is_some()) {
+            return Vec::new(); // nothing to derive: skip copying I and II
+        }
         let (i, ii) = (i.samples_uv.clone(), ii.samples_uv.clone());
         let rules: [(StandardLead, LimbRule); 4] = [
             (StandardLead::III, |i, ii| ii - i),

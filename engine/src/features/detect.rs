@@ -25,8 +25,9 @@ pub(crate) fn detect_qrs(leads: &[&WorkLead], fs: f64, n: usize) -> Vec<usize> {
     }
     let mut energy = vec![0.0; n];
     let mut scratch = vec![0.0; n];
-    for w in leads {
-        filter::add_qrs_energy(&w.samples, fs, &mut scratch, &mut energy);
+    let signals: Vec<&[f64]> = leads.iter().map(|w| &w.samples[..n]).collect();
+    for group in signals.chunks(filter::LANES) {
+        filter::add_qrs_energy::<{ filter::LANES }>(group, fs, &mut energy);
     }
     filter::moving_average(&energy, (INTEGRATION_S * fs).round() as usize, &mut scratch);
     let smooth = scratch;

@@ -65,19 +65,26 @@ impl Biquad {
 
     /// One pass over `x` in the given direction, starting from the steady state for a
     /// constant input equal to the first sample seen (so edges do not ring).
-    fn pass(&self, x: &mut [f64], forward: bool) {
+    ///
+    /// `x` holds `L` independent signals interleaved sample by sample (lane `l` of every
+    /// element is one signal). Each lane gets exactly the arithmetic of a single-signal pass
+    /// (same operations, same order, so the same bits); running several together lets their
+    /// recursions overlap in the CPU instead of one waiting on its own latency chain.
+    fn pass<const L: usize>(&self, x: &mut [[f64; L]], forward: bool) {
         let Some(&first) = (if forward { x.first() } else { x.last() }) else {
             return;
         };
         let g = self.dc_gain();
-        let mut z1 = g * first - self.b0 * first;
-        let mut z2 = self.b2 * first - self.a2 * g * first;
-        let mut step = |v: &mut f64| {
-            let input = *v;
-            let y = self.b0 * input + z1;
-            z1 = self.b1 * input - self.a1 * y + z2;
-            z2 = self.b2 * input - self.a2 * y;
-            *v = y;
+        let mut z1 = first.map(|first| g * first - self.b0 * first);
+        let mut z2 = first.map(|first| self.b2 * first - self.a2 * g * first);
+        let mut step = |v: &mut [f64; L]| {
+            for l in 0..L {
+                let input = v[l];
+                let y = self.b0 * input + z1[l];
+                z1[l] = self.b1 * input - self.a1 * y + z2[l];
+                z2[l] = self.b2 * input - self.a2 * y;
+                v[l] = y;
+            }
         };
         if forward {
             x.iter_mut().for_each(&mut step);
@@ -88,9 +95,30 @@ impl Biquad {
 
     /// Zero-phase filtering (forward then backward), in place.
     pub fn filtfilt(&self, x: &mut [f64]) {
+        self.filtfilt_lanes(x.as_chunks_mut::<1>().0);
+    }
+
+    /// Zero-phase filtering of `L` interleaved signals (see [`Self::pass`]), in place.
+    pub fn filtfilt_lanes<const L: usize>(&self, x: &mut [[f64; L]]) {
         self.pass(x, true);
         self.pass(x, false);
     }
+}
+
+/// Signals filtered together, interleaved (see [`Biquad::pass`]): enough independent
+/// recursions to keep the floating-point units busy.
+pub const LANES: usize = 4;
+
+/// Lanes `0..signals.len()` of an interleaved buffer of `n` samples filled from `signals`
+/// (at most `L` of them, each at least `n` long); unused lanes are zero.
+pub fn interleave<const L: usize>(signals: &[&[f64]], n: usize) -> Vec<[f64; L]> {
+    let mut out = vec![[0.0; L]; n];
+    for (lane, signal) in signals.iter().enumerate().take(L) {
+        for (o, &v) in out.iter_mut().zip(signal.iter()) {
+            o[lane] = v;
+        }
+    }
+    out
 }
 
 /// Replaces NaN/infinite samples by the last finite value (0 before the first) and returns
@@ -112,27 +140,36 @@ pub fn hold_invalid(x: &mut [f64]) -> usize {
 /// The measurement signal: baseline wander removed (0.5 Hz high-pass), 50 and 60 Hz notched,
 /// band-limited to 100 Hz (or 0.4 × the sample rate when that is lower). In place.
 pub fn condition_for_measurement(x: &mut [f64], fs: f64) {
-    // Remove the mean first so the high-pass starts from (almost) steady state.
-    Biquad::high_pass(0.5, fs).filtfilt(x);
+    condition_lanes(x.as_chunks_mut::<1>().0, fs);
+}
+
+/// [`condition_for_measurement`] of `L` interleaved signals at once (same values per lane).
+pub fn condition_lanes<const L: usize>(x: &mut [[f64; L]], fs: f64) {
+    Biquad::high_pass(0.5, fs).filtfilt_lanes(x);
     for mains in [50.0, 60.0] {
         if fs > 2.5 * mains {
-            Biquad::notch(mains, 25.0, fs).filtfilt(x);
+            Biquad::notch(mains, 25.0, fs).filtfilt_lanes(x);
         }
     }
     let cut = (0.4 * fs).min(100.0);
-    Biquad::low_pass(cut, fs).filtfilt(x);
+    Biquad::low_pass(cut, fs).filtfilt_lanes(x);
 }
 
-/// The detection signal of one lead, added into `energy`: 5–20 Hz band (zero phase), then
-/// the squared central difference. `scratch` must be as long as `x`.
-pub fn add_qrs_energy(x: &[f64], fs: f64, scratch: &mut [f64], energy: &mut [f64]) {
-    scratch.copy_from_slice(x);
-    Biquad::high_pass(5.0, fs).filtfilt(scratch);
-    Biquad::low_pass(20.0_f64.min(0.4 * fs), fs).filtfilt(scratch);
-    let n = scratch.len();
-    for i in 1..n.saturating_sub(1) {
-        let d = (scratch[i + 1] - scratch[i - 1]) * 0.5;
-        energy[i] += d * d;
+/// The detection signal of up to `L` leads, added into `energy` lead after lead (in the
+/// order given): 5–20 Hz band (zero phase), then the squared central difference. Every
+/// signal must be as long as `energy`.
+pub fn add_qrs_energy<const L: usize>(signals: &[&[f64]], fs: f64, energy: &mut [f64]) {
+    let n = energy.len();
+    let mut band = interleave::<L>(signals, n);
+    Biquad::high_pass(5.0, fs).filtfilt_lanes(&mut band);
+    Biquad::low_pass(20.0_f64.min(0.4 * fs), fs).filtfilt_lanes(&mut band);
+    // Each energy[i] gets the leads' terms in the order given, as one lead at a time would.
+    let lanes = signals.len().min(L);
+    for (e, w) in energy.iter_mut().skip(1).zip(band.windows(3)) {
+        for (next, prev) in w[2].iter().zip(&w[0]).take(lanes) {
+            let d = (next - prev) * 0.5;
+            *e += d * d;
+        }
     }
 }
 
@@ -199,6 +236,34 @@ mod tests {
             "{}",
             rms(&wander[500..4500])
         );
+    }
+
+    #[test]
+    fn interleaved_filtering_equals_one_signal_at_a_time() {
+        let fs = 500.0;
+        let signals: Vec<Vec<f64>> = (0..3)
+            .map(|k| {
+                let mut s = sine(1.3 + k as f64, fs, 2000, 300.0);
+                for (i, v) in s.iter_mut().enumerate() {
+                    *v += ((i * (7 + k)) % 13) as f64 - 6.0 + 50.0 * k as f64;
+                }
+                s
+            })
+            .collect();
+        let refs: Vec<&[f64]> = signals.iter().map(Vec::as_slice).collect();
+        let mut lanes = interleave::<LANES>(&refs, 2000);
+        condition_lanes(&mut lanes, fs);
+        let mut energy_lanes = vec![0.0; 2000];
+        add_qrs_energy::<LANES>(&refs, fs, &mut energy_lanes);
+        let mut energy_one = vec![0.0; 2000];
+        for (k, s) in signals.iter().enumerate() {
+            let mut one = s.clone();
+            condition_for_measurement(&mut one, fs);
+            let lane: Vec<f64> = lanes.iter().map(|v| v[k]).collect();
+            assert_eq!(lane, one, "lane {k}");
+            add_qrs_energy::<1>(&[s], fs, &mut energy_one);
+        }
+        assert_eq!(energy_lanes, energy_one);
     }
 
     #[test]

@@ -394,8 +394,8 @@ pub fn measure(record: &EcgRecord) -> Result<Measurements, FeatureError> {
         return Err(FeatureError::TooShort(duration_s));
     }
     let n = record.samples_per_lead();
-    // Conditioned copies of the standard leads, in the standard order.
-    let mut work: Vec<WorkLead> = Vec::with_capacity(12);
+    // Copies of the standard leads, in the standard order, invalid samples held.
+    let mut held: Vec<(StandardLead, Vec<f64>, usize)> = Vec::with_capacity(12);
     for lead in StandardLead::STANDARD_ORDER {
         let Some(signal) = record
             .leads
@@ -406,14 +406,30 @@ pub fn measure(record: &EcgRecord) -> Result<Measurements, FeatureError> {
         };
         let mut samples = signal.samples_uv.clone();
         let invalid = filter::hold_invalid(&mut samples);
-        filter::condition_for_measurement(&mut samples, fs);
-        let quality = leads::assess_quality(&samples, invalid, fs);
-        work.push(WorkLead {
-            lead,
-            samples,
-            quality,
-        });
+        held.push((lead, samples, invalid));
     }
+    // Conditioned several leads at a time (interleaved; the same values as one at a time).
+    for group in held.chunks_mut(filter::LANES) {
+        let signals: Vec<&[f64]> = group.iter().map(|(_, s, _)| s.as_slice()).collect();
+        let mut lanes = filter::interleave::<{ filter::LANES }>(&signals, n);
+        filter::condition_lanes(&mut lanes, fs);
+        for (lane, (_, samples, _)) in group.iter_mut().enumerate() {
+            for (v, l) in samples.iter_mut().zip(&lanes) {
+                *v = l[lane];
+            }
+        }
+    }
+    let mut work: Vec<WorkLead> = held
+        .into_iter()
+        .map(|(lead, samples, invalid)| {
+            let quality = leads::assess_quality(&samples, invalid, fs);
+            WorkLead {
+                lead,
+                samples,
+                quality,
+            }
+        })
+        .collect();
     if work.is_empty() {
         return Err(FeatureError::NoStandardLeads);
     }

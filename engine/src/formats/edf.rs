@@ -25,6 +25,8 @@ mod write;
 
 pub use write::{write, write_with_notes};
 
+use std::fmt::Display;
+
 use super::{
     FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput, sha256_hex,
 };
@@ -89,6 +91,26 @@ impl SignalHeader {
     }
 }
 
+/// The name of one signal's header field, e.g. "signal 2 (ECG II) physical minimum".
+#[derive(Clone, Copy)]
+struct SignalField<'a> {
+    number: usize,
+    label: &'a str,
+    what: &'static str,
+}
+
+impl Display for SignalField<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "signal {} ({}) {}", self.number, self.label, self.what)
+    }
+}
+
+impl From<SignalField<'_>> for String {
+    fn from(field: SignalField<'_>) -> Self {
+        field.to_string()
+    }
+}
+
 /// Error helper bound to one file name.
 struct Ctx<'a> {
     file: &'a str,
@@ -106,7 +128,7 @@ impl Ctx<'_> {
     }
 
     /// A structural or numeric field: printable ASCII only, trimmed.
-    fn ascii(&self, raw: &[u8], field: &str) -> Result<String, FormatError> {
+    fn ascii(&self, raw: &[u8], field: impl Display + Copy) -> Result<String, FormatError> {
         if let Some((pos, b)) = raw
             .iter()
             .enumerate()
@@ -114,7 +136,7 @@ impl Ctx<'_> {
         {
             return Err(self.err(
                 FormatErrorKind::Invalid,
-                field,
+                field.to_string(),
                 format!(
                     "byte 0x{b:02X} at position {} is not printable ASCII (EDF header fields are ASCII)",
                     pos + 1
@@ -125,7 +147,7 @@ impl Ctx<'_> {
     }
 
     /// A free-text field: ASCII expected, anything else decoded as Latin-1 with a note.
-    fn text(&mut self, raw: &[u8], field: &str) -> String {
+    fn text(&mut self, raw: &[u8], field: impl Display + Copy) -> String {
         if raw.iter().all(|b| (0x20..=0x7e).contains(b)) {
             return String::from_utf8_lossy(raw).trim().to_string();
         }
@@ -146,12 +168,12 @@ impl Ctx<'_> {
     }
 
     /// A decimal number field (finite).
-    fn number(&self, raw: &[u8], field: &str) -> Result<f64, FormatError> {
+    fn number(&self, raw: &[u8], field: impl Display + Copy) -> Result<f64, FormatError> {
         let text = self.ascii(raw, field)?;
         if text.is_empty() {
             return Err(self.err(
                 FormatErrorKind::Invalid,
-                field,
+                field.to_string(),
                 "is empty, a number is required",
             ));
         }
@@ -162,21 +184,21 @@ impl Ctx<'_> {
         {
             return Err(self.err(
                 FormatErrorKind::Invalid,
-                field,
+                field.to_string(),
                 format!("'{text}' is not a number"),
             ));
         }
         let value: f64 = text.parse().map_err(|_| {
             self.err(
                 FormatErrorKind::Invalid,
-                field,
+                field.to_string(),
                 format!("'{text}' is not a number"),
             )
         })?;
         if !value.is_finite() {
             return Err(self.err(
                 FormatErrorKind::NonFinite,
-                field,
+                field.to_string(),
                 format!("'{text}' is not a finite number"),
             ));
         }
@@ -184,12 +206,12 @@ impl Ctx<'_> {
     }
 
     /// An integer field (a decimal written with a zero fraction, "500.", is accepted).
-    fn integer(&self, raw: &[u8], field: &str) -> Result<i64, FormatError> {
+    fn integer(&self, raw: &[u8], field: impl Display + Copy) -> Result<i64, FormatError> {
         let value = self.number(raw, field)?;
         if value.fract() != 0.0 || value.abs() > 1e15 {
             return Err(self.err(
                 FormatErrorKind::Invalid,
-                field,
+                field.to_string(),
                 format!("{value} is not an integer"),
             ));
         }
@@ -425,17 +447,22 @@ fn read_signal_headers(
     };
     let mut out = Vec::with_capacity(ns);
     for i in 0..ns {
-        let label = ctx.text(field(0, i), &format!("signal {} label", i + 1));
-        let name = |f: &str| format!("signal {} ({label}) {f}", i + 1);
+        let label = ctx.text(field(0, i), format_args!("signal {} label", i + 1));
+        // Field names are formatted only when a message needs them (not for every field read).
+        let name = |what: &'static str| SignalField {
+            number: i + 1,
+            label: &label,
+            what,
+        };
         // Transducer type is free text nothing downstream needs; it is still checked by decoding.
-        let _transducer = ctx.text(field(1, i), &name("transducer type"));
+        let _transducer = ctx.text(field(1, i), name("transducer type"));
         let dimension = decode_dimension(field(2, i));
-        let phys_min = ctx.number(field(3, i), &name("physical minimum"))?;
-        let phys_max = ctx.number(field(4, i), &name("physical maximum"))?;
-        let dig_min = ctx.integer(field(5, i), &name("digital minimum"))?;
-        let dig_max = ctx.integer(field(6, i), &name("digital maximum"))?;
-        let prefilter = ctx.text(field(7, i), &name("prefiltering"));
-        let spr = ctx.integer(field(8, i), &name("samples per data record"))?;
+        let phys_min = ctx.number(field(3, i), name("physical minimum"))?;
+        let phys_max = ctx.number(field(4, i), name("physical maximum"))?;
+        let dig_min = ctx.integer(field(5, i), name("digital minimum"))?;
+        let dig_max = ctx.integer(field(6, i), name("digital maximum"))?;
+        let prefilter = ctx.text(field(7, i), name("prefiltering"));
+        let spr = ctx.integer(field(8, i), name("samples per data record"))?;
         for (value, what) in [(dig_min, "digital minimum"), (dig_max, "digital maximum")] {
             if !(i64::from(i16::MIN)..=i64::from(i16::MAX)).contains(&value) {
                 return Err(ctx.err(
@@ -607,9 +634,11 @@ fn decode_signals(
         for r in 0..record_count {
             let at = r * record_bytes + start;
             let chunk = &data[at..at + sig.samples_per_record * 2];
-            samples.extend(chunk.chunks_exact(2).map(|pair| {
-                let digital = f64::from(i16::from_le_bytes([pair[0], pair[1]]));
-                ((digital - f64::from(sig.dig_min)) * units_per_digit + sig.phys_min) * scale_uv
+            // Fixed-size pairs (not chunks_exact slices) so the conversion vectorises.
+            let (dig_min, phys_min) = (f64::from(sig.dig_min), sig.phys_min);
+            samples.extend(chunk.as_chunks::<2>().0.iter().map(|&pair| {
+                let digital = f64::from(i16::from_le_bytes(pair));
+                ((digital - dig_min) * units_per_digit + phys_min) * scale_uv
             }));
         }
         let gain = 1.0 / units_per_digit;

@@ -272,3 +272,52 @@ fn sample_assets_agree_across_formats() {
     assert_eq!(twi.samples_per_lead(), 5000);
     assert!(twi.missing_standard_leads().is_empty());
 }
+
+#[test]
+fn plain_decimal_fast_path_gives_the_bits_of_str_parse() {
+    // Deterministic pseudo-random cells: signs, digit runs of every length around the 8-byte
+    // word and the 15-digit limit, points, and a trailing delimiter or junk byte.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let mut checked = 0;
+    for _ in 0..200_000 {
+        let mut cell = String::new();
+        match next(4) {
+            0 => cell.push('-'),
+            1 => cell.push('+'),
+            _ => {}
+        }
+        for _ in 0..next(18) {
+            cell.push(char::from(b'0' + next(10) as u8));
+        }
+        if next(2) == 0 {
+            cell.push('.');
+            for _ in 0..next(18) {
+                cell.push(char::from(b'0' + next(10) as u8));
+            }
+        }
+        let tail = [",", ";", "", "x", ":", "/", "\u{ff}", ".5", "e3"][next(9) as usize];
+        let text = format!("{cell}{tail}");
+        if let Some((v, used)) = plain_decimal_prefix(text.as_bytes()) {
+            // The prefix is the whole cell, or runs on into a ".5" tail.
+            assert!(used == cell.len() || tail == ".5", "{text}");
+            let expected: f64 = text[..used].parse().unwrap();
+            assert_eq!(v.to_bits(), expected.to_bits(), "{text}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 50_000, "{checked}");
+    assert_eq!(plain_decimal_prefix(b"-0"), Some((-0.0, 2)));
+    assert_eq!(plain_decimal_prefix(b"1."), None);
+    assert_eq!(plain_decimal_prefix(b".5"), None);
+    assert_eq!(plain_decimal_prefix(b"1234567890123456"), None);
+    assert_eq!(
+        plain_decimal_prefix(b"123456789012345"),
+        Some((123_456_789_012_345.0, 15))
+    );
+}

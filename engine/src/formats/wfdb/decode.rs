@@ -114,6 +114,60 @@ pub fn decode(format: SampleFormat, bytes: &[u8], count: usize) -> Vec<i32> {
     out
 }
 
+/// Takes every `stride`-th `W`-byte value starting at value `first`, `count` of them; `None`
+/// when the bytes end before the last of them.
+fn strided<const W: usize>(
+    bytes: &[u8],
+    first: usize,
+    stride: usize,
+    count: usize,
+    value: impl Fn([u8; W]) -> i32,
+) -> Option<Vec<i32>> {
+    let last = first.checked_add(count.checked_sub(1)?.checked_mul(stride)?)?;
+    let region = bytes.get(first * W..last.checked_add(1)?.checked_mul(W)?)?;
+    // The region holds (count - 1) * stride + 1 whole values: exactly `count` steps.
+    Some(
+        region
+            .as_chunks::<W>()
+            .0
+            .iter()
+            .step_by(stride)
+            .map(|&c| value(c))
+            .collect(),
+    )
+}
+
+/// For the byte-aligned formats (all but 212, 310 and 311): the values at stream positions
+/// `first`, `first + stride`, … (`count` of them) — one signal of an interleaved file with
+/// one sample per frame — decoded straight from the bytes, without the interleaved stream.
+/// `None` for packed formats, for `count` 0 and when the bytes end early.
+pub fn decode_strided(
+    format: SampleFormat,
+    bytes: &[u8],
+    first: usize,
+    stride: usize,
+    count: usize,
+) -> Option<Vec<i32>> {
+    match format {
+        SampleFormat::Diff8 => strided::<1>(bytes, first, stride, count, |[b]| i32::from(b as i8)),
+        SampleFormat::F80 => strided::<1>(bytes, first, stride, count, |[b]| i32::from(b) - 128),
+        SampleFormat::F16 => strided::<2>(bytes, first, stride, count, |c| {
+            i32::from(i16::from_le_bytes(c))
+        }),
+        SampleFormat::F61 => strided::<2>(bytes, first, stride, count, |c| {
+            i32::from(i16::from_be_bytes(c))
+        }),
+        SampleFormat::F160 => strided::<2>(bytes, first, stride, count, |c| {
+            i32::from(u16::from_le_bytes(c)) - 32768
+        }),
+        SampleFormat::F24 => strided::<3>(bytes, first, stride, count, |[a, b, c]| {
+            sign_extend(u32::from_le_bytes([a, b, c, 0]), 24)
+        }),
+        SampleFormat::F32 => strided::<4>(bytes, first, stride, count, i32::from_le_bytes),
+        SampleFormat::F212 | SampleFormat::F310 | SampleFormat::F311 => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +199,31 @@ mod tests {
         assert_eq!(decode(SampleFormat::F61, &[0x01, 0x00], 1), vec![256]);
         assert_eq!(decode(SampleFormat::F160, &[0x00, 0x80], 1), vec![0]);
         assert_eq!(decode(SampleFormat::F80, &[0], 1), vec![-128]);
+    }
+
+    #[test]
+    fn strided_decoding_equals_the_deinterleaved_stream() {
+        let bytes: Vec<u8> = (0..241u32).map(|i| (i * 37 + 11) as u8).collect();
+        for format in [
+            SampleFormat::Diff8,
+            SampleFormat::F80,
+            SampleFormat::F16,
+            SampleFormat::F61,
+            SampleFormat::F160,
+            SampleFormat::F24,
+            SampleFormat::F32,
+        ] {
+            for stride in 1..5 {
+                let frames = values_in(format, bytes.len()) / stride;
+                let stream = decode(format, &bytes, frames * stride);
+                for first in 0..stride {
+                    let expected: Vec<i32> =
+                        stream[first..].iter().step_by(stride).copied().collect();
+                    let got = decode_strided(format, &bytes, first, stride, frames);
+                    assert_eq!(got, Some(expected), "{format:?} stride {stride}");
+                }
+            }
+        }
+        assert_eq!(decode_strided(SampleFormat::F212, &bytes, 0, 1, 3), None);
     }
 }
