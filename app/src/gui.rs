@@ -155,6 +155,11 @@ impl WorkstationApp {
         }
     }
 
+    /// The reading room (the benchmark watches it for the first drawn ECG).
+    pub fn reading_room(&self) -> &ReadingRoom {
+        &self.reading
+    }
+
     /// The open store, if any.
     pub fn link(&self) -> Option<&StoreLink> {
         match &self.store {
@@ -246,6 +251,14 @@ impl eframe::App for WorkstationApp {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+}
+
+impl WorkstationApp {
+    /// Draws one frame of the whole window into `ui` (eframe calls this through `App::ui`;
+    /// the frame-time benchmark calls it directly).
+    pub fn show(&mut self, ui: &mut egui::Ui) {
         self.receive_store();
         egui::Panel::top("workspace_bar").show(ui, |ui| self.workspace_bar(ui));
         let link = match &self.store {

@@ -5,6 +5,7 @@ pub mod analyze;
 pub mod audit_cmd;
 mod bench_audit;
 mod bench_formats;
+mod bench_gui;
 mod convert;
 mod demo;
 mod eval;
@@ -70,6 +71,8 @@ pub enum Command {
     BenchAudit(bench_audit::BenchAuditArgs),
     /// Benchmark: read and render every bundled sample against the reference Python readers.
     BenchFormats(bench_formats::BenchFormatsArgs),
+    /// Frame time of the reading room and time from launch to the first drawn ECG.
+    BenchGui(bench_gui::BenchGuiArgs),
 }
 
 /// Runs the command line; returns the process exit code. Errors go to `err` as one line
@@ -107,6 +110,7 @@ where
         Some(Command::Audit(args)) => audit_cmd::run(&args, out, err),
         Some(Command::BenchAudit(args)) => bench_audit::run(&args, out),
         Some(Command::BenchFormats(args)) => bench_formats::run(&args, out),
+        Some(Command::BenchGui(args)) => bench_gui::run(&args, out),
         None => crate::gui::run(&crate::gui::GuiArgs::default()),
     };
     match result {

@@ -182,6 +182,11 @@ impl ReadingRoom {
         self.run_settings = settings;
     }
 
+    /// Whether an ECG signal is open (and so drawn on the paper at the next frame).
+    pub fn shows_signal(&self) -> bool {
+        self.doc.as_ref().is_some_and(|d| d.record().is_some())
+    }
+
     /// Whether a file or case is being read.
     pub fn is_busy(&self) -> bool {
         self.opening.is_running()
