@@ -3,6 +3,7 @@
 //! the printed page agree. Traces are reduced to at most two points per screen pixel so a
 //! long, fast-sampled record stays cheap to draw every frame.
 
+use ecgr1_engine::display_filter::DisplayFilters;
 use ecgr1_engine::render::{
     Layout, PageLayout, PanelSource, RenderOptions, page_layout, trace_polylines,
 };
@@ -26,6 +27,10 @@ pub struct PaperSettings {
     pub rhythm_lead: StandardLead,
     /// Magnification over "fit to width" (1.0).
     pub zoom: f32,
+    /// Display-only filters (the caller draws a filtered copy; see [`DisplayFilters::apply`]).
+    pub filters: DisplayFilters,
+    /// Dragging on the paper measures with calipers instead of doing nothing.
+    pub calipers: bool,
 }
 
 impl Default for PaperSettings {
@@ -36,6 +41,8 @@ impl Default for PaperSettings {
             gain_mm_mv: 10.0,
             rhythm_lead: StandardLead::II,
             zoom: 1.0,
+            filters: DisplayFilters::default(),
+            calipers: false,
         }
     }
 }
@@ -77,11 +84,48 @@ pub fn paper_description(layout: &PageLayout) -> String {
     )
 }
 
+/// A caliper: two corners of a box on the paper, in page millimetres.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Caliper {
+    pub start_mm: [f64; 2],
+    pub end_mm: [f64; 2],
+    pub speed_mm_s: f64,
+    pub gain_mm_mv: f64,
+}
+
+impl Caliper {
+    /// The time span, ms.
+    pub fn dt_ms(&self) -> f64 {
+        (self.end_mm[0] - self.start_mm[0]).abs() / self.speed_mm_s * 1000.0
+    }
+
+    /// The voltage span, mV (positive when the end is above the start).
+    pub fn dv_mv(&self) -> f64 {
+        (self.start_mm[1] - self.end_mm[1]) / self.gain_mm_mv
+    }
+
+    /// "Δt 820 ms (73 bpm)  ΔV +1.20 mV (12.0 mm)".
+    pub fn reading(&self) -> String {
+        let dt = self.dt_ms();
+        let rate = if dt > 0.0 {
+            format!(" ({:.0} bpm)", 60_000.0 / dt)
+        } else {
+            String::new()
+        };
+        format!(
+            "Δt {dt:.0} ms{rate}  ΔV {:+.2} mV ({:.1} mm)",
+            self.dv_mv(),
+            (self.start_mm[1] - self.end_mm[1]).abs()
+        )
+    }
+}
+
 /// Draws a record on ECG paper. Shows the reason instead when the record cannot be drawn.
 pub struct EcgPaperView<'a> {
     record: &'a EcgRecord,
     settings: &'a PaperSettings,
     overlay: Option<&'a PaperOverlay>,
+    caliper: Option<&'a mut Option<Caliper>>,
 }
 
 impl<'a> EcgPaperView<'a> {
@@ -90,7 +134,16 @@ impl<'a> EcgPaperView<'a> {
             record,
             settings,
             overlay: None,
+            caliper: None,
         }
+    }
+
+    /// Where the caliper is kept between frames (drawn, and moved by dragging when
+    /// [`PaperSettings::calipers`] is on; Esc clears it).
+    #[must_use]
+    pub fn caliper(mut self, caliper: &'a mut Option<Caliper>) -> Self {
+        self.caliper = Some(caliper);
+        self
     }
 
     /// Beat markers and highlighted evidence drawn over the trace.
@@ -119,14 +172,80 @@ impl Widget for EcgPaperView<'_> {
         let fit = (ui.available_width().max(200.0) / layout.width_mm as f32).max(0.5);
         let pt_per_mm = fit * zoom;
         let size = Vec2::new(layout.width_mm as f32, layout.height_mm as f32) * pt_per_mm;
-        let (rect, response) = ui.allocate_exact_size(size, Sense::hover());
-        let description = paper_description(&layout);
+        let measuring = self.settings.calipers && self.caliper.is_some();
+        let sense = if measuring {
+            Sense::click_and_drag()
+        } else {
+            Sense::hover()
+        };
+        let (rect, response) = ui.allocate_exact_size(size, sense);
+        let to_mm = |p: Pos2| {
+            let mm = (p - rect.min) / pt_per_mm;
+            [f64::from(mm.x), f64::from(mm.y)]
+        };
+        if let Some(caliper) = self.caliper {
+            if ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+                *caliper = None;
+            }
+            if measuring {
+                if response.drag_started()
+                    && let Some(p) = response.interact_pointer_pos()
+                {
+                    *caliper = Some(Caliper {
+                        start_mm: to_mm(p),
+                        end_mm: to_mm(p),
+                        speed_mm_s: layout.speed_mm_s,
+                        gain_mm_mv: layout.gain_mm_mv,
+                    });
+                }
+                if response.dragged()
+                    && let (Some(p), Some(c)) = (response.interact_pointer_pos(), caliper.as_mut())
+                {
+                    c.end_mm = to_mm(p);
+                }
+            }
+            if ui.is_rect_visible(rect)
+                && let Some(c) = caliper
+            {
+                draw_caliper(ui, rect, c, pt_per_mm);
+            }
+        }
+        let mut layout = layout;
+        if self.settings.filters.any() {
+            layout.footer = layout.footer.replace(
+                "filters: none (signal as recorded)",
+                &format!(
+                    "DISPLAY FILTERS: {} (screen only)",
+                    self.settings.filters.describe()
+                ),
+            );
+        }
+        let mut description = paper_description(&layout);
+        if self.settings.filters.any() {
+            description = format!(
+                "{description}, display filters on: {}",
+                self.settings.filters.describe()
+            );
+        }
         response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, &description));
         if ui.is_rect_visible(rect) {
             let pixels_per_point = ui.ctx().pixels_per_point();
             draw_page(ui, rect, &layout, self.record, pt_per_mm, pixels_per_point);
             if let Some(overlay) = self.overlay {
                 draw_overlay(ui, rect, &layout, overlay, pt_per_mm);
+            }
+            if self.settings.filters.any() {
+                let text = format!("Display filters on: {}", self.settings.filters.describe());
+                let painter = ui.painter_at(rect);
+                let galley =
+                    painter.layout_no_wrap(text, FontId::proportional(13.0), Color32::WHITE);
+                let at = Pos2::new(rect.max.x - galley.size().x - 12.0, rect.min.y + 4.0);
+                painter.rect_filled(
+                    Rect::from_min_size(at - Vec2::splat(4.0), galley.size() + Vec2::splat(8.0)),
+                    4.0,
+                    Color32::from_rgb(200, 90, 0),
+                );
+                painter.galley(at, galley, Color32::WHITE);
             }
         }
         if let Some(pos) = response.hover_pos() {
@@ -145,6 +264,43 @@ impl Widget for EcgPaperView<'_> {
         }
         response
     }
+}
+
+fn draw_caliper(ui: &Ui, rect: Rect, c: &Caliper, pt_per_mm: f32) {
+    let painter = ui.painter_at(rect);
+    let at = |mm: [f64; 2]| {
+        Pos2::new(
+            rect.min.x + mm[0] as f32 * pt_per_mm,
+            rect.min.y + mm[1] as f32 * pt_per_mm,
+        )
+    };
+    let (a, b) = (at(c.start_mm), at(c.end_mm));
+    let stroke = Stroke::new(1.5, Color32::from_rgb(0, 110, 200));
+    for x in [a.x, b.x] {
+        painter.line_segment(
+            [
+                Pos2::new(x, a.y.min(b.y) - 20.0),
+                Pos2::new(x, a.y.max(b.y) + 20.0),
+            ],
+            stroke,
+        );
+    }
+    for y in [a.y, b.y] {
+        painter.line_segment(
+            [
+                Pos2::new(a.x.min(b.x) - 20.0, y),
+                Pos2::new(a.x.max(b.x) + 20.0, y),
+            ],
+            stroke,
+        );
+    }
+    painter.text(
+        Pos2::new(a.x.max(b.x) + 6.0, a.y.min(b.y)),
+        Align2::LEFT_BOTTOM,
+        c.reading(),
+        FontId::proportional(13.0),
+        Color32::from_rgb(0, 80, 160),
+    );
 }
 
 fn draw_page(

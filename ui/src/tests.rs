@@ -93,3 +93,123 @@ fn an_undrawable_record_shows_the_reason() {
     harness.run();
     harness.get_by_label_contains("Cannot draw this ECG");
 }
+
+#[test]
+fn display_filters_are_toggled_and_announced_on_the_paper() {
+    use ecgr1_engine::display_filter::MainsHz;
+    let record = record();
+    let mut harness = harness(&record);
+    harness.run();
+    assert!(
+        harness
+            .query_by_label_contains("display filters on")
+            .is_none()
+    );
+    harness.get_by_label("50 Hz").click();
+    harness.run();
+    assert_eq!(harness.state().filters.mains, Some(MainsHz::Fifty));
+    harness.get_by_label("60 Hz").click();
+    harness.run();
+    assert_eq!(harness.state().filters.mains, Some(MainsHz::Sixty));
+    harness.get_by_label("Baseline").click();
+    harness.run();
+    harness.get_by_label_contains("display filters on: baseline 0.5 Hz, 60 Hz notch");
+}
+
+#[test]
+fn l_cycles_the_layout_and_zoom_keys_zoom() {
+    let record = record();
+    let mut harness = harness(&record);
+    harness.run();
+    harness.key_press(egui::Key::L);
+    harness.run();
+    assert_eq!(
+        harness.state().layout,
+        ecgr1_engine::render::Layout::SixByTwo
+    );
+    harness.key_press(egui::Key::L);
+    harness.key_press(egui::Key::L);
+    harness.run();
+    assert_eq!(
+        harness.state().layout,
+        ecgr1_engine::render::Layout::ThreeByFour
+    );
+    harness.key_press(egui::Key::Plus);
+    harness.run();
+    assert!((harness.state().zoom - 1.25).abs() < 1e-6);
+    harness.key_press(egui::Key::Num0);
+    harness.run();
+    assert!((harness.state().zoom - 1.0).abs() < 1e-6);
+}
+
+#[test]
+fn a_caliper_drag_measures_time_and_voltage() {
+    use crate::paper::Caliper;
+    let record = record();
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .build_ui_state(
+            |ui, state: &mut (PaperSettings, Option<Caliper>)| {
+                let (settings, caliper) = state;
+                ui.add(EcgPaperView::new(&record, settings).caliper(caliper));
+            },
+            (
+                PaperSettings {
+                    calipers: true,
+                    ..PaperSettings::default()
+                },
+                None,
+            ),
+        );
+    harness.run();
+    let rect = harness.get_by_label_contains("ECG paper").rect();
+    let start = rect.center();
+    let end = start + egui::vec2(200.0, -50.0);
+    harness.hover_at(start);
+    harness.event(egui::Event::PointerButton {
+        pos: start,
+        button: egui::PointerButton::Primary,
+        pressed: true,
+        modifiers: egui::Modifiers::NONE,
+    });
+    harness.step();
+    for k in 1..=10 {
+        harness.hover_at(start + (end - start) * (k as f32 / 10.0));
+        harness.step();
+    }
+    harness.event(egui::Event::PointerButton {
+        pos: end,
+        button: egui::PointerButton::Primary,
+        pressed: false,
+        modifiers: egui::Modifiers::NONE,
+    });
+    harness.run();
+    let caliper = harness.state().1.expect("a caliper was drawn");
+    // 200 points at the fitted scale, in paper mm at 25 mm/s and 10 mm/mV.
+    let pt_per_mm = 200.0 / (caliper.end_mm[0] - caliper.start_mm[0]);
+    assert!(
+        caliper.dt_ms() > 0.0 && caliper.dv_mv() > 0.0,
+        "{caliper:?}"
+    );
+    assert!(
+        (caliper.dv_mv() * 10.0 * pt_per_mm - 50.0).abs() < 2.0,
+        "{caliper:?}"
+    );
+    assert!(caliper.reading().contains("bpm"));
+    harness.key_press(egui::Key::Escape);
+    harness.run();
+    assert!(harness.state().1.is_none(), "Esc clears the caliper");
+}
+
+#[test]
+fn caliper_arithmetic() {
+    let c = crate::paper::Caliper {
+        start_mm: [10.0, 50.0],
+        end_mm: [30.0, 40.0],
+        speed_mm_s: 25.0,
+        gain_mm_mv: 10.0,
+    };
+    assert!((c.dt_ms() - 800.0).abs() < 1e-9);
+    assert!((c.dv_mv() - 1.0).abs() < 1e-9);
+    assert_eq!(c.reading(), "Δt 800 ms (75 bpm)  ΔV +1.00 mV (10.0 mm)");
+}

@@ -2,6 +2,7 @@
 //! an accessible label so screen readers and the tests can find it.
 
 use ecgr1_engine::StandardLead;
+use ecgr1_engine::display_filter::MainsHz;
 use ecgr1_engine::render::Layout;
 use egui::Ui;
 
@@ -10,6 +11,7 @@ use crate::paper::{PaperSettings, layout_label};
 /// Draws the toolbar; returns true when a setting changed.
 pub fn paper_toolbar(ui: &mut Ui, settings: &mut PaperSettings) -> bool {
     let before = settings.clone();
+    shortcuts(ui, settings);
     ui.horizontal_wrapped(|ui| {
         ui.label("Layout:");
         for layout in Layout::ALL {
@@ -23,7 +25,7 @@ pub fn paper_toolbar(ui: &mut Ui, settings: &mut PaperSettings) -> bool {
                 Layout::TwelveByOne => "All twelve leads, 10 s each",
             };
             ui.selectable_value(&mut settings.layout, layout, layout_label(layout))
-                .on_hover_text(hint);
+                .on_hover_text(format!("{hint} (L cycles the layouts)"));
         }
         ui.separator();
         ui.label("Speed:");
@@ -49,7 +51,7 @@ pub fn paper_toolbar(ui: &mut Ui, settings: &mut PaperSettings) -> bool {
         let (lo, hi) = PaperSettings::ZOOM_RANGE;
         if ui
             .add_enabled(settings.zoom > lo, egui::Button::new("Zoom −"))
-            .on_hover_text("Zoom out")
+            .on_hover_text("Zoom out (−)")
             .clicked()
         {
             settings.zoom = (settings.zoom / 1.25).max(lo);
@@ -57,14 +59,65 @@ pub fn paper_toolbar(ui: &mut Ui, settings: &mut PaperSettings) -> bool {
         ui.label(format!("{:.0} %", settings.zoom * 100.0));
         if ui
             .add_enabled(settings.zoom < hi, egui::Button::new("Zoom +"))
-            .on_hover_text("Zoom in")
+            .on_hover_text("Zoom in (+)")
             .clicked()
         {
             settings.zoom = (settings.zoom * 1.25).min(hi);
         }
-        if ui.button("Fit width").clicked() {
+        if ui
+            .button("Fit width")
+            .on_hover_text("Fit the page to the width (0)")
+            .clicked()
+        {
+            settings.zoom = 1.0;
+        }
+        ui.separator();
+        ui.label("Display filters:");
+        let f = &mut settings.filters;
+        ui.toggle_value(&mut f.baseline, "Baseline")
+            .on_hover_text("0.5 Hz high-pass against baseline wander; on screen only");
+        for (mains, name) in [(MainsHz::Fifty, "50 Hz"), (MainsHz::Sixty, "60 Hz")] {
+            let mut on = f.mains == Some(mains);
+            if ui
+                .toggle_value(&mut on, name)
+                .on_hover_text(format!("{name} mains notch; on screen only"))
+                .changed()
+            {
+                f.mains = on.then_some(mains);
+            }
+        }
+        ui.toggle_value(&mut f.low_pass_40, "40 Hz")
+            .on_hover_text("40 Hz low-pass against muscle noise (blunts notches); on screen only");
+        ui.separator();
+        ui.toggle_value(&mut settings.calipers, "Calipers")
+            .on_hover_text("Drag on the paper to measure time and voltage; Esc clears");
+    });
+    *settings != before
+}
+
+/// L cycles the layout, + and − zoom, 0 fits the width; not while a text field has the
+/// keyboard.
+fn shortcuts(ui: &Ui, settings: &mut PaperSettings) {
+    if ui.ctx().egui_wants_keyboard_input() {
+        return;
+    }
+    let (lo, hi) = PaperSettings::ZOOM_RANGE;
+    ui.input(|i| {
+        if i.key_pressed(egui::Key::L) && i.modifiers.is_none() {
+            let at = Layout::ALL
+                .iter()
+                .position(|l| *l == settings.layout)
+                .unwrap_or(0);
+            settings.layout = Layout::ALL[(at + 1) % Layout::ALL.len()];
+        }
+        if i.key_pressed(egui::Key::Plus) || i.key_pressed(egui::Key::Equals) {
+            settings.zoom = (settings.zoom * 1.25).min(hi);
+        }
+        if i.key_pressed(egui::Key::Minus) {
+            settings.zoom = (settings.zoom / 1.25).max(lo);
+        }
+        if i.key_pressed(egui::Key::Num0) && i.modifiers.is_none() {
             settings.zoom = 1.0;
         }
     });
-    *settings != before
 }

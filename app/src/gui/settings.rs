@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use ecgr1_engine::StandardLead;
+use ecgr1_engine::display_filter::DisplayFilters;
 use ecgr1_engine::render::Layout;
 use ecgr1_ui::PaperSettings;
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,7 @@ pub struct PersistedState {
     pub gain_mm_mv: Option<f64>,
     pub rhythm_lead: Option<StandardLead>,
     pub zoom: Option<f32>,
+    pub filters: Option<DisplayFilters>,
     pub open: Option<OpenItem>,
     pub run: Option<RunSettings>,
 }
@@ -58,6 +60,7 @@ impl PersistedState {
             gain_mm_mv: Some(paper.gain_mm_mv),
             rhythm_lead: Some(paper.rhythm_lead),
             zoom: Some(paper.zoom),
+            filters: Some(paper.filters),
             open,
             run: Some(run.clone()),
         }
@@ -93,6 +96,9 @@ impl PersistedState {
                 .zoom
                 .filter(|z| z.is_finite() && (lo..=hi).contains(z))
                 .unwrap_or(d.zoom),
+            filters: self.filters.unwrap_or_default(),
+            // A caliper drag mode left on would surprise at the next start.
+            calipers: false,
         }
     }
 }
@@ -100,6 +106,7 @@ impl PersistedState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ecgr1_engine::display_filter::MainsHz;
 
     #[test]
     fn settings_round_trip_and_bad_values_fall_back() {
@@ -109,6 +116,12 @@ mod tests {
             gain_mm_mv: 20.0,
             rhythm_lead: StandardLead::V1,
             zoom: 2.0,
+            filters: DisplayFilters {
+                baseline: true,
+                mains: Some(MainsHz::Sixty),
+                low_pass_40: false,
+            },
+            calipers: false,
         };
         let run = RunSettings {
             checkpoint: "/models/ecg-r1".into(),

@@ -20,7 +20,10 @@ mod worklist;
 
 use std::path::PathBuf;
 
+use ecgr1_engine::EcgRecord;
+use ecgr1_engine::display_filter::DisplayFilters;
 use ecgr1_ui::measurements_table::measurements_table;
+use ecgr1_ui::paper::Caliper;
 use ecgr1_ui::{EcgPaperView, PaperOverlay, PaperSettings, paper_toolbar};
 use egui::{Key, KeyboardShortcut, Modifiers, Ui};
 
@@ -111,6 +114,9 @@ pub struct ReadingRoom {
     newest_case_pending: bool,
     /// The case open at the last start, reopened in place of the newest.
     preferred_case: Option<i64>,
+    /// The display-filtered copy of the open record, with the filters it was made with.
+    filtered: Option<(DisplayFilters, EcgRecord)>,
+    caliper: Option<Caliper>,
 }
 
 impl ReadingRoom {
@@ -138,6 +144,8 @@ impl ReadingRoom {
             overlay: PaperOverlay::default(),
             newest_case_pending: false,
             preferred_case: None,
+            filtered: None,
+            caliper: None,
         };
         if let Some(path) = file {
             room.open_path(ctx, path);
@@ -301,6 +309,8 @@ impl ReadingRoom {
 
     fn show(&mut self, opened: Opened) {
         self.error = None;
+        self.filtered = None;
+        self.caliper = None;
         self.texture = None;
         self.path_text = match &opened.doc.origin {
             Origin::File(p) | Origin::Sample(p) => p.display().to_string(),
@@ -604,8 +614,26 @@ impl ReadingRoom {
             return;
         };
         if let Some(record) = doc.record() {
+            let filters = self.settings.filters;
+            let shown = if filters.any() {
+                // The filtered copy is for the screen only, made once per document and
+                // filter set (about a millisecond per 10 s, 12-lead record).
+                if self.filtered.as_ref().is_none_or(|(f, _)| *f != filters) {
+                    self.filtered = Some((filters, filters.apply(record)));
+                }
+                self.filtered.as_ref().map_or(record, |(_, r)| r)
+            } else {
+                record
+            };
+            if let Some(c) = &self.caliper {
+                ui.label(format!("Caliper: {}", c.reading()));
+            }
             egui::ScrollArea::both().show(ui, |ui| {
-                ui.add(EcgPaperView::new(record, &self.settings).overlay(&self.overlay));
+                ui.add(
+                    EcgPaperView::new(shown, &self.settings)
+                        .overlay(&self.overlay)
+                        .caliper(&mut self.caliper),
+                );
             });
         } else if let Some(image) = &doc.image {
             let name = doc.file_name().to_string();
@@ -618,7 +646,7 @@ impl ReadingRoom {
                 "Image input: shown as it is. It cannot be measured; the model engine can read it.",
             );
             egui::ScrollArea::both().show(ui, |ui| {
-                let width = ui.available_width();
+                let width = ui.available_width() * self.settings.zoom;
                 let scale = width / image.size[0].max(1) as f32;
                 ui.add(
                     egui::Image::new(&*tex)
