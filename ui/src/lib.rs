@@ -8,7 +8,7 @@ pub mod paper;
 pub mod toolbar;
 pub mod trace_view;
 
-pub use overlay::{BeatMark, Highlight, PaperOverlay};
+pub use overlay::{BeatMark, Fiducial, FiducialKind, Highlight, PaperOverlay};
 pub use paper::{EcgPaperView, PaperSettings};
 pub use toolbar::paper_toolbar;
 pub use trace_view::{TraceStepView, TraceView};

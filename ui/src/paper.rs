@@ -10,7 +10,7 @@ use ecgr1_engine::render::{
 use ecgr1_engine::{EcgRecord, StandardLead};
 use egui::{Align2, Color32, FontId, Pos2, Rect, Response, Sense, Shape, Stroke, Ui, Vec2, Widget};
 
-use crate::overlay::{BEAT_INK, ECTOPIC_INK, HIGHLIGHT_FILL, PaperOverlay};
+use crate::overlay::{BEAT_INK, ECTOPIC_INK, FIDUCIAL_INK, HIGHLIGHT_FILL, PaperOverlay};
 
 const PAPER: Color32 = Color32::WHITE;
 const MINOR_GRID: Color32 = Color32::from_rgb(248, 200, 200);
@@ -463,6 +463,26 @@ fn draw_overlay(ui: &Ui, rect: Rect, layout: &PageLayout, overlay: &PaperOverlay
                 [at(x, top + 0.5), at(x, top + 2.5)],
                 Stroke::new((0.3 * pt_per_mm).max(1.0), color),
             );
+        }
+        let foot = panel.row_top_mm + panel.row_height_mm;
+        for f in &overlay.fiducials {
+            if f.time_s < panel.t_start_s || f.time_s >= panel.t_end_s {
+                continue;
+            }
+            let x = panel.x_at(f.time_s);
+            painter.line_segment(
+                [at(x, foot - 2.0), at(x, foot - 0.5)],
+                Stroke::new((0.2 * pt_per_mm).max(1.0), FIDUCIAL_INK),
+            );
+            if pt_per_mm >= 2.0 {
+                painter.text(
+                    at(x + 0.3, foot - 2.0),
+                    Align2::LEFT_BOTTOM,
+                    f.kind.label(),
+                    FontId::proportional(1.8 * pt_per_mm),
+                    FIDUCIAL_INK,
+                );
+            }
         }
     }
 }

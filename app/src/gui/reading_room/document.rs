@@ -7,7 +7,7 @@ use std::sync::Arc;
 use ecgr1_engine::features::{BeatKind, Measurements, measure};
 use ecgr1_engine::formats::{EcgInput, LoadOptions, SignalInput, load_bytes, load_path};
 use ecgr1_engine::{EcgRecord, PatientInfo};
-use ecgr1_ui::BeatMark;
+use ecgr1_ui::{BeatMark, Fiducial, FiducialKind};
 
 use super::super::demo_record;
 use crate::cli::analyze::original_bytes;
@@ -92,6 +92,32 @@ impl Document {
     }
 
     /// Beat markers for the paper view.
+    /// Per-beat delineation (P onset, QRS onset and offset, T offset) of the dominant beats,
+    /// in seconds.
+    pub fn fiducials(&self) -> Vec<Fiducial> {
+        let (Ok(m), Some(record)) = (&self.measurements, self.record()) else {
+            return Vec::new();
+        };
+        let fs = record.sample_rate_hz;
+        m.beats
+            .iter()
+            .flat_map(|b| {
+                [
+                    (b.p_onset, FiducialKind::POnset),
+                    (b.qrs_onset, FiducialKind::QrsOnset),
+                    (b.qrs_offset, FiducialKind::QrsOffset),
+                    (b.t_offset, FiducialKind::TOffset),
+                ]
+            })
+            .filter_map(|(at, kind)| {
+                at.map(|i| Fiducial {
+                    time_s: i as f64 / fs,
+                    kind,
+                })
+            })
+            .collect()
+    }
+
     pub fn beat_marks(&self) -> Vec<BeatMark> {
         self.measurements.as_ref().map_or_else(
             |_| Vec::new(),
@@ -241,6 +267,19 @@ mod tests {
         let m = doc.measurements.as_ref().unwrap();
         assert!(m.heart_rate_bpm.value.is_some());
         assert_eq!(doc.beat_marks().len(), m.beats.len());
+        // Every dominant beat of the sample is delineated, in order P < Q < J < Te.
+        let fiducials = doc.fiducials();
+        assert!(fiducials.len() >= 3 * m.beats.len(), "{}", fiducials.len());
+        for beat in fiducials.chunks(4).filter(|c| c.len() == 4) {
+            let kinds: Vec<_> = beat.iter().map(|f| f.kind.label()).collect();
+            if kinds == ["P", "Q", "J", "Te"] {
+                assert!(
+                    beat.windows(2).all(|w| w[0].time_s < w[1].time_s),
+                    "{beat:?}"
+                );
+            }
+        }
+        assert!(fiducials.iter().all(|f| (0.0..10.0).contains(&f.time_s)));
         let bytes = doc.bytes.as_ref().unwrap();
         let reread = open_stored(7, "dicom", doc.file_name(), bytes.to_vec()).unwrap();
         assert_eq!(reread.case_id(), Some(7));

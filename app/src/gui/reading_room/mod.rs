@@ -319,6 +319,7 @@ impl ReadingRoom {
         };
         self.overlay = PaperOverlay {
             beats: opened.doc.beat_marks(),
+            fiducials: opened.doc.fiducials(),
             highlights: Vec::new(),
         };
         if let Some(case) = opened.case {
