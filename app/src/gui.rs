@@ -12,6 +12,8 @@ pub mod jobs;
 pub mod link;
 pub(crate) mod reading_room;
 pub mod settings;
+#[cfg(test)]
+mod snapshot_tests;
 pub mod teaching;
 #[cfg(test)]
 mod teaching_tests;
@@ -94,6 +96,7 @@ impl StartOptions {
                     db,
                     first_user: user.clone(),
                     first_password: None,
+                    clock: crate::store::clock::Clock::System,
                 })
             })
             .map_err(|e| format!("{e:#}"));

@@ -52,6 +52,7 @@ fn config(db: &Path, key: &Path) -> StoreConfig {
         key: KeySource::File(key.to_path_buf()),
         first_user: "alice".into(),
         first_password: Some(PASSWORD.into()),
+        clock: ecgr1_app::store::clock::Clock::System,
     }
 }
 

@@ -57,6 +57,7 @@ fn bench(args: &BenchAuditArgs, dir: &std::path::Path, out: &mut dyn Write) -> R
         key: KeySource::Given(key.clone()),
         first_user: "bench".into(),
         first_password: None,
+        clock: crate::store::clock::Clock::System,
     };
     let store = SqliteStore::open(&config)?;
     let session = store.login("bench", None)?;

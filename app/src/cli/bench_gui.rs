@@ -79,6 +79,7 @@ fn start_options(file: PathBuf) -> Result<StartOptions> {
             key: KeySource::Given(AuditKey::random().context("audit key")?),
             first_user: "bench".into(),
             first_password: None,
+            clock: crate::store::clock::Clock::System,
         }),
         user: "bench".into(),
         persisted: None,

@@ -131,6 +131,7 @@ impl DbArgs {
             db: db.clone(),
             first_user: first_user.to_string(),
             first_password,
+            clock: crate::store::clock::Clock::System,
         };
         let store = SqliteStore::open(&config)
             .with_context(|| format!("opening the case store {}", db.describe()))?;

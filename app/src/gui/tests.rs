@@ -30,6 +30,7 @@ pub(crate) fn start_at(
             key,
             first_user: user.to_string(),
             first_password: Some("correct horse".to_string()),
+            clock: crate::store::clock::Clock::System,
         }),
         user: user.to_string(),
         persisted: None,

@@ -28,6 +28,7 @@ fn open_store() -> (SqliteStore, Session) {
         key: KeySource::Given(AuditKey::random().unwrap()),
         first_user: "alice".into(),
         first_password: Some(PASSWORD.into()),
+        clock: crate::store::clock::Clock::System,
     })
     .unwrap();
     let session = store.login("alice", Some(PASSWORD)).unwrap();

@@ -1,5 +1,7 @@
 //! UTC timestamps as RFC 3339 text with microseconds, which sort correctly as strings.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Now, e.g. "2026-11-23T20:15:00.123456Z".
@@ -8,6 +10,34 @@ pub fn now_utc() -> String {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     format_utc(since.as_secs() as i64, since.subsec_micros())
+}
+
+/// Where the store takes its timestamps from. Every stored time (cases, runs, notes,
+/// signatures, audit events) is read from the store's clock, so a test can give the store a
+/// [`Clock::stepping`] one and get the same history, and the same pictures of it, on any day.
+#[derive(Clone, Debug, Default)]
+pub enum Clock {
+    /// The system's UTC time.
+    #[default]
+    System,
+    /// Starts at a given instant and moves one second forward at every reading: times stay
+    /// strictly increasing, as the audit chain's order expects, but do not depend on the day.
+    Stepping(Arc<AtomicI64>),
+}
+
+impl Clock {
+    /// A stepping clock whose first reading is `start_secs` (seconds since the Unix epoch).
+    pub fn stepping(start_secs: i64) -> Self {
+        Self::Stepping(Arc::new(AtomicI64::new(start_secs)))
+    }
+
+    /// The current time as [`now_utc`] formats it.
+    pub fn now(&self) -> String {
+        match self {
+            Self::System => now_utc(),
+            Self::Stepping(next) => format_utc(next.fetch_add(1, Ordering::SeqCst), 0),
+        }
+    }
 }
 
 /// Formats seconds since the Unix epoch plus microseconds.
@@ -110,6 +140,15 @@ mod tests {
         // 2024-02-29T12:34:56Z (leap day).
         assert_eq!(format_utc(1_709_210_096, 7), "2024-02-29T12:34:56.000007Z");
         assert!(now_utc().ends_with('Z'));
+    }
+
+    #[test]
+    fn a_stepping_clock_moves_one_second_per_reading() {
+        let clock = Clock::stepping(1_709_210_096);
+        assert_eq!(clock.now(), "2024-02-29T12:34:56.000000Z");
+        assert_eq!(clock.clone().now(), "2024-02-29T12:34:57.000000Z");
+        assert_eq!(clock.now(), "2024-02-29T12:34:58.000000Z");
+        assert!(Clock::System.now().ends_with('Z'));
     }
 
     #[test]

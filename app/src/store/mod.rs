@@ -150,6 +150,8 @@ pub struct StoreConfig {
     pub first_user: String,
     /// That user's password, if one was supplied when creating the database.
     pub first_password: Option<String>,
+    /// Where stored times come from: the system clock, except in tests.
+    pub clock: clock::Clock,
 }
 
 impl StoreConfig {

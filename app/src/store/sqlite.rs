@@ -16,7 +16,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, Row};
 
-use super::clock::now_utc;
+use super::clock::{Clock, now_utc};
 use super::password::{hash_password, verify_password};
 use super::{
     AnalysisIds, CaseStore, DbLocation, DecisionRecord, HistoryFilter, KeySource, NewAnalysis,
@@ -99,6 +99,7 @@ pub struct SqliteStore {
     key: AuditKey,
     location: String,
     notices: Vec<String>,
+    clock: Clock,
 }
 
 /// Opens (creating if new) a SQLite store; see [`SqliteStore::open`].
@@ -146,6 +147,7 @@ impl SqliteStore {
             key,
             location,
             notices,
+            clock: config.clock.clone(),
         })
     }
 
@@ -184,7 +186,7 @@ impl SqliteStore {
             reason: Some(format!("{} may not {action}", session.name)),
             ..Draft::default()
         };
-        append_events(&mut tx, &self.key, &session.into(), &[draft]).await?;
+        append_events(&mut tx, &self.key, &self.clock, &session.into(), &[draft]).await?;
         tx.commit().await?;
         Err(StoreError::PermissionDenied {
             user: session.name.clone(),
@@ -211,7 +213,7 @@ impl SqliteStore {
                     })
                     .collect();
                 let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-                last = append_events(&mut tx, &self.key, &actor, &drafts).await?;
+                last = append_events(&mut tx, &self.key, &self.clock, &actor, &drafts).await?;
                 tx.commit().await?;
                 done += n;
             }
@@ -405,7 +407,7 @@ async fn open_async(
             })?),
             None => None,
         };
-        let id = insert_user(&mut tx, name, &roles, hash.as_deref()).await?;
+        let id = insert_user(&mut tx, &config.clock, name, &roles, hash.as_deref()).await?;
         let actor = Actor {
             name: name.to_string(),
             role: roles_text(&roles),
@@ -413,7 +415,7 @@ async fn open_async(
         let draft = Draft::new("create", "user", id)
             .after(json!({ "name": name, "roles": ["cardiologist", "admin"], "password_set": hash.is_some() }))
             .reason("first user of a new database");
-        append_events(&mut tx, &key, &actor, &[draft]).await?;
+        append_events(&mut tx, &key, &config.clock, &actor, &[draft]).await?;
         notices.push(format!(
             "{} database {location}: created the first user '{name}' as cardiologist and admin{}",
             if existed { "empty" } else { "new" },
@@ -519,6 +521,7 @@ fn validate_name(name: &str) -> Result<()> {
 
 async fn insert_user(
     conn: &mut SqliteConnection,
+    clock: &Clock,
     name: &str,
     roles: &[Role],
     password_hash: Option<&str>,
@@ -526,7 +529,7 @@ async fn insert_user(
     let id = sqlx::query("INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?)")
         .bind(name)
         .bind(password_hash)
-        .bind(now_utc())
+        .bind(clock.now())
         .execute(&mut *conn)
         .await?
         .last_insert_rowid();
@@ -546,6 +549,7 @@ async fn insert_user(
 pub(crate) async fn append_events(
     conn: &mut SqliteConnection,
     key: &AuditKey,
+    clock: &Clock,
     actor: &Actor,
     drafts: &[Draft],
 ) -> Result<i64> {
@@ -594,7 +598,7 @@ pub(crate) async fn append_events(
         seq += 1;
         let event = AuditEvent {
             seq,
-            at: now_utc(),
+            at: clock.now(),
             actor: actor.name.clone(),
             role: actor.role.clone(),
             action: draft.action.to_string(),
@@ -718,11 +722,12 @@ fn run_status(outcome: &RunOutcome<'_>) -> &'static str {
 
 async fn insert_run(
     conn: &mut SqliteConnection,
+    clock: &Clock,
     user_id: i64,
     case_id: i64,
     run: &NewRun<'_>,
 ) -> Result<(i64, Value)> {
-    let now = now_utc();
+    let now = clock.now();
     let started = run.started_at.clone().unwrap_or_else(|| now.clone());
     let finished = run.finished_at.clone().unwrap_or(now);
     let (raw_output, report_json, p_yes, band, error) = match &run.outcome {
@@ -896,7 +901,14 @@ impl CaseStore for SqliteStore {
                 role: String::new(),
             };
             let Some((id, hash, active)) = user else {
-                append_events(&mut tx, &self.key, &unknown, &[failed("unknown user")]).await?;
+                append_events(
+                    &mut tx,
+                    &self.key,
+                    &self.clock,
+                    &unknown,
+                    &[failed("unknown user")],
+                )
+                .await?;
                 tx.commit().await?;
                 return Err(StoreError::UnknownUser(name.to_string()));
             };
@@ -914,15 +926,28 @@ impl CaseStore for SqliteStore {
                 role: roles_text(&roles),
             };
             if active == 0 {
-                append_events(&mut tx, &self.key, &actor, &[failed("deactivated user")]).await?;
+                append_events(
+                    &mut tx,
+                    &self.key,
+                    &self.clock,
+                    &actor,
+                    &[failed("deactivated user")],
+                )
+                .await?;
                 tx.commit().await?;
                 return Err(StoreError::Inactive(name.to_string()));
             }
             let verified = match (password, hash.as_deref()) {
                 (Some(given), Some(phc)) => {
                     if !verify_password(given, phc) {
-                        append_events(&mut tx, &self.key, &actor, &[failed("wrong password")])
-                            .await?;
+                        append_events(
+                            &mut tx,
+                            &self.key,
+                            &self.clock,
+                            &actor,
+                            &[failed("wrong password")],
+                        )
+                        .await?;
                         tx.commit().await?;
                         return Err(StoreError::WrongPassword(name.to_string()));
                     }
@@ -932,7 +957,7 @@ impl CaseStore for SqliteStore {
             };
             let draft =
                 Draft::new("login", "user", id).after(json!({ "password_verified": verified }));
-            append_events(&mut tx, &self.key, &actor, &[draft]).await?;
+            append_events(&mut tx, &self.key, &self.clock, &actor, &[draft]).await?;
             tx.commit().await?;
             Ok(Session {
                 user_id: id,
@@ -978,12 +1003,12 @@ impl CaseStore for SqliteStore {
                     problem: format!("a user named '{name}' already exists"),
                 });
             }
-            let id = insert_user(&mut tx, name, roles, hash.as_deref()).await?;
+            let id = insert_user(&mut tx, &self.clock, name, roles, hash.as_deref()).await?;
             let role_names: Vec<&str> = roles.iter().map(|r| r.name()).collect();
             let draft = Draft::new("create", "user", id).after(
                 json!({ "name": name, "roles": role_names, "password_set": hash.is_some() }),
             );
-            append_events(&mut tx, &self.key, &session.into(), &[draft]).await?;
+            append_events(&mut tx, &self.key, &self.clock, &session.into(), &[draft]).await?;
             tx.commit().await?;
             Ok(id)
         })
@@ -1026,7 +1051,7 @@ impl CaseStore for SqliteStore {
                 .before(json!({ "password_set": old.is_some() }))
                 .after(json!({ "password_set": true }))
                 .reason("password set");
-            append_events(&mut tx, &self.key, &session.into(), &[draft]).await?;
+            append_events(&mut tx, &self.key, &self.clock, &session.into(), &[draft]).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -1051,7 +1076,7 @@ impl CaseStore for SqliteStore {
                 });
             }
             let actor = Actor::from(session);
-            let now = now_utc();
+            let now = self.clock.now();
             let mut conn = self.pool.acquire().await?;
             let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
             let mut drafts = Vec::new();
@@ -1159,9 +1184,9 @@ impl CaseStore for SqliteStore {
                 })));
             }
 
-            let (run_id, run_after) = insert_run(&mut tx, session.user_id, case_id, &analysis.run).await?;
+            let (run_id, run_after) = insert_run(&mut tx, &self.clock, session.user_id, case_id, &analysis.run).await?;
             drafts.push(Draft::new("create", "run", run_id).after(run_after));
-            append_events(&mut tx, &self.key, &actor, &drafts).await?;
+            append_events(&mut tx, &self.key, &self.clock, &actor, &drafts).await?;
             tx.commit().await?;
             Ok(AnalysisIds {
                 case_id,
@@ -1179,10 +1204,12 @@ impl CaseStore for SqliteStore {
             let mut conn = self.pool.acquire().await?;
             let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
             case_exists(&mut tx, case_id).await?;
-            let (run_id, after) = insert_run(&mut tx, session.user_id, case_id, run).await?;
+            let (run_id, after) =
+                insert_run(&mut tx, &self.clock, session.user_id, case_id, run).await?;
             append_events(
                 &mut tx,
                 &self.key,
+                &self.clock,
                 &session.into(),
                 &[Draft::new("create", "run", run_id).after(after)],
             )
@@ -1213,7 +1240,7 @@ impl CaseStore for SqliteStore {
             .bind(version)
             .bind(text)
             .bind(session.user_id)
-            .bind(now_utc())
+            .bind(self.clock.now())
             .execute(&mut *tx)
             .await?
             .last_insert_rowid();
@@ -1222,7 +1249,7 @@ impl CaseStore for SqliteStore {
             if let Some((v, old)) = previous {
                 draft = draft.before(json!({ "case_id": case_id, "version": v, "text": old }));
             }
-            append_events(&mut tx, &self.key, &session.into(), &[draft]).await?;
+            append_events(&mut tx, &self.key, &self.clock, &session.into(), &[draft]).await?;
             tx.commit().await?;
             Ok(version)
         })
@@ -1257,7 +1284,7 @@ impl CaseStore for SqliteStore {
                     reason: Some("wrong password".into()),
                     ..Draft::default()
                 };
-                append_events(&mut tx, &self.key, &session.into(), &[draft]).await?;
+                append_events(&mut tx, &self.key, &self.clock, &session.into(), &[draft]).await?;
                 tx.commit().await?;
                 return Err(StoreError::WrongPassword(session.name.clone()));
             }
@@ -1298,7 +1325,7 @@ impl CaseStore for SqliteStore {
                     ("override", label.to_string())
                 }
             };
-            let signed_at = now_utc();
+            let signed_at = self.clock.now();
             let id = sqlx::query(
                 "INSERT INTO decisions (run_id, case_id, kind, final_answer, reason, meaning, signed_at, signer) \
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -1339,7 +1366,7 @@ impl CaseStore for SqliteStore {
                     .after(json!({ "status": "signed" }))
                     .reason(format!("decision {id} signed")),
             ];
-            append_events(&mut tx, &self.key, &session.into(), &drafts).await?;
+            append_events(&mut tx, &self.key, &self.clock, &session.into(), &drafts).await?;
             tx.commit().await?;
             Ok(DecisionRecord {
                 id,
@@ -1368,25 +1395,7 @@ impl CaseStore for SqliteStore {
                 entity: "run",
                 id: run_id.to_string(),
             })?;
-            Ok(RunRecord {
-                id: row.try_get("id")?,
-                case_id: row.try_get("case_id")?,
-                engine_json: row.try_get("engine_json")?,
-                task: row.try_get("task")?,
-                parameters_json: row.try_get("parameters_json")?,
-                seed: row.try_get("seed")?,
-                started_at: row.try_get("started_at")?,
-                finished_at: row.try_get("finished_at")?,
-                raw_output: row.try_get("raw_output")?,
-                report_json: row.try_get("report_json")?,
-                p_yes: row.try_get("p_yes")?,
-                band: row.try_get("band")?,
-                measurements_json: row.try_get("measurements_json")?,
-                verifier_flags_json: row.try_get("verifier_flags_json")?,
-                status: row.try_get("status")?,
-                error: row.try_get("error")?,
-                created_by: row.try_get("creator")?,
-            })
+            run_record_from_row(&row)
         })
     }
 
@@ -1444,6 +1453,7 @@ impl CaseStore for SqliteStore {
             append_events(
                 &mut tx,
                 &self.key,
+                &self.clock,
                 &session.into(),
                 &[Draft::new("view_identity", "patient_identity", patient_id)],
             )
@@ -1473,7 +1483,7 @@ impl CaseStore for SqliteStore {
                 "INSERT INTO case_sets (name, created_at, created_by) VALUES (?, ?, ?)",
             )
             .bind(name)
-            .bind(now_utc())
+            .bind(self.clock.now())
             .bind(session.user_id)
             .execute(&mut *tx)
             .await?
@@ -1491,6 +1501,7 @@ impl CaseStore for SqliteStore {
             append_events(
                 &mut tx,
                 &self.key,
+                &self.clock,
                 &session.into(),
                 &[Draft::new("create", "case_set", id)
                     .after(json!({ "name": name, "case_ids": case_ids }))],
@@ -1527,7 +1538,7 @@ impl CaseStore for SqliteStore {
             )
             .bind(case_set_id)
             .bind(title)
-            .bind(now_utc())
+            .bind(self.clock.now())
             .bind(session.user_id)
             .execute(&mut *tx)
             .await?
@@ -1535,6 +1546,7 @@ impl CaseStore for SqliteStore {
             append_events(
                 &mut tx,
                 &self.key,
+                &self.clock,
                 &session.into(),
                 &[Draft::new("create", "teaching_session", id)
                     .after(json!({ "case_set_id": case_set_id, "title": title }))],
@@ -1582,13 +1594,14 @@ impl CaseStore for SqliteStore {
             .bind(case_id)
             .bind(session.user_id)
             .bind(answer)
-            .bind(now_utc())
+            .bind(self.clock.now())
             .execute(&mut *tx)
             .await?
             .last_insert_rowid();
             append_events(
                 &mut tx,
                 &self.key,
+                &self.clock,
                 &session.into(),
                 &[Draft::new("create", "trainee_answer", id).after(json!({
                     "session_id": teaching_session_id, "case_id": case_id, "answer": answer,
@@ -1654,7 +1667,7 @@ impl CaseStore for SqliteStore {
                 })),
                 ..Draft::default()
             };
-            append_events(&mut tx, &self.key, &session.into(), &[draft]).await?;
+            append_events(&mut tx, &self.key, &self.clock, &session.into(), &[draft]).await?;
             tx.commit().await?;
             Ok::<_, StoreError>(())
         })?;
@@ -1756,6 +1769,7 @@ impl CaseStore for SqliteStore {
             append_events(
                 &mut tx,
                 &self.key,
+                &self.clock,
                 &session.into(),
                 &[Draft::new("export", "report", run_id).after(details)],
             )
@@ -1905,6 +1919,7 @@ impl CaseStore for SqliteStore {
             append_events(
                 &mut tx,
                 &self.key,
+                &self.clock,
                 &session.into(),
                 &[Draft::new("view", "ecg_input", ecg_input_id)
                     .after(json!({ "case_id": case_id }))],
@@ -1976,6 +1991,7 @@ impl CaseStore for SqliteStore {
             append_events(
                 &mut tx,
                 &self.key,
+                &self.clock,
                 &session.into(),
                 &[Draft::new("view", "teaching_case", case_id).after(json!({
                     "session_id": teaching_session_id, "position": position,

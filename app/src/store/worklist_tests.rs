@@ -18,6 +18,7 @@ fn store() -> (SqliteStore, Session) {
         key: KeySource::Given(AuditKey::random().unwrap()),
         first_user: "dr_reed".into(),
         first_password: Some(PASSWORD.into()),
+        clock: crate::store::clock::Clock::System,
     })
     .unwrap();
     let session = store.login("dr_reed", Some(PASSWORD)).unwrap();
