@@ -238,6 +238,20 @@ fn synthetic_rates_and_detection_meet_the_targets() {
             s.name,
             s.true_hr
         );
+        // The generator puts P 160 ms before R in every beat (PR about 175 ms): a PR that is
+        // measured must be near it, and a P wave rising out of the previous T wave (120 bpm)
+        // leaves PR unmeasured rather than long.
+        if let Some(pr) = m.pr_ms.value {
+            assert!((pr - 175.0).abs() <= 20.0, "{}: PR {pr}", s.name);
+        }
+        if s.name.starts_with("sinus_") && s.true_hr < 130.0 {
+            assert!(
+                m.rhythm.label.starts_with("sinus"),
+                "{}: {}",
+                s.name,
+                m.rhythm.label
+            );
+        }
         if s.name == "ectopic_pvc" {
             assert_eq!(m.rhythm.ventricular_ectopics, 2, "{}", s.name);
         }

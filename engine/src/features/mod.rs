@@ -565,7 +565,11 @@ pub fn measure(record: &EcgRecord) -> Result<Measurements, FeatureError> {
         };
         Measured::maybe(id, v, "ms", at(a), why)
     };
-    let no_p = "no P wave found on the median beat";
+    let no_p = if fid.p_peak.is_some() {
+        "the P wave merges with the preceding T wave: its onset is not measurable"
+    } else {
+        "no P wave found on the median beat"
+    };
     let pr = interval("pr_ms", fid.p_onset, fid.qrs_onset, no_p);
     let p_ms = interval("p_ms", fid.p_onset, fid.p_offset, no_p);
     let qrs = interval(
@@ -589,10 +593,20 @@ pub fn measure(record: &EcgRecord) -> Result<Measurements, FeatureError> {
     let qtc_b = qtc("qtc_bazett_ms", 0.5);
     let qtc_f = qtc("qtc_fridericia_ms", 1.0 / 3.0);
     if fid.p_onset.is_none() && medians.is_some() {
-        quality_flags.push(QualityFlag {
-            kind: "no_p_wave".into(),
-            lead: None,
-            detail: "no P wave on the median beat: PR and P duration not measured".into(),
+        quality_flags.push(if fid.p_peak.is_some() {
+            QualityFlag {
+                kind: "p_on_t".into(),
+                lead: None,
+                detail: "the P wave rises out of the preceding T wave: PR and P duration not \
+                         measured"
+                    .into(),
+            }
+        } else {
+            QualityFlag {
+                kind: "no_p_wave".into(),
+                lead: None,
+                detail: "no P wave on the median beat: PR and P duration not measured".into(),
+            }
         });
     }
     let axis_src = Source {
