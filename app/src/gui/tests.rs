@@ -48,7 +48,10 @@ pub(crate) fn step_until(
     what: &str,
     done: impl Fn(&WorkstationApp) -> bool,
 ) {
-    for _ in 0..1000 {
+    // Generous: on a loaded 2-core machine, hashing the first user's password (argon2) while
+    // other tests run can take seconds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
         harness.step();
         if done(harness.state()) {
             harness.run();

@@ -16,7 +16,9 @@ pub(crate) type App = Harness<'static, WorkstationApp>;
 /// Steps frames until `done` holds (spinners keep repainting, so `Harness::run` would not
 /// settle while a job is running), then a few more so the result is drawn.
 pub(crate) fn step_until(harness: &mut App, what: &str, done: impl Fn(&WorkstationApp) -> bool) {
-    for _ in 0..3000 {
+    // Generous: a loaded 2-core machine running other tests can take seconds per job.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
         harness.step();
         if done(harness.state()) {
             for _ in 0..3 {
