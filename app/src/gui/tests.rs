@@ -50,7 +50,7 @@ pub(crate) fn step_until(
 ) {
     // Generous: on a loaded 2-core machine, hashing the first user's password (argon2) while
     // other tests run can take seconds.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
     while std::time::Instant::now() < deadline {
         harness.step();
         if done(harness.state()) {

@@ -17,7 +17,7 @@ pub(crate) type App = Harness<'static, WorkstationApp>;
 /// settle while a job is running), then a few more so the result is drawn.
 pub(crate) fn step_until(harness: &mut App, what: &str, done: impl Fn(&WorkstationApp) -> bool) {
     // Generous: a loaded 2-core machine running other tests can take seconds per job.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
     while std::time::Instant::now() < deadline {
         harness.step();
         if done(harness.state()) {
