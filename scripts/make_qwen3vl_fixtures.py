@@ -716,7 +716,9 @@ def make_ecgr1(ecg_tok, images, signal, ecg_meta, seed):
             "ecg_f32_vs_f64": {"tokens": float((tokens.double() - t64).abs().max()),
                                "projected": float((projected.double() - p64).abs().max())},
         }
-        write_reference(name, model, cases, seed, extra)
+        extra["parameters_qwen3vl"] = sum(p.numel() for p in model.parameters())
+        extra["parameters_ecg"] = sum(p.numel() for m in (tower, proj) for p in m.parameters())
+        write_reference(name, model, cases, seed, extra, more_modules=(tower, proj))
         return splice_check
 
     return cases, finish
@@ -775,8 +777,10 @@ def fixtures():
     print(f"fixtures written by this script: {total / 1e6:.2f} MB")
 
 
-def write_reference(name, model, cases, seed, extra):
+def write_reference(name, model, cases, seed, extra, more_modules=()):
+    # Counted once each (tied embeddings are one tensor); for ECG-R1 the tower and projector too.
     n_params = sum(p.numel() for p in model.parameters())
+    n_params += sum(p.numel() for m in more_modules for p in m.parameters())
     ref = {
         "checkpoint": name,
         "generator": "scripts/make_qwen3vl_fixtures.py",
