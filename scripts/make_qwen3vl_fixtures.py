@@ -906,9 +906,42 @@ def make_bench_checkpoint(out_dir, which):
     return out_dir
 
 
+def check_bench_structure(out_dir):
+    """Every tensor the Qwen3-VL model + tower + projector expect is in the shards named by the
+    index, with its shape, in bf16 (read from the safetensors headers only)."""
+    from safetensors import safe_open
+
+    config = Qwen3VLConfig.from_pretrained(out_dir)
+    raw = json.load(open(os.path.join(out_dir, "config.json")))
+    index = json.load(open(os.path.join(out_dir, "model.safetensors.index.json")))["weight_map"]
+    with torch.device("meta"):
+        model = Qwen3VLForConditionalGeneration(config)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    found = {}
+    for fname in sorted(set(index.values())):
+        with safe_open(os.path.join(out_dir, fname), "pt") as f:
+            for k in f.keys():
+                sl = f.get_slice(k)
+                assert sl.get_dtype() == "BF16", (k, sl.get_dtype())
+                assert index[k] == fname, k
+                found[k] = tuple(sl.get_shape())
+    for k, shp in expected.items():
+        assert found.get(k) == shp, (k, found.get(k), shp)
+    extra = set(found) - set(expected)
+    assert all(k.startswith(("model.ecg_tower.", "model.ecg_projector.")) for k in extra), extra
+    w = raw["ecg_hidden_size"]
+    assert found["model.ecg_tower.conv1.weight"] == (w, 12, ECG_PATCH)
+    assert found["model.ecg_tower.positional_embedding"] == (ECG_TOKENS_PER_SIGNAL, w)
+    assert found["model.ecg_projector.2.weight"] == (config.text_config.hidden_size,) * 2
+    print(f"bench checkpoint structure: {len(found)} tensors in {len(set(index.values()))} shards, "
+          f"{len(extra)} ECG tensors, all bf16 and shaped as transformers expects")
+
+
 def check_bench_checkpoint(out_dir):
     """Loads what --bench-checkpoint wrote with transformers (Qwen3-VL part) and runs one forward
-    with the tower spliced in: proves the directory is a loadable checkpoint."""
+    with the tower spliced in: proves the directory is a loadable checkpoint (small shapes only:
+    the real ones would need ~36 GB in f32)."""
+    check_bench_structure(out_dir)
     config = Qwen3VLConfig.from_pretrained(out_dir)
     model = Qwen3VLForConditionalGeneration.from_pretrained(out_dir, config=config, dtype=torch.float32).eval()
     sd = {}
@@ -947,7 +980,10 @@ def main():
     if args.bench_checkpoint:
         make_bench_checkpoint(args.bench_checkpoint, args.bench_shapes)
         if args.check:
-            check_bench_checkpoint(args.bench_checkpoint)
+            if args.bench_shapes == "real":
+                check_bench_structure(args.bench_checkpoint)
+            else:
+                check_bench_checkpoint(args.bench_checkpoint)
         return
     fixtures()
 
