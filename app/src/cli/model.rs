@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 use ecgr1_engine::formats::{EcgInput, LoadOptions, load_path};
 use ecgr1_engine::model::checkpoint::file_hashes;
 use ecgr1_engine::model::generate::top_k_logprobs;
+use ecgr1_engine::model::qwen3vl::ecg_sizes;
 use ecgr1_engine::model::weights::SafetensorsFiles;
 use ecgr1_engine::model::{
     Checkpoint, LocalModelEngine, LocalModelOptions, ModelDType, PromptInput,
@@ -73,9 +74,14 @@ pub struct ScoreArgs {
     /// Checkpoint directory, or ORG/NAME[@REVISION] in the local Hugging Face cache.
     #[arg(long)]
     pub model: String,
-    /// ECG image (PNG or JPEG); it becomes the first part of the user message.
+    /// ECG image (PNG or JPEG); it becomes an image part of the user message.
     #[arg(long)]
     pub image: Option<PathBuf>,
+    /// ECG signal file (WFDB, EDF, DICOM, HL7 aECG, CSV) for a checkpoint with an ECG tower
+    /// (ECG-R1): resampled to 500 Hz, leads reordered to ECG-R1's training order, 10 s; its
+    /// tokens come first in the user message. Give it alone, or together with --image.
+    #[arg(long)]
+    pub ecg: Option<PathBuf>,
     /// Clinical notes; the user text is the notes, a blank line, then the prompt.
     #[arg(long, default_value = "")]
     pub notes: String,
@@ -95,7 +101,7 @@ pub struct ScoreArgs {
     #[arg(long)]
     pub cpu: bool,
     /// Print JSON: {"prompt_tokens", "prompt_token_ids", "top_logprobs": [[id, logprob], …],
-    /// "top_tokens"}.
+    /// "top_tokens", "ecg_notes"}.
     #[arg(long)]
     pub json: bool,
 }
@@ -133,14 +139,34 @@ fn score(args: &ScoreArgs, out: &mut dyn Write) -> Result<()> {
             EcgInput::Signal(_) => bail!("{}: --image needs a PNG or JPEG image", path.display()),
         },
     };
+    let signal = match &args.ecg {
+        None => None,
+        Some(path) => match load_path(path, &LoadOptions::default())? {
+            EcgInput::Signal(s) => Some(
+                engine
+                    .model_signal(&s.record)
+                    .with_context(|| format!("{}: --ecg", path.display()))?,
+            ),
+            EcgInput::Image(_) => bail!(
+                "{}: --ecg needs a signal file; give images with --image",
+                path.display()
+            ),
+        },
+    };
     let input = PromptInput {
         system: args.system.as_deref(),
         notes: &args.notes,
         question: &args.prompt,
         with_image: image.is_some(),
+        ecg_tokens: if signal.is_some() {
+            engine.ecg_tokens()
+        } else {
+            0
+        },
     };
     let (_, ids) = engine.prompt_ids(&input, image.as_ref())?;
-    let logits = engine.next_token_logits(&ids, image.as_ref())?;
+    let logits = engine.next_token_logits(&ids, image.as_ref(), signal.as_ref())?;
+    let ecg_notes: Vec<String> = signal.map(|s| s.notes).unwrap_or_default();
     let top = top_k_logprobs(&logits, args.top_k);
     let tokens: Vec<String> = top
         .iter()
@@ -152,10 +178,14 @@ fn score(args: &ScoreArgs, out: &mut dyn Write) -> Result<()> {
             "prompt_token_ids": ids,
             "top_logprobs": top.iter().map(|(id, lp)| json!([id, lp])).collect::<Vec<_>>(),
             "top_tokens": tokens,
+            "ecg_notes": ecg_notes,
         });
         writeln!(out, "{}", serde_json::to_string(&value)?)?;
     } else {
         writeln!(out, "prompt tokens: {}", ids.len())?;
+        for note in &ecg_notes {
+            writeln!(out, "signal: {note}")?;
+        }
         for ((id, lp), text) in top.iter().zip(&tokens) {
             writeln!(out, "{id:>8}  {lp:>10.5}  {text:?}")?;
         }
@@ -173,7 +203,9 @@ fn info(args: &InfoArgs, out: &mut dyn Write) -> Result<()> {
         .iter()
         .map(|(d, _)| format!("{d:?}").to_lowercase())
         .collect();
-    let c = &ckpt.config;
+    let t = ckpt.config.text();
+    let (vision_depth, vision_width, vision_heads) = ckpt.config.vision_sizes();
+    let ecg = ecg_sizes(&weights);
     let file_list: Vec<serde_json::Value> = files
         .iter()
         .zip(&hashes)
@@ -185,49 +217,78 @@ fn info(args: &InfoArgs, out: &mut dyn Write) -> Result<()> {
             })
         })
         .collect();
+    let ecg_json = ecg.as_ref().map(|e| {
+        json!({
+            "width": e.width,
+            "leads": e.leads,
+            "patch_samples": e.patch,
+            "tokens": e.tokens,
+            "samples": e.patch * e.tokens.saturating_sub(1),
+            "depth": e.depth,
+            "heads": e.heads,
+            "mlp_width": e.mlp_width,
+            "projector": format!("mlp{}x_gelu", e.projector_layers),
+            "projector_out": e.projector_out,
+        })
+    });
     let value = json!({
         "family": ckpt.family.name(),
+        "family_name": ckpt.family.display_name(),
+        "reads_signal": ckpt.family.reads_signal(),
         "checkpoint": ckpt.dir.display().to_string(),
         "parameters": weights.element_count(),
         "dtype": dtypes.first(),
         "dtypes": dtypes,
         "config_dtype": ckpt.stored_dtype,
         "text": {
-            "layers": c.text.num_layers,
-            "hidden_size": c.text.hidden_size,
-            "heads": c.text.num_heads,
-            "kv_heads": c.text.num_kv_heads,
-            "vocab_size": c.text.vocab_size,
-            "tied_embeddings": c.text.tie_word_embeddings,
+            "layers": t.num_layers,
+            "hidden_size": t.hidden_size,
+            "heads": t.num_heads,
+            "kv_heads": t.num_kv_heads,
+            "head_dim": t.head_dim,
+            "vocab_size": t.vocab_size,
+            "tied_embeddings": t.tie_word_embeddings,
         },
         "vision": {
-            "depth": c.vision.depth,
-            "embed_dim": c.vision.embed_dim,
-            "heads": c.vision.num_heads,
+            "depth": vision_depth,
+            "embed_dim": vision_width,
+            "heads": vision_heads,
         },
+        "ecg_tower": ecg_json,
         "files": file_list,
     });
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
     } else {
-        writeln!(out, "family:     {}", ckpt.family.name())?;
+        writeln!(out, "family:     {}", ckpt.family.display_name())?;
         writeln!(out, "checkpoint: {}", ckpt.dir.display())?;
         writeln!(out, "parameters: {}", weights.element_count())?;
         writeln!(out, "dtype:      {}", dtypes.join(", "))?;
         writeln!(
             out,
             "text:       {} layers, hidden {}, {} heads ({} kv), vocab {}",
-            c.text.num_layers,
-            c.text.hidden_size,
-            c.text.num_heads,
-            c.text.num_kv_heads,
-            c.text.vocab_size
+            t.num_layers, t.hidden_size, t.num_heads, t.num_kv_heads, t.vocab_size
         )?;
         writeln!(
             out,
-            "vision:     depth {}, width {}",
-            c.vision.depth, c.vision.embed_dim
+            "vision:     depth {vision_depth}, width {vision_width}"
         )?;
+        if let Some(e) = &ecg {
+            writeln!(
+                out,
+                "ECG tower:  {} leads × {} samples, patch {}, {} tokens, width {}, {} blocks, {} heads, MLP {}; projector mlp{}x_gelu → {}",
+                e.leads,
+                e.patch * e.tokens.saturating_sub(1),
+                e.patch,
+                e.tokens,
+                e.width,
+                e.depth,
+                e.heads,
+                e.mlp_width,
+                e.projector_layers,
+                e.projector_out
+            )?;
+        }
         for (path, (name, sha)) in files.iter().zip(&hashes) {
             let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
             writeln!(out, "  {sha}  {bytes:>12}  {name}")?;
@@ -266,6 +327,7 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
         notes: &args.notes,
         question: ecgr1_engine::model::engine::TWI_QUESTION,
         with_image: true,
+        ecg_tokens: 0,
     };
     let (_, ids) = engine.prompt_ids(&input, Some(&image))?;
     let t = Instant::now();
@@ -447,6 +509,107 @@ mod tests {
             assert_eq!(o[0], w[0]);
             assert!((o[1].as_f64().unwrap() - w[1].as_f64().unwrap()).abs() < 1e-3);
         }
+    }
+
+    /// `model score --ecg` (and `--ecg` + `--image`) against the ECG-R1 reference cases.
+    #[test]
+    fn score_with_a_signal_matches_the_ecgr1_reference() {
+        let reference: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(fixtures().join("reference/ecgr1-tiny.json")).unwrap(),
+        )
+        .unwrap();
+        let model = fixtures().join("ecgr1-tiny");
+        let image = fixtures().join("ecg_small.png");
+        for case in reference["cases"].as_array().unwrap() {
+            let Some(ecg) = case["ecg"].as_str() else {
+                continue;
+            };
+            let ecg = fixtures().join("../../..").join(ecg);
+            let mut args = vec![
+                "ecgr1".to_string(),
+                "model".into(),
+                "score".into(),
+                "--model".into(),
+                model.display().to_string(),
+                "--ecg".into(),
+                ecg.display().to_string(),
+                "--notes".into(),
+                case["notes"].as_str().unwrap().into(),
+                "--prompt".into(),
+                case["question"].as_str().unwrap().into(),
+                "--system".into(),
+                case["system"].as_str().unwrap().into(),
+                "--cpu".into(),
+                "--json".into(),
+            ];
+            if case["image"].is_string() {
+                args.extend(["--image".into(), image.display().to_string()]);
+            }
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (code, out, err) = run(&refs);
+            assert_eq!(code, 0, "{err}");
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(v["prompt_token_ids"], case["input_ids"], "{}", case["name"]);
+            let ours = v["top_logprobs"].as_array().unwrap();
+            for (o, w) in ours.iter().zip(case["top_logprobs"].as_array().unwrap()) {
+                assert_eq!(o[0], w[0], "{}", case["name"]);
+                assert!((o[1].as_f64().unwrap() - w[1].as_f64().unwrap()).abs() < 1e-3);
+            }
+        }
+    }
+
+    #[test]
+    fn score_refuses_a_signal_for_a_model_without_a_tower() {
+        let model = fixtures().join("qwen3vl-tiny");
+        let ecg = fixtures().join("../../../assets/samples/synthetic_sinus.csv");
+        let (code, _, err) = run(&[
+            "ecgr1",
+            "model",
+            "score",
+            "--model",
+            model.to_str().unwrap(),
+            "--ecg",
+            ecg.to_str().unwrap(),
+            "--prompt",
+            "Q",
+            "--cpu",
+        ]);
+        assert_eq!(code, 1);
+        assert!(err.contains("no ECG tower"), "{err}");
+    }
+
+    #[test]
+    fn info_reports_ecgr1_with_its_tower_sizes() {
+        let model = fixtures().join("ecgr1-tiny");
+        let (code, out, err) = run(&[
+            "ecgr1",
+            "model",
+            "info",
+            "--model",
+            model.to_str().unwrap(),
+            "--json",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["family"], "ecg-r1");
+        assert_eq!(v["reads_signal"], true);
+        let t = &v["ecg_tower"];
+        assert_eq!(t["width"], 64);
+        assert_eq!(t["leads"], 12);
+        assert_eq!(t["tokens"], 101);
+        assert_eq!(t["samples"], 5000);
+        assert_eq!(t["depth"], 2);
+        assert_eq!(t["projector"], "mlp2x_gelu");
+        let (code, out, _) = run(&[
+            "ecgr1",
+            "model",
+            "info",
+            "--model",
+            fixtures().join("qwen3vl-tiny").to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0);
+        assert!(out.starts_with("family:     Qwen3-VL\n"), "{out}");
+        assert!(!out.contains("ECG tower"), "{out}");
     }
 
     #[test]
