@@ -282,6 +282,57 @@ pub(crate) fn parse_rope(
     Ok((rope_theta, mrope_section))
 }
 
+/// `hidden_size`, `num_attention_heads` and `num_key_value_heads` (default: as many as the
+/// attention heads) of a text section, the kv heads dividing the attention heads.
+pub(crate) fn text_heads(t: &Fields<'_>) -> Result<(usize, usize, usize), ModelError> {
+    let hidden_size = t.usize("hidden_size", MAX_WIDTH)?;
+    let num_heads = t.usize("num_attention_heads", MAX_WIDTH)?;
+    let num_kv_heads = t.usize_opt("num_key_value_heads")?.unwrap_or(num_heads);
+    if num_kv_heads == 0 || num_heads % num_kv_heads != 0 {
+        return Err(ModelError::config(
+            t.file,
+            t.field_name("num_key_value_heads"),
+            format!("{num_kv_heads} does not divide num_attention_heads {num_heads}"),
+        ));
+    }
+    Ok((hidden_size, num_heads, num_kv_heads))
+}
+
+/// The vision tower's width (`width_key`) and head count, checked so every head splits into a
+/// multiple of 4 (the 2-D rotary embedding rotates row and column halves of each half-head).
+pub(crate) fn vision_width_and_heads(
+    v: &Fields<'_>,
+    width_key: &str,
+) -> Result<(usize, usize), ModelError> {
+    let width = v.usize(width_key, MAX_WIDTH)?;
+    let heads = v.usize("num_heads", MAX_WIDTH)?;
+    if width % heads != 0 || (width / heads) % 4 != 0 {
+        return Err(ModelError::config(
+            v.file,
+            v.field_name("num_heads"),
+            format!("{heads} heads do not split {width_key} {width} into a multiple of 4"),
+        ));
+    }
+    Ok((width, heads))
+}
+
+/// Refuses an activation other than `expected` in the field `key` (absent is fine).
+pub(crate) fn check_activation(
+    f: &Fields<'_>,
+    key: &str,
+    expected: &str,
+    model: &str,
+) -> Result<(), ModelError> {
+    match f.find(key).and_then(Value::as_str) {
+        Some(act) if act != expected => Err(ModelError::config(
+            f.file,
+            f.field_name(key),
+            format!("'{act}' is not supported ({model} uses {expected})"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// `tie_word_embeddings` at the top level, else in the text section; false when absent.
 pub(crate) fn tie_word_embeddings(top: &Value, text_section: Option<&Value>) -> bool {
     top.get("tie_word_embeddings")
@@ -332,16 +383,7 @@ impl Qwen2VlConfig {
             top: &top,
             section_name: "text_config",
         };
-        let hidden_size = t.usize("hidden_size", MAX_WIDTH)?;
-        let num_heads = t.usize("num_attention_heads", MAX_WIDTH)?;
-        let num_kv_heads = t.usize_opt("num_key_value_heads")?.unwrap_or(num_heads);
-        if num_kv_heads == 0 || num_heads % num_kv_heads != 0 {
-            return Err(ModelError::config(
-                file,
-                t.field_name("num_key_value_heads"),
-                format!("{num_kv_heads} does not divide num_attention_heads {num_heads}"),
-            ));
-        }
+        let (hidden_size, num_heads, num_kv_heads) = text_heads(&t)?;
         if hidden_size % num_heads != 0 {
             return Err(ModelError::config(
                 file,
@@ -350,15 +392,7 @@ impl Qwen2VlConfig {
             ));
         }
         let head_dim = hidden_size / num_heads;
-        if let Some(act) = t.find("hidden_act").and_then(Value::as_str)
-            && act != "silu"
-        {
-            return Err(ModelError::config(
-                file,
-                t.field_name("hidden_act"),
-                format!("'{act}' is not supported (Qwen2-VL uses silu)"),
-            ));
-        }
+        check_activation(&t, "hidden_act", "silu", "Qwen2-VL")?;
         let (rope_theta, mrope_section) = parse_rope(&t, head_dim, 1_000_000.0)?;
         let tie_word_embeddings = tie_word_embeddings(&top, text_section);
         let text = TextConfig {
@@ -395,15 +429,7 @@ impl Qwen2VlConfig {
             top: vsec,
             section_name: "vision_config",
         };
-        let embed_dim = v.usize("embed_dim", MAX_WIDTH)?;
-        let vheads = v.usize("num_heads", MAX_WIDTH)?;
-        if embed_dim % vheads != 0 || (embed_dim / vheads) % 4 != 0 {
-            return Err(ModelError::config(
-                file,
-                "vision_config.num_heads",
-                format!("{vheads} heads do not split embed_dim {embed_dim} into a multiple of 4"),
-            ));
-        }
+        let (embed_dim, vheads) = vision_width_and_heads(&v, "embed_dim")?;
         let mlp_ratio = vsec.get("mlp_ratio").and_then(Value::as_f64).unwrap_or(4.0);
         if !(mlp_ratio.is_finite() && mlp_ratio > 0.0 && mlp_ratio <= 64.0) {
             return Err(ModelError::config(
@@ -412,15 +438,7 @@ impl Qwen2VlConfig {
                 format!("{mlp_ratio} is not a sensible ratio"),
             ));
         }
-        if let Some(act) = vsec.get("hidden_act").and_then(Value::as_str)
-            && act != "quick_gelu"
-        {
-            return Err(ModelError::config(
-                file,
-                "vision_config.hidden_act",
-                format!("'{act}' is not supported (Qwen2-VL's vision MLP uses quick_gelu)"),
-            ));
-        }
+        check_activation(&v, "hidden_act", "quick_gelu", "Qwen2-VL's vision MLP")?;
         let in_channels = v
             .usize_opt("in_channels")?
             .or(v.usize_opt("in_chans")?)

@@ -10,6 +10,18 @@ use super::ModelError;
 use super::preprocess::ProcessedImage;
 use super::rope::{vision_patch_positions, vision_tables};
 
+/// The 3-D rotary positions of a prompt with `images` in it (see
+/// [`super::rope::rope_positions`]) and the position decoding continues from.
+pub fn prompt_positions(
+    ids: &[u32],
+    images: &[ProcessedImage],
+    image_token_id: u32,
+    merge: usize,
+) -> Result<(Vec<[i64; 3]>, i64), ModelError> {
+    let grids: Vec<[usize; 3]> = images.iter().map(|i| i.grid_thw).collect();
+    super::rope::rope_positions(ids, image_token_id, &grids, merge).map_err(ModelError::Prompt)
+}
+
 /// The pixel values of `images` as one `[patches, patch_dim]` tensor, and their grids in order;
 /// refuses patches of another size than the tower's.
 pub fn pixel_tensor(

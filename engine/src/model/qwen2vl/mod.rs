@@ -12,7 +12,7 @@ use candle_nn::VarBuilder;
 use super::config::Qwen2VlConfig;
 use super::decoder::{Session, TextModel, place_rows};
 use super::preprocess::ProcessedImage;
-use super::vision::pixel_tensor;
+use super::vision::{pixel_tensor, prompt_positions};
 use super::weights::{Backend, SafetensorsFiles, load_error, load_lm_head};
 use super::{ModelDType, ModelError};
 use vision::VisionTower;
@@ -117,14 +117,12 @@ impl Qwen2Vl {
         ids: &[u32],
         images: &[ProcessedImage],
     ) -> Result<(Session<'_>, Vec<f32>), ModelError> {
-        let grids: Vec<[usize; 3]> = images.iter().map(|i| i.grid_thw).collect();
-        let (positions, next) = super::rope::rope_positions(
+        let (positions, next) = prompt_positions(
             ids,
+            images,
             self.config.image_token_id,
-            &grids,
             self.config.vision.spatial_merge_size,
-        )
-        .map_err(ModelError::Prompt)?;
+        )?;
         let mut embeds = self.text.embed_ids(ids)?;
         if !images.is_empty() {
             let img = self.encode_images(images)?;

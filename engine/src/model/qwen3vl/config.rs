@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use crate::model::ModelError;
 use crate::model::config::{
-    Fields, MAX_LAYERS, MAX_VOCAB, MAX_WIDTH, TextConfig, eos_ids, parse_rope, rope_object,
-    tie_word_embeddings, token_id,
+    Fields, MAX_LAYERS, MAX_VOCAB, MAX_WIDTH, TextConfig, check_activation, eos_ids, parse_rope,
+    rope_object, text_heads, tie_word_embeddings, token_id, vision_width_and_heads,
 };
 use crate::model::rope::MropeLayout;
 
@@ -170,16 +170,7 @@ fn parse_text(
     text_section: Option<&Value>,
 ) -> Result<TextConfig, ModelError> {
     let file = t.file;
-    let hidden_size = t.usize("hidden_size", MAX_WIDTH)?;
-    let num_heads = t.usize("num_attention_heads", MAX_WIDTH)?;
-    let num_kv_heads = t.usize_opt("num_key_value_heads")?.unwrap_or(num_heads);
-    if num_kv_heads == 0 || num_heads % num_kv_heads != 0 {
-        return Err(ModelError::config(
-            file,
-            t.field_name("num_key_value_heads"),
-            format!("{num_kv_heads} does not divide num_attention_heads {num_heads}"),
-        ));
-    }
+    let (hidden_size, num_heads, num_kv_heads) = text_heads(t)?;
     // Qwen3 states head_dim (128 in every released size, not hidden / heads for all of them).
     let head_dim = match t.usize_opt("head_dim")? {
         Some(d) if d > 0 && d % 2 == 0 && d <= MAX_WIDTH => d,
@@ -201,15 +192,7 @@ fn parse_text(
             ));
         }
     };
-    if let Some(act) = t.find("hidden_act").and_then(Value::as_str)
-        && act != "silu"
-    {
-        return Err(ModelError::config(
-            file,
-            t.field_name("hidden_act"),
-            format!("'{act}' is not supported (Qwen3-VL uses silu)"),
-        ));
-    }
+    check_activation(t, "hidden_act", "silu", "Qwen3-VL")?;
     let rope = rope_object(t);
     if let Some(kind) = rope
         .and_then(|r| r.get("rope_type").or_else(|| r.get("type")))
@@ -268,26 +251,13 @@ fn parse_vision(file: &str, vsec: &Value) -> Result<Qwen3VisionConfig, ModelErro
         top: vsec,
         section_name: "vision_config",
     };
-    let hidden_size = v.usize("hidden_size", MAX_WIDTH)?;
-    let num_heads = v.usize("num_heads", MAX_WIDTH)?;
-    if hidden_size % num_heads != 0 || (hidden_size / num_heads) % 4 != 0 {
-        return Err(ModelError::config(
-            file,
-            "vision_config.num_heads",
-            format!(
-                "{num_heads} heads do not split hidden_size {hidden_size} into a multiple of 4"
-            ),
-        ));
-    }
-    if let Some(act) = vsec.get("hidden_act").and_then(Value::as_str)
-        && act != "gelu_pytorch_tanh"
-    {
-        return Err(ModelError::config(
-            file,
-            "vision_config.hidden_act",
-            format!("'{act}' is not supported (Qwen3-VL's vision MLP uses gelu_pytorch_tanh)"),
-        ));
-    }
+    let (hidden_size, num_heads) = vision_width_and_heads(&v, "hidden_size")?;
+    check_activation(
+        &v,
+        "hidden_act",
+        "gelu_pytorch_tanh",
+        "Qwen3-VL's vision MLP",
+    )?;
     let num_position_embeddings = v.usize("num_position_embeddings", MAX_WIDTH * 16)?;
     let side = num_position_embeddings.isqrt();
     if side * side != num_position_embeddings {

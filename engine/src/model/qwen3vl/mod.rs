@@ -17,7 +17,7 @@ use super::config::MAX_LAYERS;
 use super::decoder::{Deepstack, Session, TextModel, place_rows};
 use super::ecg_coca::{EcgEncoder, TOWER_PREFIX};
 use super::preprocess::ProcessedImage;
-use super::vision::pixel_tensor;
+use super::vision::{pixel_tensor, prompt_positions};
 use super::weights::{Backend, SafetensorsFiles, load_error, load_lm_head};
 use super::{ModelDType, ModelError};
 use crate::record::ModelSignal;
@@ -218,14 +218,12 @@ impl Qwen3Vl {
         images: &[ProcessedImage],
         ecg: Option<&ModelSignal>,
     ) -> Result<(Session<'_>, Vec<f32>), ModelError> {
-        let grids: Vec<[usize; 3]> = images.iter().map(|i| i.grid_thw).collect();
-        let (positions, next) = super::rope::rope_positions(
+        let (positions, next) = prompt_positions(
             ids,
+            images,
             self.config.image_token_id,
-            &grids,
             self.config.vision.spatial_merge_size,
-        )
-        .map_err(ModelError::Prompt)?;
+        )?;
         let mut embeds = self.text.embed_ids(ids)?;
         let ecg_id = self.config.ecg.as_ref().map(|e| e.ecg_token_id);
         match (ecg, ecg_id) {
