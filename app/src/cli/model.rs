@@ -2,18 +2,20 @@
 //! describe it, and time it.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use ecgr1_engine::formats::{EcgInput, LoadOptions, load_path};
 use ecgr1_engine::model::checkpoint::file_hashes;
 use ecgr1_engine::model::generate::top_k_logprobs;
+use ecgr1_engine::model::preprocess::ProcessedImage;
 use ecgr1_engine::model::qwen3vl::ecg_sizes;
 use ecgr1_engine::model::weights::SafetensorsFiles;
 use ecgr1_engine::model::{
     Checkpoint, LocalModelEngine, LocalModelOptions, ModelDType, PromptInput,
 };
+use ecgr1_engine::record::ModelSignal;
 use ecgr1_engine::report::Engine;
 use serde_json::json;
 
@@ -30,8 +32,9 @@ pub enum ModelCommand {
     Score(ScoreArgs),
     /// Family, parameter count, dtype, files and their SHA-256 (cached beside the weights).
     Info(InfoArgs),
-    /// Load time, prefill time, decode tokens/s and peak memory on one ECG image; with
-    /// --python, the same figures for transformers on the same checkpoint and input, as ratios.
+    /// Load time, prefill time, decode tokens/s and peak memory on one ECG image and/or (ECG-R1)
+    /// one signal; with --python (image prompts), the same figures for transformers on the same
+    /// checkpoint and input, as ratios.
     Bench(BenchArgs),
 }
 
@@ -42,7 +45,10 @@ pub struct BenchArgs {
     pub model: String,
     /// The ECG image to prefill with (PNG or JPEG).
     #[arg(long)]
-    pub image: PathBuf,
+    pub image: Option<PathBuf>,
+    /// An ECG signal file for a checkpoint with an ECG tower (ECG-R1), alone or with --image.
+    #[arg(long)]
+    pub ecg: Option<PathBuf>,
     #[arg(
         long,
         default_value = "Male, 64 years. Chest pain for 2 hours. History of hypertension."
@@ -124,22 +130,20 @@ pub fn run(args: &ModelArgs, out: &mut dyn Write) -> Result<()> {
     }
 }
 
-fn score(args: &ScoreArgs, out: &mut dyn Write) -> Result<()> {
-    if args.top_k == 0 {
-        bail!("--top-k must be at least 1");
-    }
-    let mut opts = LocalModelOptions::new(args.model.clone());
-    opts.dtype = args.dtype;
-    opts.prefer_gpu = !args.cpu;
-    let engine = LocalModelEngine::load(opts).with_context(|| format!("loading {}", args.model))?;
-    let image = match &args.image {
+/// The preprocessed image and the tower's signal of `--image` / `--ecg`, each when given.
+fn load_inputs(
+    engine: &LocalModelEngine,
+    image: Option<&Path>,
+    ecg: Option<&Path>,
+) -> Result<(Option<ProcessedImage>, Option<ModelSignal>)> {
+    let image = match image {
         None => None,
         Some(path) => match load_path(path, &LoadOptions::default())? {
             EcgInput::Image(img) => Some(engine.preprocess(&img)?),
             EcgInput::Signal(_) => bail!("{}: --image needs a PNG or JPEG image", path.display()),
         },
     };
-    let signal = match &args.ecg {
+    let signal = match ecg {
         None => None,
         Some(path) => match load_path(path, &LoadOptions::default())? {
             EcgInput::Signal(s) => Some(
@@ -153,6 +157,18 @@ fn score(args: &ScoreArgs, out: &mut dyn Write) -> Result<()> {
             ),
         },
     };
+    Ok((image, signal))
+}
+
+fn score(args: &ScoreArgs, out: &mut dyn Write) -> Result<()> {
+    if args.top_k == 0 {
+        bail!("--top-k must be at least 1");
+    }
+    let mut opts = LocalModelOptions::new(args.model.clone());
+    opts.dtype = args.dtype;
+    opts.prefer_gpu = !args.cpu;
+    let engine = LocalModelEngine::load(opts).with_context(|| format!("loading {}", args.model))?;
+    let (image, signal) = load_inputs(&engine, args.image.as_deref(), args.ecg.as_deref())?;
     let input = PromptInput {
         system: args.system.as_deref(),
         notes: &args.notes,
@@ -315,23 +331,27 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
     let t = Instant::now();
     let engine = LocalModelEngine::load(opts).with_context(|| format!("loading {}", args.model))?;
     let load_s = t.elapsed().as_secs_f64();
-    let image = match load_path(&args.image, &LoadOptions::default())? {
-        EcgInput::Image(img) => engine.preprocess(&img)?,
-        EcgInput::Signal(_) => bail!(
-            "{}: --image needs a PNG or JPEG image",
-            args.image.display()
-        ),
-    };
+    let (image, signal) = load_inputs(&engine, args.image.as_deref(), args.ecg.as_deref())?;
+    if image.is_none() && signal.is_none() {
+        bail!("model bench needs --image IMG, --ecg FILE (ECG-R1), or both");
+    }
     let input = PromptInput {
         system: Some(ecgr1_engine::model::engine::SYSTEM_PROMPT),
         notes: &args.notes,
         question: ecgr1_engine::model::engine::TWI_QUESTION,
-        with_image: true,
-        ecg_tokens: 0,
+        with_image: image.is_some(),
+        ecg_tokens: if signal.is_some() {
+            engine.ecg_tokens()
+        } else {
+            0
+        },
     };
-    let (_, ids) = engine.prompt_ids(&input, Some(&image))?;
+    let (_, ids) = engine.prompt_ids(&input, image.as_ref())?;
+    let images: Vec<ProcessedImage> = image.iter().cloned().collect();
     let t = Instant::now();
-    let (mut session, logits) = engine.model().prefill(&ids, std::slice::from_ref(&image))?;
+    let (mut session, logits) = engine
+        .model()
+        .prefill_with_ecg(&ids, &images, signal.as_ref())?;
     let prefill_s = t.elapsed().as_secs_f64();
     let params = ecgr1_engine::model::GenerationParams {
         max_new_tokens: args.new_tokens.max(1),
@@ -353,21 +373,28 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
         "load_s": load_s,
         "prefill_s": prefill_s,
         "prompt_tokens": ids.len(),
-        "image_tokens": image.token_count(engine.image_config().merge_size),
+        "image_tokens": image
+            .as_ref()
+            .map_or(0, |i| i.token_count(engine.image_config().merge_size)),
+        "ecg_tokens": if signal.is_some() { engine.ecg_tokens() } else { 0 },
         "decode_tokens_per_s": decode_tps,
         "peak_rss_mib": peak_rss_mib(),
         "device": engine.identity().device,
         "dtype": engine.model().dtype().name(),
     });
-    let reference = match &args.python {
-        None => None,
-        Some(py) => {
+    let reference = match (&args.python, &args.image) {
+        (Some(_), _) if signal.is_some() => bail!(
+            "--python compares an image prompt only (the reference script has no ECG tower); drop --ecg"
+        ),
+        (Some(_), None) => bail!("--python needs --image"),
+        (None, _) => None,
+        (Some(py), Some(image_path)) => {
             let output = std::process::Command::new(py)
                 .arg(&args.reference_script)
                 .arg("--model")
                 .arg(&engine.checkpoint().dir)
                 .arg("--image")
-                .arg(&args.image)
+                .arg(image_path)
                 .arg("--notes")
                 .arg(&args.notes)
                 .arg("--new-tokens")
@@ -438,9 +465,10 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
     }
     writeln!(
         out,
-        "prompt {} tokens ({} image tokens), {} on {}",
+        "prompt {} tokens ({} image tokens, {} ECG tokens), {} on {}",
         value["ecgr1"]["prompt_tokens"],
         value["ecgr1"]["image_tokens"],
+        value["ecgr1"]["ecg_tokens"],
         value["ecgr1"]["dtype"],
         value["ecgr1"]["device"]
     )?;
@@ -650,6 +678,39 @@ mod tests {
         let (code, _, err) = run(&["ecgr1", "model", "info", "--model", "/nonexistent/ckpt"]);
         assert_eq!(code, 1);
         assert!(err.starts_with("error:"), "{err}");
+    }
+
+    #[test]
+    fn bench_runs_ecgr1_on_a_signal_and_refuses_no_input() {
+        let model = fixtures().join("ecgr1-tiny");
+        let ecg = fixtures().join("../../../assets/samples/synthetic_sinus.csv");
+        let (code, out, err) = run(&[
+            "ecgr1",
+            "model",
+            "bench",
+            "--model",
+            model.to_str().unwrap(),
+            "--ecg",
+            ecg.to_str().unwrap(),
+            "--new-tokens",
+            "2",
+            "--cpu",
+            "--json",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["ecgr1"]["ecg_tokens"], 101);
+        assert_eq!(v["ecgr1"]["image_tokens"], 0);
+        let (code, _, err) = run(&[
+            "ecgr1",
+            "model",
+            "bench",
+            "--model",
+            model.to_str().unwrap(),
+            "--cpu",
+        ]);
+        assert_eq!(code, 1);
+        assert!(err.contains("--image"), "{err}");
     }
 
     #[test]
