@@ -168,3 +168,22 @@ fn ecgr1_reports_its_tower_and_refuses_a_signal_without_one() {
     let e = plain.model_signal(&record).unwrap_err().to_string();
     assert!(e.contains("no ECG tower"), "{e}");
 }
+
+#[test]
+fn an_ecg_pad_id_that_disagrees_with_the_tokenizer_is_refused() {
+    use ecgr1_engine::model::ChatPrompt;
+    use ecgr1_engine::model::config::ModelConfig;
+    let dir = parity::fixtures().join("ecgr1-tiny");
+    let text = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    assert!(text.contains("\"ecg_token_id\": 472"));
+    let cfg = ModelConfig::from_json("config.json", &text).unwrap();
+    assert_eq!(cfg.ecg_token_id(), Some(472));
+    assert!(ChatPrompt::load(&dir, &cfg).is_ok());
+    let wrong = text.replace("\"ecg_token_id\": 472", "\"ecg_token_id\": 471");
+    let cfg = ModelConfig::from_json("config.json", &wrong).unwrap();
+    let e = ChatPrompt::load(&dir, &cfg).unwrap_err().to_string();
+    assert!(
+        e.contains("<|ecg_pad|> is id 472") && e.contains("ecg_token_id is 471"),
+        "{e}"
+    );
+}
