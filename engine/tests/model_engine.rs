@@ -181,3 +181,73 @@ fn a_signal_alone_is_drawn_on_paper_for_the_model_and_no_input_is_refused() {
     });
     assert!(matches!(r, Err(EngineError::NoInput)));
 }
+
+/// ECG-R1 reads the signal through its tower: nothing is drawn on paper, and the report says
+/// what was done to the record on the way (limb leads derived, resampled, zero-padded).
+#[test]
+fn ecgr1_reads_the_signal_itself_and_says_what_was_done_to_it() {
+    let mut opts = LocalModelOptions::new(fixtures().join("ecgr1-tiny").display().to_string());
+    opts.dtype = Some(ModelDType::F32);
+    opts.prefer_gpu = false;
+    opts.generation.max_new_tokens = 3;
+    let mut eng = LocalModelEngine::load(opts).unwrap();
+    // 4 s at 250 Hz with only I, II and V1–V6: III, aVR, aVL, aVF must be derived.
+    let leads = [
+        StandardLead::I,
+        StandardLead::II,
+        StandardLead::V1,
+        StandardLead::V2,
+        StandardLead::V3,
+        StandardLead::V4,
+        StandardLead::V5,
+        StandardLead::V6,
+    ];
+    let record = EcgRecord {
+        sample_rate_hz: 250.0,
+        leads: leads
+            .iter()
+            .enumerate()
+            .map(|(k, l)| {
+                let uv = (0..1000)
+                    .map(|t| 300.0 * ((t as f64) * 0.05 + k as f64).sin())
+                    .collect();
+                LeadSignal::new(LeadId::Standard(*l), l.name(), uv)
+            })
+            .collect(),
+        acquisition_time: None,
+        device: None,
+        provenance: Provenance {
+            format: Format::Csv,
+            file_name: "eight.csv".into(),
+            sha256: String::new(),
+            byte_len: 0,
+        },
+        annotations: Vec::new(),
+        representative_beats: None,
+        processing_notes: Vec::new(),
+    };
+    let report = eng
+        .run(&Request {
+            record: Some(&record),
+            image: None,
+            notes: "",
+            task: Task::Twi,
+        })
+        .unwrap();
+    let notes = report.input_notes.join("\n");
+    assert!(notes.contains("ECG tower"), "{notes}");
+    assert!(notes.contains("resampled from 250 Hz"), "{notes}");
+    assert!(notes.contains("zero-padded"), "{notes}");
+    assert!(notes.contains("III"), "{notes}");
+    assert!(!notes.contains("rendered"), "{notes}");
+    let p = report.p_yes().unwrap();
+    assert_eq!(report.band, RiskBand::from_p_yes(p));
+    assert_eq!(report.engine.family.as_deref(), Some("ecg-r1"));
+    let r = eng.run(&Request {
+        record: None,
+        image: None,
+        notes: "",
+        task: Task::Twi,
+    });
+    assert!(matches!(r, Err(EngineError::NoInput)));
+}

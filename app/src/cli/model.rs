@@ -2,17 +2,20 @@
 //! describe it, and time it.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use ecgr1_engine::formats::{EcgInput, LoadOptions, load_path};
 use ecgr1_engine::model::checkpoint::file_hashes;
 use ecgr1_engine::model::generate::top_k_logprobs;
+use ecgr1_engine::model::preprocess::ProcessedImage;
+use ecgr1_engine::model::qwen3vl::ecg_sizes;
 use ecgr1_engine::model::weights::SafetensorsFiles;
 use ecgr1_engine::model::{
     Checkpoint, LocalModelEngine, LocalModelOptions, ModelDType, PromptInput,
 };
+use ecgr1_engine::record::ModelSignal;
 use ecgr1_engine::report::Engine;
 use serde_json::json;
 
@@ -29,8 +32,9 @@ pub enum ModelCommand {
     Score(ScoreArgs),
     /// Family, parameter count, dtype, files and their SHA-256 (cached beside the weights).
     Info(InfoArgs),
-    /// Load time, prefill time, decode tokens/s and peak memory on one ECG image; with
-    /// --python, the same figures for transformers on the same checkpoint and input, as ratios.
+    /// Load time, prefill time, decode tokens/s and peak memory on one ECG image and/or (ECG-R1)
+    /// one signal; with --python (image prompts), the same figures for transformers on the same
+    /// checkpoint and input, as ratios.
     Bench(BenchArgs),
 }
 
@@ -41,7 +45,10 @@ pub struct BenchArgs {
     pub model: String,
     /// The ECG image to prefill with (PNG or JPEG).
     #[arg(long)]
-    pub image: PathBuf,
+    pub image: Option<PathBuf>,
+    /// An ECG signal file for a checkpoint with an ECG tower (ECG-R1), alone or with --image.
+    #[arg(long)]
+    pub ecg: Option<PathBuf>,
     #[arg(
         long,
         default_value = "Male, 64 years. Chest pain for 2 hours. History of hypertension."
@@ -73,9 +80,14 @@ pub struct ScoreArgs {
     /// Checkpoint directory, or ORG/NAME[@REVISION] in the local Hugging Face cache.
     #[arg(long)]
     pub model: String,
-    /// ECG image (PNG or JPEG); it becomes the first part of the user message.
+    /// ECG image (PNG or JPEG); it becomes an image part of the user message.
     #[arg(long)]
     pub image: Option<PathBuf>,
+    /// ECG signal file (WFDB, EDF, DICOM, HL7 aECG, CSV) for a checkpoint with an ECG tower
+    /// (ECG-R1): resampled to 500 Hz, leads reordered to ECG-R1's training order, 10 s; its
+    /// tokens come first in the user message. Give it alone, or together with --image.
+    #[arg(long)]
+    pub ecg: Option<PathBuf>,
     /// Clinical notes; the user text is the notes, a blank line, then the prompt.
     #[arg(long, default_value = "")]
     pub notes: String,
@@ -95,7 +107,7 @@ pub struct ScoreArgs {
     #[arg(long)]
     pub cpu: bool,
     /// Print JSON: {"prompt_tokens", "prompt_token_ids", "top_logprobs": [[id, logprob], …],
-    /// "top_tokens"}.
+    /// "top_tokens", "ecg_notes"}.
     #[arg(long)]
     pub json: bool,
 }
@@ -118,6 +130,36 @@ pub fn run(args: &ModelArgs, out: &mut dyn Write) -> Result<()> {
     }
 }
 
+/// The preprocessed image and the tower's signal of `--image` / `--ecg`, each when given.
+fn load_inputs(
+    engine: &LocalModelEngine,
+    image: Option<&Path>,
+    ecg: Option<&Path>,
+) -> Result<(Option<ProcessedImage>, Option<ModelSignal>)> {
+    let image = match image {
+        None => None,
+        Some(path) => match load_path(path, &LoadOptions::default())? {
+            EcgInput::Image(img) => Some(engine.preprocess(&img)?),
+            EcgInput::Signal(_) => bail!("{}: --image needs a PNG or JPEG image", path.display()),
+        },
+    };
+    let signal = match ecg {
+        None => None,
+        Some(path) => match load_path(path, &LoadOptions::default())? {
+            EcgInput::Signal(s) => Some(
+                engine
+                    .model_signal(&s.record)
+                    .with_context(|| format!("{}: --ecg", path.display()))?,
+            ),
+            EcgInput::Image(_) => bail!(
+                "{}: --ecg needs a signal file; give images with --image",
+                path.display()
+            ),
+        },
+    };
+    Ok((image, signal))
+}
+
 fn score(args: &ScoreArgs, out: &mut dyn Write) -> Result<()> {
     if args.top_k == 0 {
         bail!("--top-k must be at least 1");
@@ -126,21 +168,21 @@ fn score(args: &ScoreArgs, out: &mut dyn Write) -> Result<()> {
     opts.dtype = args.dtype;
     opts.prefer_gpu = !args.cpu;
     let engine = LocalModelEngine::load(opts).with_context(|| format!("loading {}", args.model))?;
-    let image = match &args.image {
-        None => None,
-        Some(path) => match load_path(path, &LoadOptions::default())? {
-            EcgInput::Image(img) => Some(engine.preprocess(&img)?),
-            EcgInput::Signal(_) => bail!("{}: --image needs a PNG or JPEG image", path.display()),
-        },
-    };
+    let (image, signal) = load_inputs(&engine, args.image.as_deref(), args.ecg.as_deref())?;
     let input = PromptInput {
         system: args.system.as_deref(),
         notes: &args.notes,
         question: &args.prompt,
         with_image: image.is_some(),
+        ecg_tokens: if signal.is_some() {
+            engine.ecg_tokens()
+        } else {
+            0
+        },
     };
     let (_, ids) = engine.prompt_ids(&input, image.as_ref())?;
-    let logits = engine.next_token_logits(&ids, image.as_ref())?;
+    let logits = engine.next_token_logits(&ids, image.as_ref(), signal.as_ref())?;
+    let ecg_notes: Vec<String> = signal.map(|s| s.notes).unwrap_or_default();
     let top = top_k_logprobs(&logits, args.top_k);
     let tokens: Vec<String> = top
         .iter()
@@ -152,10 +194,14 @@ fn score(args: &ScoreArgs, out: &mut dyn Write) -> Result<()> {
             "prompt_token_ids": ids,
             "top_logprobs": top.iter().map(|(id, lp)| json!([id, lp])).collect::<Vec<_>>(),
             "top_tokens": tokens,
+            "ecg_notes": ecg_notes,
         });
         writeln!(out, "{}", serde_json::to_string(&value)?)?;
     } else {
         writeln!(out, "prompt tokens: {}", ids.len())?;
+        for note in &ecg_notes {
+            writeln!(out, "signal: {note}")?;
+        }
         for ((id, lp), text) in top.iter().zip(&tokens) {
             writeln!(out, "{id:>8}  {lp:>10.5}  {text:?}")?;
         }
@@ -173,7 +219,9 @@ fn info(args: &InfoArgs, out: &mut dyn Write) -> Result<()> {
         .iter()
         .map(|(d, _)| format!("{d:?}").to_lowercase())
         .collect();
-    let c = &ckpt.config;
+    let t = ckpt.config.text();
+    let (vision_depth, vision_width, vision_heads) = ckpt.config.vision_sizes();
+    let ecg = ecg_sizes(&weights);
     let file_list: Vec<serde_json::Value> = files
         .iter()
         .zip(&hashes)
@@ -185,49 +233,78 @@ fn info(args: &InfoArgs, out: &mut dyn Write) -> Result<()> {
             })
         })
         .collect();
+    let ecg_json = ecg.as_ref().map(|e| {
+        json!({
+            "width": e.width,
+            "leads": e.leads,
+            "patch_samples": e.patch,
+            "tokens": e.tokens,
+            "samples": e.patch * e.tokens.saturating_sub(1),
+            "depth": e.depth,
+            "heads": e.heads,
+            "mlp_width": e.mlp_width,
+            "projector": format!("mlp{}x_gelu", e.projector_layers),
+            "projector_out": e.projector_out,
+        })
+    });
     let value = json!({
         "family": ckpt.family.name(),
+        "family_name": ckpt.family.display_name(),
+        "reads_signal": ckpt.family.reads_signal(),
         "checkpoint": ckpt.dir.display().to_string(),
         "parameters": weights.element_count(),
         "dtype": dtypes.first(),
         "dtypes": dtypes,
         "config_dtype": ckpt.stored_dtype,
         "text": {
-            "layers": c.text.num_layers,
-            "hidden_size": c.text.hidden_size,
-            "heads": c.text.num_heads,
-            "kv_heads": c.text.num_kv_heads,
-            "vocab_size": c.text.vocab_size,
-            "tied_embeddings": c.text.tie_word_embeddings,
+            "layers": t.num_layers,
+            "hidden_size": t.hidden_size,
+            "heads": t.num_heads,
+            "kv_heads": t.num_kv_heads,
+            "head_dim": t.head_dim,
+            "vocab_size": t.vocab_size,
+            "tied_embeddings": t.tie_word_embeddings,
         },
         "vision": {
-            "depth": c.vision.depth,
-            "embed_dim": c.vision.embed_dim,
-            "heads": c.vision.num_heads,
+            "depth": vision_depth,
+            "embed_dim": vision_width,
+            "heads": vision_heads,
         },
+        "ecg_tower": ecg_json,
         "files": file_list,
     });
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
     } else {
-        writeln!(out, "family:     {}", ckpt.family.name())?;
+        writeln!(out, "family:     {}", ckpt.family.display_name())?;
         writeln!(out, "checkpoint: {}", ckpt.dir.display())?;
         writeln!(out, "parameters: {}", weights.element_count())?;
         writeln!(out, "dtype:      {}", dtypes.join(", "))?;
         writeln!(
             out,
             "text:       {} layers, hidden {}, {} heads ({} kv), vocab {}",
-            c.text.num_layers,
-            c.text.hidden_size,
-            c.text.num_heads,
-            c.text.num_kv_heads,
-            c.text.vocab_size
+            t.num_layers, t.hidden_size, t.num_heads, t.num_kv_heads, t.vocab_size
         )?;
         writeln!(
             out,
-            "vision:     depth {}, width {}",
-            c.vision.depth, c.vision.embed_dim
+            "vision:     depth {vision_depth}, width {vision_width}"
         )?;
+        if let Some(e) = &ecg {
+            writeln!(
+                out,
+                "ECG tower:  {} leads × {} samples, patch {}, {} tokens, width {}, {} blocks, {} heads, MLP {}; projector mlp{}x_gelu → {}",
+                e.leads,
+                e.patch * e.tokens.saturating_sub(1),
+                e.patch,
+                e.tokens,
+                e.width,
+                e.depth,
+                e.heads,
+                e.mlp_width,
+                e.projector_layers,
+                e.projector_out
+            )?;
+        }
         for (path, (name, sha)) in files.iter().zip(&hashes) {
             let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
             writeln!(out, "  {sha}  {bytes:>12}  {name}")?;
@@ -254,22 +331,27 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
     let t = Instant::now();
     let engine = LocalModelEngine::load(opts).with_context(|| format!("loading {}", args.model))?;
     let load_s = t.elapsed().as_secs_f64();
-    let image = match load_path(&args.image, &LoadOptions::default())? {
-        EcgInput::Image(img) => engine.preprocess(&img)?,
-        EcgInput::Signal(_) => bail!(
-            "{}: --image needs a PNG or JPEG image",
-            args.image.display()
-        ),
-    };
+    let (image, signal) = load_inputs(&engine, args.image.as_deref(), args.ecg.as_deref())?;
+    if image.is_none() && signal.is_none() {
+        bail!("model bench needs --image IMG, --ecg FILE (ECG-R1), or both");
+    }
     let input = PromptInput {
         system: Some(ecgr1_engine::model::engine::SYSTEM_PROMPT),
         notes: &args.notes,
         question: ecgr1_engine::model::engine::TWI_QUESTION,
-        with_image: true,
+        with_image: image.is_some(),
+        ecg_tokens: if signal.is_some() {
+            engine.ecg_tokens()
+        } else {
+            0
+        },
     };
-    let (_, ids) = engine.prompt_ids(&input, Some(&image))?;
+    let (_, ids) = engine.prompt_ids(&input, image.as_ref())?;
+    let images: Vec<ProcessedImage> = image.iter().cloned().collect();
     let t = Instant::now();
-    let (mut session, logits) = engine.model().prefill(&ids, std::slice::from_ref(&image))?;
+    let (mut session, logits) = engine
+        .model()
+        .prefill_with_ecg(&ids, &images, signal.as_ref())?;
     let prefill_s = t.elapsed().as_secs_f64();
     let params = ecgr1_engine::model::GenerationParams {
         max_new_tokens: args.new_tokens.max(1),
@@ -291,21 +373,28 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
         "load_s": load_s,
         "prefill_s": prefill_s,
         "prompt_tokens": ids.len(),
-        "image_tokens": image.token_count(engine.image_config().merge_size),
+        "image_tokens": image
+            .as_ref()
+            .map_or(0, |i| i.token_count(engine.image_config().merge_size)),
+        "ecg_tokens": if signal.is_some() { engine.ecg_tokens() } else { 0 },
         "decode_tokens_per_s": decode_tps,
         "peak_rss_mib": peak_rss_mib(),
         "device": engine.identity().device,
         "dtype": engine.model().dtype().name(),
     });
-    let reference = match &args.python {
-        None => None,
-        Some(py) => {
+    let reference = match (&args.python, &args.image) {
+        (Some(_), _) if signal.is_some() => bail!(
+            "--python compares an image prompt only (the reference script has no ECG tower); drop --ecg"
+        ),
+        (Some(_), None) => bail!("--python needs --image"),
+        (None, _) => None,
+        (Some(py), Some(image_path)) => {
             let output = std::process::Command::new(py)
                 .arg(&args.reference_script)
                 .arg("--model")
                 .arg(&engine.checkpoint().dir)
                 .arg("--image")
-                .arg(&args.image)
+                .arg(image_path)
                 .arg("--notes")
                 .arg(&args.notes)
                 .arg("--new-tokens")
@@ -376,9 +465,10 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
     }
     writeln!(
         out,
-        "prompt {} tokens ({} image tokens), {} on {}",
+        "prompt {} tokens ({} image tokens, {} ECG tokens), {} on {}",
         value["ecgr1"]["prompt_tokens"],
         value["ecgr1"]["image_tokens"],
+        value["ecgr1"]["ecg_tokens"],
         value["ecgr1"]["dtype"],
         value["ecgr1"]["device"]
     )?;
@@ -449,6 +539,107 @@ mod tests {
         }
     }
 
+    /// `model score --ecg` (and `--ecg` + `--image`) against the ECG-R1 reference cases.
+    #[test]
+    fn score_with_a_signal_matches_the_ecgr1_reference() {
+        let reference: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(fixtures().join("reference/ecgr1-tiny.json")).unwrap(),
+        )
+        .unwrap();
+        let model = fixtures().join("ecgr1-tiny");
+        let image = fixtures().join("ecg_small.png");
+        for case in reference["cases"].as_array().unwrap() {
+            let Some(ecg) = case["ecg"].as_str() else {
+                continue;
+            };
+            let ecg = fixtures().join("../../..").join(ecg);
+            let mut args = vec![
+                "ecgr1".to_string(),
+                "model".into(),
+                "score".into(),
+                "--model".into(),
+                model.display().to_string(),
+                "--ecg".into(),
+                ecg.display().to_string(),
+                "--notes".into(),
+                case["notes"].as_str().unwrap().into(),
+                "--prompt".into(),
+                case["question"].as_str().unwrap().into(),
+                "--system".into(),
+                case["system"].as_str().unwrap().into(),
+                "--cpu".into(),
+                "--json".into(),
+            ];
+            if case["image"].is_string() {
+                args.extend(["--image".into(), image.display().to_string()]);
+            }
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (code, out, err) = run(&refs);
+            assert_eq!(code, 0, "{err}");
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(v["prompt_token_ids"], case["input_ids"], "{}", case["name"]);
+            let ours = v["top_logprobs"].as_array().unwrap();
+            for (o, w) in ours.iter().zip(case["top_logprobs"].as_array().unwrap()) {
+                assert_eq!(o[0], w[0], "{}", case["name"]);
+                assert!((o[1].as_f64().unwrap() - w[1].as_f64().unwrap()).abs() < 1e-3);
+            }
+        }
+    }
+
+    #[test]
+    fn score_refuses_a_signal_for_a_model_without_a_tower() {
+        let model = fixtures().join("qwen3vl-tiny");
+        let ecg = fixtures().join("../../../assets/samples/synthetic_sinus.csv");
+        let (code, _, err) = run(&[
+            "ecgr1",
+            "model",
+            "score",
+            "--model",
+            model.to_str().unwrap(),
+            "--ecg",
+            ecg.to_str().unwrap(),
+            "--prompt",
+            "Q",
+            "--cpu",
+        ]);
+        assert_eq!(code, 1);
+        assert!(err.contains("no ECG tower"), "{err}");
+    }
+
+    #[test]
+    fn info_reports_ecgr1_with_its_tower_sizes() {
+        let model = fixtures().join("ecgr1-tiny");
+        let (code, out, err) = run(&[
+            "ecgr1",
+            "model",
+            "info",
+            "--model",
+            model.to_str().unwrap(),
+            "--json",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["family"], "ecg-r1");
+        assert_eq!(v["reads_signal"], true);
+        let t = &v["ecg_tower"];
+        assert_eq!(t["width"], 64);
+        assert_eq!(t["leads"], 12);
+        assert_eq!(t["tokens"], 101);
+        assert_eq!(t["samples"], 5000);
+        assert_eq!(t["depth"], 2);
+        assert_eq!(t["projector"], "mlp2x_gelu");
+        let (code, out, _) = run(&[
+            "ecgr1",
+            "model",
+            "info",
+            "--model",
+            fixtures().join("qwen3vl-tiny").to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0);
+        assert!(out.starts_with("family:     Qwen3-VL\n"), "{out}");
+        assert!(!out.contains("ECG tower"), "{out}");
+    }
+
     #[test]
     fn info_lists_family_parameters_and_hashes() {
         let model = fixtures().join("qwen2vl-legacy");
@@ -487,6 +678,39 @@ mod tests {
         let (code, _, err) = run(&["ecgr1", "model", "info", "--model", "/nonexistent/ckpt"]);
         assert_eq!(code, 1);
         assert!(err.starts_with("error:"), "{err}");
+    }
+
+    #[test]
+    fn bench_runs_ecgr1_on_a_signal_and_refuses_no_input() {
+        let model = fixtures().join("ecgr1-tiny");
+        let ecg = fixtures().join("../../../assets/samples/synthetic_sinus.csv");
+        let (code, out, err) = run(&[
+            "ecgr1",
+            "model",
+            "bench",
+            "--model",
+            model.to_str().unwrap(),
+            "--ecg",
+            ecg.to_str().unwrap(),
+            "--new-tokens",
+            "2",
+            "--cpu",
+            "--json",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["ecgr1"]["ecg_tokens"], 101);
+        assert_eq!(v["ecgr1"]["image_tokens"], 0);
+        let (code, _, err) = run(&[
+            "ecgr1",
+            "model",
+            "bench",
+            "--model",
+            model.to_str().unwrap(),
+            "--cpu",
+        ]);
+        assert_eq!(code, 1);
+        assert!(err.contains("--image"), "{err}");
     }
 
     #[test]

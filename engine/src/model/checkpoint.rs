@@ -9,20 +9,42 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::ModelError;
-use super::config::Qwen2VlConfig;
+use super::config::ModelConfig;
+use super::weights::SafetensorsFiles;
 
 /// Model families this engine runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ModelFamily {
+    /// Qwen2-VL (the 2B TWI variant of ECG-R1): image + text.
     Qwen2Vl,
+    /// Qwen3-VL without an ECG tower: image + text.
+    Qwen3Vl,
+    /// ECG-R1: Qwen3-VL plus the ECG-CoCa tower (`model.ecg_tower.*`): signal, image or both.
+    EcgR1,
 }
 
 impl ModelFamily {
     pub fn name(self) -> &'static str {
         match self {
             Self::Qwen2Vl => "qwen2-vl",
+            Self::Qwen3Vl => "qwen3-vl",
+            Self::EcgR1 => "ecg-r1",
         }
+    }
+
+    /// The family as a person reads it.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Self::Qwen2Vl => "Qwen2-VL",
+            Self::Qwen3Vl => "Qwen3-VL",
+            Self::EcgR1 => "ECG-R1 (Qwen3-VL + ECG-CoCa)",
+        }
+    }
+
+    /// Whether the model reads the signal itself (through its ECG tower).
+    pub fn reads_signal(self) -> bool {
+        self == Self::EcgR1
     }
 }
 
@@ -125,8 +147,10 @@ fn hub_cache_dir(
 pub struct Checkpoint {
     pub dir: PathBuf,
     pub family: ModelFamily,
-    pub config: Qwen2VlConfig,
+    pub config: ModelConfig,
     pub weight_files: Vec<PathBuf>,
+    /// Elements stored in the weight files (the parameter count, ECG tower included).
+    pub parameters: u64,
     /// Stop tokens: config.json's and generation_config.json's eos ids.
     pub eos_token_ids: Vec<u32>,
     /// dtype the weights are stored in, from config.json (informational).
@@ -140,7 +164,7 @@ impl Checkpoint {
         let config_path = dir.join("config.json");
         let text = std::fs::read_to_string(&config_path)
             .map_err(|e| ModelError::file(&config_path, format!("cannot read: {e}")))?;
-        let config = Qwen2VlConfig::from_json(&config_path.display().to_string(), &text)?;
+        let config = ModelConfig::from_json(&config_path.display().to_string(), &text)?;
         let raw: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         let stored_dtype = raw
             .get("torch_dtype")
@@ -148,6 +172,16 @@ impl Checkpoint {
             .and_then(Value::as_str)
             .map(str::to_string);
         let weight_files = super::weights::weight_files(&dir)?;
+        // Only the headers are read here: enough to count parameters and see an ECG tower.
+        let tensors = SafetensorsFiles::open(&weight_files)?;
+        let has_tower = super::qwen3vl::has_ecg_tower(&tensors);
+        let family = match &config {
+            ModelConfig::Qwen2Vl(_) => ModelFamily::Qwen2Vl,
+            // The tower's tensors decide: ECG fields in config.json without a tower leave an
+            // image-only Qwen3-VL.
+            ModelConfig::Qwen3Vl(_) if has_tower => ModelFamily::EcgR1,
+            ModelConfig::Qwen3Vl(_) => ModelFamily::Qwen3Vl,
+        };
         for needed in ["tokenizer.json"] {
             if !dir.join(needed).is_file() {
                 return Err(ModelError::file(
@@ -156,7 +190,7 @@ impl Checkpoint {
                 ));
             }
         }
-        let mut eos_token_ids = config.eos_token_ids.clone();
+        let mut eos_token_ids = config.eos_token_ids().to_vec();
         let gen_path = dir.join("generation_config.json");
         if let Ok(g) = std::fs::read_to_string(&gen_path) {
             let g: Value = serde_json::from_str(&g)
@@ -174,9 +208,10 @@ impl Checkpoint {
         eos_token_ids.dedup();
         Ok(Self {
             dir,
-            family: ModelFamily::Qwen2Vl,
+            family,
             config,
             weight_files,
+            parameters: tensors.element_count(),
             eos_token_ids,
             stored_dtype,
         })

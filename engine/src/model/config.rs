@@ -1,15 +1,18 @@
 //! `config.json` of a Qwen2-VL checkpoint, in every spelling transformers has written: the
 //! flat layout of 4.4x (text fields at the top level, `rope_scaling.mrope_section`, vision
 //! `in_chans`) and the nested layout of 5.x (`text_config`, `vision_config`, `rope_parameters`).
+//! The field readers and the text/rope parsing are shared with Qwen3-VL
+//! ([`crate::model::qwen3vl::config`]); [`ModelConfig`] is either family's configuration.
 
 use serde_json::Value;
 
 use super::ModelError;
+use super::rope::MropeLayout;
 
 /// Sizes beyond these are refused before anything is allocated.
-const MAX_VOCAB: usize = 4_000_000;
-const MAX_WIDTH: usize = 65_536;
-const MAX_LAYERS: usize = 1_024;
+pub(crate) const MAX_VOCAB: usize = 4_000_000;
+pub(crate) const MAX_WIDTH: usize = 65_536;
+pub(crate) const MAX_LAYERS: usize = 1_024;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct TextConfig {
@@ -24,7 +27,15 @@ pub struct TextConfig {
     pub rope_theta: f64,
     /// Rotary half-dimensions given to the temporal, height and width position ids.
     pub mrope_section: [usize; 3],
+    /// How those half-dimensions are laid out (chunked in Qwen2-VL, interleaved in Qwen3-VL).
+    pub mrope_layout: MropeLayout,
     pub tie_word_embeddings: bool,
+    /// Biases on the q, k and v projections (Qwen2: yes; Qwen3: `attention_bias`, default no).
+    pub qkv_bias: bool,
+    /// Bias on the output projection (Qwen2: no; Qwen3: `attention_bias`).
+    pub o_bias: bool,
+    /// Per-head RMSNorm on q and k (Qwen3's `q_norm`/`k_norm`).
+    pub qk_norm: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -54,23 +65,81 @@ pub struct Qwen2VlConfig {
     pub eos_token_ids: Vec<u32>,
 }
 
-/// Reads a field from the nested section first, then the top level (flat layout).
-struct Fields<'a> {
-    file: &'a str,
-    section: Option<&'a Value>,
-    top: &'a Value,
-    section_name: &'a str,
+/// The configuration of either model family, from `config.json`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelConfig {
+    Qwen2Vl(Qwen2VlConfig),
+    Qwen3Vl(crate::model::qwen3vl::config::Qwen3VlConfig),
 }
 
-impl Fields<'_> {
-    fn find(&self, key: &str) -> Option<&Value> {
+impl ModelConfig {
+    /// Parses `config.json` text, choosing the family from `model_type` / `architectures`.
+    pub fn from_json(file: &str, text: &str) -> Result<Self, ModelError> {
+        let top: Value = serde_json::from_str(text)
+            .map_err(|e| ModelError::config(file, "(file)", format!("not valid JSON: {e}")))?;
+        if crate::model::qwen3vl::config::is_qwen3vl(&top) {
+            return Ok(Self::Qwen3Vl(
+                crate::model::qwen3vl::config::Qwen3VlConfig::from_value(file, &top)?,
+            ));
+        }
+        Ok(Self::Qwen2Vl(Qwen2VlConfig::from_json(file, text)?))
+    }
+
+    pub fn text(&self) -> &TextConfig {
+        match self {
+            Self::Qwen2Vl(c) => &c.text,
+            Self::Qwen3Vl(c) => &c.text,
+        }
+    }
+
+    pub fn image_token_id(&self) -> u32 {
+        match self {
+            Self::Qwen2Vl(c) => c.image_token_id,
+            Self::Qwen3Vl(c) => c.image_token_id,
+        }
+    }
+
+    /// `<|ecg_pad|>`'s id from config.json (ECG-R1 only).
+    pub fn ecg_token_id(&self) -> Option<u32> {
+        match self {
+            Self::Qwen2Vl(_) => None,
+            Self::Qwen3Vl(c) => c.ecg.as_ref().map(|e| e.ecg_token_id),
+        }
+    }
+
+    pub fn eos_token_ids(&self) -> &[u32] {
+        match self {
+            Self::Qwen2Vl(c) => &c.eos_token_ids,
+            Self::Qwen3Vl(c) => &c.eos_token_ids,
+        }
+    }
+
+    /// (depth, width, heads) of the vision tower.
+    pub fn vision_sizes(&self) -> (usize, usize, usize) {
+        match self {
+            Self::Qwen2Vl(c) => (c.vision.depth, c.vision.embed_dim, c.vision.num_heads),
+            Self::Qwen3Vl(c) => (c.vision.depth, c.vision.hidden_size, c.vision.num_heads),
+        }
+    }
+}
+
+/// Reads a field from the nested section first, then the top level (flat layout).
+pub(crate) struct Fields<'a> {
+    pub file: &'a str,
+    pub section: Option<&'a Value>,
+    pub top: &'a Value,
+    pub section_name: &'a str,
+}
+
+impl<'a> Fields<'a> {
+    pub fn find(&self, key: &str) -> Option<&'a Value> {
         self.section
             .and_then(|s| s.get(key))
             .filter(|v| !v.is_null())
             .or_else(|| self.top.get(key).filter(|v| !v.is_null()))
     }
 
-    fn field_name(&self, key: &str) -> String {
+    pub fn field_name(&self, key: &str) -> String {
         if self.section.is_some() {
             format!("{}.{key}", self.section_name)
         } else {
@@ -78,7 +147,7 @@ impl Fields<'_> {
         }
     }
 
-    fn usize_opt(&self, key: &str) -> Result<Option<usize>, ModelError> {
+    pub fn usize_opt(&self, key: &str) -> Result<Option<usize>, ModelError> {
         match self.find(key) {
             None => Ok(None),
             Some(v) => v
@@ -95,7 +164,7 @@ impl Fields<'_> {
         }
     }
 
-    fn usize(&self, key: &str, max: usize) -> Result<usize, ModelError> {
+    pub fn usize(&self, key: &str, max: usize) -> Result<usize, ModelError> {
         let n = self
             .usize_opt(key)?
             .ok_or_else(|| ModelError::config(self.file, self.field_name(key), "missing"))?;
@@ -109,7 +178,7 @@ impl Fields<'_> {
         Ok(n)
     }
 
-    fn f64_or(&self, key: &str, default: f64) -> Result<f64, ModelError> {
+    pub fn f64_or(&self, key: &str, default: f64) -> Result<f64, ModelError> {
         match self.find(key) {
             None => Ok(default),
             Some(v) => v
@@ -126,7 +195,7 @@ impl Fields<'_> {
     }
 }
 
-fn token_id(
+pub(crate) fn token_id(
     file: &str,
     top: &Value,
     keys: &[&str],
@@ -143,7 +212,7 @@ fn token_id(
     default.ok_or_else(|| ModelError::config(file, keys[0], "missing"))
 }
 
-fn ids_of(v: Option<&Value>) -> Vec<u32> {
+pub(crate) fn ids_of(v: Option<&Value>) -> Vec<u32> {
     match v {
         Some(Value::Number(n)) => n
             .as_u64()
@@ -155,6 +224,134 @@ fn ids_of(v: Option<&Value>) -> Vec<u32> {
             .filter_map(|x| x.as_u64().and_then(|n| u32::try_from(n).ok()))
             .collect(),
         _ => Vec::new(),
+    }
+}
+
+/// The rope object (`rope_parameters` in 5.x, `rope_scaling` in 4.x) of a text section.
+pub(crate) fn rope_object<'a>(t: &Fields<'a>) -> Option<&'a Value> {
+    t.find("rope_parameters")
+        .filter(|v| v.is_object())
+        .or_else(|| t.find("rope_scaling").filter(|v| v.is_object()))
+}
+
+/// The rotary base and `mrope_section` of a text section: the theta lives in
+/// `rope_parameters.rope_theta` or the plain `rope_theta` field (`default_theta` when neither).
+pub(crate) fn parse_rope(
+    t: &Fields<'_>,
+    head_dim: usize,
+    default_theta: f64,
+) -> Result<(f64, [usize; 3]), ModelError> {
+    let file = t.file;
+    let rope = rope_object(t);
+    let rope_theta = match rope
+        .and_then(|r| r.get("rope_theta"))
+        .and_then(Value::as_f64)
+    {
+        Some(theta) if theta.is_finite() && theta > 0.0 => theta,
+        _ => t.f64_or("rope_theta", default_theta)?,
+    };
+    let section: Vec<usize> = rope
+        .and_then(|r| r.get("mrope_section"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_u64().and_then(|n| usize::try_from(n).ok()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mrope_section: [usize; 3] = match section.as_slice() {
+        [a, b, c] if a + b + c == head_dim / 2 => [*a, *b, *c],
+        [] => {
+            return Err(ModelError::config(
+                file,
+                t.field_name("rope_parameters.mrope_section"),
+                "missing (neither rope_parameters nor rope_scaling has mrope_section)",
+            ));
+        }
+        other => {
+            return Err(ModelError::config(
+                file,
+                t.field_name("rope_parameters.mrope_section"),
+                format!(
+                    "{other:?} must be three numbers summing to head_dim/2 = {}",
+                    head_dim / 2
+                ),
+            ));
+        }
+    };
+    Ok((rope_theta, mrope_section))
+}
+
+/// `hidden_size`, `num_attention_heads` and `num_key_value_heads` (default: as many as the
+/// attention heads) of a text section, the kv heads dividing the attention heads.
+pub(crate) fn text_heads(t: &Fields<'_>) -> Result<(usize, usize, usize), ModelError> {
+    let hidden_size = t.usize("hidden_size", MAX_WIDTH)?;
+    let num_heads = t.usize("num_attention_heads", MAX_WIDTH)?;
+    let num_kv_heads = t.usize_opt("num_key_value_heads")?.unwrap_or(num_heads);
+    if num_kv_heads == 0 || num_heads % num_kv_heads != 0 {
+        return Err(ModelError::config(
+            t.file,
+            t.field_name("num_key_value_heads"),
+            format!("{num_kv_heads} does not divide num_attention_heads {num_heads}"),
+        ));
+    }
+    Ok((hidden_size, num_heads, num_kv_heads))
+}
+
+/// The vision tower's width (`width_key`) and head count, checked so every head splits into a
+/// multiple of 4 (the 2-D rotary embedding rotates row and column halves of each half-head).
+pub(crate) fn vision_width_and_heads(
+    v: &Fields<'_>,
+    width_key: &str,
+) -> Result<(usize, usize), ModelError> {
+    let width = v.usize(width_key, MAX_WIDTH)?;
+    let heads = v.usize("num_heads", MAX_WIDTH)?;
+    if width % heads != 0 || (width / heads) % 4 != 0 {
+        return Err(ModelError::config(
+            v.file,
+            v.field_name("num_heads"),
+            format!("{heads} heads do not split {width_key} {width} into a multiple of 4"),
+        ));
+    }
+    Ok((width, heads))
+}
+
+/// Refuses an activation other than `expected` in the field `key` (absent is fine).
+pub(crate) fn check_activation(
+    f: &Fields<'_>,
+    key: &str,
+    expected: &str,
+    model: &str,
+) -> Result<(), ModelError> {
+    match f.find(key).and_then(Value::as_str) {
+        Some(act) if act != expected => Err(ModelError::config(
+            f.file,
+            f.field_name(key),
+            format!("'{act}' is not supported ({model} uses {expected})"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `tie_word_embeddings` at the top level, else in the text section; false when absent.
+pub(crate) fn tie_word_embeddings(top: &Value, text_section: Option<&Value>) -> bool {
+    top.get("tie_word_embeddings")
+        .and_then(Value::as_bool)
+        .or_else(|| {
+            text_section
+                .and_then(|s| s.get("tie_word_embeddings"))
+                .and_then(Value::as_bool)
+        })
+        .unwrap_or(false)
+}
+
+/// End-of-sequence ids at the top level, else in the text section.
+pub(crate) fn eos_ids(top: &Value, text_section: Option<&Value>) -> Vec<u32> {
+    let ids = ids_of(top.get("eos_token_id"));
+    if ids.is_empty() {
+        ids_of(text_section.and_then(|s| s.get("eos_token_id")))
+    } else {
+        ids
     }
 }
 
@@ -174,7 +371,7 @@ impl Qwen2VlConfig {
                 file,
                 "model_type",
                 format!(
-                    "this is a '{model_type}' checkpoint ({}); this engine runs qwen2_vl",
+                    "this is a '{model_type}' checkpoint ({}); this engine runs qwen2_vl and qwen3_vl",
                     archs.join(", ")
                 ),
             ));
@@ -186,16 +383,7 @@ impl Qwen2VlConfig {
             top: &top,
             section_name: "text_config",
         };
-        let hidden_size = t.usize("hidden_size", MAX_WIDTH)?;
-        let num_heads = t.usize("num_attention_heads", MAX_WIDTH)?;
-        let num_kv_heads = t.usize_opt("num_key_value_heads")?.unwrap_or(num_heads);
-        if num_kv_heads == 0 || num_heads % num_kv_heads != 0 {
-            return Err(ModelError::config(
-                file,
-                t.field_name("num_key_value_heads"),
-                format!("{num_kv_heads} does not divide num_attention_heads {num_heads}"),
-            ));
-        }
+        let (hidden_size, num_heads, num_kv_heads) = text_heads(&t)?;
         if hidden_size % num_heads != 0 {
             return Err(ModelError::config(
                 file,
@@ -204,66 +392,9 @@ impl Qwen2VlConfig {
             ));
         }
         let head_dim = hidden_size / num_heads;
-        if let Some(act) = t.find("hidden_act").and_then(Value::as_str)
-            && act != "silu"
-        {
-            return Err(ModelError::config(
-                file,
-                t.field_name("hidden_act"),
-                format!("'{act}' is not supported (Qwen2-VL uses silu)"),
-            ));
-        }
-        // Rope: rope_parameters (5.x) or rope_scaling (4.x) hold mrope_section; the theta lives in
-        // rope_parameters.rope_theta or the plain rope_theta field.
-        let rope = t
-            .find("rope_parameters")
-            .filter(|v| v.is_object())
-            .or_else(|| t.find("rope_scaling").filter(|v| v.is_object()));
-        let rope_theta = match rope
-            .and_then(|r| r.get("rope_theta"))
-            .and_then(Value::as_f64)
-        {
-            Some(theta) if theta.is_finite() && theta > 0.0 => theta,
-            _ => t.f64_or("rope_theta", 1_000_000.0)?,
-        };
-        let section: Vec<usize> = rope
-            .and_then(|r| r.get("mrope_section"))
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_u64().and_then(|n| usize::try_from(n).ok()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mrope_section: [usize; 3] = match section.as_slice() {
-            [a, b, c] if a + b + c == head_dim / 2 => [*a, *b, *c],
-            [] => {
-                return Err(ModelError::config(
-                    file,
-                    t.field_name("rope_parameters.mrope_section"),
-                    "missing (neither rope_parameters nor rope_scaling has mrope_section)",
-                ));
-            }
-            other => {
-                return Err(ModelError::config(
-                    file,
-                    t.field_name("rope_parameters.mrope_section"),
-                    format!(
-                        "{other:?} must be three numbers summing to head_dim/2 = {}",
-                        head_dim / 2
-                    ),
-                ));
-            }
-        };
-        let tie_word_embeddings = top
-            .get("tie_word_embeddings")
-            .and_then(Value::as_bool)
-            .or_else(|| {
-                text_section
-                    .and_then(|s| s.get("tie_word_embeddings"))
-                    .and_then(Value::as_bool)
-            })
-            .unwrap_or(false);
+        check_activation(&t, "hidden_act", "silu", "Qwen2-VL")?;
+        let (rope_theta, mrope_section) = parse_rope(&t, head_dim, 1_000_000.0)?;
+        let tie_word_embeddings = tie_word_embeddings(&top, text_section);
         let text = TextConfig {
             vocab_size: t.usize("vocab_size", MAX_VOCAB)?,
             hidden_size,
@@ -275,7 +406,11 @@ impl Qwen2VlConfig {
             rms_norm_eps: t.f64_or("rms_norm_eps", 1e-6)?,
             rope_theta,
             mrope_section,
+            mrope_layout: MropeLayout::Chunked,
             tie_word_embeddings,
+            qkv_bias: true,
+            o_bias: false,
+            qk_norm: false,
         };
 
         let vsec = top
@@ -294,15 +429,7 @@ impl Qwen2VlConfig {
             top: vsec,
             section_name: "vision_config",
         };
-        let embed_dim = v.usize("embed_dim", MAX_WIDTH)?;
-        let vheads = v.usize("num_heads", MAX_WIDTH)?;
-        if embed_dim % vheads != 0 || (embed_dim / vheads) % 4 != 0 {
-            return Err(ModelError::config(
-                file,
-                "vision_config.num_heads",
-                format!("{vheads} heads do not split embed_dim {embed_dim} into a multiple of 4"),
-            ));
-        }
+        let (embed_dim, vheads) = vision_width_and_heads(&v, "embed_dim")?;
         let mlp_ratio = vsec.get("mlp_ratio").and_then(Value::as_f64).unwrap_or(4.0);
         if !(mlp_ratio.is_finite() && mlp_ratio > 0.0 && mlp_ratio <= 64.0) {
             return Err(ModelError::config(
@@ -311,15 +438,7 @@ impl Qwen2VlConfig {
                 format!("{mlp_ratio} is not a sensible ratio"),
             ));
         }
-        if let Some(act) = vsec.get("hidden_act").and_then(Value::as_str)
-            && act != "quick_gelu"
-        {
-            return Err(ModelError::config(
-                file,
-                "vision_config.hidden_act",
-                format!("'{act}' is not supported (Qwen2-VL's vision MLP uses quick_gelu)"),
-            ));
-        }
+        check_activation(&v, "hidden_act", "quick_gelu", "Qwen2-VL's vision MLP")?;
         let in_channels = v
             .usize_opt("in_channels")?
             .or(v.usize_opt("in_chans")?)
@@ -363,10 +482,7 @@ impl Qwen2VlConfig {
             ));
         }
 
-        let mut eos_token_ids = ids_of(top.get("eos_token_id"));
-        if eos_token_ids.is_empty() {
-            eos_token_ids = ids_of(text_section.and_then(|s| s.get("eos_token_id")));
-        }
+        let eos_token_ids = eos_ids(&top, text_section);
         Ok(Self {
             text,
             vision,

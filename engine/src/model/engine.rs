@@ -1,6 +1,8 @@
-//! [`LocalModelEngine`]: a Qwen2-VL checkpoint behind the [`Engine`] trait. It renders the
-//! prompt with the checkpoint's template, streams the generated tokens, parses the output and
-//! reads P(yes) from the softmax at the answer position.
+//! [`LocalModelEngine`]: a Qwen2-VL, Qwen3-VL or ECG-R1 checkpoint behind the [`Engine`] trait.
+//! It renders the prompt with the checkpoint's template, streams the generated tokens, parses the
+//! output and reads P(yes) from the softmax at the answer position. ECG-R1 reads the signal
+//! through its ECG tower (500 Hz, 12 leads in training order, 10 s); the image-only families
+//! get a signal drawn on ECG paper instead.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -8,15 +10,17 @@ use std::sync::mpsc::Sender;
 use std::time::Instant;
 
 use super::answer::{YesNoTokens, parse_output};
-use super::checkpoint::Checkpoint;
+use super::checkpoint::{Checkpoint, ModelFamily};
+use super::decoder::Session;
 use super::generate::{
     GenerationEvent, GenerationParams, StopReason, TextStreamer, TokenStepper, generate,
 };
+use super::network::Network;
 use super::preprocess::{ImageProcessorConfig, ProcessedImage, preprocess_rgb8};
 use super::prompt::{ChatPrompt, IM_END, PromptInput};
-use super::qwen2vl::{Qwen2Vl, Session};
 use super::{ModelDType, ModelError, select_device};
 use crate::formats::EcgImage;
+use crate::record::ModelSignal;
 use crate::report::{
     AnswerScore, Engine, EngineError, EngineIdentity, Report, Request, RiskBand, Task, Timings,
     TraceStep,
@@ -60,7 +64,7 @@ impl LocalModelOptions {
 /// A loaded local model.
 pub struct LocalModelEngine {
     checkpoint: Checkpoint,
-    model: Qwen2Vl,
+    model: Network,
     chat: ChatPrompt,
     image_config: ImageProcessorConfig,
     yes_no: YesNoTokens,
@@ -106,16 +110,21 @@ impl LocalModelEngine {
             .dtype
             .unwrap_or_else(|| ModelDType::default_for(&device));
         let chat = ChatPrompt::load(&checkpoint.dir, &checkpoint.config)?;
-        let image_config = ImageProcessorConfig::from_dir(&checkpoint.dir)?;
+        let defaults = match checkpoint.family {
+            ModelFamily::Qwen2Vl => ImageProcessorConfig::default(),
+            ModelFamily::Qwen3Vl | ModelFamily::EcgR1 => ImageProcessorConfig::qwen3vl(),
+        };
+        let image_config =
+            ImageProcessorConfig::from_dir_with_defaults(&checkpoint.dir, &defaults)?;
         if device.is_cpu() {
             super::check_memory(
-                checkpoint.config.parameter_count(),
+                checkpoint.parameters,
                 dtype,
                 super::available_memory_bytes(),
             )?;
         }
-        let model = Qwen2Vl::load(&checkpoint, &device, dtype)?;
-        let vocab = checkpoint.config.text.vocab_size.min(chat.vocab_size());
+        let model = Network::load(&checkpoint, &device, dtype)?;
+        let vocab = checkpoint.config.text().vocab_size.min(chat.vocab_size());
         let tok = chat.tokenizer();
         let yes_no = YesNoTokens::scan(vocab, &|id| tok.decode(&[id], false).ok());
         let weights_sha256 = checkpoint.weight_hashes()?;
@@ -153,7 +162,7 @@ impl LocalModelEngine {
         &self.checkpoint
     }
 
-    pub fn model(&self) -> &Qwen2Vl {
+    pub fn model(&self) -> &Network {
         &self.model
     }
 
@@ -207,14 +216,46 @@ impl LocalModelEngine {
         Ok((rendered, ids))
     }
 
+    /// The model input built from a record when this checkpoint reads signals (ECG-R1): 500 Hz,
+    /// the training lead order, 5000 samples; its notes say what was resampled, derived, padded
+    /// or cut.
+    pub fn model_signal(
+        &self,
+        record: &crate::record::EcgRecord,
+    ) -> Result<ModelSignal, ModelError> {
+        let Some(tower) = self.model.ecg_tower() else {
+            return Err(ModelError::Signal(
+                "this checkpoint has no ECG tower; it reads images only".into(),
+            ));
+        };
+        let signal =
+            ModelSignal::from_record(record).map_err(|e| ModelError::Signal(e.to_string()))?;
+        if signal.leads != tower.leads || signal.samples != tower.samples() {
+            return Err(ModelError::Signal(format!(
+                "the ECG tower takes {} leads × {} samples, the signal has {} × {}",
+                tower.leads,
+                tower.samples(),
+                signal.leads,
+                signal.samples
+            )));
+        }
+        Ok(signal)
+    }
+
+    /// Tokens one signal becomes in the prompt (0 when the checkpoint has no ECG tower).
+    pub fn ecg_tokens(&self) -> usize {
+        self.model.ecg_tower().map_or(0, |t| t.tokens)
+    }
+
     /// Next-token logits after a prompt (for `ecgr1 model score`).
     pub fn next_token_logits(
         &self,
         ids: &[u32],
         image: Option<&ProcessedImage>,
+        ecg: Option<&ModelSignal>,
     ) -> Result<Vec<f32>, ModelError> {
         let images: Vec<ProcessedImage> = image.cloned().into_iter().collect();
-        Ok(self.model.prefill(ids, &images)?.1)
+        Ok(self.model.prefill_with_ecg(ids, &images, ecg)?.1)
     }
 
     /// P(yes) right after `ids` + "<answer>" (the score used when the model wrote no answer).
@@ -222,9 +263,10 @@ impl LocalModelEngine {
         &self,
         ids: &[u32],
         image: Option<&ProcessedImage>,
+        ecg: Option<&ModelSignal>,
     ) -> Result<Option<AnswerScore>, ModelError> {
         let images: Vec<ProcessedImage> = image.cloned().into_iter().collect();
-        let (mut session, _) = self.model.prefill(ids, &images)?;
+        let (mut session, _) = self.model.prefill_with_ecg(ids, &images, ecg)?;
         let tag = self.chat.encode_text(ANSWER_TAG)?;
         let logits = session.feed(&tag)?;
         Ok(self.yes_no.score(&logits))
@@ -232,10 +274,43 @@ impl LocalModelEngine {
 
     fn run_model(&self, request: &Request<'_>) -> Result<Report, ModelError> {
         let started = Instant::now();
-        let Some(image) = request.image else {
-            return Err(ModelError::Prompt("no image".into()));
+        let reads_signal = self.model_reads_signal();
+        let mut input_notes = Vec::new();
+        let signal = match request.record {
+            Some(record) if reads_signal => {
+                let s = self.model_signal(record)?;
+                input_notes.push(format!(
+                    "signal given to the ECG tower: {} leads (I, II, III, aVR, aVF, aVL, V1–V6) × {} samples at 500 Hz, mV ({} ECG tokens)",
+                    s.leads,
+                    s.samples,
+                    self.ecg_tokens()
+                ));
+                input_notes.extend(s.notes.iter().map(|n| format!("signal: {n}")));
+                Some(s)
+            }
+            Some(_) => {
+                input_notes.push(format!(
+                    "the signal itself is not read by this model ({} reads the image only)",
+                    self.checkpoint.family.display_name()
+                ));
+                None
+            }
+            None => None,
         };
-        let processed = self.preprocess(image)?;
+        let processed = request.image.map(|i| self.preprocess(i)).transpose()?;
+        if signal.is_none() && processed.is_none() {
+            return Err(ModelError::Prompt("no image and no signal".into()));
+        }
+        if let (Some(image), Some(p)) = (request.image, &processed) {
+            input_notes.push(format!(
+                "image {}×{} resized to {}×{} ({} visual tokens)",
+                image.width,
+                image.height,
+                p.resized_width,
+                p.resized_height,
+                p.token_count(self.image_config.merge_size)
+            ));
+        }
         let question = match request.task {
             Task::Twi => TWI_QUESTION,
             Task::Interpret => INTERPRET_QUESTION,
@@ -244,26 +319,19 @@ impl LocalModelEngine {
             system: Some(&self.options.system_prompt),
             notes: request.notes,
             question,
-            with_image: true,
+            with_image: processed.is_some(),
+            ecg_tokens: if signal.is_some() {
+                self.ecg_tokens()
+            } else {
+                0
+            },
         };
-        let (_, ids) = self.prompt_ids(&input, Some(&processed))?;
-        let mut input_notes = vec![format!(
-            "image {}×{} resized to {}×{} ({} visual tokens)",
-            image.width,
-            image.height,
-            processed.resized_width,
-            processed.resized_height,
-            processed.token_count(self.image_config.merge_size)
-        )];
-        if request.record.is_some() {
-            input_notes.push(
-                "the signal itself is not read by this model (Qwen2-VL reads the image only)"
-                    .into(),
-            );
-        }
+        let (_, ids) = self.prompt_ids(&input, processed.as_ref())?;
+        let images: Vec<ProcessedImage> = processed.into_iter().collect();
         let prefill_start = Instant::now();
         let (mut session, first_logits) =
-            self.model.prefill(&ids, std::slice::from_ref(&processed))?;
+            self.model
+                .prefill_with_ecg(&ids, &images, signal.as_ref())?;
         let prefill_ms = prefill_start.elapsed().as_secs_f64() * 1000.0;
         let first_score = self.yes_no.score(&first_logits);
         let decode_start = Instant::now();
@@ -386,18 +454,29 @@ impl LocalModelEngine {
     }
 }
 
+impl LocalModelEngine {
+    /// Whether the loaded network reads signals itself (an ECG-R1 checkpoint with its tower).
+    pub fn model_reads_signal(&self) -> bool {
+        self.model.ecg_tower().is_some()
+    }
+}
+
 impl Engine for LocalModelEngine {
     fn identity(&self) -> EngineIdentity {
         self.identity.clone()
     }
 
     fn run(&mut self, request: &Request<'_>) -> Result<Report, EngineError> {
-        // The model reads an image: a signal without one is drawn on ECG paper first, the way a
-        // cart prints it (3×4 + rhythm strip, 25 mm/s, 10 mm/mV), and the report says so.
+        // An image-only model gets a signal without an image drawn on ECG paper first, the way a
+        // cart prints it (3×4 + rhythm strip, 25 mm/s, 10 mm/mV), and the report says so; ECG-R1
+        // reads the signal itself through its tower.
         let rendered;
         let mut request = *request;
         let mut rendered_note = None;
-        if request.image.is_none() {
+        if request.image.is_none() && request.record.is_none() {
+            return Err(EngineError::NoInput);
+        }
+        if request.image.is_none() && !self.model_reads_signal() {
             let Some(record) = request.record else {
                 return Err(EngineError::NoInput);
             };
@@ -420,7 +499,7 @@ impl Engine for LocalModelEngine {
             .store(false, std::sync::atomic::Ordering::Relaxed);
         result.map_err(|e| match e {
             ModelError::Cancelled => EngineError::Cancelled,
-            ModelError::Image(m) => EngineError::Input(m),
+            ModelError::Image(m) | ModelError::Signal(m) => EngineError::Input(m),
             other => EngineError::Model(other.to_string()),
         })
     }

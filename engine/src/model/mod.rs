@@ -6,26 +6,34 @@
 //! network ([`qwen2vl`]), decoding ([`generate`]), P(yes) and the answer ([`answer`]) and the
 //! [`engine::LocalModelEngine`] that turns a request into a [`crate::Report`].
 //!
-//! Design for part 2 (Qwen3-VL + ECG-CoCa): the checkpoint, weights, prompt, generation and
-//! answer modules are model-agnostic; a model is anything implementing [`generate::CausalModel`]
-//! (prefill a prompt with optional extra embeddings, then step one token at a time), so a second
-//! family adds its own module beside [`qwen2vl`] and a variant in [`checkpoint::ModelFamily`].
+//! Part 2 adds Qwen3-VL and ECG-R1-8B (Qwen3-VL + the ECG-CoCa signal tower, [`ecg_coca`]) in
+//! [`qwen3vl`]. What the two families share lives beside them: the text decoder and its
+//! [`decoder::Session`] ([`decoder`]), attention ([`attention`]), rotary positions ([`rope`]) and
+//! the vision tower's common pieces ([`vision`]); [`network::Network`] is either loaded family.
+//! The checkpoint, weights, prompt, generation and answer modules are model-agnostic.
 
 pub mod answer;
+pub mod attention;
 pub mod checkpoint;
 pub mod config;
+pub mod decoder;
 pub mod ecg_coca;
 pub mod engine;
 pub mod generate;
+pub mod network;
 pub mod preprocess;
 pub mod prompt;
 pub mod qwen2vl;
+pub mod qwen3vl;
+pub mod rope;
+pub mod vision;
 pub mod weights;
 
 pub use answer::{AnswerParse, YesNoTokens, parse_output};
 pub use checkpoint::{Checkpoint, ModelFamily, resolve_model_path};
 pub use engine::{LocalModelEngine, LocalModelOptions};
 pub use generate::{GenerationEvent, GenerationOutput, GenerationParams, StopReason};
+pub use network::Network;
 pub use prompt::{ChatPrompt, PromptInput};
 
 /// Everything that can go wrong loading or running a local model. Each variant names the file,
@@ -50,6 +58,10 @@ pub enum ModelError {
     Prompt(String),
     #[error("tensor computation: {0}")]
     Tensor(#[from] candle_core::Error),
+    #[error("ECG tower: {0}")]
+    EcgTower(#[from] ecg_coca::EcgTowerError),
+    #[error("ECG signal: {0}")]
+    Signal(String),
     #[error("not enough memory: {0}")]
     Memory(String),
     #[error("cancelled")]

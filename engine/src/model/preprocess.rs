@@ -50,13 +50,34 @@ impl Default for ImageProcessorConfig {
     }
 }
 
+impl ImageProcessorConfig {
+    /// Qwen3-VL's published processor settings (patch 16, merge 2, mean = std = 0.5, pixel budget
+    /// 65 536 to 16 777 216), the fallback for a Qwen3-VL checkpoint whose files omit a field:
+    /// transformers would fall back to Qwen2-VL's values, which do not fit Qwen3-VL's patch size.
+    pub fn qwen3vl() -> Self {
+        Self {
+            min_pixels: 65_536,
+            max_pixels: 16_777_216,
+            patch_size: 16,
+            image_mean: [0.5; 3],
+            image_std: [0.5; 3],
+            ..Self::default()
+        }
+    }
+}
+
 /// Largest resized image accepted, in pixels (the budget can be raised by a config, not beyond).
 const MAX_RESIZED_PIXELS: u64 = 64 * 1024 * 1024;
 
 impl ImageProcessorConfig {
     /// Reads `preprocessor_config.json` (flat, older checkpoints) or the `image_processor` section
-    /// of `processor_config.json` (transformers 5.x); defaults when neither exists.
+    /// of `processor_config.json` (transformers 5.x); Qwen2-VL's defaults when neither exists.
     pub fn from_dir(dir: &Path) -> Result<Self, ModelError> {
+        Self::from_dir_with_defaults(dir, &Self::default())
+    }
+
+    /// Like [`Self::from_dir`], with `defaults` for whatever the files leave out.
+    pub fn from_dir_with_defaults(dir: &Path, defaults: &Self) -> Result<Self, ModelError> {
         let pre = dir.join("preprocessor_config.json");
         let proc = dir.join("processor_config.json");
         let (path, value) = if pre.is_file() {
@@ -66,19 +87,28 @@ impl ImageProcessorConfig {
             let v = read_json(&proc)?;
             match v.get("image_processor") {
                 Some(ip) if ip.is_object() => (proc, ip.clone()),
-                _ => return Ok(Self::default()),
+                _ => return Ok(defaults.clone()),
             }
         } else {
-            return Ok(Self::default());
+            return Ok(defaults.clone());
         };
-        Self::from_value(&path.display().to_string(), &value)
+        Self::from_value_with_defaults(&path.display().to_string(), &value, defaults)
     }
 
     /// Parses the image processor fields. The pixel budget is spelled `min_pixels`/`max_pixels`
     /// (top level or inside `size`) or `size.shortest_edge`/`size.longest_edge`; all are pixel
     /// counts.
     pub fn from_value(file: &str, v: &Value) -> Result<Self, ModelError> {
-        let mut c = Self::default();
+        Self::from_value_with_defaults(file, v, &Self::default())
+    }
+
+    /// Like [`Self::from_value`], with `defaults` for the fields `v` leaves out.
+    pub fn from_value_with_defaults(
+        file: &str,
+        v: &Value,
+        defaults: &Self,
+    ) -> Result<Self, ModelError> {
+        let mut c = defaults.clone();
         let size = v.get("size");
         let count = |name: &str, x: &Value| -> Result<u64, ModelError> {
             x.as_u64()
@@ -161,9 +191,9 @@ impl ImageProcessorConfig {
         }
         let flag =
             |name: &str, default: bool| v.get(name).and_then(Value::as_bool).unwrap_or(default);
-        c.do_resize = flag("do_resize", true);
-        c.do_rescale = flag("do_rescale", true);
-        c.do_normalize = flag("do_normalize", true);
+        c.do_resize = flag("do_resize", defaults.do_resize);
+        c.do_rescale = flag("do_rescale", defaults.do_rescale);
+        c.do_normalize = flag("do_normalize", defaults.do_normalize);
         Ok(c)
     }
 
@@ -462,6 +492,20 @@ mod tests {
         assert_eq!((c.min_pixels, c.max_pixels), (5, 6));
         let bad = serde_json::json!({"min_pixels": 10, "max_pixels": 5});
         assert!(ImageProcessorConfig::from_value("p", &bad).is_err());
+    }
+
+    #[test]
+    fn qwen3vl_defaults_fill_what_the_file_omits() {
+        let partial = serde_json::json!({"size": {"longest_edge": 786_432}});
+        let c = ImageProcessorConfig::from_value_with_defaults(
+            "p",
+            &partial,
+            &ImageProcessorConfig::qwen3vl(),
+        )
+        .unwrap();
+        assert_eq!((c.patch_size, c.factor()), (16, 32));
+        assert_eq!(c.image_mean, [0.5; 3]);
+        assert_eq!((c.min_pixels, c.max_pixels), (65_536, 786_432));
     }
 
     #[test]

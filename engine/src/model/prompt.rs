@@ -1,7 +1,8 @@
 //! The prompt: the checkpoint's own chat template rendered with minijinja (as transformers
 //! renders it with Jinja2: `trim_blocks`, `lstrip_blocks`, Python string methods), the image
 //! placeholder expanded to the image's token count as the reference processor does, and the
-//! checkpoint's tokenizer.
+//! checkpoint's tokenizer. For ECG-R1 the signal becomes `<|ecg_start|>`, one `<|ecg_pad|>` per
+//! tower token and `<|ecg_end|>`, written into the first text part of the user turn.
 
 use std::path::Path;
 
@@ -9,7 +10,7 @@ use serde_json::{Value, json};
 use tokenizers::Tokenizer;
 
 use super::ModelError;
-use super::config::Qwen2VlConfig;
+use super::config::ModelConfig;
 
 /// Special tokens a Qwen2-VL prompt needs.
 pub const IM_START: &str = "<|im_start|>";
@@ -17,6 +18,10 @@ pub const IM_END: &str = "<|im_end|>";
 pub const VISION_START: &str = "<|vision_start|>";
 pub const VISION_END: &str = "<|vision_end|>";
 pub const IMAGE_PAD: &str = "<|image_pad|>";
+/// ECG-R1's signal block (the tokens ECG-R1 added to Qwen's vocabulary).
+pub const ECG_START: &str = "<|ecg_start|>";
+pub const ECG_PAD: &str = "<|ecg_pad|>";
+pub const ECG_END: &str = "<|ecg_end|>";
 
 /// What goes into one user turn.
 #[derive(Clone, Debug, Default)]
@@ -26,8 +31,10 @@ pub struct PromptInput<'a> {
     /// Clinical notes (may be empty).
     pub notes: &'a str,
     pub question: &'a str,
-    /// Whether an image part comes first in the user content.
+    /// Whether an image part comes before the text in the user content.
     pub with_image: bool,
+    /// ECG tokens of the signal (the tower's token count, 101 in ECG-R1); 0 without a signal.
+    pub ecg_tokens: usize,
 }
 
 impl PromptInput<'_> {
@@ -41,9 +48,19 @@ impl PromptInput<'_> {
         }
     }
 
-    /// The messages in Hugging Face form.
+    /// The signal block: `<|ecg_start|>`, `ecg_tokens` × `<|ecg_pad|>`, `<|ecg_end|>`.
+    pub fn ecg_block(&self) -> Option<String> {
+        (self.ecg_tokens > 0)
+            .then(|| format!("{ECG_START}{}{ECG_END}", ECG_PAD.repeat(self.ecg_tokens)))
+    }
+
+    /// The messages in Hugging Face form: the user content is the signal block (as a text part),
+    /// the image part, then the notes and question; absent parts are left out.
     pub fn messages(&self) -> Value {
         let mut content = Vec::new();
+        if let Some(block) = self.ecg_block() {
+            content.push(json!({"type": "text", "text": block}));
+        }
         if self.with_image {
             content.push(json!({"type": "image"}));
         }
@@ -127,8 +144,9 @@ fn raise_exception(message: String) -> Result<String, minijinja::Error> {
 
 impl ChatPrompt {
     /// Loads `tokenizer.json` and the chat template of a checkpoint and checks the special tokens
-    /// a Qwen2-VL prompt needs are there with the ids `config.json` expects.
-    pub fn load(dir: &Path, config: &Qwen2VlConfig) -> Result<Self, ModelError> {
+    /// the prompt needs are there with the ids `config.json` expects (for ECG-R1 also the three
+    /// ECG tokens, the pad being `ecg_token_id`).
+    pub fn load(dir: &Path, config: &ModelConfig) -> Result<Self, ModelError> {
         let tok_path = dir.join("tokenizer.json");
         let tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| ModelError::Tokenizer {
             file: tok_path.display().to_string(),
@@ -144,14 +162,33 @@ impl ChatPrompt {
             }
         }
         let image_pad_id = tokenizer.token_to_id(IMAGE_PAD).unwrap_or(u32::MAX);
-        if image_pad_id != config.image_token_id {
+        if image_pad_id != config.image_token_id() {
             return Err(ModelError::Tokenizer {
                 file,
                 problem: format!(
                     "{IMAGE_PAD} is id {image_pad_id} but config.json's image_token_id is {}",
-                    config.image_token_id
+                    config.image_token_id()
                 ),
             });
+        }
+        if let Some(ecg_id) = config.ecg_token_id() {
+            for special in [ECG_START, ECG_PAD, ECG_END] {
+                if tokenizer.token_to_id(special).is_none() {
+                    return Err(ModelError::Tokenizer {
+                        file,
+                        problem: format!("lacks ECG-R1's special token {special}"),
+                    });
+                }
+            }
+            let pad = tokenizer.token_to_id(ECG_PAD).unwrap_or(u32::MAX);
+            if pad != ecg_id {
+                return Err(ModelError::Tokenizer {
+                    file,
+                    problem: format!(
+                        "{ECG_PAD} is id {pad} but config.json's ecg_token_id is {ecg_id}"
+                    ),
+                });
+            }
         }
         let (template, template_file) = load_chat_template(dir)?;
         Ok(Self {
@@ -255,6 +292,7 @@ mod tests {
             notes: " chest pain ",
             question: "Ischemic?",
             with_image: true,
+            ecg_tokens: 0,
         };
         assert_eq!(p.user_text(), "chest pain\n\nIschemic?");
         let m = p.messages();
@@ -266,5 +304,32 @@ mod tests {
             ..p
         };
         assert_eq!(bare.user_text(), "Q");
+        assert!(bare.ecg_block().is_none());
+    }
+
+    #[test]
+    fn the_signal_block_comes_first_then_the_image_then_the_text() {
+        let p = PromptInput {
+            system: None,
+            notes: "",
+            question: "Q",
+            with_image: true,
+            ecg_tokens: 3,
+        };
+        let m = p.messages();
+        let content = &m[0]["content"];
+        assert_eq!(
+            content[0]["text"],
+            "<|ecg_start|><|ecg_pad|><|ecg_pad|><|ecg_pad|><|ecg_end|>"
+        );
+        assert_eq!(content[1]["type"], "image");
+        assert_eq!(content[2]["text"], "Q");
+        let signal_only = PromptInput {
+            with_image: false,
+            ..p
+        };
+        let content = &signal_only.messages()[0]["content"];
+        assert_eq!(content.as_array().unwrap().len(), 2);
+        assert_eq!(content[1]["text"], "Q");
     }
 }

@@ -16,6 +16,7 @@ use candle_nn::var_builder::SimpleBackend;
 use serde_json::Value;
 
 use super::ModelError;
+use super::config::TextConfig;
 
 /// Largest safetensors header accepted (the 2B checkpoint's is about 60 kB).
 const MAX_HEADER_BYTES: u64 = 100 * 1024 * 1024;
@@ -279,4 +280,43 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
         dir,
         "no weights: neither model.safetensors nor model.safetensors.index.json is there",
     ))
+}
+
+/// Maps candle errors from loading to the tensor they concern where the message names one.
+pub fn load_error(e: candle_core::Error) -> ModelError {
+    let msg = e.to_string();
+    if let Some(rest) = msg.split("weights: tensor '").nth(1) {
+        let name = rest.split('\'').next().unwrap_or("").to_string();
+        return ModelError::Weights {
+            name,
+            problem: msg.clone(),
+        };
+    }
+    if let Some(rest) = msg.split("cannot find tensor ").nth(1) {
+        return ModelError::Weights {
+            name: rest.trim().to_string(),
+            problem: "not in the checkpoint".into(),
+        };
+    }
+    ModelError::Tensor(e)
+}
+
+/// The untied LM head (`lm_head.weight`), or `None` when config.json ties it to the embeddings.
+pub fn load_lm_head(
+    files: &SafetensorsFiles,
+    vb: &candle_nn::VarBuilder,
+    text: &TextConfig,
+) -> Result<Option<Tensor>, ModelError> {
+    if text.tie_word_embeddings {
+        return Ok(None);
+    }
+    if !files.contains("lm_head.weight") {
+        return Err(ModelError::Weights {
+            name: "lm_head.weight".into(),
+            problem: "missing, and config.json does not tie it to the embeddings".into(),
+        });
+    }
+    vb.get((text.vocab_size, text.hidden_size), "lm_head.weight")
+        .map(Some)
+        .map_err(load_error)
 }

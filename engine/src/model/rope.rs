@@ -70,26 +70,55 @@ pub fn rope_positions(
     Ok((out, current))
 }
 
+/// How the rotary half-dimensions of the text decoder are shared among the temporal, height and
+/// width position components.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MropeLayout {
+    /// Qwen2-VL: three consecutive chunks of `mrope_section` half-dimensions (T…T H…H W…W).
+    Chunked,
+    /// Qwen3-VL: interleaved T H W T H W …: half-dimension `j` takes H when `j % 3 == 1` and
+    /// `j < 3 × section[1]`, W when `j % 3 == 2` and `j < 3 × section[2]`, T otherwise (the
+    /// reference's `recomposition_frequencies`).
+    Interleaved,
+}
+
+/// Which position component (0 = T, 1 = H, 2 = W) drives each of the `half` rotary
+/// half-dimensions.
+pub fn mrope_axes(half: usize, section: [usize; 3], layout: MropeLayout) -> Vec<usize> {
+    (0..half)
+        .map(|j| match layout {
+            MropeLayout::Chunked => {
+                if j < section[0] {
+                    0
+                } else if j < section[0] + section[1] {
+                    1
+                } else {
+                    2
+                }
+            }
+            MropeLayout::Interleaved => {
+                if j % 3 == 1 && j < 3 * section[1] {
+                    1
+                } else if j % 3 == 2 && j < 3 * section[2] {
+                    2
+                } else {
+                    0
+                }
+            }
+        })
+        .collect()
+}
+
 /// cos and sin halves (`[tokens, head_dim/2]`, row-major) for the text decoder: half-dimension
-/// `j` takes its angle from the temporal, height or width position according to
-/// `mrope_section`.
+/// `j` takes its angle from the temporal, height or width position as [`mrope_axes`] says.
 pub fn mrope_tables(
     positions: &[[i64; 3]],
     inv_freq: &[f32],
     section: [usize; 3],
+    layout: MropeLayout,
 ) -> (Vec<f32>, Vec<f32>) {
     let half = inv_freq.len();
-    let axis: Vec<usize> = (0..half)
-        .map(|j| {
-            if j < section[0] {
-                0
-            } else if j < section[0] + section[1] {
-                1
-            } else {
-                2
-            }
-        })
-        .collect();
+    let axis = mrope_axes(half, section, layout);
     let mut cos = Vec::with_capacity(positions.len() * half);
     let mut sin = Vec::with_capacity(positions.len() * half);
     for p in positions {
@@ -159,6 +188,18 @@ mod tests {
         assert_eq!(next, 7);
         assert!(rope_positions(&ids, 9, &[], 2).is_err());
         assert!(rope_positions(&ids, 9, &[[1, 4, 4]], 2).is_err());
+    }
+
+    #[test]
+    fn interleaved_layout_matches_the_reference_recomposition() {
+        // Qwen3-VL's [24, 20, 20] over 64 half-dimensions: T H W T H W … up to 60, then T.
+        let axes = mrope_axes(64, [24, 20, 20], MropeLayout::Interleaved);
+        assert_eq!(&axes[..7], &[0, 1, 2, 0, 1, 2, 0]);
+        assert_eq!(&axes[57..], &[0, 1, 2, 0, 0, 0, 0]);
+        assert_eq!(axes.iter().filter(|&&a| a == 1).count(), 20);
+        assert_eq!(axes.iter().filter(|&&a| a == 2).count(), 20);
+        let chunked = mrope_axes(8, [2, 3, 3], MropeLayout::Chunked);
+        assert_eq!(chunked, vec![0, 0, 1, 1, 1, 2, 2, 2]);
     }
 
     #[test]

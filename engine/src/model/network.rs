@@ -1,0 +1,87 @@
+//! Either loaded model family behind one type, so the engine, the CLI and the tests prefill and
+//! decode without caring which one runs.
+
+use std::sync::Arc;
+
+use candle_core::Device;
+
+use super::checkpoint::Checkpoint;
+use super::config::ModelConfig;
+use super::decoder::Session;
+use super::ecg_coca::EcgTowerConfig;
+use super::preprocess::ProcessedImage;
+use super::qwen2vl::Qwen2Vl;
+use super::qwen3vl::Qwen3Vl;
+use super::weights::SafetensorsFiles;
+use super::{ModelDType, ModelError};
+use crate::record::ModelSignal;
+
+/// Both variants are boxed: each network is hundreds of bytes of tensor handles, loaded once.
+#[derive(Debug)]
+pub enum Network {
+    Qwen2Vl(Box<Qwen2Vl>),
+    Qwen3Vl(Box<Qwen3Vl>),
+}
+
+impl Network {
+    /// Loads the weights of `ckpt` onto `device` in `dtype`.
+    pub fn load(ckpt: &Checkpoint, device: &Device, dtype: ModelDType) -> Result<Self, ModelError> {
+        let files = Arc::new(SafetensorsFiles::open(&ckpt.weight_files)?);
+        Ok(match &ckpt.config {
+            ModelConfig::Qwen2Vl(c) => {
+                Self::Qwen2Vl(Box::new(Qwen2Vl::load(c, &files, device, dtype)?))
+            }
+            ModelConfig::Qwen3Vl(c) => {
+                Self::Qwen3Vl(Box::new(Qwen3Vl::load(c, &files, device, dtype)?))
+            }
+        })
+    }
+
+    pub fn dtype(&self) -> ModelDType {
+        match self {
+            Self::Qwen2Vl(m) => m.dtype(),
+            Self::Qwen3Vl(m) => m.dtype(),
+        }
+    }
+
+    pub fn device(&self) -> &Device {
+        match self {
+            Self::Qwen2Vl(m) => m.device(),
+            Self::Qwen3Vl(m) => m.device(),
+        }
+    }
+
+    /// Sizes of the ECG tower when the network reads signals (ECG-R1).
+    pub fn ecg_tower(&self) -> Option<&EcgTowerConfig> {
+        match self {
+            Self::Qwen2Vl(_) => None,
+            Self::Qwen3Vl(m) => m.ecg_encoder().map(|e| e.tower.config()),
+        }
+    }
+
+    /// Prefill with text and images only.
+    pub fn prefill(
+        &self,
+        ids: &[u32],
+        images: &[ProcessedImage],
+    ) -> Result<(Session<'_>, Vec<f32>), ModelError> {
+        self.prefill_with_ecg(ids, images, None)
+    }
+
+    /// Prefill with text, images and (ECG-R1) one signal whose projected tokens replace the
+    /// `<|ecg_pad|>` embeddings.
+    pub fn prefill_with_ecg(
+        &self,
+        ids: &[u32],
+        images: &[ProcessedImage],
+        ecg: Option<&ModelSignal>,
+    ) -> Result<(Session<'_>, Vec<f32>), ModelError> {
+        match (self, ecg) {
+            (Self::Qwen2Vl(m), None) => m.prefill(ids, images),
+            (Self::Qwen2Vl(_), Some(_)) => Err(ModelError::Prompt(
+                "Qwen2-VL reads images only; it has no ECG tower for the signal".into(),
+            )),
+            (Self::Qwen3Vl(m), ecg) => m.prefill(ids, images, ecg),
+        }
+    }
+}
