@@ -503,9 +503,16 @@ def main():
     torch.manual_seed(0)
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
-    if os.path.exists(OUT):
-        shutil.rmtree(OUT)
-    os.makedirs(os.path.join(OUT, "reference"))
+    # Only this script's outputs are replaced: the folder also holds the ECG tower and
+    # Qwen3-VL/ECG-R1 fixtures of make_ecg_tower_fixtures.py and make_qwen3vl_fixtures.py.
+    for name in ["qwen2vl-tiny", "qwen2vl-legacy"]:
+        if os.path.exists(os.path.join(OUT, name)):
+            shutil.rmtree(os.path.join(OUT, name))
+    for name in ["qwen2vl-tiny.json", "qwen2vl-legacy.json"]:
+        path = os.path.join(OUT, "reference", name)
+        if os.path.exists(path):
+            os.remove(path)
+    os.makedirs(os.path.join(OUT, "reference"), exist_ok=True)
     with open(os.path.join(OUT, ".gitignore"), "w") as f:
         f.write("# Hash cache the engine writes beside weights (keyed by size and mtime, so it is per machine).\n")
         f.write(".ecgr1-sha256.json\n")
