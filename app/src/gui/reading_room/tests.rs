@@ -632,3 +632,36 @@ fn the_next_start_restores_layout_workspace_engine_settings_and_the_open_case() 
         ecgr1_engine::report::Task::Twi
     );
 }
+
+#[test]
+fn an_ecgr1_checkpoint_reads_the_signal_through_its_tower_and_the_run_is_signed() {
+    let mut harness = start("dr_reed");
+    harness
+        .ctx
+        .set_missing_glyph_policy(egui::MissingGlyphPolicy::Tofu);
+    let checkpoint = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/model/ecgr1-tiny"
+    );
+    harness.state_mut().reading.run_settings = RunSettings {
+        engine: EngineChoice::Local,
+        checkpoint: checkpoint.to_string(),
+        max_tokens: 12,
+        ..RunSettings::default()
+    };
+    settle(&mut harness);
+    run_protocol(&mut harness);
+    let run = harness.state().reading.shown_run().expect("a run is shown");
+    assert_eq!(run.status, "completed", "{:?}", run.error);
+    let report = run.report.as_ref().expect("a report");
+    assert_eq!(report.engine.name, "ecg-r1");
+    let family = report.engine.family.clone().unwrap_or_default();
+    assert!(family.contains("ecg"), "family {family}");
+    // The sample is 1000 Hz: the tower's input was resampled, and the window says so.
+    harness.get_by_label_contains("resampled from 1000 Hz to 500 Hz");
+    harness.get_by_label(ecgr1_engine::report::ASSIST_NOTICE);
+    harness.get_by_label_contains("Stored: case 1, run 1");
+    prepare_signature(&mut harness);
+    enter_password(&mut harness, "correct horse");
+    harness.get_by_label_contains("This run is signed and read-only");
+}
