@@ -1,5 +1,5 @@
-//! `ecgr1 model score|info|bench`: check a local checkpoint against the reference implementation,
-//! describe it, and time it.
+//! `ecgr1 model score|info|bench|quantize`: check a local checkpoint against the reference
+//! implementation, describe it, time it, and write a quantised copy.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 use ecgr1_engine::formats::{EcgInput, LoadOptions, load_path};
 use ecgr1_engine::model::checkpoint::file_hashes;
 use ecgr1_engine::model::generate::top_k_logprobs;
+use ecgr1_engine::model::quant::QuantizedWeights;
 use ecgr1_engine::model::weights::SafetensorsFiles;
 use ecgr1_engine::model::{
     Checkpoint, LocalModelEngine, LocalModelOptions, ModelDType, PromptInput,
@@ -32,6 +33,9 @@ pub enum ModelCommand {
     /// Load time, prefill time, decode tokens/s and peak memory on one ECG image; with
     /// --python, the same figures for transformers on the same checkpoint and input, as ratios.
     Bench(BenchArgs),
+    /// Write a copy whose language-model matrices are GGUF-quantised (q8_0 or q4k); vision and
+    /// ECG towers, norms and biases stay float. The copy loads like any checkpoint.
+    Quantize(super::model_quantize::QuantizeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -39,9 +43,11 @@ pub struct BenchArgs {
     /// Checkpoint directory, or ORG/NAME[@REVISION] in the local Hugging Face cache.
     #[arg(long)]
     pub model: String,
-    /// The ECG image to prefill with (PNG or JPEG).
+    /// The ECG image to prefill with (PNG or JPEG); without it the prompt is text only (the
+    /// notes and the question), which keeps a CPU comparison of float and quantised weights
+    /// short.
     #[arg(long)]
-    pub image: PathBuf,
+    pub image: Option<PathBuf>,
     #[arg(
         long,
         default_value = "Male, 64 years. Chest pain for 2 hours. History of hypertension."
@@ -115,6 +121,7 @@ pub fn run(args: &ModelArgs, out: &mut dyn Write) -> Result<()> {
         ModelCommand::Score(a) => score(a, out),
         ModelCommand::Info(a) => info(a, out),
         ModelCommand::Bench(a) => bench(a, out),
+        ModelCommand::Quantize(a) => super::model_quantize::run(a, out),
     }
 }
 
@@ -166,13 +173,34 @@ fn score(args: &ScoreArgs, out: &mut dyn Write) -> Result<()> {
 fn info(args: &InfoArgs, out: &mut dyn Write) -> Result<()> {
     let ckpt = Checkpoint::open(&args.model)?;
     let weights = SafetensorsFiles::open(&ckpt.weight_files)?;
+    let quant = match ckpt.gguf_file() {
+        Some(path) => Some(QuantizedWeights::open(&path)?),
+        None => None,
+    };
     let files = ckpt.files()?;
     let hashes = file_hashes(&ckpt.dir, &files)?;
-    let dtypes: Vec<String> = weights
+    // Stored types by how many weights each holds; a quantised checkpoint's GGUF type counts.
+    let mut counts: Vec<(String, u64)> = weights
         .dtype_counts()
         .iter()
-        .map(|(d, _)| format!("{d:?}").to_lowercase())
+        .map(|(d, n)| (format!("{d:?}").to_lowercase(), *n))
         .collect();
+    if let (Some(q), Some(m)) = (&quant, &ckpt.quantization) {
+        counts.push((m.quant_type.name().to_string(), q.element_count()));
+    }
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
+    let dtypes: Vec<String> = counts.into_iter().map(|(d, _)| d).collect();
+    let parameters =
+        weights.element_count() + quant.as_ref().map_or(0, QuantizedWeights::element_count);
+    let quantization = ckpt.quantization.as_ref().map(|m| {
+        json!({
+            "type": m.quant_type.name(),
+            "gguf_file": m.gguf_file,
+            "quantized_tensors": m.quantized.len(),
+            "kept_float": m.kept_float,
+            "source": m.source,
+        })
+    });
     let c = &ckpt.config;
     let file_list: Vec<serde_json::Value> = files
         .iter()
@@ -188,8 +216,9 @@ fn info(args: &InfoArgs, out: &mut dyn Write) -> Result<()> {
     let value = json!({
         "family": ckpt.family.name(),
         "checkpoint": ckpt.dir.display().to_string(),
-        "parameters": weights.element_count(),
+        "parameters": parameters,
         "dtype": dtypes.first(),
+        "quantization": quantization,
         "dtypes": dtypes,
         "config_dtype": ckpt.stored_dtype,
         "text": {
@@ -212,8 +241,19 @@ fn info(args: &InfoArgs, out: &mut dyn Write) -> Result<()> {
     } else {
         writeln!(out, "family:     {}", ckpt.family.name())?;
         writeln!(out, "checkpoint: {}", ckpt.dir.display())?;
-        writeln!(out, "parameters: {}", weights.element_count())?;
+        writeln!(out, "parameters: {parameters}")?;
         writeln!(out, "dtype:      {}", dtypes.join(", "))?;
+        if let Some(m) = &ckpt.quantization {
+            writeln!(
+                out,
+                "quantised:  {} language-model matrices as {} in {} ({} kept float), from {}",
+                m.quantized.len(),
+                m.quant_type.name(),
+                m.gguf_file,
+                m.kept_float.len(),
+                m.source.dir
+            )?;
+        }
         writeln!(
             out,
             "text:       {} layers, hidden {}, {} heads ({} kv), vocab {}",
@@ -254,22 +294,32 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
     let t = Instant::now();
     let engine = LocalModelEngine::load(opts).with_context(|| format!("loading {}", args.model))?;
     let load_s = t.elapsed().as_secs_f64();
-    let image = match load_path(&args.image, &LoadOptions::default())? {
-        EcgInput::Image(img) => engine.preprocess(&img)?,
-        EcgInput::Signal(_) => bail!(
-            "{}: --image needs a PNG or JPEG image",
-            args.image.display()
-        ),
+    let (quantized, matrices) = engine.model().quantized_matrices();
+    let weights_bytes: u64 = engine
+        .checkpoint()
+        .weight_files
+        .iter()
+        .cloned()
+        .chain(engine.checkpoint().gguf_file())
+        .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+        .sum();
+    let image = match &args.image {
+        None => None,
+        Some(path) => match load_path(path, &LoadOptions::default())? {
+            EcgInput::Image(img) => Some(engine.preprocess(&img)?),
+            EcgInput::Signal(_) => bail!("{}: --image needs a PNG or JPEG image", path.display()),
+        },
     };
     let input = PromptInput {
         system: Some(ecgr1_engine::model::engine::SYSTEM_PROMPT),
         notes: &args.notes,
         question: ecgr1_engine::model::engine::TWI_QUESTION,
-        with_image: true,
+        with_image: image.is_some(),
     };
-    let (_, ids) = engine.prompt_ids(&input, Some(&image))?;
+    let (_, ids) = engine.prompt_ids(&input, image.as_ref())?;
+    let images: Vec<_> = image.iter().cloned().collect();
     let t = Instant::now();
-    let (mut session, logits) = engine.model().prefill(&ids, std::slice::from_ref(&image))?;
+    let (mut session, logits) = engine.model().prefill(&ids, &images)?;
     let prefill_s = t.elapsed().as_secs_f64();
     let params = ecgr1_engine::model::GenerationParams {
         max_new_tokens: args.new_tokens.max(1),
@@ -291,21 +341,33 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
         "load_s": load_s,
         "prefill_s": prefill_s,
         "prompt_tokens": ids.len(),
-        "image_tokens": image.token_count(engine.image_config().merge_size),
+        "image_tokens": image
+            .as_ref()
+            .map_or(0, |i| i.token_count(engine.image_config().merge_size)),
         "decode_tokens_per_s": decode_tps,
         "peak_rss_mib": peak_rss_mib(),
         "device": engine.identity().device,
         "dtype": engine.model().dtype().name(),
+        "quantization": engine.checkpoint().quantization.as_ref().map(|q| q.quant_type.name()),
+        "quantized_matrices": quantized,
+        "language_model_matrices": matrices,
+        "weights_bytes": weights_bytes,
     });
     let reference = match &args.python {
         None => None,
         Some(py) => {
+            let Some(image_path) = &args.image else {
+                bail!("--python needs --image (the reference benchmark prefills an image)");
+            };
+            if engine.checkpoint().quantization.is_some() {
+                bail!("--python runs transformers, which cannot load a quantised checkpoint");
+            }
             let output = std::process::Command::new(py)
                 .arg(&args.reference_script)
                 .arg("--model")
                 .arg(&engine.checkpoint().dir)
                 .arg("--image")
-                .arg(&args.image)
+                .arg(image_path)
                 .arg("--notes")
                 .arg(&args.notes)
                 .arg("--new-tokens")
@@ -381,6 +443,16 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
         value["ecgr1"]["image_tokens"],
         value["ecgr1"]["dtype"],
         value["ecgr1"]["device"]
+    )?;
+    writeln!(
+        out,
+        "language model: {quantized} of {matrices} matrices quantised ({}), weights {:.1} MiB on disk",
+        engine
+            .checkpoint()
+            .quantization
+            .as_ref()
+            .map_or("float", |q| q.quant_type.name()),
+        weights_bytes as f64 / f64::from(1u32 << 20)
     )?;
     Ok(())
 }

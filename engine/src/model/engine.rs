@@ -108,11 +108,12 @@ impl LocalModelEngine {
         let chat = ChatPrompt::load(&checkpoint.dir, &checkpoint.config)?;
         let image_config = ImageProcessorConfig::from_dir(&checkpoint.dir)?;
         if device.is_cpu() {
-            super::check_memory(
-                checkpoint.config.parameter_count(),
-                dtype,
-                super::available_memory_bytes(),
-            )?;
+            let parameters = checkpoint.config.parameter_count();
+            let parameters = match &checkpoint.quantization {
+                Some(q) => q.memory_parameters(parameters, dtype.candle().size_in_bytes() as u64),
+                None => parameters,
+            };
+            super::check_memory(parameters, dtype, super::available_memory_bytes())?;
         }
         let model = Qwen2Vl::load(&checkpoint, &device, dtype)?;
         let vocab = checkpoint.config.text.vocab_size.min(chat.vocab_size());
@@ -126,7 +127,10 @@ impl LocalModelEngine {
             checkpoint: Some(checkpoint.dir.display().to_string()),
             weights_sha256,
             device: device_name,
-            dtype: Some(dtype.name().into()),
+            dtype: Some(match &checkpoint.quantization {
+                Some(q) => q.describe_dtype(dtype.name()),
+                None => dtype.name().into(),
+            }),
         };
         let mut options = options;
         let mut stops = checkpoint.eos_token_ids.clone();

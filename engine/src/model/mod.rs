@@ -10,6 +10,10 @@
 //! answer modules are model-agnostic; a model is anything implementing [`generate::CausalModel`]
 //! (prefill a prompt with optional extra embeddings, then step one token at a time), so a second
 //! family adds its own module beside [`qwen2vl`] and a variant in [`checkpoint::ModelFamily`].
+//!
+//! [`quant`] writes and loads checkpoints whose language-model matrices are GGUF-quantised
+//! (q8_0, q4k); a text decoder supports them by building its layers with
+//! [`quant::text_linear`] and [`quant::text_embedding`].
 
 pub mod answer;
 pub mod checkpoint;
@@ -19,6 +23,7 @@ pub mod engine;
 pub mod generate;
 pub mod preprocess;
 pub mod prompt;
+pub mod quant;
 pub mod qwen2vl;
 pub mod weights;
 

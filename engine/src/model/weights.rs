@@ -178,22 +178,33 @@ impl SafetensorsFiles {
         self.entries.get(name).map(|e| e.shape.as_slice())
     }
 
-    /// Reads one tensor in its stored dtype onto `device`.
-    pub fn load(&self, name: &str, device: &Device) -> Result<Tensor, ModelError> {
+    /// Stored dtype of a tensor.
+    pub fn dtype(&self, name: &str) -> Option<DType> {
+        self.entries.get(name).map(|e| e.dtype)
+    }
+
+    /// The stored bytes of one tensor (little-endian, in its stored dtype), for copying a tensor
+    /// to another file unchanged.
+    pub fn read_bytes(&self, name: &str) -> Result<Vec<u8>, ModelError> {
         let e = self.entries.get(name).ok_or_else(|| ModelError::Weights {
             name: name.to_string(),
             problem: "not in the checkpoint".into(),
         })?;
         let path = &self.paths[e.file];
         let mut bytes = vec![0u8; (e.end - e.start) as usize];
-        {
-            let mut f = self.files[e.file]
-                .lock()
-                .map_err(|_| ModelError::file(path, "file handle poisoned by an earlier panic"))?;
-            f.seek(SeekFrom::Start(e.start))
-                .and_then(|_| f.read_exact(&mut bytes))
-                .map_err(|err| ModelError::file(path, format!("reading tensor '{name}': {err}")))?;
-        }
+        let mut f = self.files[e.file]
+            .lock()
+            .map_err(|_| ModelError::file(path, "file handle poisoned by an earlier panic"))?;
+        f.seek(SeekFrom::Start(e.start))
+            .and_then(|_| f.read_exact(&mut bytes))
+            .map_err(|err| ModelError::file(path, format!("reading tensor '{name}': {err}")))?;
+        Ok(bytes)
+    }
+
+    /// Reads one tensor in its stored dtype onto `device`.
+    pub fn load(&self, name: &str, device: &Device) -> Result<Tensor, ModelError> {
+        let bytes = self.read_bytes(name)?;
+        let e = &self.entries[name];
         Ok(Tensor::from_raw_buffer(&bytes, e.dtype, &e.shape, &Device::Cpu)?.to_device(device)?)
     }
 }

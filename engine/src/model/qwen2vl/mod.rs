@@ -15,6 +15,7 @@ use candle_nn::VarBuilder;
 use super::checkpoint::Checkpoint;
 use super::config::Qwen2VlConfig;
 use super::preprocess::ProcessedImage;
+use super::quant::{QuantizedWeights, text_linear};
 use super::weights::{Backend, SafetensorsFiles};
 use super::{ModelDType, ModelError};
 use text::{KvCache, TextModel};
@@ -62,11 +63,22 @@ impl Qwen2Vl {
     /// Loads the weights of `ckpt` onto `device` in `dtype`.
     pub fn load(ckpt: &Checkpoint, device: &Device, dtype: ModelDType) -> Result<Self, ModelError> {
         let files = Arc::new(SafetensorsFiles::open(&ckpt.weight_files)?);
-        let (text_prefix, vision_prefix) = if files
-            .contains("model.language_model.embed_tokens.weight")
-        {
+        // A quantised checkpoint keeps its language-model matrices in a GGUF file; every lookup
+        // below asks both.
+        let quant = match ckpt.gguf_file() {
+            Some(path) => Some(QuantizedWeights::open(&path)?),
+            None => None,
+        };
+        let quant = quant.as_ref();
+        let has = |name: &str| files.contains(name) || quant.is_some_and(|q| q.contains(name));
+        let shape_of = |name: &str| {
+            files
+                .shape(name)
+                .or_else(|| quant.and_then(|q| q.shape(name)))
+        };
+        let (text_prefix, vision_prefix) = if has("model.language_model.embed_tokens.weight") {
             ("model.language_model", "model.visual")
-        } else if files.contains("model.embed_tokens.weight") {
+        } else if has("model.embed_tokens.weight") {
             ("model", "visual")
         } else {
             return Err(ModelError::Weights {
@@ -82,7 +94,7 @@ impl Qwen2Vl {
             "visual"
         };
         let cfg = &ckpt.config;
-        if let Some(shape) = files.shape(&format!("{text_prefix}.embed_tokens.weight"))
+        if let Some(shape) = shape_of(&format!("{text_prefix}.embed_tokens.weight"))
             && shape != [cfg.text.vocab_size, cfg.text.hidden_size]
         {
             return Err(ModelError::Weights {
@@ -100,11 +112,14 @@ impl Qwen2Vl {
         );
         let lm_head = if cfg.text.tie_word_embeddings {
             None
-        } else if files.contains("lm_head.weight") {
+        } else if has("lm_head.weight") {
             Some(
-                vb.get(
-                    (cfg.text.vocab_size, cfg.text.hidden_size),
-                    "lm_head.weight",
+                text_linear(
+                    cfg.text.hidden_size,
+                    cfg.text.vocab_size,
+                    false,
+                    &vb.pp("lm_head"),
+                    quant,
                 )
                 .map_err(load_error)?,
             )
@@ -114,7 +129,8 @@ impl Qwen2Vl {
                 problem: "missing, and config.json does not tie it to the embeddings".into(),
             });
         };
-        let text = TextModel::load(&cfg.text, &vb.pp(text_prefix), lm_head).map_err(load_error)?;
+        let text =
+            TextModel::load(&cfg.text, &vb.pp(text_prefix), lm_head, quant).map_err(load_error)?;
         let vision = VisionTower::load(&cfg.vision, &vb.pp(vision_prefix)).map_err(load_error)?;
         Ok(Self {
             config: cfg.clone(),
@@ -136,6 +152,11 @@ impl Qwen2Vl {
 
     pub fn dtype(&self) -> ModelDType {
         self.dtype
+    }
+
+    /// How many language-model matrices run quantised, out of how many.
+    pub fn quantized_matrices(&self) -> (usize, usize) {
+        self.text.quantized_matrices()
     }
 
     /// Runs the vision tower on preprocessed images; `[total image tokens, hidden]`.

@@ -1,16 +1,20 @@
 //! The Qwen2 text decoder: RMSNorm, grouped-query attention with biased q/k/v projections and a
-//! KV cache, SwiGLU MLP, tied or untied LM head.
+//! KV cache, SwiGLU MLP, tied or untied LM head. The projections, the token table and the LM head
+//! run on quantised weights where the checkpoint has them ([`crate::model::quant`]).
 
 use candle_core::{DType, Module, Tensor};
-use candle_nn::{Embedding, Linear, RmsNorm, VarBuilder};
+use candle_nn::{RmsNorm, VarBuilder};
 
 use crate::model::config::TextConfig;
+use crate::model::quant::{
+    QuantizedWeights, TextEmbedding, TextLinear, text_embedding, text_linear,
+};
 
 struct Attention {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
+    q: TextLinear,
+    k: TextLinear,
+    v: TextLinear,
+    o: TextLinear,
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
@@ -18,9 +22,9 @@ struct Attention {
 
 struct Layer {
     attn: Attention,
-    gate: Linear,
-    up: Linear,
-    down: Linear,
+    gate: TextLinear,
+    up: TextLinear,
+    down: TextLinear,
     input_norm: RmsNorm,
     post_norm: RmsNorm,
 }
@@ -93,23 +97,25 @@ impl Attention {
 }
 
 pub struct TextModel {
-    embed: Embedding,
+    embed: TextEmbedding,
     layers: Vec<Layer>,
     norm: RmsNorm,
-    lm_head: Linear,
+    lm_head: TextLinear,
 }
 
 impl TextModel {
     /// `vb` points at the decoder (`model` or `model.language_model`); `lm_head` is the LM head
-    /// weight when untied.
+    /// when untied; `quant` holds the quantised matrices of a quantised checkpoint.
     pub fn load(
         cfg: &TextConfig,
         vb: &VarBuilder,
-        lm_head: Option<Tensor>,
+        lm_head: Option<TextLinear>,
+        quant: Option<&QuantizedWeights>,
     ) -> candle_core::Result<Self> {
         let h = cfg.hidden_size;
         let kv = cfg.num_kv_heads * cfg.head_dim;
-        let embed = candle_nn::embedding(cfg.vocab_size, h, vb.pp("embed_tokens"))?;
+        let q = quant;
+        let embed = text_embedding(cfg.vocab_size, h, &vb.pp("embed_tokens"), q)?;
         let mut layers = Vec::with_capacity(cfg.num_layers);
         for i in 0..cfg.num_layers {
             let lv = vb.pp("layers").pp(i);
@@ -117,17 +123,17 @@ impl TextModel {
             let mv = lv.pp("mlp");
             layers.push(Layer {
                 attn: Attention {
-                    q: candle_nn::linear(h, cfg.num_heads * cfg.head_dim, av.pp("q_proj"))?,
-                    k: candle_nn::linear(h, kv, av.pp("k_proj"))?,
-                    v: candle_nn::linear(h, kv, av.pp("v_proj"))?,
-                    o: candle_nn::linear_no_bias(cfg.num_heads * cfg.head_dim, h, av.pp("o_proj"))?,
+                    q: text_linear(h, cfg.num_heads * cfg.head_dim, true, &av.pp("q_proj"), q)?,
+                    k: text_linear(h, kv, true, &av.pp("k_proj"), q)?,
+                    v: text_linear(h, kv, true, &av.pp("v_proj"), q)?,
+                    o: text_linear(cfg.num_heads * cfg.head_dim, h, false, &av.pp("o_proj"), q)?,
                     heads: cfg.num_heads,
                     kv_heads: cfg.num_kv_heads,
                     head_dim: cfg.head_dim,
                 },
-                gate: candle_nn::linear_no_bias(h, cfg.intermediate_size, mv.pp("gate_proj"))?,
-                up: candle_nn::linear_no_bias(h, cfg.intermediate_size, mv.pp("up_proj"))?,
-                down: candle_nn::linear_no_bias(cfg.intermediate_size, h, mv.pp("down_proj"))?,
+                gate: text_linear(h, cfg.intermediate_size, false, &mv.pp("gate_proj"), q)?,
+                up: text_linear(h, cfg.intermediate_size, false, &mv.pp("up_proj"), q)?,
+                down: text_linear(cfg.intermediate_size, h, false, &mv.pp("down_proj"), q)?,
                 input_norm: candle_nn::rms_norm(h, cfg.rms_norm_eps, lv.pp("input_layernorm"))?,
                 post_norm: candle_nn::rms_norm(
                     h,
@@ -137,13 +143,29 @@ impl TextModel {
             });
         }
         let norm = candle_nn::rms_norm(h, cfg.rms_norm_eps, vb.pp("norm"))?;
-        let head = lm_head.unwrap_or_else(|| embed.embeddings().clone());
+        let lm_head = match lm_head {
+            Some(head) => head,
+            None => embed.tied_head()?,
+        };
         Ok(Self {
             embed,
             layers,
             norm,
-            lm_head: Linear::new(head, None),
+            lm_head,
         })
+    }
+
+    /// How many of the decoder's matrices (projections, token table, LM head) run quantised,
+    /// out of how many.
+    pub fn quantized_matrices(&self) -> (usize, usize) {
+        let mut flags = vec![self.embed.is_quantized(), self.lm_head.is_quantized()];
+        for l in &self.layers {
+            let a = &l.attn;
+            flags.extend(
+                [&a.q, &a.k, &a.v, &a.o, &l.gate, &l.up, &l.down].map(TextLinear::is_quantized),
+            );
+        }
+        (flags.iter().filter(|&&f| f).count(), flags.len())
     }
 
     pub fn new_cache(&self) -> KvCache {
