@@ -153,15 +153,20 @@ impl QuantManifest {
 
     /// The parameter count that, at `dtype_bytes` per value, needs the memory this checkpoint
     /// needs: its float parameters (`total_parameters` less the quantised ones) plus the GGUF
-    /// blocks, counted twice because candle's x86 kernels keep a repacked copy of each quantised
-    /// matrix beside the original once it has been used.
+    /// blocks, counted more than once because candle's x86 kernels keep repacked copies of each
+    /// quantised matrix beside the original once it has been used (one for q8_0; two for q4k on
+    /// AMX machines, whose batched matmuls use their own tiles).
     pub fn memory_parameters(&self, total_parameters: u64, dtype_bytes: u64) -> u64 {
         let quantized: u64 = self
             .quantized
             .iter()
             .map(|t| t.shape.iter().product::<usize>() as u64)
             .sum();
-        total_parameters.saturating_sub(quantized) + 2 * self.gguf_bytes / dtype_bytes.max(1)
+        let copies = match self.quant_type {
+            QuantType::Q8_0 => 2,
+            QuantType::Q4K => 3,
+        };
+        total_parameters.saturating_sub(quantized) + copies * self.gguf_bytes / dtype_bytes.max(1)
     }
 
     /// How the compute dtype and the weights combine, for the engine identity ("f32, language
@@ -215,6 +220,14 @@ mod tests {
         );
         std::fs::write(dir.join("model-q8_0.gguf"), b"x").unwrap();
         assert_eq!(QuantManifest::read(&dir).unwrap(), Some(m.clone()));
+        // 1000 parameters, 640 of them quantised into 680 bytes, held twice: 360 float
+        // parameters plus 2 × 680 / 4 f32-sized slots.
+        m.quantized = vec![TensorRecord {
+            name: "w".into(),
+            shape: vec![10, 64],
+        }];
+        m.gguf_bytes = 680;
+        assert_eq!(m.memory_parameters(1000, 4), 360 + 340);
         m.gguf_file = "../model-q8_0.gguf".into();
         m.write(&dir).unwrap();
         assert!(QuantManifest::read(&dir).is_err());

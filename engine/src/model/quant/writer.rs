@@ -196,7 +196,11 @@ pub fn quantize_checkpoint(
     let gguf_path = out.join(quant.gguf_file_name());
     let gguf_err = |e: candle_core::Error| ModelError::file(&gguf_path, e.to_string());
     let f = File::create(&gguf_path).map_err(|e| ModelError::file(&gguf_path, e.to_string()))?;
-    let src_name = src.display().to_string();
+    let src_name = src
+        .canonicalize()
+        .unwrap_or_else(|_| src.to_path_buf())
+        .display()
+        .to_string();
     let metadata = [
         ("general.name", src_name.as_str()),
         ("ecgr1.format", MANIFEST_FORMAT),
