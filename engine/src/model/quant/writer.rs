@@ -137,8 +137,108 @@ fn copy_side_files(
     Ok((copied, skipped))
 }
 
+/// Where each tensor of a checkpoint goes.
+struct Split {
+    quantized: Vec<PlannedTensor>,
+    kept_float: Vec<KeptFloat>,
+    float: Vec<PlannedFloat>,
+}
+
+fn split(files: &SafetensorsFiles, quant: QuantType) -> Split {
+    let mut names: Vec<&str> = files.names().collect();
+    names.sort_unstable();
+    let block = quant.block_size();
+    let mut out = Split {
+        quantized: Vec::new(),
+        kept_float: Vec::new(),
+        float: Vec::new(),
+    };
+    for name in names {
+        let shape = files.shape(name).unwrap_or_default().to_vec();
+        let dtype = files.dtype(name).unwrap_or(DType::U8);
+        let candidate = is_language_model_matrix(name) && shape.len() == 2;
+        if candidate && dtype.is_float() && shape[1].is_multiple_of(block) {
+            out.quantized.push(PlannedTensor {
+                name: name.to_string(),
+                quant,
+                shape,
+            });
+            continue;
+        }
+        if candidate {
+            out.kept_float.push(KeptFloat {
+                name: name.to_string(),
+                shape: shape.clone(),
+                reason: format!(
+                    "inner dimension {} is not a multiple of the {} block size {block}",
+                    shape[1],
+                    quant.name()
+                ),
+            });
+        }
+        out.float.push(PlannedFloat {
+            name: name.to_string(),
+            dtype,
+            shape,
+        });
+    }
+    out
+}
+
+fn write_gguf(
+    files: &SafetensorsFiles,
+    path: &Path,
+    metadata: &[(&str, &str)],
+    plan: &[PlannedTensor],
+    progress: &mut dyn FnMut(&str),
+) -> Result<(), ModelError> {
+    let err = |e: candle_core::Error| ModelError::file(path, e.to_string());
+    let f = File::create(path).map_err(|e| ModelError::file(path, e.to_string()))?;
+    let mut gguf =
+        GgufStreamWriter::begin(BufWriter::new(f), metadata, plan.to_vec()).map_err(err)?;
+    for (i, t) in plan.iter().enumerate() {
+        progress(&format!(
+            "[{}/{}] {} {:?} -> {}",
+            i + 1,
+            plan.len(),
+            t.name,
+            t.shape,
+            t.quant.name()
+        ));
+        let w = files.load(&t.name, &Device::Cpu)?.to_dtype(DType::F32)?;
+        let q = QTensor::quantize(&w, t.quant.ggml()).map_err(|e| ModelError::Weights {
+            name: t.name.clone(),
+            problem: format!("quantising to {}: {e}", t.quant.name()),
+        })?;
+        drop(w);
+        gguf.write_tensor(&t.name, &q).map_err(err)?;
+    }
+    gguf.finish().map_err(err)?;
+    Ok(())
+}
+
+fn write_float(
+    files: &SafetensorsFiles,
+    path: &Path,
+    plan: Vec<PlannedFloat>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(), ModelError> {
+    let err = |e: String| ModelError::file(path, e);
+    let f = File::create(path).map_err(|e| ModelError::file(path, e.to_string()))?;
+    let mut st = SafetensorsStreamWriter::begin(BufWriter::new(f), plan).map_err(err)?;
+    let order: Vec<String> = st.order().map(|t| t.name.clone()).collect();
+    progress(&format!("{} float tensors -> {FLOAT_FILE}", order.len()));
+    for name in &order {
+        st.write_tensor(name, &files.read_bytes(name)?)
+            .map_err(err)?;
+    }
+    st.finish().map_err(err)?;
+    Ok(())
+}
+
 /// Writes a quantised copy of the checkpoint in `src` to the new (or empty) directory `out`;
-/// `progress` hears each tensor as it is written.
+/// `progress` hears each tensor as it is written. On failure the partial copy is removed, so
+/// `out` is left empty (or absent) as it was found.
 pub fn quantize_checkpoint(
     src: &Path,
     out: &Path,
@@ -153,49 +253,26 @@ pub fn quantize_checkpoint(
     }
     let sources = weight_files(src)?;
     let files = SafetensorsFiles::open(&sources)?;
-    let mut names: Vec<String> = files.names().map(str::to_string).collect();
-    names.sort_unstable();
-
-    let block = quant.block_size();
-    let mut quantized = Vec::new();
-    let mut kept_float = Vec::new();
-    let mut float = Vec::new();
-    for name in &names {
-        let shape = files.shape(name).unwrap_or_default().to_vec();
-        let dtype = files.dtype(name).unwrap_or(DType::U8);
-        let candidate = is_language_model_matrix(name) && shape.len() == 2;
-        if candidate && dtype.is_float() && shape[1].is_multiple_of(block) {
-            quantized.push(PlannedTensor {
-                name: name.clone(),
-                quant,
-                shape,
-            });
-            continue;
-        }
-        if candidate {
-            kept_float.push(KeptFloat {
-                name: name.clone(),
-                shape: shape.clone(),
-                reason: format!(
-                    "inner dimension {} is not a multiple of the {} block size {block}",
-                    shape[1],
-                    quant.name()
-                ),
-            });
-        }
-        float.push(PlannedFloat {
-            name: name.clone(),
-            dtype,
-            shape,
-        });
-    }
-
+    let plan = split(&files, quant);
     prepare_output(src, out)?;
-    let (copied, skipped) = copy_side_files(src, out, &sources)?;
+    let result = write_output(src, out, quant, &sources, &files, plan, progress);
+    if result.is_err() {
+        // `out` was new or empty (checked above), so everything in it is ours.
+        let _ = std::fs::remove_dir_all(out);
+    }
+    result
+}
 
-    let gguf_path = out.join(quant.gguf_file_name());
-    let gguf_err = |e: candle_core::Error| ModelError::file(&gguf_path, e.to_string());
-    let f = File::create(&gguf_path).map_err(|e| ModelError::file(&gguf_path, e.to_string()))?;
+fn write_output(
+    src: &Path,
+    out: &Path,
+    quant: QuantType,
+    sources: &[std::path::PathBuf],
+    files: &SafetensorsFiles,
+    plan: Split,
+    progress: &mut dyn FnMut(&str),
+) -> Result<QuantizeReport, ModelError> {
+    let (copied, skipped) = copy_side_files(src, out, sources)?;
     let src_name = src
         .canonicalize()
         .unwrap_or_else(|_| src.to_path_buf())
@@ -206,39 +283,10 @@ pub fn quantize_checkpoint(
         ("ecgr1.format", MANIFEST_FORMAT),
         ("ecgr1.quantization", quant.name()),
     ];
-    let mut gguf = GgufStreamWriter::begin(BufWriter::new(f), &metadata, quantized.clone())
-        .map_err(gguf_err)?;
-    for (i, t) in quantized.iter().enumerate() {
-        progress(&format!(
-            "[{}/{}] {} {:?} -> {}",
-            i + 1,
-            quantized.len(),
-            t.name,
-            t.shape,
-            quant.name()
-        ));
-        let w = files.load(&t.name, &Device::Cpu)?.to_dtype(DType::F32)?;
-        let q = QTensor::quantize(&w, quant.ggml()).map_err(|e| ModelError::Weights {
-            name: t.name.clone(),
-            problem: format!("quantising to {}: {e}", quant.name()),
-        })?;
-        drop(w);
-        gguf.write_tensor(&t.name, &q).map_err(gguf_err)?;
-    }
-    gguf.finish().map_err(gguf_err)?;
-
+    let gguf_path = out.join(quant.gguf_file_name());
+    write_gguf(files, &gguf_path, &metadata, &plan.quantized, progress)?;
     let float_path = out.join(FLOAT_FILE);
-    let f = File::create(&float_path).map_err(|e| ModelError::file(&float_path, e.to_string()))?;
-    let mut st = SafetensorsStreamWriter::begin(BufWriter::new(f), float)
-        .map_err(|e| ModelError::file(&float_path, e))?;
-    let order: Vec<String> = st.order().map(|t| t.name.clone()).collect();
-    progress(&format!("{} float tensors -> {FLOAT_FILE}", order.len()));
-    for name in &order {
-        let bytes = files.read_bytes(name)?;
-        st.write_tensor(name, &bytes)
-            .map_err(|e| ModelError::file(&float_path, e))?;
-    }
-    st.finish().map_err(|e| ModelError::file(&float_path, e))?;
+    write_float(files, &float_path, plan.float, progress)?;
 
     let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
     let manifest = QuantManifest {
@@ -248,17 +296,18 @@ pub fn quantize_checkpoint(
         float_file: FLOAT_FILE.into(),
         source: SourceRecord {
             dir: src_name,
-            weights_sha256: file_hashes(src, &sources)?,
+            weights_sha256: file_hashes(src, sources)?,
             bytes: sources.iter().map(|p| size(p)).sum(),
         },
-        quantized: quantized
+        quantized: plan
+            .quantized
             .into_iter()
             .map(|t| TensorRecord {
                 name: t.name,
                 shape: t.shape,
             })
             .collect(),
-        kept_float,
+        kept_float: plan.kept_float,
         gguf_bytes: size(&gguf_path),
         float_bytes: size(&float_path),
         writer: format!("ecgr1 {}", env!("CARGO_PKG_VERSION")),
