@@ -75,7 +75,11 @@ fn run_case(eng: &LocalModelEngine, case: &Value) -> (Vec<u32>, f64, Vec<f64>) {
         notes: case["notes"].as_str().unwrap(),
         question: case["question"].as_str().unwrap(),
         with_image: img.is_some(),
-        ecg_tokens: if signal.is_some() { eng.ecg_tokens() } else { 0 },
+        ecg_tokens: if signal.is_some() {
+            eng.ecg_tokens()
+        } else {
+            0
+        },
     };
     let (_, prompt) = eng.prompt_ids(&input, img.as_ref()).unwrap();
     let images: Vec<ProcessedImage> = img.iter().cloned().collect();
@@ -188,7 +192,12 @@ fn print_and_record(rows: &[Value], file: &str) {
 #[test]
 fn agreement_with_f32_on_the_parity_prompts() {
     let mut rows = Vec::new();
-    for name in ["qwen2vl-tiny", "qwen2vl-legacy", "qwen3vl-tiny", "ecgr1-tiny"] {
+    for name in [
+        "qwen2vl-tiny",
+        "qwen2vl-legacy",
+        "qwen3vl-tiny",
+        "ecgr1-tiny",
+    ] {
         rows.extend(agreement_rows(
             name,
             &fixtures().join(name),
@@ -208,7 +217,11 @@ fn agreement_with_f32_on_the_parity_prompts() {
     // Random weights have greedy margins of hundredths of a nat, so a token may flip; the yes/no
     // answer may not flip on more than one prompt in ten.
     let flipped = q8.iter().filter(|r| r["answer_agrees"] != true).count();
-    assert!(flipped * 10 <= q8.len(), "{flipped} of {} answers flipped", q8.len());
+    assert!(
+        flipped * 10 <= q8.len(),
+        "{flipped} of {} answers flipped",
+        q8.len()
+    );
     // q4k keeps these 64-wide checkpoints in float, so it must reproduce f32 exactly.
     for r in rows.iter().filter(|r| r["quant"] == "q4k") {
         assert_eq!(r["quantized_matrices"], 0, "{r}");

@@ -438,7 +438,9 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
         (Some(_), _) if signal.is_some() => bail!(
             "--python compares an image prompt only (the reference script has no ECG tower); drop --ecg"
         ),
-        (Some(_), None) => bail!("--python needs --image (the reference benchmark prefills an image)"),
+        (Some(_), None) => {
+            bail!("--python needs --image (the reference benchmark prefills an image)")
+        }
         (Some(_), Some(_)) if engine.checkpoint().quantization.is_some() => {
             bail!("--python runs transformers, which cannot load a quantised checkpoint")
         }
@@ -780,7 +782,10 @@ mod tests {
             "--cpu",
         ]);
         assert_eq!(code, 1);
-        assert!(err.contains("--python compares an image prompt only"), "{err}");
+        assert!(
+            err.contains("--python compares an image prompt only"),
+            "{err}"
+        );
     }
 
     #[test]

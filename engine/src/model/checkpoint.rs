@@ -218,7 +218,9 @@ impl Checkpoint {
             weight_files,
             // A quantised checkpoint's language-model matrices are in its GGUF file.
             parameters: tensors.element_count()
-                + quantization.as_ref().map_or(0, QuantManifest::quantized_elements),
+                + quantization
+                    .as_ref()
+                    .map_or(0, QuantManifest::quantized_elements),
             eos_token_ids,
             stored_dtype,
             quantization,

@@ -119,9 +119,10 @@ impl LocalModelEngine {
         if device.is_cpu() {
             // `checkpoint.parameters` counts the GGUF tensors too (see Checkpoint::open).
             let parameters = match &checkpoint.quantization {
-                Some(q) => {
-                    q.memory_parameters(checkpoint.parameters, dtype.candle().size_in_bytes() as u64)
-                }
+                Some(q) => q.memory_parameters(
+                    checkpoint.parameters,
+                    dtype.candle().size_in_bytes() as u64,
+                ),
                 None => checkpoint.parameters,
             };
             super::check_memory(parameters, dtype, super::available_memory_bytes())?;

@@ -637,6 +637,8 @@ fn an_ecgr1_checkpoint_reads_the_signal_through_its_tower_and_the_run_is_signed(
     assert!(family.contains("ecg"), "family {family}");
     // The sample is 1000 Hz: the tower's input was resampled, and the window says so.
     harness.get_by_label_contains("resampled from 1000 Hz to 500 Hz");
+    // Which model wrote it is on screen, as the audit record keeps it.
+    harness.get_by_label_contains("Engine: ecg-r1 0.1.0 · ecg-r1 · f32 · cpu · model.safetensors");
     harness.get_by_label(ecgr1_engine::report::ASSIST_NOTICE);
     harness.get_by_label_contains("Stored: case 1, run 1");
     prepare_signature(&mut harness);

@@ -17,8 +17,8 @@ use super::config::MAX_LAYERS;
 use super::decoder::{Deepstack, Session, TextModel, place_rows};
 use super::ecg_coca::{EcgEncoder, TOWER_PREFIX};
 use super::preprocess::ProcessedImage;
-use super::vision::{pixel_tensor, prompt_positions};
 use super::quant::QuantizedWeights;
+use super::vision::{pixel_tensor, prompt_positions};
 use super::weights::{Backend, SafetensorsFiles, load_error, load_lm_head};
 use super::{ModelDType, ModelError};
 use crate::record::ModelSignal;
@@ -148,8 +148,8 @@ impl Qwen3Vl {
             device.clone(),
         );
         let lm_head = load_lm_head(files, &vb, &cfg.text, quant)?;
-        let text = TextModel::load(&cfg.text, &vb.pp(TEXT_PREFIX), lm_head, quant)
-            .map_err(load_error)?;
+        let text =
+            TextModel::load(&cfg.text, &vb.pp(TEXT_PREFIX), lm_head, quant).map_err(load_error)?;
         let vision = VisionTower::load(&cfg.vision, &vb.pp(VISION_PREFIX)).map_err(load_error)?;
         let ecg = if has_ecg_tower(files) {
             let Some(fields) = &cfg.ecg else {
