@@ -57,6 +57,15 @@ def greedy_decode(model, out, new_tokens):
 
 
 def peak_rss_mib():
+    """This process's own peak (VmHWM). Not getrusage's ru_maxrss: Linux carries the parent's
+    peak across fork + exec into it, so under `ecgr1 model bench` it would report ecgr1's peak."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
