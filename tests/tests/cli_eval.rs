@@ -64,3 +64,80 @@ fn eval_and_compare_on_the_bundled_samples() {
             .any(|e| e.file_name().to_string_lossy().starts_with("rows-0"))
     );
 }
+
+/// A model with a P(yes) (the tiny random ECG-R1 checkpoint reading each signal through its
+/// tower) against the protocol engine on the same manifest: the local engine's rows carry
+/// P(yes), so AUC, calibration and the per-band counts exist, and every row lands in exactly
+/// one band; the paired comparison runs over the rows both engines answered.
+#[test]
+fn a_local_model_with_p_yes_gets_auc_bands_and_a_paired_comparison() {
+    let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/samples");
+    let model = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/model/ecgr1-tiny"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("manifest.csv");
+    let rows = [
+        ("synthetic_twi.csv", "yes"),
+        ("synthetic_sinus.csv", "no"),
+        ("waveform_ecg.dcm", "no"),
+        ("synthetic_sinus.hea", "no"),
+    ];
+    let text: String = std::iter::once("file,notes,label\n".to_string())
+        .chain(
+            rows.iter()
+                .map(|(file, label)| format!("{samples}/{file},chest pain,{label}\n")),
+        )
+        .collect();
+    std::fs::write(&manifest, text).unwrap();
+    let out_dir = dir.path().join("out");
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = ecgr1_app::cli::run(
+        [
+            "ecgr1",
+            "eval",
+            manifest.to_str().unwrap(),
+            "--task",
+            "twi",
+            "--engine",
+            "local",
+            "--model",
+            model,
+            "--max-tokens",
+            "8",
+            "--compare",
+            "protocol",
+            "--bootstrap",
+            "200",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        &mut out,
+        &mut err,
+    );
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("summary.json")).unwrap()).unwrap();
+    let local = &summary["engines"][0];
+    assert_eq!(local["rows"], 4);
+    // Random weights write arbitrary text: a row without a yes/no answer counts as a failure
+    // of the answer, but its P(yes) (read after appending <answer>) is still scored.
+    assert_eq!(
+        local["answered"].as_u64().unwrap() + local["failures"].as_u64().unwrap(),
+        4,
+        "{local}"
+    );
+    assert!(!local["auc"].is_null(), "AUC from P(yes): {local}");
+    let bands = local["bands"].as_array().expect("per-band counts");
+    let counted: u64 = bands
+        .iter()
+        .map(|b| b["observed_positive"]["total"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 4, "every row in exactly one band: {bands:?}");
+    assert!(!local["calibration"].is_null(), "{local}");
+    // The protocol engine beside it has no P(yes).
+    assert!(summary["engines"][1]["auc"].is_null());
+    assert!(summary["comparison"]["mcnemar"].is_object(), "{summary}");
+    assert!(out_dir.join("roc.png").is_file());
+}

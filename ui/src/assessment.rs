@@ -34,6 +34,48 @@ pub fn verifier_wording(summary: Option<&VerifySummary>) -> String {
     }
 }
 
+/// Which engine wrote the report, as the audit record keeps it: name and version, model family,
+/// precision (with the quantisation of a quantised checkpoint, e.g. "f32, language model q8_0"),
+/// device, and the first weight file's SHA-256 (the rest, and the checkpoint, on hover).
+pub fn engine_wording(report: &Report) -> String {
+    let e = &report.engine;
+    let mut parts = vec![format!("{} {}", e.name, e.version)];
+    parts.extend(e.family.iter().cloned());
+    parts.extend(e.dtype.iter().cloned());
+    if !e.device.is_empty() {
+        parts.push(e.device.clone());
+    }
+    if let Some((file, sha)) = e.weights_sha256.first() {
+        let short: String = sha.chars().take(12).collect();
+        let more = e.weights_sha256.len() - 1;
+        parts.push(if more == 0 {
+            format!("{file} {short}…")
+        } else {
+            format!("{file} {short}… (+{more} more files)")
+        });
+    }
+    format!("Engine: {}", parts.join(" · "))
+}
+
+/// The checkpoint and every weight file's full SHA-256, one per line.
+pub fn engine_details(report: &Report) -> String {
+    let e = &report.engine;
+    let mut lines: Vec<String> = e
+        .checkpoint
+        .iter()
+        .map(|c| format!("checkpoint {c}"))
+        .collect();
+    lines.extend(
+        e.weights_sha256
+            .iter()
+            .map(|(file, sha)| format!("{file}  SHA-256 {sha}")),
+    );
+    if lines.is_empty() {
+        lines.push("built-in engine: no weights".to_string());
+    }
+    lines.join("\n")
+}
+
 fn band_colour(band: Option<RiskBand>) -> Color32 {
     match band {
         Some(RiskBand::High) => Color32::from_rgb(190, 40, 40),
@@ -69,6 +111,8 @@ pub fn assessment_view(ui: &mut Ui, report: &Report, verifier: Option<&VerifySum
         for note in &report.input_notes {
             ui.small(format!("Note: {note}"));
         }
+        ui.small(engine_wording(report))
+            .on_hover_text(engine_details(report));
         ui.label(RichText::new(ASSIST_NOTICE).italics());
     });
 }
@@ -132,5 +176,42 @@ mod tests {
         harness
             .get_by_label("Verifier: 4 claims found, 2 supported, 1 contradicted, 1 not checkable");
         harness.get_by_label(ASSIST_NOTICE);
+        harness.get_by_label("Engine: ecg-r1 ");
+    }
+
+    #[test]
+    fn the_engine_line_names_family_precision_device_and_weights() {
+        let mut r = report("ecg-r1", Task::Twi, Some(0.9));
+        r.engine = EngineIdentity {
+            name: "ecg-r1".into(),
+            version: "0.1.0".into(),
+            family: Some("ecg-r1".into()),
+            checkpoint: Some("/models/ecg-r1-8b-q8".into()),
+            weights_sha256: vec![
+                ("model-q8_0.gguf".into(), "ab".repeat(32)),
+                ("model.safetensors".into(), "cd".repeat(32)),
+            ],
+            device: "cpu".into(),
+            dtype: Some("f32, language model q8_0".into()),
+        };
+        assert_eq!(
+            engine_wording(&r),
+            "Engine: ecg-r1 0.1.0 · ecg-r1 · f32, language model q8_0 · cpu · \
+             model-q8_0.gguf abababababab… (+1 more files)"
+        );
+        let details = engine_details(&r);
+        assert!(
+            details.starts_with("checkpoint /models/ecg-r1-8b-q8\n"),
+            "{details}"
+        );
+        assert!(details.contains(&format!("model.safetensors  SHA-256 {}", "cd".repeat(32))));
+        r.engine = EngineIdentity {
+            name: "protocol".into(),
+            version: "0.1.0".into(),
+            device: "cpu".into(),
+            ..EngineIdentity::default()
+        };
+        assert_eq!(engine_wording(&r), "Engine: protocol 0.1.0 · cpu");
+        assert_eq!(engine_details(&r), "built-in engine: no weights");
     }
 }

@@ -14,6 +14,7 @@ mod info;
 pub mod input;
 pub mod measure;
 mod model;
+mod model_quantize;
 mod render;
 mod report;
 mod sign;
@@ -50,7 +51,7 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Check a reasoning trace against a recording's measurements.
     Verify(verify::VerifyArgs),
-    /// Local model checkpoints: parity scoring and description.
+    /// Local model checkpoints: parity scoring, description, benchmarks and quantisation.
     Model(model::ModelArgs),
     /// Draw a signal file on ECG paper as a PNG (3x4/6x2/12x1, 25/50 mm/s, 5/10/20 mm/mV).
     Render(render::RenderArgs),

@@ -1,5 +1,5 @@
-//! `ecgr1 model score|info|bench`: check a local checkpoint against the reference implementation,
-//! describe it, and time it.
+//! `ecgr1 model score|info|bench|quantize`: check a local checkpoint against the reference
+//! implementation, describe it, time it, and write a quantised copy.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,10 +10,11 @@ use ecgr1_engine::formats::{EcgInput, LoadOptions, load_path};
 use ecgr1_engine::model::checkpoint::file_hashes;
 use ecgr1_engine::model::generate::top_k_logprobs;
 use ecgr1_engine::model::preprocess::ProcessedImage;
+use ecgr1_engine::model::quant::QuantizedWeights;
 use ecgr1_engine::model::qwen3vl::ecg_sizes;
 use ecgr1_engine::model::weights::SafetensorsFiles;
 use ecgr1_engine::model::{
-    Checkpoint, LocalModelEngine, LocalModelOptions, ModelDType, PromptInput,
+    Checkpoint, LocalModelEngine, LocalModelOptions, ModelDType, ModelFamily, PromptInput,
 };
 use ecgr1_engine::record::ModelSignal;
 use ecgr1_engine::report::Engine;
@@ -36,6 +37,9 @@ pub enum ModelCommand {
     /// one signal; with --python (image prompts), the same figures for transformers on the same
     /// checkpoint and input, as ratios.
     Bench(BenchArgs),
+    /// Write a copy whose language-model matrices are GGUF-quantised (q8_0 or q4k); vision and
+    /// ECG towers, norms and biases stay float. The copy loads like any checkpoint.
+    Quantize(super::model_quantize::QuantizeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -43,7 +47,9 @@ pub struct BenchArgs {
     /// Checkpoint directory, or ORG/NAME[@REVISION] in the local Hugging Face cache.
     #[arg(long)]
     pub model: String,
-    /// The ECG image to prefill with (PNG or JPEG).
+    /// The ECG image to prefill with (PNG or JPEG); without it the prompt is text only (the
+    /// notes and the question), which keeps a CPU comparison of float and quantised weights
+    /// short.
     #[arg(long)]
     pub image: Option<PathBuf>,
     /// An ECG signal file for a checkpoint with an ECG tower (ECG-R1), alone or with --image.
@@ -127,6 +133,7 @@ pub fn run(args: &ModelArgs, out: &mut dyn Write) -> Result<()> {
         ModelCommand::Score(a) => score(a, out),
         ModelCommand::Info(a) => info(a, out),
         ModelCommand::Bench(a) => bench(a, out),
+        ModelCommand::Quantize(a) => super::model_quantize::run(a, out),
     }
 }
 
@@ -212,16 +219,37 @@ fn score(args: &ScoreArgs, out: &mut dyn Write) -> Result<()> {
 fn info(args: &InfoArgs, out: &mut dyn Write) -> Result<()> {
     let ckpt = Checkpoint::open(&args.model)?;
     let weights = SafetensorsFiles::open(&ckpt.weight_files)?;
+    let quant = match ckpt.gguf_file() {
+        Some(path) => Some(QuantizedWeights::open(&path)?),
+        None => None,
+    };
     let files = ckpt.files()?;
     let hashes = file_hashes(&ckpt.dir, &files)?;
-    let dtypes: Vec<String> = weights
+    // Stored types by how many weights each holds; a quantised checkpoint's GGUF type counts.
+    let mut counts: Vec<(String, u64)> = weights
         .dtype_counts()
         .iter()
-        .map(|(d, _)| format!("{d:?}").to_lowercase())
+        .map(|(d, n)| (format!("{d:?}").to_lowercase(), *n))
         .collect();
     let t = ckpt.config.text();
     let (vision_depth, vision_width, vision_heads) = ckpt.config.vision_sizes();
     let ecg = ecg_sizes(&weights);
+    if let (Some(q), Some(m)) = (&quant, &ckpt.quantization) {
+        counts.push((m.quant_type.name().to_string(), q.element_count()));
+    }
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
+    let dtypes: Vec<String> = counts.into_iter().map(|(d, _)| d).collect();
+    let parameters =
+        weights.element_count() + quant.as_ref().map_or(0, QuantizedWeights::element_count);
+    let quantization = ckpt.quantization.as_ref().map(|m| {
+        json!({
+            "type": m.quant_type.name(),
+            "gguf_file": m.gguf_file,
+            "quantized_tensors": m.quantized.len(),
+            "kept_float": m.kept_float,
+            "source": m.source,
+        })
+    });
     let file_list: Vec<serde_json::Value> = files
         .iter()
         .zip(&hashes)
@@ -252,8 +280,9 @@ fn info(args: &InfoArgs, out: &mut dyn Write) -> Result<()> {
         "family_name": ckpt.family.display_name(),
         "reads_signal": ckpt.family.reads_signal(),
         "checkpoint": ckpt.dir.display().to_string(),
-        "parameters": weights.element_count(),
+        "parameters": parameters,
         "dtype": dtypes.first(),
+        "quantization": quantization,
         "dtypes": dtypes,
         "config_dtype": ckpt.stored_dtype,
         "text": {
@@ -278,8 +307,19 @@ fn info(args: &InfoArgs, out: &mut dyn Write) -> Result<()> {
     } else {
         writeln!(out, "family:     {}", ckpt.family.display_name())?;
         writeln!(out, "checkpoint: {}", ckpt.dir.display())?;
-        writeln!(out, "parameters: {}", weights.element_count())?;
+        writeln!(out, "parameters: {parameters}")?;
         writeln!(out, "dtype:      {}", dtypes.join(", "))?;
+        if let Some(m) = &ckpt.quantization {
+            writeln!(
+                out,
+                "quantised:  {} language-model matrices as {} in {} ({} kept float), from {}",
+                m.quantized.len(),
+                m.quant_type.name(),
+                m.gguf_file,
+                m.kept_float.len(),
+                m.source.dir
+            )?;
+        }
         writeln!(
             out,
             "text:       {} layers, hidden {}, {} heads ({} kv), vocab {}",
@@ -331,15 +371,39 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
     let t = Instant::now();
     let engine = LocalModelEngine::load(opts).with_context(|| format!("loading {}", args.model))?;
     let load_s = t.elapsed().as_secs_f64();
+    let (quantized, matrices) = engine.model().quantized_matrices();
+    let weights_bytes: u64 = engine
+        .checkpoint()
+        .weight_files
+        .iter()
+        .cloned()
+        .chain(engine.checkpoint().gguf_file())
+        .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+        .sum();
+    // Neither an image nor a signal: a text-only prompt (the notes and the question), which
+    // keeps a CPU comparison of float and quantised weights short.
     let (image, signal) = load_inputs(&engine, args.image.as_deref(), args.ecg.as_deref())?;
-    if image.is_none() && signal.is_none() {
-        bail!("model bench needs --image IMG, --ecg FILE (ECG-R1), or both");
-    }
     let ecg_tokens = if signal.is_some() {
         engine.ecg_tokens()
     } else {
         0
     };
+    // Refused before the long runs start rather than after them.
+    if args.python.is_some() {
+        if engine.checkpoint().quantization.is_some() {
+            bail!("--python runs transformers, which cannot load a quantised checkpoint");
+        }
+        if image.is_none()
+            && !matches!(
+                engine.checkpoint().family,
+                ModelFamily::Qwen3Vl | ModelFamily::EcgR1
+            )
+        {
+            bail!(
+                "--python needs --image for Qwen2-VL (its reference benchmark prefills an image)"
+            );
+        }
+    }
     let input = PromptInput {
         system: Some(ecgr1_engine::model::engine::SYSTEM_PROMPT),
         notes: &args.notes,
@@ -396,6 +460,10 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
         "peak_rss_mib": peak_rss_mib(),
         "device": engine.identity().device,
         "dtype": model.dtype().name(),
+        "quantization": engine.checkpoint().quantization.as_ref().map(|q| q.quant_type.name()),
+        "quantized_matrices": quantized,
+        "language_model_matrices": matrices,
+        "weights_bytes": weights_bytes,
     });
     let ckpt_dir = engine.checkpoint().dir.clone();
     let dtype = model.dtype().name();
@@ -554,6 +622,14 @@ fn print_bench(value: &serde_json::Value, out: &mut dyn Write) -> Result<()> {
     writeln!(
         out,
         "prefill excludes the ECG tower (timed on its own) but includes the vision tower"
+    )?;
+    writeln!(
+        out,
+        "language model: {} of {} matrices quantised ({}), weights {:.1} MiB on disk",
+        ours["quantized_matrices"],
+        ours["language_model_matrices"],
+        ours["quantization"].as_str().unwrap_or("float"),
+        ours["weights_bytes"].as_f64().unwrap_or(0.0) / f64::from(1u32 << 20)
     )?;
     Ok(())
 }
@@ -764,7 +840,7 @@ mod tests {
     }
 
     #[test]
-    fn bench_runs_ecgr1_on_a_signal_and_refuses_no_input() {
+    fn bench_runs_ecgr1_on_a_signal_and_names_the_prompt_parts() {
         let model = fixtures().join("ecgr1-tiny");
         let ecg = fixtures().join("../../../assets/samples/synthetic_sinus.csv");
         let (code, out, err) = run(&[
@@ -804,16 +880,25 @@ mod tests {
         assert_eq!(code, 0, "{err}");
         assert!(out.contains("\nECG tower (s)"), "{out}");
         assert!(out.contains("(101 ECG, 0 image, "), "{out}");
+    }
+
+    /// `--python` is refused before anything runs where the reference cannot follow: Qwen2-VL
+    /// without an image (its reference prefills one).
+    #[test]
+    fn bench_refuses_a_reference_it_cannot_run() {
+        let model = fixtures().join("qwen2vl-tiny");
         let (code, _, err) = run(&[
             "ecgr1",
             "model",
             "bench",
             "--model",
             model.to_str().unwrap(),
+            "--python",
+            "/nonexistent/python3",
             "--cpu",
         ]);
         assert_eq!(code, 1);
-        assert!(err.contains("--image"), "{err}");
+        assert!(err.contains("--python needs --image for Qwen2-VL"), "{err}");
     }
 
     #[test]

@@ -541,6 +541,12 @@ impl AuditorView {
             "{} · task {} · {} · started {} by {} · finished {}",
             d.row.engine, run.task, run.status, run.started_at, run.created_by, run.finished_at
         ));
+        if let Some(report) = &d.report {
+            // The engine as stored with the run: family, precision (and quantisation), device and
+            // the weights' SHA-256 (all of them on hover).
+            ui.small(ecgr1_ui::assessment::engine_wording(report))
+                .on_hover_text(ecgr1_ui::assessment::engine_details(report));
+        }
         if let Some(e) = &run.error {
             ui.colored_label(ui.visuals().warn_fg_color, format!("Error: {e}"));
         }

@@ -26,6 +26,13 @@ fn signed_run_then_auditor(dir: &std::path::Path) -> App {
     run_protocol(&mut harness);
     prepare_signature(&mut harness);
     enter_password(&mut harness, "correct horse");
+    switch_to_auditor(&mut harness);
+    harness
+}
+
+/// Adds the auditor audrey, logs the window in as her and opens the auditor's workspace with
+/// its run list loaded.
+pub(crate) fn switch_to_auditor(harness: &mut App) {
     let link = harness.state().link().unwrap().clone();
     link.store
         .add_user(
@@ -38,10 +45,9 @@ fn signed_run_then_auditor(dir: &std::path::Path) -> App {
     let auditor = link.relogin("audrey", Some("auditor secret")).unwrap();
     harness.state_mut().set_link(auditor);
     harness.state_mut().workspace = Workspace::Auditor;
-    step_until(&mut harness, "the auditor's run list", |app| {
+    step_until(harness, "the auditor's run list", |app| {
         !app.auditor.rows().is_empty() && !app.auditor.is_busy()
     });
-    harness
 }
 
 fn tampered_db(db: &std::path::Path, statements: &[&str]) {

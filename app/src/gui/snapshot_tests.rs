@@ -11,6 +11,7 @@
 use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::{Harness, SnapshotOptions};
 
+use super::auditor_tests::switch_to_auditor;
 use super::reading_room::tests::{
     App, click, enter_password, prepare_signature, run_protocol, settle, step_until, type_into,
 };
@@ -79,23 +80,7 @@ fn snapshot_of_the_reading_room_with_a_signed_reading() {
 #[test]
 fn snapshot_of_the_auditor_reviewing_the_signed_run() {
     let mut harness = signed_sample();
-    let link = harness.state().link().cloned().expect("store open");
-    link.store
-        .add_user(
-            &link.session,
-            "audrey",
-            &[Role::Auditor],
-            Some("auditor secret"),
-        )
-        .expect("auditor added");
-    let auditor = link
-        .relogin("audrey", Some("auditor secret"))
-        .expect("auditor login");
-    harness.state_mut().set_link(auditor);
-    harness.state_mut().workspace = Workspace::Auditor;
-    step_until(&mut harness, "the auditor's run list", |app| {
-        !app.auditor.rows().is_empty() && !app.auditor.is_busy()
-    });
+    switch_to_auditor(&mut harness);
     harness.get_by_label_contains("Run 1 · case 1").click();
     step_until(&mut harness, "the run's detail", |app| {
         !app.auditor.is_busy()

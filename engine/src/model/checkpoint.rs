@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::ModelError;
 use super::config::ModelConfig;
+use super::quant::QuantManifest;
 use super::weights::SafetensorsFiles;
 
 /// Model families this engine runs.
@@ -155,6 +156,9 @@ pub struct Checkpoint {
     pub eos_token_ids: Vec<u32>,
     /// dtype the weights are stored in, from config.json (informational).
     pub stored_dtype: Option<String>,
+    /// Present when the language model's matrices are quantised into a GGUF file beside the
+    /// float weights (`quantization.json`, see [`super::quant`]).
+    pub quantization: Option<QuantManifest>,
 }
 
 impl Checkpoint {
@@ -182,6 +186,7 @@ impl Checkpoint {
             ModelConfig::Qwen3Vl(_) if has_tower => ModelFamily::EcgR1,
             ModelConfig::Qwen3Vl(_) => ModelFamily::Qwen3Vl,
         };
+        let quantization = QuantManifest::read(&dir)?;
         for needed in ["tokenizer.json"] {
             if !dir.join(needed).is_file() {
                 return Err(ModelError::file(
@@ -211,10 +216,22 @@ impl Checkpoint {
             family,
             config,
             weight_files,
-            parameters: tensors.element_count(),
+            // A quantised checkpoint's language-model matrices are in its GGUF file.
+            parameters: tensors.element_count()
+                + quantization
+                    .as_ref()
+                    .map_or(0, QuantManifest::quantized_elements),
             eos_token_ids,
             stored_dtype,
+            quantization,
         })
+    }
+
+    /// The GGUF file of a quantised checkpoint.
+    pub fn gguf_file(&self) -> Option<PathBuf> {
+        self.quantization
+            .as_ref()
+            .map(|q| self.dir.join(&q.gguf_file))
     }
 
     /// Every file in the checkpoint directory (not recursing), sorted by name.
@@ -233,11 +250,13 @@ impl Checkpoint {
         Ok(out)
     }
 
-    /// (file name, SHA-256) of every weight file, from the sidecar cache where size and
-    /// modification time still match, computed (and cached when the directory is writable)
-    /// otherwise.
+    /// (file name, SHA-256) of every weight file (the GGUF file of a quantised checkpoint
+    /// included), from the sidecar cache where size and modification time still match, computed
+    /// (and cached when the directory is writable) otherwise.
     pub fn weight_hashes(&self) -> Result<Vec<(String, String)>, ModelError> {
-        file_hashes(&self.dir, &self.weight_files)
+        let mut files = self.weight_files.clone();
+        files.extend(self.gguf_file());
+        file_hashes(&self.dir, &files)
     }
 }
 

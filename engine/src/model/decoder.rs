@@ -3,21 +3,26 @@
 //! biases), SwiGLU MLP, tied or untied LM head, multimodal RoPE, and Qwen3-VL's deepstack (visual
 //! features added to the hidden states at the image positions after the first layers).
 //!
+//! Every matrix of the decoder (projections, token table, LM head) is built with
+//! [`text_linear`] / [`text_embedding`], so it runs quantised where the checkpoint's GGUF file
+//! holds it ([`crate::model::quant`]) and in float otherwise.
+//!
 //! [`Session`] is a sequence in progress (cache plus next rotary position); both families return
 //! one from their prefill, so decoding, scoring and the engine do not care which family runs.
 
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{Embedding, Linear, RmsNorm, VarBuilder};
+use candle_nn::{RmsNorm, VarBuilder};
 
 use super::ModelError;
 use super::config::TextConfig;
+use super::quant::{QuantizedWeights, TextEmbedding, TextLinear, text_embedding, text_linear};
 use super::rope::{MropeLayout, inv_freq, mrope_tables};
 
 struct Attention {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
+    q: TextLinear,
+    k: TextLinear,
+    v: TextLinear,
+    o: TextLinear,
     /// Qwen3's RMSNorm over each head of q and k, before the rotary embedding.
     qk_norm: Option<(RmsNorm, RmsNorm)>,
     heads: usize,
@@ -27,9 +32,9 @@ struct Attention {
 
 struct Layer {
     attn: Attention,
-    gate: Linear,
-    up: Linear,
-    down: Linear,
+    gate: TextLinear,
+    up: TextLinear,
+    down: TextLinear,
     input_norm: RmsNorm,
     post_norm: RmsNorm,
 }
@@ -51,19 +56,6 @@ impl KvCache {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-}
-
-fn linear(
-    in_dim: usize,
-    out_dim: usize,
-    bias: bool,
-    vb: VarBuilder,
-) -> candle_core::Result<Linear> {
-    if bias {
-        candle_nn::linear(in_dim, out_dim, vb)
-    } else {
-        candle_nn::linear_no_bias(in_dim, out_dim, vb)
     }
 }
 
@@ -141,10 +133,10 @@ struct TextRope {
 }
 
 pub struct TextModel {
-    embed: Embedding,
+    embed: TextEmbedding,
     layers: Vec<Layer>,
     norm: RmsNorm,
-    lm_head: Linear,
+    lm_head: TextLinear,
     rope: TextRope,
     vocab_size: usize,
     device: Device,
@@ -153,16 +145,18 @@ pub struct TextModel {
 
 impl TextModel {
     /// `vb` points at the decoder (`model` or `model.language_model`); `lm_head` is the LM head
-    /// weight when untied.
+    /// when untied; `quant` holds the quantised matrices of a quantised checkpoint.
     pub fn load(
         cfg: &TextConfig,
         vb: &VarBuilder,
-        lm_head: Option<Tensor>,
+        lm_head: Option<TextLinear>,
+        quant: Option<&QuantizedWeights>,
     ) -> candle_core::Result<Self> {
         let h = cfg.hidden_size;
         let kv = cfg.num_kv_heads * cfg.head_dim;
         let q_dim = cfg.num_heads * cfg.head_dim;
-        let embed = candle_nn::embedding(cfg.vocab_size, h, vb.pp("embed_tokens"))?;
+        let qw = quant;
+        let embed = text_embedding(cfg.vocab_size, h, &vb.pp("embed_tokens"), qw)?;
         let mut layers = Vec::with_capacity(cfg.num_layers);
         for i in 0..cfg.num_layers {
             let lv = vb.pp("layers").pp(i);
@@ -178,18 +172,18 @@ impl TextModel {
             };
             layers.push(Layer {
                 attn: Attention {
-                    q: linear(h, q_dim, cfg.qkv_bias, av.pp("q_proj"))?,
-                    k: linear(h, kv, cfg.qkv_bias, av.pp("k_proj"))?,
-                    v: linear(h, kv, cfg.qkv_bias, av.pp("v_proj"))?,
-                    o: linear(q_dim, h, cfg.o_bias, av.pp("o_proj"))?,
+                    q: text_linear(h, q_dim, cfg.qkv_bias, &av.pp("q_proj"), qw)?,
+                    k: text_linear(h, kv, cfg.qkv_bias, &av.pp("k_proj"), qw)?,
+                    v: text_linear(h, kv, cfg.qkv_bias, &av.pp("v_proj"), qw)?,
+                    o: text_linear(q_dim, h, cfg.o_bias, &av.pp("o_proj"), qw)?,
                     qk_norm,
                     heads: cfg.num_heads,
                     kv_heads: cfg.num_kv_heads,
                     head_dim: cfg.head_dim,
                 },
-                gate: candle_nn::linear_no_bias(h, cfg.intermediate_size, mv.pp("gate_proj"))?,
-                up: candle_nn::linear_no_bias(h, cfg.intermediate_size, mv.pp("up_proj"))?,
-                down: candle_nn::linear_no_bias(cfg.intermediate_size, h, mv.pp("down_proj"))?,
+                gate: text_linear(h, cfg.intermediate_size, false, &mv.pp("gate_proj"), qw)?,
+                up: text_linear(h, cfg.intermediate_size, false, &mv.pp("up_proj"), qw)?,
+                down: text_linear(cfg.intermediate_size, h, false, &mv.pp("down_proj"), qw)?,
                 input_norm: candle_nn::rms_norm(h, cfg.rms_norm_eps, lv.pp("input_layernorm"))?,
                 post_norm: candle_nn::rms_norm(
                     h,
@@ -199,12 +193,15 @@ impl TextModel {
             });
         }
         let norm = candle_nn::rms_norm(h, cfg.rms_norm_eps, vb.pp("norm"))?;
-        let head = lm_head.unwrap_or_else(|| embed.embeddings().clone());
+        let lm_head = match lm_head {
+            Some(head) => head,
+            None => embed.tied_head()?,
+        };
         Ok(Self {
             embed,
             layers,
             norm,
-            lm_head: Linear::new(head, None),
+            lm_head,
             rope: TextRope {
                 inv_freq: inv_freq(cfg.head_dim, cfg.rope_theta),
                 section: cfg.mrope_section,
@@ -214,6 +211,19 @@ impl TextModel {
             device: vb.device().clone(),
             dtype: vb.dtype(),
         })
+    }
+
+    /// How many of the decoder's matrices (projections, token table, LM head) run quantised,
+    /// out of how many.
+    pub fn quantized_matrices(&self) -> (usize, usize) {
+        let mut flags = vec![self.embed.is_quantized(), self.lm_head.is_quantized()];
+        for l in &self.layers {
+            let a = &l.attn;
+            flags.extend(
+                [&a.q, &a.k, &a.v, &a.o, &l.gate, &l.up, &l.down].map(TextLinear::is_quantized),
+            );
+        }
+        (flags.iter().filter(|&&f| f).count(), flags.len())
     }
 
     pub fn new_cache(&self) -> KvCache {

@@ -117,11 +117,15 @@ impl LocalModelEngine {
         let image_config =
             ImageProcessorConfig::from_dir_with_defaults(&checkpoint.dir, &defaults)?;
         if device.is_cpu() {
-            super::check_memory(
-                checkpoint.parameters,
-                dtype,
-                super::available_memory_bytes(),
-            )?;
+            // `checkpoint.parameters` counts the GGUF tensors too (see Checkpoint::open).
+            let parameters = match &checkpoint.quantization {
+                Some(q) => q.memory_parameters(
+                    checkpoint.parameters,
+                    dtype.candle().size_in_bytes() as u64,
+                ),
+                None => checkpoint.parameters,
+            };
+            super::check_memory(parameters, dtype, super::available_memory_bytes())?;
         }
         let model = Network::load(&checkpoint, &device, dtype)?;
         let vocab = checkpoint.config.text().vocab_size.min(chat.vocab_size());
@@ -135,7 +139,10 @@ impl LocalModelEngine {
             checkpoint: Some(checkpoint.dir.display().to_string()),
             weights_sha256,
             device: device_name,
-            dtype: Some(dtype.name().into()),
+            dtype: Some(match &checkpoint.quantization {
+                Some(q) => q.describe_dtype(dtype.name()),
+                None => dtype.name().into(),
+            }),
         };
         let mut options = options;
         let mut stops = checkpoint.eos_token_ids.clone();

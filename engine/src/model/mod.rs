@@ -11,6 +11,10 @@
 //! [`decoder::Session`] ([`decoder`]), attention ([`attention`]), rotary positions ([`rope`]) and
 //! the vision tower's common pieces ([`vision`]); [`network::Network`] is either loaded family.
 //! The checkpoint, weights, prompt, generation and answer modules are model-agnostic.
+//!
+//! [`quant`] writes and loads checkpoints whose language-model matrices are GGUF-quantised
+//! (q8_0, q4k); the shared text decoder builds its layers with [`quant::text_linear`] and
+//! [`quant::text_embedding`], so both families load them.
 
 pub mod answer;
 pub mod attention;
@@ -23,6 +27,7 @@ pub mod generate;
 pub mod network;
 pub mod preprocess;
 pub mod prompt;
+pub mod quant;
 pub mod qwen2vl;
 pub mod qwen3vl;
 pub mod rope;

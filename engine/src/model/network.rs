@@ -10,6 +10,7 @@ use super::config::ModelConfig;
 use super::decoder::Session;
 use super::ecg_coca::EcgTowerConfig;
 use super::preprocess::ProcessedImage;
+use super::quant::QuantizedWeights;
 use super::qwen2vl::Qwen2Vl;
 use super::qwen3vl::Qwen3Vl;
 use super::weights::SafetensorsFiles;
@@ -27,14 +28,29 @@ impl Network {
     /// Loads the weights of `ckpt` onto `device` in `dtype`.
     pub fn load(ckpt: &Checkpoint, device: &Device, dtype: ModelDType) -> Result<Self, ModelError> {
         let files = Arc::new(SafetensorsFiles::open(&ckpt.weight_files)?);
+        // A quantised checkpoint keeps its language-model matrices in a GGUF file beside the
+        // float weights.
+        let quant = match ckpt.gguf_file() {
+            Some(path) => Some(QuantizedWeights::open(&path)?),
+            None => None,
+        };
+        let quant = quant.as_ref();
         Ok(match &ckpt.config {
             ModelConfig::Qwen2Vl(c) => {
-                Self::Qwen2Vl(Box::new(Qwen2Vl::load(c, &files, device, dtype)?))
+                Self::Qwen2Vl(Box::new(Qwen2Vl::load(c, &files, quant, device, dtype)?))
             }
             ModelConfig::Qwen3Vl(c) => {
-                Self::Qwen3Vl(Box::new(Qwen3Vl::load(c, &files, device, dtype)?))
+                Self::Qwen3Vl(Box::new(Qwen3Vl::load(c, &files, quant, device, dtype)?))
             }
         })
+    }
+
+    /// How many language-model matrices run quantised, out of how many.
+    pub fn quantized_matrices(&self) -> (usize, usize) {
+        match self {
+            Self::Qwen2Vl(m) => m.quantized_matrices(),
+            Self::Qwen3Vl(m) => m.quantized_matrices(),
+        }
     }
 
     pub fn dtype(&self) -> ModelDType {

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use super::ModelError;
 use super::config::TextConfig;
+use super::quant::{QuantizedWeights, TextLinear, text_linear};
 
 /// Largest safetensors header accepted (the 2B checkpoint's is about 60 kB).
 const MAX_HEADER_BYTES: u64 = 100 * 1024 * 1024;
@@ -179,22 +180,33 @@ impl SafetensorsFiles {
         self.entries.get(name).map(|e| e.shape.as_slice())
     }
 
-    /// Reads one tensor in its stored dtype onto `device`.
-    pub fn load(&self, name: &str, device: &Device) -> Result<Tensor, ModelError> {
+    /// Stored dtype of a tensor.
+    pub fn dtype(&self, name: &str) -> Option<DType> {
+        self.entries.get(name).map(|e| e.dtype)
+    }
+
+    /// The stored bytes of one tensor (little-endian, in its stored dtype), for copying a tensor
+    /// to another file unchanged.
+    pub fn read_bytes(&self, name: &str) -> Result<Vec<u8>, ModelError> {
         let e = self.entries.get(name).ok_or_else(|| ModelError::Weights {
             name: name.to_string(),
             problem: "not in the checkpoint".into(),
         })?;
         let path = &self.paths[e.file];
         let mut bytes = vec![0u8; (e.end - e.start) as usize];
-        {
-            let mut f = self.files[e.file]
-                .lock()
-                .map_err(|_| ModelError::file(path, "file handle poisoned by an earlier panic"))?;
-            f.seek(SeekFrom::Start(e.start))
-                .and_then(|_| f.read_exact(&mut bytes))
-                .map_err(|err| ModelError::file(path, format!("reading tensor '{name}': {err}")))?;
-        }
+        let mut f = self.files[e.file]
+            .lock()
+            .map_err(|_| ModelError::file(path, "file handle poisoned by an earlier panic"))?;
+        f.seek(SeekFrom::Start(e.start))
+            .and_then(|_| f.read_exact(&mut bytes))
+            .map_err(|err| ModelError::file(path, format!("reading tensor '{name}': {err}")))?;
+        Ok(bytes)
+    }
+
+    /// Reads one tensor in its stored dtype onto `device`.
+    pub fn load(&self, name: &str, device: &Device) -> Result<Tensor, ModelError> {
+        let bytes = self.read_bytes(name)?;
+        let e = &self.entries[name];
         Ok(Tensor::from_raw_buffer(&bytes, e.dtype, &e.shape, &Device::Cpu)?.to_device(device)?)
     }
 }
@@ -301,22 +313,30 @@ pub fn load_error(e: candle_core::Error) -> ModelError {
     ModelError::Tensor(e)
 }
 
-/// The untied LM head (`lm_head.weight`), or `None` when config.json ties it to the embeddings.
+/// The untied LM head (`lm_head.weight`, quantised when the GGUF file holds it), or `None` when
+/// config.json ties it to the embeddings.
 pub fn load_lm_head(
     files: &SafetensorsFiles,
     vb: &candle_nn::VarBuilder,
     text: &TextConfig,
-) -> Result<Option<Tensor>, ModelError> {
+    quant: Option<&QuantizedWeights>,
+) -> Result<Option<TextLinear>, ModelError> {
     if text.tie_word_embeddings {
         return Ok(None);
     }
-    if !files.contains("lm_head.weight") {
+    if !files.contains("lm_head.weight") && !quant.is_some_and(|q| q.contains("lm_head.weight")) {
         return Err(ModelError::Weights {
             name: "lm_head.weight".into(),
             problem: "missing, and config.json does not tie it to the embeddings".into(),
         });
     }
-    vb.get((text.vocab_size, text.hidden_size), "lm_head.weight")
-        .map(Some)
-        .map_err(load_error)
+    text_linear(
+        text.hidden_size,
+        text.vocab_size,
+        false,
+        &vb.pp("lm_head"),
+        quant,
+    )
+    .map(Some)
+    .map_err(load_error)
 }

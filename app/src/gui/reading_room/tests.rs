@@ -77,6 +77,29 @@ pub(crate) fn enter_password(harness: &mut App, password: &str) {
     });
 }
 
+/// A window acting as dr_reed whose run panel is set to the local model at the tiny fixture
+/// checkpoint `name` (tests/fixtures/model/NAME), for `task`, writing at most `max_tokens`.
+fn with_local_checkpoint(name: &str, task: ecgr1_engine::Task, max_tokens: usize) -> App {
+    let mut harness = start("dr_reed");
+    // The tiny checkpoints have random weights: they write arbitrary characters, some of which
+    // no bundled font has. A real window draws those as boxes; so does this test.
+    harness
+        .ctx
+        .set_missing_glyph_policy(egui::MissingGlyphPolicy::Tofu);
+    let checkpoint = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/model")
+        .join(name);
+    harness.state_mut().reading.run_settings = RunSettings {
+        engine: EngineChoice::Local,
+        task,
+        checkpoint: checkpoint.display().to_string(),
+        max_tokens,
+        ..RunSettings::default()
+    };
+    settle(&mut harness);
+    harness
+}
+
 #[test]
 fn sample_to_measurements_to_protocol_run_to_signed_case() {
     let mut harness = start("dr_reed");
@@ -218,23 +241,7 @@ fn a_user_without_the_cardiologist_role_cannot_sign() {
 
 #[test]
 fn a_local_model_run_streams_tokens_and_can_be_cancelled() {
-    let mut harness = start("dr_reed");
-    // The tiny checkpoint has random weights: it writes arbitrary characters, some of which
-    // no bundled font has. A real window draws those as boxes; so does this test.
-    harness
-        .ctx
-        .set_missing_glyph_policy(egui::MissingGlyphPolicy::Tofu);
-    let checkpoint = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/fixtures/model/qwen2vl-tiny"
-    );
-    harness.state_mut().reading.run_settings = RunSettings {
-        engine: EngineChoice::Local,
-        checkpoint: checkpoint.to_string(),
-        max_tokens: 8192,
-        ..RunSettings::default()
-    };
-    settle(&mut harness);
+    let mut harness = with_local_checkpoint("qwen2vl-tiny", ecgr1_engine::Task::Interpret, 8192);
     harness.get_by_label(RUN_BUTTON).click();
     settle(&mut harness);
     step_until(&mut harness, "streamed tokens", |app| {
@@ -380,22 +387,7 @@ fn overriding_signs_the_clinicians_own_answer() {
 
 #[test]
 fn a_local_model_twi_run_shows_its_band_in_probabilistic_words() {
-    let mut harness = start("dr_reed");
-    harness
-        .ctx
-        .set_missing_glyph_policy(egui::MissingGlyphPolicy::Tofu);
-    let checkpoint = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/fixtures/model/qwen2vl-tiny"
-    );
-    harness.state_mut().reading.run_settings = RunSettings {
-        engine: EngineChoice::Local,
-        task: ecgr1_engine::Task::Twi,
-        checkpoint: checkpoint.to_string(),
-        max_tokens: 12,
-        ..RunSettings::default()
-    };
-    settle(&mut harness);
+    let mut harness = with_local_checkpoint("qwen2vl-tiny", ecgr1_engine::Task::Twi, 12);
     run_protocol(&mut harness);
     let run = harness.state().reading.shown_run().expect("a run is shown");
     assert_eq!(run.status, "completed", "{:?}", run.error);
@@ -635,21 +627,7 @@ fn the_next_start_restores_layout_workspace_engine_settings_and_the_open_case() 
 
 #[test]
 fn an_ecgr1_checkpoint_reads_the_signal_through_its_tower_and_the_run_is_signed() {
-    let mut harness = start("dr_reed");
-    harness
-        .ctx
-        .set_missing_glyph_policy(egui::MissingGlyphPolicy::Tofu);
-    let checkpoint = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/fixtures/model/ecgr1-tiny"
-    );
-    harness.state_mut().reading.run_settings = RunSettings {
-        engine: EngineChoice::Local,
-        checkpoint: checkpoint.to_string(),
-        max_tokens: 12,
-        ..RunSettings::default()
-    };
-    settle(&mut harness);
+    let mut harness = with_local_checkpoint("ecgr1-tiny", ecgr1_engine::Task::Interpret, 12);
     run_protocol(&mut harness);
     let run = harness.state().reading.shown_run().expect("a run is shown");
     assert_eq!(run.status, "completed", "{:?}", run.error);
@@ -659,6 +637,8 @@ fn an_ecgr1_checkpoint_reads_the_signal_through_its_tower_and_the_run_is_signed(
     assert!(family.contains("ecg"), "family {family}");
     // The sample is 1000 Hz: the tower's input was resampled, and the window says so.
     harness.get_by_label_contains("resampled from 1000 Hz to 500 Hz");
+    // Which model wrote it is on screen, as the audit record keeps it.
+    harness.get_by_label_contains("Engine: ecg-r1 0.1.0 · ecg-r1 · f32 · cpu · model.safetensors");
     harness.get_by_label(ecgr1_engine::report::ASSIST_NOTICE);
     harness.get_by_label_contains("Stored: case 1, run 1");
     prepare_signature(&mut harness);

@@ -12,6 +12,7 @@ use candle_nn::VarBuilder;
 use super::config::Qwen2VlConfig;
 use super::decoder::{Session, TextModel, place_rows};
 use super::preprocess::ProcessedImage;
+use super::quant::QuantizedWeights;
 use super::vision::{pixel_tensor, prompt_positions};
 use super::weights::{Backend, SafetensorsFiles, load_error, load_lm_head};
 use super::{ModelDType, ModelError};
@@ -37,18 +38,24 @@ impl std::fmt::Debug for Qwen2Vl {
 
 impl Qwen2Vl {
     /// Loads the network described by `cfg` from the checkpoint's tensors onto `device` in
-    /// `dtype`.
+    /// `dtype`; `quant` holds the language-model matrices of a quantised checkpoint (its GGUF
+    /// file), which every lookup below asks besides `files`.
     pub fn load(
         cfg: &Qwen2VlConfig,
         files: &Arc<SafetensorsFiles>,
+        quant: Option<&QuantizedWeights>,
         device: &Device,
         dtype: ModelDType,
     ) -> Result<Self, ModelError> {
-        let (text_prefix, vision_prefix) = if files
-            .contains("model.language_model.embed_tokens.weight")
-        {
+        let has = |name: &str| files.contains(name) || quant.is_some_and(|q| q.contains(name));
+        let shape_of = |name: &str| {
+            files
+                .shape(name)
+                .or_else(|| quant.and_then(|q| q.shape(name)))
+        };
+        let (text_prefix, vision_prefix) = if has("model.language_model.embed_tokens.weight") {
             ("model.language_model", "model.visual")
-        } else if files.contains("model.embed_tokens.weight") {
+        } else if has("model.embed_tokens.weight") {
             ("model", "visual")
         } else {
             return Err(ModelError::Weights {
@@ -63,7 +70,7 @@ impl Qwen2Vl {
         } else {
             "visual"
         };
-        if let Some(shape) = files.shape(&format!("{text_prefix}.embed_tokens.weight"))
+        if let Some(shape) = shape_of(&format!("{text_prefix}.embed_tokens.weight"))
             && shape != [cfg.text.vocab_size, cfg.text.hidden_size]
         {
             return Err(ModelError::Weights {
@@ -79,8 +86,9 @@ impl Qwen2Vl {
             dtype.candle(),
             device.clone(),
         );
-        let lm_head = load_lm_head(files, &vb, &cfg.text)?;
-        let text = TextModel::load(&cfg.text, &vb.pp(text_prefix), lm_head).map_err(load_error)?;
+        let lm_head = load_lm_head(files, &vb, &cfg.text, quant)?;
+        let text =
+            TextModel::load(&cfg.text, &vb.pp(text_prefix), lm_head, quant).map_err(load_error)?;
         let vision = VisionTower::load(&cfg.vision, &vb.pp(vision_prefix)).map_err(load_error)?;
         Ok(Self {
             config: cfg.clone(),
@@ -101,6 +109,11 @@ impl Qwen2Vl {
 
     pub fn dtype(&self) -> ModelDType {
         self.dtype
+    }
+
+    /// How many language-model matrices run quantised, out of how many.
+    pub fn quantized_matrices(&self) -> (usize, usize) {
+        self.text.quantized_matrices()
     }
 
     /// Runs the vision tower on preprocessed images; `[total image tokens, hidden]`.

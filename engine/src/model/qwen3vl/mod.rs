@@ -17,6 +17,7 @@ use super::config::MAX_LAYERS;
 use super::decoder::{Deepstack, Session, TextModel, place_rows};
 use super::ecg_coca::{EcgEncoder, TOWER_PREFIX};
 use super::preprocess::ProcessedImage;
+use super::quant::QuantizedWeights;
 use super::vision::{pixel_tensor, prompt_positions};
 use super::weights::{Backend, SafetensorsFiles, load_error, load_lm_head};
 use super::{ModelDType, ModelError};
@@ -109,15 +110,21 @@ pub fn ecg_sizes(files: &SafetensorsFiles) -> Option<EcgSizes> {
 
 impl Qwen3Vl {
     /// Loads the network described by `cfg` from the checkpoint's tensors onto `device` in
-    /// `dtype`; the ECG tower and projector too when `model.ecg_tower.*` is there.
+    /// `dtype`; the ECG tower and projector too when `model.ecg_tower.*` is there. `quant` holds
+    /// the language-model matrices of a quantised checkpoint (its GGUF file); the towers always
+    /// come from `files`.
     pub fn load(
         cfg: &Qwen3VlConfig,
         files: &Arc<SafetensorsFiles>,
+        quant: Option<&QuantizedWeights>,
         device: &Device,
         dtype: ModelDType,
     ) -> Result<Self, ModelError> {
         let embed_name = format!("{TEXT_PREFIX}.embed_tokens.weight");
-        match files.shape(&embed_name) {
+        let embed_shape = files
+            .shape(&embed_name)
+            .or_else(|| quant.and_then(|q| q.shape(&embed_name)));
+        match embed_shape {
             None => {
                 return Err(ModelError::Weights {
                     name: embed_name,
@@ -140,8 +147,9 @@ impl Qwen3Vl {
             dtype.candle(),
             device.clone(),
         );
-        let lm_head = load_lm_head(files, &vb, &cfg.text)?;
-        let text = TextModel::load(&cfg.text, &vb.pp(TEXT_PREFIX), lm_head).map_err(load_error)?;
+        let lm_head = load_lm_head(files, &vb, &cfg.text, quant)?;
+        let text =
+            TextModel::load(&cfg.text, &vb.pp(TEXT_PREFIX), lm_head, quant).map_err(load_error)?;
         let vision = VisionTower::load(&cfg.vision, &vb.pp(VISION_PREFIX)).map_err(load_error)?;
         let ecg = if has_ecg_tower(files) {
             let Some(fields) = &cfg.ecg else {
@@ -177,6 +185,11 @@ impl Qwen3Vl {
 
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// How many language-model matrices run quantised, out of how many.
+    pub fn quantized_matrices(&self) -> (usize, usize) {
+        self.text.quantized_matrices()
     }
 
     pub fn dtype(&self) -> ModelDType {

@@ -1,0 +1,177 @@
+//! Language-model layers that run on float or quantised weights, chosen per tensor at load time.
+//!
+//! A decoder builds its projections with [`text_linear`] and its token table with
+//! [`text_embedding`] instead of `candle_nn::linear*` / `candle_nn::embedding`; with no
+//! quantised weights (or a tensor the GGUF file does not hold) they load exactly what candle-nn
+//! would.
+
+use std::sync::Arc;
+
+use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::{DType, Module, Tensor};
+use candle_nn::{Embedding, Linear, VarBuilder};
+
+use super::gguf::QuantizedWeights;
+
+/// A linear layer `y = x Wᵀ + b` over float or quantised `W`.
+#[derive(Clone, Debug)]
+pub enum TextLinear {
+    Float(Linear),
+    Quantized {
+        weight: QMatMul,
+        /// In the compute dtype.
+        bias: Option<Tensor>,
+    },
+}
+
+impl TextLinear {
+    pub fn is_quantized(&self) -> bool {
+        matches!(
+            self,
+            Self::Quantized {
+                weight: QMatMul::QTensor(_),
+                ..
+            }
+        )
+    }
+}
+
+impl Module for TextLinear {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Self::Float(l) => l.forward(x),
+            Self::Quantized { weight, bias } => {
+                // The quantised kernels take contiguous f32 activations on every backend (the
+                // CPU widens bf16 to f32 itself; the CUDA fallback and Metal kernels are f32
+                // only), so the activations are converted around the matmul and the result comes
+                // back in the compute dtype.
+                let dtype = x.dtype();
+                let y = if dtype == DType::F32 {
+                    weight.forward(&x.contiguous()?)?
+                } else {
+                    weight.forward(&x.to_dtype(DType::F32)?)?.to_dtype(dtype)?
+                };
+                match bias {
+                    Some(b) => y.broadcast_add(b),
+                    None => Ok(y),
+                }
+            }
+        }
+    }
+}
+
+fn quantized_weight(
+    quant: Option<&QuantizedWeights>,
+    name: &str,
+    out_dim: usize,
+    in_dim: usize,
+    vb: &VarBuilder,
+) -> candle_core::Result<Option<Arc<QTensor>>> {
+    let Some(q) = quant.filter(|q| q.contains(name)) else {
+        return Ok(None);
+    };
+    let t = q
+        .load(name, vb.device())
+        .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+    if t.shape().dims() != [out_dim, in_dim] {
+        return Err(candle_core::Error::Msg(format!(
+            "weights: tensor '{name}' has shape {:?} in {} but the config implies {:?}",
+            t.shape().dims(),
+            q.path().display(),
+            [out_dim, in_dim]
+        )));
+    }
+    Ok(Some(t))
+}
+
+/// The linear layer at `vb` (`{prefix}.weight`, and `{prefix}.bias` when `bias`): its weight
+/// from the GGUF file when `quant` holds it, else from the float weights behind `vb`. The bias
+/// is always float.
+pub fn text_linear(
+    in_dim: usize,
+    out_dim: usize,
+    bias: bool,
+    vb: &VarBuilder,
+    quant: Option<&QuantizedWeights>,
+) -> candle_core::Result<TextLinear> {
+    let name = format!("{}.weight", vb.prefix());
+    match quantized_weight(quant, &name, out_dim, in_dim, vb)? {
+        Some(w) => Ok(TextLinear::Quantized {
+            weight: QMatMul::from_arc(w)?,
+            bias: if bias {
+                Some(vb.get(out_dim, "bias")?)
+            } else {
+                None
+            },
+        }),
+        None if bias => Ok(TextLinear::Float(candle_nn::linear(
+            in_dim,
+            out_dim,
+            vb.clone(),
+        )?)),
+        None => Ok(TextLinear::Float(candle_nn::linear_no_bias(
+            in_dim,
+            out_dim,
+            vb.clone(),
+        )?)),
+    }
+}
+
+/// A token-embedding table, float or quantised.
+#[derive(Clone, Debug)]
+pub enum TextEmbedding {
+    Float(Embedding),
+    /// Rows are dequantised as they are looked up; the result is cast to `dtype`.
+    Quantized {
+        table: Arc<QTensor>,
+        dtype: DType,
+    },
+}
+
+impl TextEmbedding {
+    pub fn is_quantized(&self) -> bool {
+        matches!(self, Self::Quantized { .. })
+    }
+
+    /// Embeds token ids (any shape) into `[.., hidden]` in the compute dtype.
+    pub fn forward(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Self::Float(e) => e.forward(ids),
+            Self::Quantized { table, dtype } => table.embedding(ids)?.to_dtype(*dtype),
+        }
+    }
+
+    /// The LM head tied to this table (`logits = h Eᵀ`); a quantised table is shared, not
+    /// copied.
+    pub fn tied_head(&self) -> candle_core::Result<TextLinear> {
+        match self {
+            Self::Float(e) => Ok(TextLinear::Float(Linear::new(e.embeddings().clone(), None))),
+            Self::Quantized { table, .. } => Ok(TextLinear::Quantized {
+                weight: QMatMul::from_arc(table.clone())?,
+                bias: None,
+            }),
+        }
+    }
+}
+
+/// The token table at `vb` (`{prefix}.weight`, `[vocab, hidden]`), from the GGUF file when
+/// `quant` holds it.
+pub fn text_embedding(
+    vocab: usize,
+    hidden: usize,
+    vb: &VarBuilder,
+    quant: Option<&QuantizedWeights>,
+) -> candle_core::Result<TextEmbedding> {
+    let name = format!("{}.weight", vb.prefix());
+    match quantized_weight(quant, &name, vocab, hidden, vb)? {
+        Some(table) => Ok(TextEmbedding::Quantized {
+            table,
+            dtype: vb.dtype(),
+        }),
+        None => Ok(TextEmbedding::Float(candle_nn::embedding(
+            vocab,
+            hidden,
+            vb.clone(),
+        )?)),
+    }
+}
