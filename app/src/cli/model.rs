@@ -14,7 +14,7 @@ use ecgr1_engine::model::quant::QuantizedWeights;
 use ecgr1_engine::model::qwen3vl::ecg_sizes;
 use ecgr1_engine::model::weights::SafetensorsFiles;
 use ecgr1_engine::model::{
-    Checkpoint, LocalModelEngine, LocalModelOptions, ModelDType, PromptInput,
+    Checkpoint, LocalModelEngine, LocalModelOptions, ModelDType, ModelFamily, PromptInput,
 };
 use ecgr1_engine::record::ModelSignal;
 use ecgr1_engine::report::Engine;
@@ -383,23 +383,53 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
     // Neither an image nor a signal: a text-only prompt (the notes and the question), which
     // keeps a CPU comparison of float and quantised weights short.
     let (image, signal) = load_inputs(&engine, args.image.as_deref(), args.ecg.as_deref())?;
+    let ecg_tokens = if signal.is_some() {
+        engine.ecg_tokens()
+    } else {
+        0
+    };
+    // Refused before the long runs start rather than after them.
+    if args.python.is_some() {
+        if engine.checkpoint().quantization.is_some() {
+            bail!("--python runs transformers, which cannot load a quantised checkpoint");
+        }
+        if image.is_none()
+            && !matches!(
+                engine.checkpoint().family,
+                ModelFamily::Qwen3Vl | ModelFamily::EcgR1
+            )
+        {
+            bail!(
+                "--python needs --image for Qwen2-VL (its reference benchmark prefills an image)"
+            );
+        }
+    }
     let input = PromptInput {
         system: Some(ecgr1_engine::model::engine::SYSTEM_PROMPT),
         notes: &args.notes,
         question: ecgr1_engine::model::engine::TWI_QUESTION,
         with_image: image.is_some(),
-        ecg_tokens: if signal.is_some() {
-            engine.ecg_tokens()
-        } else {
-            0
-        },
+        ecg_tokens,
     };
     let (_, ids) = engine.prompt_ids(&input, image.as_ref())?;
     let images: Vec<ProcessedImage> = image.iter().cloned().collect();
+    let image_tokens = image
+        .as_ref()
+        .map_or(0, |i| i.token_count(engine.image_config().merge_size));
+    let model = engine.model();
+    // The tower and projector run on their own first so their time is not hidden in the
+    // prefill; the device is synchronised because GPU kernels return before they finish.
+    let (ecg_rows, ecg_tower_s) = match &signal {
+        None => (None, None),
+        Some(s) => {
+            let t = Instant::now();
+            let rows = model.encode_ecg(s)?;
+            model.device().synchronize()?;
+            (Some(rows), Some(t.elapsed().as_secs_f64()))
+        }
+    };
     let t = Instant::now();
-    let (mut session, logits) = engine
-        .model()
-        .prefill_with_ecg(&ids, &images, signal.as_ref())?;
+    let (mut session, logits) = model.prefill_encoded(&ids, &images, ecg_rows.as_ref())?;
     let prefill_s = t.elapsed().as_secs_f64();
     let params = ecgr1_engine::model::GenerationParams {
         max_new_tokens: args.new_tokens.max(1),
@@ -419,64 +449,43 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
     let decode_tps = decode_steps as f64 / t.elapsed().as_secs_f64();
     let ours = json!({
         "load_s": load_s,
+        "ecg_tower_s": ecg_tower_s,
         "prefill_s": prefill_s,
         "prompt_tokens": ids.len(),
-        "image_tokens": image
-            .as_ref()
-            .map_or(0, |i| i.token_count(engine.image_config().merge_size)),
-        "ecg_tokens": if signal.is_some() { engine.ecg_tokens() } else { 0 },
+        "image_tokens": image_tokens,
+        "ecg_tokens": ecg_tokens,
+        "text_tokens": ids.len().saturating_sub(image_tokens + ecg_tokens),
+        "decode_steps": decode_steps,
         "decode_tokens_per_s": decode_tps,
         "peak_rss_mib": peak_rss_mib(),
         "device": engine.identity().device,
-        "dtype": engine.model().dtype().name(),
+        "dtype": model.dtype().name(),
         "quantization": engine.checkpoint().quantization.as_ref().map(|q| q.quant_type.name()),
         "quantized_matrices": quantized,
         "language_model_matrices": matrices,
         "weights_bytes": weights_bytes,
     });
-    let reference = match (&args.python, &args.image) {
-        (Some(_), _) if signal.is_some() => bail!(
-            "--python compares an image prompt only (the reference script has no ECG tower); drop --ecg"
-        ),
-        (Some(_), None) => {
-            bail!("--python needs --image (the reference benchmark prefills an image)")
-        }
-        (Some(_), Some(_)) if engine.checkpoint().quantization.is_some() => {
-            bail!("--python runs transformers, which cannot load a quantised checkpoint")
-        }
-        (None, _) => None,
-        (Some(py), Some(image_path)) => {
-            let output = std::process::Command::new(py)
-                .arg(&args.reference_script)
-                .arg("--model")
-                .arg(&engine.checkpoint().dir)
-                .arg("--image")
-                .arg(image_path)
-                .arg("--notes")
-                .arg(&args.notes)
-                .arg("--new-tokens")
-                .arg(args.new_tokens.max(1).to_string())
-                .arg("--dtype")
-                .arg(engine.model().dtype().name())
-                .output()
-                .with_context(|| format!("running {}", py.display()))?;
-            if !output.status.success() {
-                bail!(
-                    "the reference benchmark failed: {}",
-                    String::from_utf8_lossy(&output.stderr)
-                        .lines()
-                        .last()
-                        .unwrap_or("")
-                );
-            }
-            let text = String::from_utf8_lossy(&output.stdout);
-            let last = text.lines().last().unwrap_or("");
-            Some(
-                serde_json::from_str::<serde_json::Value>(last)
-                    .context("reading the reference benchmark's JSON")?,
-            )
-        }
+    let ckpt_dir = engine.checkpoint().dir.clone();
+    let dtype = model.dtype().name();
+    // The reference loads the same weights again: free ours first, or an 8B checkpoint would
+    // be in memory twice (the two processes run one after the other, never together).
+    drop((session, ecg_rows, images));
+    drop(engine);
+    let reference = match &args.python {
+        None => None,
+        Some(py) => Some(run_reference(args, py, &ckpt_dir, dtype)?),
     };
+    let prompt_ids_match = reference.as_ref().map(|r| {
+        r.get("prompt_token_ids")
+            .and_then(serde_json::Value::as_array)
+            .is_some_and(|theirs| {
+                theirs.len() == ids.len()
+                    && theirs
+                        .iter()
+                        .zip(&ids)
+                        .all(|(t, o)| t.as_u64() == Some(u64::from(*o)))
+            })
+    });
     let ratio = |key: &str, invert: bool| -> Option<f64> {
         let r = reference.as_ref()?.get(key)?.as_f64()?;
         let o = ours.get(key)?.as_f64()?;
@@ -485,16 +494,81 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
     let ratios = reference.as_ref().map(|_| {
         json!({
             "load_speedup": ratio("load_s", true),
+            "ecg_tower_speedup": ratio("ecg_tower_s", true),
             "prefill_speedup": ratio("prefill_s", true),
             "decode_speedup": ratio("decode_tokens_per_s", false),
             "peak_memory_ratio": ratio("peak_rss_mib", false),
         })
     });
-    let value = json!({"ecgr1": ours, "transformers": reference, "ratios": ratios});
+    // The ids are compared above; the JSON keeps only the verdict.
+    let reference = reference.map(|mut r| {
+        if let Some(o) = r.as_object_mut() {
+            o.remove("prompt_token_ids");
+        }
+        r
+    });
+    let value = json!({
+        "ecgr1": ours,
+        "transformers": reference,
+        "ratios": ratios,
+        "prompt_ids_match": prompt_ids_match,
+    });
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
         return Ok(());
     }
+    print_bench(&value, out)
+}
+
+/// Runs `scripts/bench_transformers.py` on the same checkpoint, inputs, prompt and dtype and
+/// returns the JSON line it prints last.
+fn run_reference(
+    args: &BenchArgs,
+    py: &Path,
+    ckpt_dir: &Path,
+    dtype: &str,
+) -> Result<serde_json::Value> {
+    let mut cmd = std::process::Command::new(py);
+    cmd.arg(&args.reference_script)
+        .arg("--model")
+        .arg(ckpt_dir)
+        .arg("--notes")
+        .arg(&args.notes)
+        .arg("--new-tokens")
+        .arg(args.new_tokens.max(1).to_string())
+        .arg("--dtype")
+        .arg(dtype);
+    if let Some(image) = &args.image {
+        cmd.arg("--image").arg(image);
+    }
+    if let Some(ecg) = &args.ecg {
+        cmd.arg("--ecg").arg(ecg);
+    }
+    let output = cmd
+        .output()
+        .with_context(|| format!("running {}", py.display()))?;
+    if !output.status.success() {
+        bail!(
+            "the reference benchmark {} failed: {}",
+            args.reference_script.display(),
+            String::from_utf8_lossy(&output.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let last = text.lines().last().unwrap_or("");
+    serde_json::from_str::<serde_json::Value>(last).with_context(|| {
+        format!(
+            "reading the JSON line of {}",
+            args.reference_script.display()
+        )
+    })
+}
+
+/// The table of `model bench`: ours, the reference's and their ratio per figure.
+fn print_bench(value: &serde_json::Value, out: &mut dyn Write) -> Result<()> {
     let show = |v: &serde_json::Value, key: &str| v.get(key).and_then(serde_json::Value::as_f64);
     let fmt = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |x| format!("{x:.3}"));
     writeln!(
@@ -502,42 +576,60 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
         "{:<24}{:>14}{:>14}{:>10}",
         "", "ecgr1", "transformers", "ratio"
     )?;
-    let rows = [
-        ("load (s)", "load_s", "load_speedup"),
+    let mut rows = vec![("load (s)", "load_s", "load_speedup")];
+    if value["ecgr1"]["ecg_tower_s"].is_number() {
+        rows.push(("ECG tower (s)", "ecg_tower_s", "ecg_tower_speedup"));
+    }
+    rows.extend([
         ("prefill (s)", "prefill_s", "prefill_speedup"),
         ("decode (tokens/s)", "decode_tokens_per_s", "decode_speedup"),
         ("peak memory (MiB)", "peak_rss_mib", "peak_memory_ratio"),
-    ];
+    ]);
+    let reference = value["transformers"]
+        .as_object()
+        .map(|_| &value["transformers"]);
     for (label, key, ratio_key) in rows {
-        let r = value["transformers"]
-            .as_object()
-            .map(|_| &value["transformers"]);
         writeln!(
             out,
             "{label:<24}{:>14}{:>14}{:>10}",
             fmt(show(&value["ecgr1"], key)),
-            fmt(r.and_then(|r| show(r, key))),
+            fmt(reference.and_then(|r| show(r, key))),
             fmt(show(&value["ratios"], ratio_key)),
         )?;
     }
+    let ours = &value["ecgr1"];
     writeln!(
         out,
-        "prompt {} tokens ({} image tokens, {} ECG tokens), {} on {}",
-        value["ecgr1"]["prompt_tokens"],
-        value["ecgr1"]["image_tokens"],
-        value["ecgr1"]["ecg_tokens"],
-        value["ecgr1"]["dtype"],
-        value["ecgr1"]["device"]
+        "prompt {} tokens ({} ECG, {} image, {} text), {} decode steps, {} on {}",
+        ours["prompt_tokens"],
+        ours["ecg_tokens"],
+        ours["image_tokens"],
+        ours["text_tokens"],
+        ours["decode_steps"],
+        ours["dtype"].as_str().unwrap_or("?"),
+        ours["device"].as_str().unwrap_or("?")
+    )?;
+    match value["prompt_ids_match"].as_bool() {
+        Some(true) => writeln!(out, "prompt token ids: identical in both")?,
+        Some(false) => writeln!(
+            out,
+            "warning: the reference's prompt token ids differ from ours ({} tokens); the \
+             figures do not compare the same work",
+            value["transformers"]["prompt_tokens"]
+        )?,
+        None => {}
+    }
+    writeln!(
+        out,
+        "prefill excludes the ECG tower (timed on its own) but includes the vision tower"
     )?;
     writeln!(
         out,
-        "language model: {quantized} of {matrices} matrices quantised ({}), weights {:.1} MiB on disk",
-        engine
-            .checkpoint()
-            .quantization
-            .as_ref()
-            .map_or("float", |q| q.quant_type.name()),
-        weights_bytes as f64 / f64::from(1u32 << 20)
+        "language model: {} of {} matrices quantised ({}), weights {:.1} MiB on disk",
+        ours["quantized_matrices"],
+        ours["language_model_matrices"],
+        ours["quantization"].as_str().unwrap_or("float"),
+        ours["weights_bytes"].as_f64().unwrap_or(0.0) / f64::from(1u32 << 20)
     )?;
     Ok(())
 }
@@ -748,7 +840,7 @@ mod tests {
     }
 
     #[test]
-    fn bench_runs_ecgr1_on_a_signal_and_refuses_a_signal_for_transformers() {
+    fn bench_runs_ecgr1_on_a_signal_and_names_the_prompt_parts() {
         let model = fixtures().join("ecgr1-tiny");
         let ecg = fixtures().join("../../../assets/samples/synthetic_sinus.csv");
         let (code, out, err) = run(&[
@@ -768,8 +860,12 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["ecgr1"]["ecg_tokens"], 101);
         assert_eq!(v["ecgr1"]["image_tokens"], 0);
-        // The transformers reference prefills images only: a signal is refused, not dropped.
-        let (code, _, err) = run(&[
+        assert!(v["ecgr1"]["ecg_tower_s"].as_f64().unwrap() > 0.0);
+        let prompt = v["ecgr1"]["prompt_tokens"].as_u64().unwrap();
+        assert_eq!(v["ecgr1"]["text_tokens"].as_u64().unwrap(), prompt - 101);
+        assert!(v["prompt_ids_match"].is_null());
+        // The table names the tower's row and the prompt's parts.
+        let (code, out, err) = run(&[
             "ecgr1",
             "model",
             "bench",
@@ -777,15 +873,32 @@ mod tests {
             model.to_str().unwrap(),
             "--ecg",
             ecg.to_str().unwrap(),
+            "--new-tokens",
+            "2",
+            "--cpu",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("\nECG tower (s)"), "{out}");
+        assert!(out.contains("(101 ECG, 0 image, "), "{out}");
+    }
+
+    /// `--python` is refused before anything runs where the reference cannot follow: Qwen2-VL
+    /// without an image (its reference prefills one).
+    #[test]
+    fn bench_refuses_a_reference_it_cannot_run() {
+        let model = fixtures().join("qwen2vl-tiny");
+        let (code, _, err) = run(&[
+            "ecgr1",
+            "model",
+            "bench",
+            "--model",
+            model.to_str().unwrap(),
             "--python",
-            "python3",
+            "/nonexistent/python3",
             "--cpu",
         ]);
         assert_eq!(code, 1);
-        assert!(
-            err.contains("--python compares an image prompt only"),
-            "{err}"
-        );
+        assert!(err.contains("--python needs --image for Qwen2-VL"), "{err}");
     }
 
     #[test]
@@ -809,6 +922,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert!(v["ecgr1"]["decode_tokens_per_s"].as_f64().unwrap() > 0.0);
         assert_eq!(v["ecgr1"]["image_tokens"], 6);
+        assert!(v["ecgr1"]["ecg_tower_s"].is_null());
         assert!(v["transformers"].is_null());
     }
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 
 use super::checkpoint::Checkpoint;
 use super::config::ModelConfig;
@@ -98,6 +98,34 @@ impl Network {
                 "Qwen2-VL reads images only; it has no ECG tower for the signal".into(),
             )),
             (Self::Qwen3Vl(m), ecg) => m.prefill(ids, images, ecg),
+        }
+    }
+
+    /// ECG-R1's tower + projector on one signal: the `[tokens, hidden]` rows that replace the
+    /// `<|ecg_pad|>` embeddings (for [`Self::prefill_encoded`]).
+    pub fn encode_ecg(&self, signal: &ModelSignal) -> Result<Tensor, ModelError> {
+        match self {
+            Self::Qwen2Vl(_) => Err(ModelError::Prompt(
+                "Qwen2-VL reads images only; it has no ECG tower for the signal".into(),
+            )),
+            Self::Qwen3Vl(m) => m.encode_ecg(signal),
+        }
+    }
+
+    /// [`Self::prefill_with_ecg`] with the signal already encoded by [`Self::encode_ecg`], so the
+    /// tower's time can be measured apart from the decoder's.
+    pub fn prefill_encoded(
+        &self,
+        ids: &[u32],
+        images: &[ProcessedImage],
+        ecg_rows: Option<&Tensor>,
+    ) -> Result<(Session<'_>, Vec<f32>), ModelError> {
+        match (self, ecg_rows) {
+            (Self::Qwen2Vl(m), None) => m.prefill(ids, images),
+            (Self::Qwen2Vl(_), Some(_)) => Err(ModelError::Prompt(
+                "Qwen2-VL reads images only; it has no ECG tower for the signal".into(),
+            )),
+            (Self::Qwen3Vl(m), rows) => m.prefill_encoded(ids, images, rows),
         }
     }
 }

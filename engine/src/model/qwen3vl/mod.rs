@@ -231,6 +231,18 @@ impl Qwen3Vl {
         images: &[ProcessedImage],
         ecg: Option<&ModelSignal>,
     ) -> Result<(Session<'_>, Vec<f32>), ModelError> {
+        let rows = ecg.map(|signal| self.encode_ecg(signal)).transpose()?;
+        self.prefill_encoded(ids, images, rows.as_ref())
+    }
+
+    /// [`Self::prefill`] with the signal already through the tower and projector
+    /// ([`Self::encode_ecg`]'s `[tokens, hidden]` rows), so a benchmark can time the two apart.
+    pub fn prefill_encoded(
+        &self,
+        ids: &[u32],
+        images: &[ProcessedImage],
+        ecg_rows: Option<&Tensor>,
+    ) -> Result<(Session<'_>, Vec<f32>), ModelError> {
         let (positions, next) = prompt_positions(
             ids,
             images,
@@ -239,10 +251,9 @@ impl Qwen3Vl {
         )?;
         let mut embeds = self.text.embed_ids(ids)?;
         let ecg_id = self.config.ecg.as_ref().map(|e| e.ecg_token_id);
-        match (ecg, ecg_id) {
-            (Some(signal), Some(id)) => {
-                let rows = self.encode_ecg(signal)?;
-                embeds = place_rows(&embeds, ids, id, &rows, "ECG")?;
+        match (ecg_rows, ecg_id) {
+            (Some(rows), Some(id)) => {
+                embeds = place_rows(&embeds, ids, id, rows, "ECG")?;
             }
             (Some(_), None) => {
                 return Err(ModelError::Prompt(
