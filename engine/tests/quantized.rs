@@ -97,8 +97,10 @@ const SYNTHETIC: &[(&str, [usize; 2], DType)] = &[
     ("visual.blocks.0.attn.qkv.weight", [768, 256], DType::BF16),
 ];
 
-fn synthetic_checkpoint() -> PathBuf {
-    let dir = scratch("synthetic-src");
+/// A synthetic float checkpoint in its own folder `name` (tests run in parallel: each writes
+/// its own, so none reads a file another is rewriting).
+fn synthetic_checkpoint(name: &str) -> PathBuf {
+    let dir = scratch(&format!("synthetic-src-{name}"));
     std::fs::create_dir_all(&dir).unwrap();
     let tensors: Vec<(&str, Vec<usize>, DType)> = SYNTHETIC
         .iter()
@@ -130,7 +132,7 @@ fn worst_block_error(x: &[f32], q: &[f32], block: usize) -> f32 {
 }
 
 fn check_synthetic(quant: QuantType) {
-    let src = synthetic_checkpoint();
+    let src = synthetic_checkpoint(quant.name());
     let out = scratch(&format!("synthetic-{}", quant.name()));
     let report = quantize_checkpoint(&src, &out, quant, &mut |_| {}).unwrap();
     let m = &report.manifest;
