@@ -122,3 +122,17 @@ where
         }
     }
 }
+
+/// Runs the command line on `args` and returns the exit code with what it wrote to stdout and
+/// stderr (for the commands' tests).
+#[cfg(test)]
+pub(crate) fn run_captured(args: &[&str]) -> (u8, String, String) {
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let code = run(args.iter().copied(), &mut out, &mut err);
+    (
+        code,
+        String::from_utf8(out).unwrap_or_default(),
+        String::from_utf8(err).unwrap_or_default(),
+    )
+}

@@ -642,16 +642,7 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/model")
     }
 
-    fn run(args: &[&str]) -> (u8, String, String) {
-        let mut out = Vec::new();
-        let mut err = Vec::new();
-        let code = crate::cli::run(args.iter().copied(), &mut out, &mut err);
-        (
-            code,
-            String::from_utf8(out).unwrap(),
-            String::from_utf8(err).unwrap(),
-        )
-    }
+    use crate::cli::run_captured as run;
 
     #[test]
     fn score_matches_the_reference_for_an_image_prompt() {

@@ -84,16 +84,7 @@ pub fn run(args: &QuantizeArgs, out: &mut dyn Write) -> Result<()> {
 mod tests {
     use std::path::Path;
 
-    fn run(args: &[&str]) -> (u8, String, String) {
-        let mut out = Vec::new();
-        let mut err = Vec::new();
-        let code = crate::cli::run(args.iter().copied(), &mut out, &mut err);
-        (
-            code,
-            String::from_utf8(out).unwrap(),
-            String::from_utf8(err).unwrap(),
-        )
-    }
+    use crate::cli::run_captured as run;
 
     #[test]
     fn quantize_then_info_and_a_text_only_bench_on_the_copy() {
