@@ -13,7 +13,7 @@
 use roxmltree::{Document, Node, ParsingOptions};
 
 use super::{
-    FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput, parse_and_hash,
+    FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput, sha256_hex,
 };
 use crate::formats::Format;
 use crate::record::{
@@ -44,10 +44,6 @@ impl Ctx<'_> {
 
 /// Reads an aECG document held in memory.
 pub fn read(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
-    parse_and_hash(bytes, || read_unhashed(bytes, file_name))
-}
-
-fn read_unhashed(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
     let ctx = Ctx { file: file_name };
     if bytes.len() > MAX_AECG_BYTES {
         return Err(ctx.err(
@@ -146,8 +142,7 @@ fn read_unhashed(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatErr
         provenance: Provenance {
             format: Format::Aecg,
             file_name: file_name.to_string(),
-            // Stamped by `parse_and_hash`, which hashes while this parses.
-            sha256: String::new(),
+            sha256: sha256_hex(bytes),
             byte_len: bytes.len() as u64,
         },
         annotations,

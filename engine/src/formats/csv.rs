@@ -18,7 +18,7 @@
 //! - Lines that are empty or start with `#` are skipped.
 
 use super::{
-    FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput, parse_and_hash,
+    FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput, sha256_hex,
 };
 use crate::formats::Format;
 use crate::record::{EcgRecord, LeadId, LeadSignal, PatientInfo, Provenance};
@@ -373,14 +373,6 @@ pub fn read(
     file_name: &str,
     options: &CsvOptions,
 ) -> Result<SignalInput, FormatError> {
-    parse_and_hash(bytes, || read_unhashed(bytes, file_name, options))
-}
-
-fn read_unhashed(
-    bytes: &[u8],
-    file_name: &str,
-    options: &CsvOptions,
-) -> Result<SignalInput, FormatError> {
     let err =
         |kind, field: &str, problem: String| FormatError::new(file_name, kind, field, problem);
     let text = std::str::from_utf8(bytes).map_err(|e| {
@@ -632,8 +624,7 @@ fn read_unhashed(
         provenance: Provenance {
             format: Format::Csv,
             file_name: file_name.to_string(),
-            // Stamped by `parse_and_hash`, which hashes while this parses.
-            sha256: String::new(),
+            sha256: sha256_hex(bytes),
             byte_len: bytes.len() as u64,
         },
         annotations: Vec::new(),

@@ -14,7 +14,7 @@ mod dataset;
 
 use self::dataset::{Code, Ctx, DataSet, Tag, tag_name};
 use super::{
-    FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput, parse_and_hash,
+    FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput, sha256_hex,
 };
 use crate::formats::Format;
 use crate::record::{
@@ -59,10 +59,6 @@ const ECG_SOP_CLASSES: [&str; 2] = [
 
 /// Reads a DICOM ECG file held in memory.
 pub fn read(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
-    parse_and_hash(bytes, || read_unhashed(bytes, file_name))
-}
-
-fn read_unhashed(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
     let ctx = Ctx { file: file_name };
     let file = dataset::parse(bytes, ctx)?;
     let ds = &file.body;
@@ -145,8 +141,7 @@ fn read_unhashed(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatErr
         provenance: Provenance {
             format: Format::Dicom,
             file_name: file_name.to_string(),
-            // Stamped by `parse_and_hash`, which hashes while this parses.
-            sha256: String::new(),
+            sha256: sha256_hex(bytes),
             byte_len: bytes.len() as u64,
         },
         annotations,

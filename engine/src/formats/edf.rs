@@ -28,7 +28,7 @@ pub use write::{write, write_with_notes};
 use std::fmt::Display;
 
 use super::{
-    FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput, parse_and_hash,
+    FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput, sha256_hex,
 };
 use crate::formats::Format;
 use crate::record::{
@@ -221,10 +221,6 @@ impl Ctx<'_> {
 
 /// Reads an EDF or EDF+C file.
 pub fn read(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
-    parse_and_hash(bytes, || read_unhashed(bytes, file_name))
-}
-
-fn read_unhashed(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
     let mut ctx = Ctx {
         file: file_name,
         notes: Vec::new(),
@@ -319,8 +315,7 @@ fn read_unhashed(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatErr
                 Format::Edf
             },
             file_name: file_name.to_string(),
-            // Stamped by `parse_and_hash`, which hashes while this parses.
-            sha256: String::new(),
+            sha256: sha256_hex(bytes),
             byte_len: bytes.len() as u64,
         },
         annotations: annotations_to_record(

@@ -170,40 +170,6 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Files at least this large are hashed on a second thread while they are parsed. Below it,
-/// starting a thread (tens of µs) costs about what the hash does (SHA-NI hashes about
-/// 2 GB/s: 64 KiB in some 30 µs).
-const PARALLEL_HASH_BYTES: usize = 64 * 1024;
-
-/// Runs a reader's `parse` of `bytes` and stamps the SHA-256 of the same bytes into the
-/// record's provenance. The provenance hash is part of every read, but it does not depend on
-/// the parse, so for larger files the two run side by side.
-pub(crate) fn parse_and_hash(
-    bytes: &[u8],
-    parse: impl FnOnce() -> Result<SignalInput, FormatError>,
-) -> Result<SignalInput, FormatError> {
-    let (parsed, sha256) = if bytes.len() >= PARALLEL_HASH_BYTES {
-        std::thread::scope(|scope| {
-            match std::thread::Builder::new().spawn_scoped(scope, || sha256_hex(bytes)) {
-                Ok(hashing) => {
-                    let parsed = parse();
-                    // Joining fails only if the hashing thread panicked, which hashing a
-                    // slice does not; hash here then rather than lose the provenance.
-                    let sha256 = hashing.join().unwrap_or_else(|_| sha256_hex(bytes));
-                    (parsed, sha256)
-                }
-                // No thread to be had: hash in turn.
-                Err(_) => (parse(), sha256_hex(bytes)),
-            }
-        })
-    } else {
-        (parse(), sha256_hex(bytes))
-    };
-    let mut signal = parsed?;
-    signal.record.provenance.sha256 = sha256;
-    Ok(signal)
-}
-
 /// Recognises a format from the bytes (and, only to break ties between text formats, the
 /// file name). Returns `None` when nothing matches.
 pub fn detect(bytes: &[u8], file_name: &str) -> Option<Format> {
@@ -355,31 +321,6 @@ mod tests {
         assert_eq!(detect(&edf, "x"), Some(Format::Edf));
         edf[192..197].copy_from_slice(b"EDF+C");
         assert_eq!(detect(&edf, "x"), Some(Format::EdfPlus));
-    }
-
-    #[test]
-    fn small_and_large_files_get_the_hash_of_their_bytes() {
-        use std::fmt::Write as _;
-        let record = |n: usize| {
-            let mut csv = String::from("time_s,I,II\n");
-            let mut i = 0;
-            while csv.len() < n {
-                let _ = writeln!(csv, "{},{},{}", f64::from(i) / 500.0, i % 7, i % 11);
-                i += 1;
-            }
-            csv.into_bytes()
-        };
-        for bytes in [record(2_000), record(PARALLEL_HASH_BYTES * 3)] {
-            let Ok(EcgInput::Signal(s)) = load_bytes(&bytes, "x.csv", &LoadOptions::default())
-            else {
-                panic!("not read");
-            };
-            assert_eq!(s.record.provenance.sha256, sha256_hex(&bytes));
-        }
-        // An error is passed through unchanged, hash or not.
-        let mut bad = record(PARALLEL_HASH_BYTES * 2);
-        bad.extend_from_slice(b"1,2\n");
-        assert!(load_bytes(&bad, "x.csv", &LoadOptions::default()).is_err());
     }
 
     #[test]

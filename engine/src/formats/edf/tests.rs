@@ -181,10 +181,7 @@ fn reads_header_and_scales_to_microvolts() {
     assert!((cal.gain - 10.0).abs() < 1e-9);
     assert!(cal.baseline.abs() < 1e-6);
     assert_eq!(cal.units, "mV");
-    assert_eq!(
-        rec.provenance.sha256,
-        crate::formats::sha256_hex(&b.bytes())
-    );
+    assert_eq!(rec.provenance.sha256, sha256_hex(&b.bytes()));
 }
 
 #[test]
