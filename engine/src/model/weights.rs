@@ -313,6 +313,36 @@ pub fn load_error(e: candle_core::Error) -> ModelError {
     ModelError::Tensor(e)
 }
 
+/// A tensor's shape wherever a checkpoint keeps it: the float safetensors files, or the GGUF file
+/// of a quantised checkpoint (which holds the language-model matrices).
+pub fn stored_shape<'a>(
+    files: &'a SafetensorsFiles,
+    quant: Option<&'a QuantizedWeights>,
+    name: &str,
+) -> Option<&'a [usize]> {
+    files
+        .shape(name)
+        .or_else(|| quant.and_then(|q| q.shape(name)))
+}
+
+/// Refuses a token table `name` whose shape disagrees with config.json's vocabulary and width.
+pub fn check_embedding_shape(
+    name: &str,
+    shape: &[usize],
+    text: &TextConfig,
+) -> Result<(), ModelError> {
+    if shape == [text.vocab_size, text.hidden_size] {
+        return Ok(());
+    }
+    Err(ModelError::Weights {
+        name: name.to_string(),
+        problem: format!(
+            "shape {shape:?} does not match config.json (vocab_size {}, hidden_size {})",
+            text.vocab_size, text.hidden_size
+        ),
+    })
+}
+
 /// The untied LM head (`lm_head.weight`, quantised when the GGUF file holds it), or `None` when
 /// config.json ties it to the embeddings.
 pub fn load_lm_head(
@@ -324,7 +354,7 @@ pub fn load_lm_head(
     if text.tie_word_embeddings {
         return Ok(None);
     }
-    if !files.contains("lm_head.weight") && !quant.is_some_and(|q| q.contains("lm_head.weight")) {
+    if stored_shape(files, quant, "lm_head.weight").is_none() {
         return Err(ModelError::Weights {
             name: "lm_head.weight".into(),
             problem: "missing, and config.json does not tie it to the embeddings".into(),

@@ -14,7 +14,9 @@ use super::decoder::{Session, TextModel, place_rows};
 use super::preprocess::ProcessedImage;
 use super::quant::QuantizedWeights;
 use super::vision::{pixel_tensor, prompt_positions};
-use super::weights::{Backend, SafetensorsFiles, load_error, load_lm_head};
+use super::weights::{
+    Backend, SafetensorsFiles, check_embedding_shape, load_error, load_lm_head, stored_shape,
+};
 use super::{ModelDType, ModelError};
 use vision::VisionTower;
 
@@ -47,12 +49,7 @@ impl Qwen2Vl {
         device: &Device,
         dtype: ModelDType,
     ) -> Result<Self, ModelError> {
-        let has = |name: &str| files.contains(name) || quant.is_some_and(|q| q.contains(name));
-        let shape_of = |name: &str| {
-            files
-                .shape(name)
-                .or_else(|| quant.and_then(|q| q.shape(name)))
-        };
+        let has = |name: &str| stored_shape(files, quant, name).is_some();
         let (text_prefix, vision_prefix) = if has("model.language_model.embed_tokens.weight") {
             ("model.language_model", "model.visual")
         } else if has("model.embed_tokens.weight") {
@@ -70,16 +67,9 @@ impl Qwen2Vl {
         } else {
             "visual"
         };
-        if let Some(shape) = shape_of(&format!("{text_prefix}.embed_tokens.weight"))
-            && shape != [cfg.text.vocab_size, cfg.text.hidden_size]
-        {
-            return Err(ModelError::Weights {
-                name: format!("{text_prefix}.embed_tokens.weight"),
-                problem: format!(
-                    "shape {shape:?} does not match config.json (vocab_size {}, hidden_size {})",
-                    cfg.text.vocab_size, cfg.text.hidden_size
-                ),
-            });
+        let embed_name = format!("{text_prefix}.embed_tokens.weight");
+        if let Some(shape) = stored_shape(files, quant, &embed_name) {
+            check_embedding_shape(&embed_name, shape, &cfg.text)?;
         }
         let vb = VarBuilder::from_backend(
             Box::new(Backend(Arc::clone(files))),

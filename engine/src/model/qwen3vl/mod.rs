@@ -19,7 +19,9 @@ use super::ecg_coca::{EcgEncoder, TOWER_PREFIX};
 use super::preprocess::ProcessedImage;
 use super::quant::QuantizedWeights;
 use super::vision::{pixel_tensor, prompt_positions};
-use super::weights::{Backend, SafetensorsFiles, load_error, load_lm_head};
+use super::weights::{
+    Backend, SafetensorsFiles, check_embedding_shape, load_error, load_lm_head, stored_shape,
+};
 use super::{ModelDType, ModelError};
 use crate::record::ModelSignal;
 use config::Qwen3VlConfig;
@@ -121,27 +123,13 @@ impl Qwen3Vl {
         dtype: ModelDType,
     ) -> Result<Self, ModelError> {
         let embed_name = format!("{TEXT_PREFIX}.embed_tokens.weight");
-        let embed_shape = files
-            .shape(&embed_name)
-            .or_else(|| quant.and_then(|q| q.shape(&embed_name)));
-        match embed_shape {
-            None => {
-                return Err(ModelError::Weights {
-                    name: embed_name,
-                    problem: "not in the checkpoint; not a Qwen3-VL layout".into(),
-                });
-            }
-            Some(shape) if shape != [cfg.text.vocab_size, cfg.text.hidden_size] => {
-                return Err(ModelError::Weights {
-                    name: embed_name,
-                    problem: format!(
-                        "shape {shape:?} does not match config.json (vocab_size {}, hidden_size {})",
-                        cfg.text.vocab_size, cfg.text.hidden_size
-                    ),
-                });
-            }
-            Some(_) => {}
-        }
+        let Some(shape) = stored_shape(files, quant, &embed_name) else {
+            return Err(ModelError::Weights {
+                name: embed_name,
+                problem: "not in the checkpoint; not a Qwen3-VL layout".into(),
+            });
+        };
+        check_embedding_shape(&embed_name, shape, &cfg.text)?;
         let vb = VarBuilder::from_backend(
             Box::new(Backend(Arc::clone(files))),
             dtype.candle(),
