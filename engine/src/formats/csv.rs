@@ -23,6 +23,8 @@ use super::{
 use crate::formats::Format;
 use crate::record::{EcgRecord, LeadId, LeadSignal, PatientInfo, Provenance};
 
+mod plain_rows;
+
 /// Largest accepted deviation of one time step from the mean step, as a fraction of it.
 const TIME_STEP_TOLERANCE: f64 = 0.01;
 /// Rates within this relative distance of a whole number of Hz are taken as that number
@@ -271,28 +273,6 @@ fn digit_run(bytes: &[u8], mut mantissa: u64, max: usize) -> Option<(u64, usize)
     Some((mantissa, n))
 }
 
-/// A whole row of plain decimals (see [`plain_decimal_prefix`]) with exactly `values.len()`
-/// cells, parsed in one pass into `values`. `false` when any cell is not plain or the cell
-/// count differs; the caller then reads the row the general way, which reports the problem.
-fn plain_row(line: &[u8], delim: u8, values: &mut [f64]) -> bool {
-    let mut at = 0;
-    let last = values.len().saturating_sub(1);
-    for (c, value) in values.iter_mut().enumerate() {
-        let Some((v, used)) = line.get(at..).and_then(plain_decimal_prefix) else {
-            return false;
-        };
-        *value = v;
-        at += used;
-        if c < last {
-            if line.get(at) != Some(&delim) {
-                return false;
-            }
-            at += 1;
-        }
-    }
-    at == line.len()
-}
-
 /// Parses a numeric cell: `Ok(None)` for a missing value (empty, NaN, NA).
 fn number(cell: &str, decimal_comma: bool) -> Result<Option<f64>, String> {
     if let Some((v, used)) = plain_decimal_prefix(cell.as_bytes())
@@ -344,21 +324,20 @@ fn split_cells<'a>(line: &'a str, delim: Option<char>, cells: &mut Vec<&'a str>)
     cells.push(&line[start..]);
 }
 
-/// The lines of `text` split at `\n` (a `\r` before it stays, for the caller to trim), plus
-/// an empty last line when the text ends with `\n` — the caller skips empty lines, so this
-/// reads like `str::lines`, scanning bytes instead of running a char searcher per line.
-fn lines_of(text: &str) -> impl Iterator<Item = &str> {
-    let mut rest = Some(text);
-    std::iter::from_fn(move || {
-        let r = rest?;
-        if let Some(at) = r.bytes().position(|b| b == b'\n') {
-            rest = Some(&r[at + 1..]);
-            Some(&r[..at])
-        } else {
-            rest = None;
-            Some(r)
-        }
-    })
+/// The line of `text` starting at byte `pos` (without its `\n` and a `\r` before it) and
+/// where the next line starts.
+fn line_at(text: &str, pos: usize) -> (&str, usize) {
+    let rest = &text[pos..];
+    let (line, next) = match rest.find('\n') {
+        Some(at) => (&rest[..at], pos + at + 1),
+        None => (rest, text.len()),
+    };
+    (line.trim_end_matches('\r'), next)
+}
+
+/// Empty and `#` comment lines carry no row.
+fn is_content(line: &str) -> bool {
+    !line.trim().is_empty() && !line.trim_start().starts_with('#')
 }
 
 /// How many times `byte` occurs in `bytes` (the compiler vectorises this loop; no crate needed).
@@ -384,16 +363,22 @@ pub fn read(
         )
     })?;
     let text = text.trim_start_matches('\u{feff}');
-    let mut lines = lines_of(text)
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.trim_end_matches('\r')))
-        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
-    let Some((header_row, header)) = lines.next() else {
-        return Err(err(
-            FormatErrorKind::Invalid,
-            "header row",
-            "the file has no header row".into(),
-        ));
+    // `pos` is where the next line starts and `row` the number of the line last read
+    // (1-based, counting empty and comment lines too, as editors do).
+    let (mut pos, mut row) = (0usize, 0usize);
+    let (header_row, header) = loop {
+        if pos >= text.len() {
+            return Err(err(
+                FormatErrorKind::Invalid,
+                "header row",
+                "the file has no header row".into(),
+            ));
+        }
+        let (line, next) = line_at(text, pos);
+        (pos, row) = (next, row + 1);
+        if is_content(line) {
+            break (row, line);
+        }
     };
     let delim = delimiter(header);
     let decimal_comma = matches!(delim, Some(';' | '\t'));
@@ -470,9 +455,15 @@ pub fn read(
     let slots: Vec<Option<usize>> = (0..columns.len())
         .map(|c| lead_cols.iter().position(|&k| k == c))
         .collect();
+    // A delimiter that cannot occur inside a line stands in when there is a single column.
+    let delim_byte = delim.map_or(Some(b'\n'), |d| u8::try_from(d).ok());
+    let cell_end_bits = delim_byte.map(|d| plain_rows::cell_ends(text.as_bytes(), d));
+    let newlines = match &cell_end_bits {
+        Some(bits) => bits.newlines,
+        None => memchr_count(text.as_bytes(), b'\n'),
+    };
     // Room for every row up front (one line per row at most), within the sample limit.
-    let expected_rows =
-        (memchr_count(text.as_bytes(), b'\n') + 1).min(MAX_TOTAL_SAMPLES / lead_cols.len());
+    let expected_rows = (newlines + 1).min(MAX_TOTAL_SAMPLES / lead_cols.len());
     // Written by row index (no per-value length bookkeeping), cut to the row count at the end.
     // Data rows are lines after the header, so fewer than `expected_rows`, and the limit check
     // at the top of the loop keeps `rows` below `MAX_TOTAL_SAMPLES / leads` too: every
@@ -489,20 +480,24 @@ pub fn read(
     let mut missing = 0usize;
     let mut rows = 0usize;
     let mut cells: Vec<&str> = Vec::with_capacity(columns.len());
-    // A delimiter that cannot occur inside a line stands in when there is a single column.
-    let delim_byte = delim.map_or(Some(b'\n'), |d| u8::try_from(d).ok());
+    let mut cell_ends = cell_end_bits
+        .as_ref()
+        .map(|bits| plain_rows::CellEnds::from(&bits.words, pos));
     let mut row_values = vec![0.0; columns.len()];
-    for (row, line) in lines {
-        if (rows + 1) * lead_cols.len() > MAX_TOTAL_SAMPLES {
-            return Err(err(
-                FormatErrorKind::TooLarge,
-                &format!("row {row}"),
-                format!("more than {MAX_TOTAL_SAMPLES} samples in all"),
-            ));
-        }
+    let too_many = |row: usize| {
+        err(
+            FormatErrorKind::TooLarge,
+            &format!("row {row}"),
+            format!("more than {MAX_TOTAL_SAMPLES} samples in all"),
+        )
+    };
+    while pos < text.len() {
+        row += 1;
+        let full = (rows + 1) * lead_cols.len() > MAX_TOTAL_SAMPLES;
         // Fast path: a row of plain decimals, no missing values, the right cell count.
-        if let Some(d) = delim_byte
-            && plain_row(line.as_bytes(), d, &mut row_values)
+        if !full
+            && let Some(ends) = cell_ends.as_mut()
+            && let Some(next) = plain_rows::plain_line(text.as_bytes(), ends, pos, &mut row_values)
         {
             for (&v, &slot) in row_values.iter().zip(&slots) {
                 match slot {
@@ -511,7 +506,19 @@ pub fn read(
                 }
             }
             rows += 1;
+            pos = next;
             continue;
+        }
+        let (line, next) = line_at(text, pos);
+        pos = next;
+        if let (Some(ends), Some(bits)) = (cell_ends.as_mut(), cell_end_bits.as_ref()) {
+            *ends = plain_rows::CellEnds::from(&bits.words, pos);
+        }
+        if !is_content(line) {
+            continue;
+        }
+        if full {
+            return Err(too_many(row));
         }
         split_cells(line, delim, &mut cells);
         if cells.len() != columns.len() {

@@ -321,3 +321,88 @@ fn plain_decimal_fast_path_gives_the_bits_of_str_parse() {
         Some((123_456_789_012_345.0, 15))
     );
 }
+
+#[test]
+fn rows_keep_their_line_numbers_around_comments_blank_lines_and_crlf() {
+    let o = CsvOptions::default();
+    let e = read_err(
+        "time_s,I\r\n# note\r\n0,1\r\n\r\n0.002,2\r\n0.004,x\r\n",
+        &o,
+    );
+    assert_eq!(e.field, "row 6, column 2 (I)");
+    let e = read_err("time_s,I\n0,1\n   \n0.002,1,3\n", &o);
+    assert_eq!(e.field, "row 4");
+    let input = read_ok("# exported\n\ntime_s,I\n0,1\n#gap\n0.002,-2\n0.004,3", &o);
+    assert_eq!(lead(&input, StandardLead::I), vec![1.0, -2.0, 3.0]);
+}
+
+/// Files that mix the fast path's rows (plain decimals) with rows only the general path reads
+/// (quotes, spaces, exponents, missing values, CRLF, comments) give, cell for cell, the value
+/// `str::parse` gives.
+#[test]
+fn mixed_rows_read_the_same_as_parsing_each_cell() {
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    for _ in 0..40 {
+        let mut text = String::from("sample,I,II,V1\n");
+        let mut expected: Vec<[Option<f64>; 3]> = Vec::new();
+        for row in 0..300 {
+            if next(20) == 0 {
+                text.push_str(["# comment\n", "\n", "  \n"][next(3) as usize]);
+            }
+            text.push_str(&row.to_string());
+            let mut values = [None; 3];
+            for value in &mut values {
+                let digits = 1 + next(12);
+                let mut cell: String = (0..digits)
+                    .map(|_| char::from(b'0' + next(10) as u8))
+                    .collect();
+                if next(2) == 0 {
+                    let at = 1 + next(digits) as usize;
+                    cell.insert(at.min(cell.len()), '.');
+                    if cell.ends_with('.') {
+                        cell.push('5');
+                    }
+                }
+                if next(2) == 0 {
+                    cell.insert(0, '-');
+                }
+                let shown = match next(30) {
+                    0 => String::new(),
+                    1 => format!("\"{cell}\""),
+                    2 => format!(" {cell}"),
+                    3 => format!("{cell}e0"),
+                    _ => cell.clone(),
+                };
+                *value = (!shown.is_empty()).then(|| cell.parse::<f64>().unwrap());
+                text.push(',');
+                text.push_str(&shown);
+            }
+            text.push_str(if next(10) == 0 { "\r\n" } else { "\n" });
+            expected.push(values);
+        }
+        let options = CsvOptions {
+            units: None,
+            sample_rate_hz: Some(500.0),
+        };
+        let input = read_ok(&text, &options);
+        for (k, which) in [StandardLead::I, StandardLead::II, StandardLead::V1]
+            .into_iter()
+            .enumerate()
+        {
+            let got = lead(&input, which);
+            assert_eq!(got.len(), expected.len());
+            for (row, (g, e)) in got.iter().zip(&expected).enumerate() {
+                match e[k] {
+                    Some(e) => assert_eq!(g.to_bits(), e.to_bits(), "row {row} lead {which}"),
+                    None => assert!(g.is_nan(), "row {row} lead {which}"),
+                }
+            }
+        }
+    }
+}
