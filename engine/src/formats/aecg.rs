@@ -12,6 +12,7 @@
 
 use roxmltree::{Document, Node, ParsingOptions};
 
+use self::digits::DigitTokens;
 use super::{
     FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput, sha256_hex,
 };
@@ -20,6 +21,8 @@ use crate::record::{
     Annotation, AnnotationKind, Calibration, EcgRecord, LeadId, LeadSignal, PatientInfo,
     Provenance, RepresentativeBeats,
 };
+
+mod digits;
 
 /// aECG files larger than this are refused before parsing: the XML tree costs several times
 /// the file size, and 10 minutes of 12 leads at 1 kHz is well under 64 MB.
@@ -369,8 +372,9 @@ fn read_lead(
         None => 0.0,
     };
     let digits = child(value, "digits").and_then(|d| d.text()).unwrap_or("");
+    let tokens = DigitTokens::new(digits);
     // Count before allocating: the sample limit covers every lead of the file together.
-    let count = digits.split_ascii_whitespace().count();
+    let count = tokens.count();
     if count > *budget {
         return Err(ctx.err(
             FormatErrorKind::TooLarge,
@@ -381,8 +385,8 @@ fn read_lead(
     *budget -= count;
     let scale_uv = scale_value * uv_per_unit;
     let mut samples = Vec::with_capacity(count);
-    for (k, token) in digits.split_ascii_whitespace().enumerate() {
-        let digit: i64 = token.parse().map_err(|_| {
+    for (k, digit) in tokens.values().enumerate() {
+        let digit = digit.map_err(|token| {
             ctx.err(
                 FormatErrorKind::Invalid,
                 format!("digits of lead {name}"),
@@ -394,7 +398,7 @@ fn read_lead(
             return Err(ctx.err(
                 FormatErrorKind::NonFinite,
                 format!("digits of lead {name}"),
-                format!("value {} '{token}' scales to a non-finite voltage", k + 1),
+                format!("value {} '{digit}' scales to a non-finite voltage", k + 1),
             ));
         }
         samples.push(value);

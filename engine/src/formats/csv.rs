@@ -21,6 +21,7 @@ use super::{
     FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput, sha256_hex,
 };
 use crate::formats::Format;
+use crate::formats::swar::SetBits;
 use crate::record::{EcgRecord, LeadId, LeadSignal, PatientInfo, Provenance};
 
 mod plain_rows;
@@ -482,7 +483,7 @@ pub fn read(
     let mut cells: Vec<&str> = Vec::with_capacity(columns.len());
     let mut cell_ends = cell_end_bits
         .as_ref()
-        .map(|bits| plain_rows::CellEnds::from(&bits.words, pos));
+        .map(|bits| SetBits::from(&bits.words, pos));
     let mut row_values = vec![0.0; columns.len()];
     let too_many = |row: usize| {
         err(
@@ -512,7 +513,7 @@ pub fn read(
         let (line, next) = line_at(text, pos);
         pos = next;
         if let (Some(ends), Some(bits)) = (cell_ends.as_mut(), cell_end_bits.as_ref()) {
-            *ends = plain_rows::CellEnds::from(&bits.words, pos);
+            *ends = SetBits::from(&bits.words, pos);
         }
         if !is_content(line) {
             continue;

@@ -12,6 +12,10 @@
 //! bits as `str::parse::<f64>` for every cell they accept (see `plain_decimal_prefix`).
 
 use super::{EXACT_POWERS_OF_TEN, plain_decimal_prefix};
+use crate::formats::swar::{
+    SetBits, bytes_equal, digit_values, digits_number, gather_high_bits, leading_digits, load8,
+    low_bytes, strip_minus,
+};
 
 /// The positions of cell ends — `delim` or `\n` — as a bitmap (bit `i` of word `w` is byte
 /// `64 w + i`), plus one bit just past the last byte: the end of a last line without `\n`.
@@ -52,53 +56,16 @@ pub(super) fn cell_ends(bytes: &[u8], delim: u8) -> CellEndBits {
     CellEndBits { words, newlines }
 }
 
-/// For eight bytes: the high bit of each byte that is `delim` or `\n`, and of each that is
-/// `\n`. Exact (no false positives next to a match): the additions cannot carry across bytes.
+/// For eight bytes: the byte masks of those that are `delim` or `\n`, and of those that are `\n`.
 #[inline]
 fn end_bytes(word: u64, delim: u8) -> (u64, u64) {
-    let is_zero = |x: u64| !(((x & (ONES * 0x7F)) + ONES * 0x7F) | x) & (ONES * 0x80);
-    let newline = is_zero(word ^ (ONES * u64::from(b'\n')));
-    let delimiter = is_zero(word ^ (ONES * u64::from(delim)));
-    (newline | delimiter, newline)
-}
-
-/// The high bits of the eight bytes of `x` (all other bits clear) as an 8-bit mask, byte 0 in
-/// bit 0: one multiply moves bit `8 i + 7` to bit `56 + i`, and no two partial products meet.
-#[inline]
-fn gather_high_bits(x: u64) -> u64 {
-    x.wrapping_mul(0x0002_0408_1020_4081) >> 56
+    let newline = bytes_equal(word, b'\n');
+    (newline | bytes_equal(word, delim), newline)
 }
 
 /// The sum of a word's eight byte lanes.
 fn lane_sum(lanes: u64) -> usize {
     lanes.to_le_bytes().iter().map(|&b| usize::from(b)).sum()
-}
-
-/// Walks the set bits of a [`cell_ends`] bitmap in order, from a given byte position.
-pub(super) struct CellEnds<'a> {
-    words: &'a [u64],
-    word: usize,
-    bits: u64,
-}
-
-impl<'a> CellEnds<'a> {
-    /// The cell ends at or after byte `pos`.
-    pub(super) fn from(words: &'a [u64], pos: usize) -> Self {
-        let word = pos / 64;
-        let bits = words.get(word).map_or(0, |w| w & (u64::MAX << (pos % 64)));
-        Self { words, word, bits }
-    }
-
-    #[inline]
-    fn next(&mut self) -> Option<usize> {
-        while self.bits == 0 {
-            self.word += 1;
-            self.bits = *self.words.get(self.word)?;
-        }
-        let bit = self.bits.trailing_zeros() as usize;
-        self.bits &= self.bits - 1;
-        Some(self.word * 64 + bit)
-    }
 }
 
 /// Parses the line that starts at `start` when it is exactly `values.len()` plain decimal cells
@@ -107,7 +74,7 @@ impl<'a> CellEnds<'a> {
 #[inline]
 pub(super) fn plain_line(
     bytes: &[u8],
-    ends: &mut CellEnds<'_>,
+    ends: &mut SetBits<'_>,
     start: usize,
     values: &mut [f64],
 ) -> Option<usize> {
@@ -146,34 +113,6 @@ fn plain_cell(bytes: &[u8], start: usize, end: usize) -> Option<f64> {
     }
 }
 
-/// Eight bytes from `at`, zero-padded past the end (zero is not a digit, so padding never
-/// passes for one).
-#[inline]
-fn load8(bytes: &[u8], at: usize) -> u64 {
-    if let Some(word) = bytes.get(at..at + 8) {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(word);
-        u64::from_le_bytes(b)
-    } else {
-        let mut b = [0u8; 8];
-        let rest = bytes.get(at..).unwrap_or(&[]);
-        b[..rest.len()].copy_from_slice(rest);
-        u64::from_le_bytes(b)
-    }
-}
-
-const ONES: u64 = 0x0101_0101_0101_0101;
-
-/// The low `n` bytes of a word set (n in 0..=8).
-#[inline]
-fn low_bytes(n: usize) -> u64 {
-    if n >= 8 {
-        u64::MAX
-    } else {
-        (1u64 << (8 * n)) - 1
-    }
-}
-
 /// The first `len` (1..=8) bytes of `word` (the cell's text, first byte lowest) as
 /// `[-]digits[.digits]`, or `None` when they are anything else (then the general parser
 /// decides). Same value and rounding as [`plain_decimal_prefix`]: an integer below 10^8 is
@@ -181,18 +120,12 @@ fn low_bytes(n: usize) -> u64 {
 #[inline]
 fn short_decimal(word: u64, len: usize) -> Option<f64> {
     debug_assert!((1..=8).contains(&len));
-    // The sign is taken without a branch: ECG samples change sign at random, and a
-    // mispredicted branch per cell cost more than the rest of the cell (measured).
-    let negative = u64::from((word & 0xFF) == u64::from(b'-'));
-    let (word, len) = (word >> (8 * negative), len - negative as usize);
+    let (word, len, negative) = strip_minus(word, len);
     if len == 0 {
         return None;
     }
-    // Digits become 0..=9; every other byte becomes something above 9.
-    let values = word ^ (ONES * 0x30);
-    // High bit of each byte whose value is above 9 (no carries: the addend stays below 0x100).
-    let non_digit = (((values & (ONES * 0x7F)) + ONES * 0x76) | values) & (ONES * 0x80);
-    let int_digits = (non_digit.trailing_zeros() / 8) as usize;
+    let (values, non_digit) = digit_values(word);
+    let int_digits = leading_digits(non_digit);
     let (digits, count, frac_digits) = if int_digits >= len {
         (values, len, 0)
     } else {
@@ -201,15 +134,14 @@ fn short_decimal(word: u64, len: usize) -> Option<f64> {
         if int_digits == 0 || frac_digits == 0 || (word >> (8 * int_digits)) & 0xFF != 0x2E {
             return None;
         }
-        let after_dot = values >> (8 * (int_digits + 1));
-        let rest_non_digit = non_digit >> (8 * (int_digits + 1));
-        if rest_non_digit & low_bytes(frac_digits) != 0 {
+        let after_dot = 8 * (int_digits + 1);
+        if (non_digit >> after_dot) & low_bytes(frac_digits) != 0 {
             return None;
         }
-        let joined = (values & low_bytes(int_digits)) | (after_dot << (8 * int_digits));
+        let joined = (values & low_bytes(int_digits)) | ((values >> after_dot) << (8 * int_digits));
         (joined, len - 1, frac_digits)
     };
-    let mantissa = eight_digits(digits << (8 * (8 - count)));
+    let mantissa = digits_number(digits, count);
     // A branch, not a division by 10^0 = 1: files are all whole numbers or all decimals in a
     // column, so it predicts well, and the division showed as a fifth of the read (measured).
     let magnitude = if frac_digits == 0 {
@@ -220,22 +152,13 @@ fn short_decimal(word: u64, len: usize) -> Option<f64> {
     Some(f64::from_bits(magnitude.to_bits() | (negative << 63)))
 }
 
-/// Eight digit values (0..=9, the most significant in the lowest byte) as one number, by
-/// combining neighbours pairwise: 8 → 4 → 2 → 1 lanes in three multiplies.
-#[inline]
-fn eight_digits(digits: u64) -> u64 {
-    let pairs = (digits.wrapping_mul(10) + (digits >> 8)) & 0x00FF_00FF_00FF_00FF;
-    let quads = (pairs.wrapping_mul(100) + (pairs >> 16)) & 0x0000_FFFF_0000_FFFF;
-    (quads.wrapping_mul(10_000) + (quads >> 32)) & 0xFFFF_FFFF
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse_line(text: &str, cells: usize) -> Option<(Vec<f64>, usize)> {
         let ends = cell_ends(text.as_bytes(), b',').words;
-        let mut cursor = CellEnds::from(&ends, 0);
+        let mut cursor = SetBits::from(&ends, 0);
         let mut values = vec![0.0; cells];
         let next = plain_line(text.as_bytes(), &mut cursor, 0, &mut values)?;
         Some((values, next))
@@ -367,13 +290,13 @@ mod tests {
         let bits = cell_ends(text.as_bytes(), b',');
         assert_eq!(bits.newlines, 2);
         let ends = bits.words;
-        let mut cursor = CellEnds::from(&ends, 0);
+        let mut cursor = SetBits::from(&ends, 0);
         assert_eq!(cursor.next(), Some(70));
         assert_eq!(cursor.next(), Some(131));
         assert_eq!(cursor.next(), Some(135));
         assert_eq!(cursor.next(), Some(136), "the bit past the last byte");
         assert_eq!(cursor.next(), None);
-        let mut from_middle = CellEnds::from(&ends, 71);
+        let mut from_middle = SetBits::from(&ends, 71);
         assert_eq!(from_middle.next(), Some(131));
     }
 }
