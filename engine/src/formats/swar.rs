@@ -15,12 +15,11 @@ const LOW_SEVEN: u64 = ONES * 0x7F;
 #[inline]
 pub(super) fn load8(bytes: &[u8], at: usize) -> u64 {
     let mut word = [0u8; 8];
-    match bytes.get(at..at.saturating_add(8)) {
-        Some(eight) => word.copy_from_slice(eight),
-        None => {
-            let rest = bytes.get(at..).unwrap_or(&[]);
-            word[..rest.len()].copy_from_slice(rest);
-        }
+    if let Some(eight) = bytes.get(at..at.saturating_add(8)) {
+        word.copy_from_slice(eight);
+    } else {
+        let rest = bytes.get(at..).unwrap_or(&[]);
+        word[..rest.len()].copy_from_slice(rest);
     }
     u64::from_le_bytes(word)
 }
