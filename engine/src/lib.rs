@@ -15,6 +15,9 @@ pub mod report;
 pub mod trace;
 pub mod verify;
 
+#[cfg(test)]
+mod test_rng;
+
 pub use formats::{
     EcgInput, Format, FormatError, FormatErrorKind, LoadOptions, SignalInput, load_path,
 };

@@ -137,13 +137,8 @@ mod tests {
 
     #[test]
     fn random_texts_across_word_boundaries_match_the_reference() {
-        let mut state = 0xD1B5_4A32_D192_ED03u64;
-        let mut next = move |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % n
-        };
+        let mut rng = crate::test_rng::XorShift::new(0xD1B5_4A32_D192_ED03);
+        let mut next = move |n: u64| rng.below(n);
         for _ in 0..300 {
             let mut text = String::new();
             for _ in 0..next(200) {

@@ -277,13 +277,8 @@ fn sample_assets_agree_across_formats() {
 fn plain_decimal_fast_path_gives_the_bits_of_str_parse() {
     // Deterministic pseudo-random cells: signs, digit runs of every length around the 8-byte
     // word and the 15-digit limit, points, and a trailing delimiter or junk byte.
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move |n: u64| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state % n
-    };
+    let mut rng = crate::test_rng::XorShift::new(0x9E37_79B9_7F4A_7C15);
+    let mut next = move |n: u64| rng.below(n);
     let mut checked = 0;
     for _ in 0..200_000 {
         let mut cell = String::new();
@@ -341,13 +336,8 @@ fn rows_keep_their_line_numbers_around_comments_blank_lines_and_crlf() {
 /// `str::parse` gives.
 #[test]
 fn mixed_rows_read_the_same_as_parsing_each_cell() {
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move |n: u64| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state % n
-    };
+    let mut rng = crate::test_rng::XorShift::new(0x2545_F491_4F6C_DD1D);
+    let mut next = move |n: u64| rng.below(n);
     for _ in 0..40 {
         let mut text = String::from("sample,I,II,V1\n");
         let mut expected: Vec<[Option<f64>; 3]> = Vec::new();
