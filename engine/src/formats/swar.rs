@@ -14,13 +14,26 @@ const LOW_SEVEN: u64 = ONES * 0x7F;
 /// the readers look for, so padding never passes for one).
 #[inline]
 pub(super) fn load8(bytes: &[u8], at: usize) -> u64 {
-    let mut word = [0u8; 8];
-    if let Some(eight) = bytes.get(at..at.saturating_add(8)) {
-        word.copy_from_slice(eight);
+    // The common case is one unaligned load; the tail is a separate, cold function, because
+    // one copy of variable length for both compiled to a call to memcpy per number (measured:
+    // a third of the CSV reader's instructions).
+    if let Some(eight) = bytes
+        .get(at..at.saturating_add(8))
+        .and_then(|s| <[u8; 8]>::try_from(s).ok())
+    {
+        u64::from_le_bytes(eight)
     } else {
-        let rest = bytes.get(at..).unwrap_or(&[]);
-        word[..rest.len()].copy_from_slice(rest);
+        load_tail(bytes, at)
     }
+}
+
+#[cold]
+#[inline(never)]
+fn load_tail(bytes: &[u8], at: usize) -> u64 {
+    let mut word = [0u8; 8];
+    let rest = bytes.get(at..).unwrap_or(&[]);
+    let n = rest.len().min(8);
+    word[..n].copy_from_slice(&rest[..n]);
     u64::from_le_bytes(word)
 }
 

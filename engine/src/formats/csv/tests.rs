@@ -396,3 +396,24 @@ fn mixed_rows_read_the_same_as_parsing_each_cell() {
         }
     }
 }
+
+/// The sample files' rows are all plain decimals: every one must take the fast path (a
+/// regression here costs speed only, so it is checked directly).
+#[test]
+fn sample_rows_take_the_fast_path() {
+    for name in ["synthetic_sinus.csv", "synthetic_twi.csv"] {
+        let bytes = repo_file(&format!("assets/samples/{name}"));
+        let header_end = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
+        let columns = bytes[..header_end].split(|&b| b == b',').count();
+        let bits = super::plain_rows::cell_ends(&bytes, b',');
+        let mut ends = crate::formats::swar::SetBits::from(&bits.words, header_end);
+        let mut values = vec![0.0; columns];
+        let (mut pos, mut rows) = (header_end, 0);
+        while pos < bytes.len() {
+            pos = super::plain_rows::plain_line(&bytes, &mut ends, pos, &mut values)
+                .unwrap_or_else(|| panic!("{name}: row {} left the fast path", rows + 2));
+            rows += 1;
+        }
+        assert_eq!(rows, 5000, "{name}");
+    }
+}
