@@ -2,8 +2,8 @@
 //! a byte-at-a-time scan.
 //!
 //! Two ideas keep it fast. First, every cell end (delimiter or newline) in the text is found up
-//! front as a bitmap, 64 bytes to a word, in one loop the compiler vectorises; walking the set
-//! bits gives each cell's start and end with no dependency on parsing the cell before it, so
+//! front as a bitmap, 64 bytes to a word, compared eight bytes at a time (`formats::swar`);
+//! walking the set bits gives each cell's start and end with no dependency on parsing the cell before it, so
 //! the CPU overlaps the cells of a row. Second, a cell of at most eight bytes (`-123.456`) is
 //! parsed from one 8-byte load with SWAR arithmetic: no loop over its digits and no branch per
 //! digit. Anything else in a cell falls back to [`super::plain_decimal_prefix`], and a row with
