@@ -92,22 +92,15 @@ impl Network {
         images: &[ProcessedImage],
         ecg: Option<&ModelSignal>,
     ) -> Result<(Session<'_>, Vec<f32>), ModelError> {
-        match (self, ecg) {
-            (Self::Qwen2Vl(m), None) => m.prefill(ids, images),
-            (Self::Qwen2Vl(_), Some(_)) => Err(ModelError::Prompt(
-                "Qwen2-VL reads images only; it has no ECG tower for the signal".into(),
-            )),
-            (Self::Qwen3Vl(m), ecg) => m.prefill(ids, images, ecg),
-        }
+        let rows = ecg.map(|signal| self.encode_ecg(signal)).transpose()?;
+        self.prefill_encoded(ids, images, rows.as_ref())
     }
 
     /// ECG-R1's tower + projector on one signal: the `[tokens, hidden]` rows that replace the
     /// `<|ecg_pad|>` embeddings (for [`Self::prefill_encoded`]).
     pub fn encode_ecg(&self, signal: &ModelSignal) -> Result<Tensor, ModelError> {
         match self {
-            Self::Qwen2Vl(_) => Err(ModelError::Prompt(
-                "Qwen2-VL reads images only; it has no ECG tower for the signal".into(),
-            )),
+            Self::Qwen2Vl(_) => Err(no_ecg_tower()),
             Self::Qwen3Vl(m) => m.encode_ecg(signal),
         }
     }
@@ -122,10 +115,13 @@ impl Network {
     ) -> Result<(Session<'_>, Vec<f32>), ModelError> {
         match (self, ecg_rows) {
             (Self::Qwen2Vl(m), None) => m.prefill(ids, images),
-            (Self::Qwen2Vl(_), Some(_)) => Err(ModelError::Prompt(
-                "Qwen2-VL reads images only; it has no ECG tower for the signal".into(),
-            )),
+            (Self::Qwen2Vl(_), Some(_)) => Err(no_ecg_tower()),
             (Self::Qwen3Vl(m), rows) => m.prefill_encoded(ids, images, rows),
         }
     }
+}
+
+/// A signal given to a Qwen2-VL checkpoint.
+fn no_ecg_tower() -> ModelError {
+    ModelError::Prompt("Qwen2-VL reads images only; it has no ECG tower for the signal".into())
 }
