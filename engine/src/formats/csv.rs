@@ -341,12 +341,6 @@ fn is_content(line: &str) -> bool {
     !line.trim().is_empty() && !line.trim_start().starts_with('#')
 }
 
-/// How many times `byte` occurs in `bytes` (the compiler vectorises this loop; no crate needed).
-#[allow(clippy::naive_bytecount)]
-fn memchr_count(bytes: &[u8], byte: u8) -> usize {
-    bytes.iter().filter(|&&b| b == byte).count()
-}
-
 /// Reads a CSV ECG file.
 pub fn read(
     bytes: &[u8],
@@ -456,15 +450,12 @@ pub fn read(
     let slots: Vec<Option<usize>> = (0..columns.len())
         .map(|c| lead_cols.iter().position(|&k| k == c))
         .collect();
-    // A delimiter that cannot occur inside a line stands in when there is a single column.
-    let delim_byte = delim.map_or(Some(b'\n'), |d| u8::try_from(d).ok());
-    let cell_end_bits = delim_byte.map(|d| plain_rows::cell_ends(text.as_bytes(), d));
-    let newlines = match &cell_end_bits {
-        Some(bits) => bits.newlines,
-        None => memchr_count(text.as_bytes(), b'\n'),
-    };
+    // `delimiter` picks only ',', ';' or tab, all ASCII; with a single column, a delimiter that
+    // cannot occur inside a line stands in.
+    let delim_byte = delim.map_or(b'\n', |d| d as u8);
+    let cell_end_bits = plain_rows::cell_ends(text.as_bytes(), delim_byte);
     // Room for every row up front (one line per row at most), within the sample limit.
-    let expected_rows = (newlines + 1).min(MAX_TOTAL_SAMPLES / lead_cols.len());
+    let expected_rows = (cell_end_bits.newlines + 1).min(MAX_TOTAL_SAMPLES / lead_cols.len());
     // Written by row index (no per-value length bookkeeping), cut to the row count at the end.
     // Data rows are lines after the header, so fewer than `expected_rows`, and the limit check
     // at the top of the loop keeps `rows` below `MAX_TOTAL_SAMPLES / leads` too: every
@@ -481,9 +472,7 @@ pub fn read(
     let mut missing = 0usize;
     let mut rows = 0usize;
     let mut cells: Vec<&str> = Vec::with_capacity(columns.len());
-    let mut cell_ends = cell_end_bits
-        .as_ref()
-        .map(|bits| SetBits::from(&bits.words, pos));
+    let mut cell_ends = SetBits::from(&cell_end_bits.words, pos);
     let mut row_values = vec![0.0; columns.len()];
     let too_many = |row: usize| {
         err(
@@ -497,8 +486,8 @@ pub fn read(
         let full = (rows + 1) * lead_cols.len() > MAX_TOTAL_SAMPLES;
         // Fast path: a row of plain decimals, no missing values, the right cell count.
         if !full
-            && let Some(ends) = cell_ends.as_mut()
-            && let Some(next) = plain_rows::plain_line(text.as_bytes(), ends, pos, &mut row_values)
+            && let Some(next) =
+                plain_rows::plain_line(text.as_bytes(), &mut cell_ends, pos, &mut row_values)
         {
             for (&v, &slot) in row_values.iter().zip(&slots) {
                 match slot {
@@ -512,9 +501,7 @@ pub fn read(
         }
         let (line, next) = line_at(text, pos);
         pos = next;
-        if let (Some(ends), Some(bits)) = (cell_ends.as_mut(), cell_end_bits.as_ref()) {
-            *ends = SetBits::from(&bits.words, pos);
-        }
+        cell_ends = SetBits::from(&cell_end_bits.words, pos);
         if !is_content(line) {
             continue;
         }
