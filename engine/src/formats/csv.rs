@@ -17,13 +17,13 @@
 //!   the time column may not have gaps.
 //! - Lines that are empty or start with `#` are skipped.
 
-use super::{
-    FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput, sha256_hex,
-};
+use super::sharing::{self, SharedJobs};
+use super::{FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput};
 use crate::formats::Format;
 use crate::formats::swar::SetBits;
 use crate::record::{EcgRecord, LeadId, LeadSignal, PatientInfo, Provenance};
 
+mod pieces;
 mod plain_rows;
 
 /// Largest accepted deviation of one time step from the mean step, as a fraction of it.
@@ -452,102 +452,39 @@ pub fn read(
         .collect();
     // `delimiter` picks only ',', ';' or tab, all ASCII; with a single column, a delimiter that
     // cannot occur inside a line stands in.
-    let delim_byte = delim.map_or(b'\n', |d| d as u8);
-    let cell_end_bits = plain_rows::cell_ends(text.as_bytes(), delim_byte);
-    // Room for every row up front (one line per row at most), within the sample limit.
-    let expected_rows = (cell_end_bits.newlines + 1).min(MAX_TOTAL_SAMPLES / lead_cols.len());
-    // Written by row index (no per-value length bookkeeping), cut to the row count at the end.
-    // Data rows are lines after the header, so fewer than `expected_rows`, and the limit check
-    // at the top of the loop keeps `rows` below `MAX_TOTAL_SAMPLES / leads` too: every
-    // `samples[slot][rows]` below is in bounds.
-    let mut samples: Vec<Vec<f64>> = (0..lead_cols.len())
-        .map(|_| vec![0.0; expected_rows])
-        .collect();
-    let mut times: Vec<(usize, f64)> =
-        Vec::with_capacity(if time_col.is_some() || index_col.is_some() {
-            expected_rows
-        } else {
-            0
-        });
-    let mut missing = 0usize;
-    let mut rows = 0usize;
-    let mut cells: Vec<&str> = Vec::with_capacity(columns.len());
-    let mut cell_ends = SetBits::from(&cell_end_bits.words, pos);
-    let mut row_values = vec![0.0; columns.len()];
-    let too_many = |row: usize| {
-        err(
-            FormatErrorKind::TooLarge,
-            &format!("row {row}"),
-            format!("more than {MAX_TOTAL_SAMPLES} samples in all"),
-        )
+    let layout = RowLayout {
+        file_name,
+        names: &names,
+        slots: &slots,
+        lead_columns: &lead_cols,
+        time_column: time_col.or(index_col),
+        leads: lead_cols.len(),
+        delim,
+        delim_byte: delim.map_or(b'\n', |d| d as u8),
+        decimal_comma,
     };
-    while pos < text.len() {
-        row += 1;
-        let full = (rows + 1) * lead_cols.len() > MAX_TOTAL_SAMPLES;
-        // Fast path: a row of plain decimals, no missing values, the right cell count.
-        if !full
-            && let Some(next) =
-                plain_rows::plain_line(text.as_bytes(), &mut cell_ends, pos, &mut row_values)
-        {
-            for (&v, &slot) in row_values.iter().zip(&slots) {
-                match slot {
-                    Some(slot) => samples[slot][rows] = v,
-                    None => times.push((row, v)),
-                }
-            }
-            rows += 1;
-            pos = next;
-            continue;
-        }
-        let (line, next) = line_at(text, pos);
-        pos = next;
-        cell_ends = SetBits::from(&cell_end_bits.words, pos);
-        if !is_content(line) {
-            continue;
-        }
-        if full {
-            return Err(too_many(row));
-        }
-        split_cells(line, delim, &mut cells);
-        if cells.len() != columns.len() {
-            return Err(err(
-                FormatErrorKind::Inconsistent,
-                &format!("row {row}"),
-                format!(
-                    "{} cells but the header has {} columns",
-                    cells.len(),
-                    columns.len()
-                ),
-            ));
-        }
-        for (c, cell) in cells.iter().enumerate() {
-            let field = || format!("row {row}, column {} ({})", c + 1, unquote(&names[c]));
-            let value = number(cell, decimal_comma)
-                .map_err(|p| err(FormatErrorKind::Invalid, &field(), p))?;
-            match slots[c] {
-                None => {
-                    let Some(v) = value else {
-                        return Err(err(
-                            FormatErrorKind::Invalid,
-                            &field(),
-                            "the time/sample column has no value".into(),
-                        ));
-                    };
-                    times.push((row, v));
-                }
-                Some(slot) => {
-                    if value.is_none() {
-                        missing += 1;
-                    }
-                    samples[slot][rows] = value.unwrap_or(f64::NAN);
-                }
-            }
-        }
-        rows += 1;
-    }
-    for values in &mut samples {
-        values.truncate(rows);
-    }
+    // Large files of plain rows are read in pieces on every core; any other file, or one whose
+    // pieces meet a row that is not plain, is read row by row, which also names any problem.
+    // Either way the hash is computed on another core meanwhile.
+    let (sha256, table) =
+        if let Some(plan) = pieces::Plan::new(text.as_bytes(), pos, row + 1, &layout) {
+            let (sha256, table) = plan.read(bytes);
+            (sha256, table.map(Ok))
+        } else {
+            let (sha256, table) = sharing::hash_while(bytes, &SharedJobs::none(), || {
+                read_rows(text, pos, row, &layout)
+            });
+            (sha256, Some(table))
+        };
+    let Table {
+        mut samples,
+        times,
+        rows,
+        missing,
+    } = match table {
+        Some(table) => table?,
+        None => read_rows(text, pos, row, &layout)?,
+    };
     if rows == 0 {
         return Err(err(
             FormatErrorKind::Truncated,
@@ -619,7 +556,7 @@ pub fn read(
         provenance: Provenance {
             format: Format::Csv,
             file_name: file_name.to_string(),
-            sha256: sha256_hex(bytes),
+            sha256,
             byte_len: bytes.len() as u64,
         },
         annotations: Vec::new(),
@@ -633,6 +570,146 @@ pub fn read(
     Ok(SignalInput {
         record,
         patient: PatientInfo::default(),
+    })
+}
+
+/// What the row readers need to know of the header.
+struct RowLayout<'a> {
+    file_name: &'a str,
+    names: &'a [String],
+    /// Per column: its lead's slot, or `None` for the time/sample column.
+    slots: &'a [Option<usize>],
+    /// Per lead slot: its column.
+    lead_columns: &'a [usize],
+    /// The time or sample-index column, if any.
+    time_column: Option<usize>,
+    leads: usize,
+    delim: Option<char>,
+    /// The delimiter as a byte: `\n` for a single column (it cannot occur inside a line).
+    delim_byte: u8,
+    decimal_comma: bool,
+}
+
+/// The data rows: one vector per lead, the time column's values with their line numbers.
+struct Table {
+    samples: Vec<Vec<f64>>,
+    times: Vec<(usize, f64)>,
+    rows: usize,
+    /// Empty lead cells, read as NaN.
+    missing: usize,
+}
+
+/// Reads the lines from byte `pos` on, row by row; `row` is the number of the line before.
+fn read_rows(
+    text: &str,
+    mut pos: usize,
+    mut row: usize,
+    layout: &RowLayout<'_>,
+) -> Result<Table, FormatError> {
+    let err = |kind, field: &str, problem: String| {
+        FormatError::new(layout.file_name, kind, field, problem)
+    };
+    let (names, slots, delim) = (layout.names, layout.slots, layout.delim);
+    let columns = slots.len();
+    let cell_end_bits = plain_rows::cell_ends(text.as_bytes(), layout.delim_byte);
+    // Room for every row up front (one line per row at most), within the sample limit.
+    let expected_rows = (cell_end_bits.newlines + 1).min(MAX_TOTAL_SAMPLES / layout.leads);
+    // Written by row index (no per-value length bookkeeping), cut to the row count at the end.
+    // Data rows are lines after the header, so fewer than `expected_rows`, and the limit check
+    // at the top of the loop keeps `rows` below `MAX_TOTAL_SAMPLES / leads` too: every
+    // `samples[slot][rows]` below is in bounds.
+    let mut samples: Vec<Vec<f64>> = (0..layout.leads)
+        .map(|_| vec![0.0; expected_rows])
+        .collect();
+    let mut times: Vec<(usize, f64)> = Vec::with_capacity(if layout.time_column.is_some() {
+        expected_rows
+    } else {
+        0
+    });
+    let mut missing = 0usize;
+    let mut rows = 0usize;
+    let mut cells: Vec<&str> = Vec::with_capacity(columns);
+    let mut cell_ends = SetBits::from(&cell_end_bits.words, pos);
+    let mut row_values = vec![0.0; columns];
+    let too_many = |row: usize| {
+        err(
+            FormatErrorKind::TooLarge,
+            &format!("row {row}"),
+            format!("more than {MAX_TOTAL_SAMPLES} samples in all"),
+        )
+    };
+    while pos < text.len() {
+        row += 1;
+        let full = (rows + 1) * layout.leads > MAX_TOTAL_SAMPLES;
+        // Fast path: a row of plain decimals, no missing values, the right cell count.
+        if !full
+            && let Some(next) =
+                plain_rows::plain_line(text.as_bytes(), &mut cell_ends, pos, &mut row_values)
+        {
+            for (&v, &slot) in row_values.iter().zip(slots) {
+                match slot {
+                    Some(slot) => samples[slot][rows] = v,
+                    None => times.push((row, v)),
+                }
+            }
+            rows += 1;
+            pos = next;
+            continue;
+        }
+        let (line, next) = line_at(text, pos);
+        pos = next;
+        cell_ends = SetBits::from(&cell_end_bits.words, pos);
+        if !is_content(line) {
+            continue;
+        }
+        if full {
+            return Err(too_many(row));
+        }
+        split_cells(line, delim, &mut cells);
+        if cells.len() != columns {
+            return Err(err(
+                FormatErrorKind::Inconsistent,
+                &format!("row {row}"),
+                format!(
+                    "{} cells but the header has {} columns",
+                    cells.len(),
+                    columns
+                ),
+            ));
+        }
+        for (c, cell) in cells.iter().enumerate() {
+            let field = || format!("row {row}, column {} ({})", c + 1, unquote(&names[c]));
+            let value = number(cell, layout.decimal_comma)
+                .map_err(|p| err(FormatErrorKind::Invalid, &field(), p))?;
+            match slots[c] {
+                None => {
+                    let Some(v) = value else {
+                        return Err(err(
+                            FormatErrorKind::Invalid,
+                            &field(),
+                            "the time/sample column has no value".into(),
+                        ));
+                    };
+                    times.push((row, v));
+                }
+                Some(slot) => {
+                    if value.is_none() {
+                        missing += 1;
+                    }
+                    samples[slot][rows] = value.unwrap_or(f64::NAN);
+                }
+            }
+        }
+        rows += 1;
+    }
+    for values in &mut samples {
+        values.truncate(rows);
+    }
+    Ok(Table {
+        samples,
+        times,
+        rows,
+        missing,
     })
 }
 

@@ -9,6 +9,7 @@ pub mod csv;
 pub mod dicom;
 pub mod edf;
 pub mod image;
+mod sharing;
 mod swar;
 pub mod wfdb;
 

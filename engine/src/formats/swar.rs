@@ -17,11 +17,10 @@ pub(super) fn load8(bytes: &[u8], at: usize) -> u64 {
     // The common case is one unaligned load; the tail is a separate, cold function, because
     // one copy of variable length for both compiled to a call to memcpy per number (measured:
     // a third of the CSV reader's instructions).
-    if let Some(eight) = bytes
-        .get(at..at.saturating_add(8))
-        .and_then(|s| <[u8; 8]>::try_from(s).ok())
-    {
-        u64::from_le_bytes(eight)
+    // `first_chunk` after `get(at..)` is one length compare; a range `at..at + 8` compiled to a
+    // saturating add, a conditional move and two compares (measured, per number).
+    if let Some(eight) = bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) {
+        u64::from_le_bytes(*eight)
     } else {
         load_tail(bytes, at)
     }

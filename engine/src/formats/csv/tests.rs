@@ -1,3 +1,5 @@
+use std::fmt::Write as _;
+
 use super::*;
 use crate::record::StandardLead;
 
@@ -416,4 +418,176 @@ fn sample_rows_take_the_fast_path() {
         }
         assert_eq!(rows, 5000, "{name}");
     }
+}
+
+/// A large file (well over two pieces) of plain rows: a time column in ms and `leads` lead
+/// columns of integers or short decimals, CRLF on some lines, a final newline or not.
+fn large_plain_file(rng: &mut crate::test_rng::XorShift, rows: usize, leads: usize) -> String {
+    let mut text = String::from("time_ms");
+    for k in 0..leads {
+        let _ = write!(text, ",V{}_uV", k + 1);
+    }
+    text.push('\n');
+    let decimals = rng.below(2) == 0;
+    for row in 0..rows {
+        text.push_str(&(2 * row).to_string());
+        for _ in 0..leads {
+            let range = if rng.below(8) == 0 { 100_000 } else { 1000 };
+            let magnitude = rng.below(range);
+            let sign = if rng.below(2) == 0 { "-" } else { "" };
+            if decimals {
+                let _ = write!(text, ",{sign}{magnitude}.{}", rng.below(1000));
+            } else {
+                let _ = write!(text, ",{sign}{magnitude}");
+            }
+        }
+        text.push_str(if rng.below(50) == 0 { "\r\n" } else { "\n" });
+    }
+    if rng.below(2) == 0 {
+        text.pop();
+        text = text.trim_end_matches('\r').to_string();
+    }
+    text
+}
+
+/// Reads `text` both ways — in pieces when the plan allows, and row by row — and checks they
+/// agree bit for bit: values, time stamps with their line numbers, and row counts.
+fn pieces_and_rows_agree(text: &str) -> bool {
+    let names: Vec<String> = text
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let slots: Vec<Option<usize>> = (0..names.len()).map(|c| c.checked_sub(1)).collect();
+    let lead_columns: Vec<usize> = (1..names.len()).collect();
+    let layout = RowLayout {
+        file_name: "t.csv",
+        names: &names,
+        slots: &slots,
+        lead_columns: &lead_columns,
+        time_column: Some(0),
+        leads: names.len() - 1,
+        delim: Some(','),
+        delim_byte: b',',
+        decimal_comma: false,
+    };
+    let start = text.find('\n').unwrap() + 1;
+    let rows = read_rows(text, start, 1, &layout);
+    let Some(plan) = pieces::Plan::new(text.as_bytes(), start, 2, &layout) else {
+        assert!(
+            sharing::threads() < 2,
+            "a large file on several cores is read in pieces"
+        );
+        return false;
+    };
+    let (hash, table) = plan.read(text.as_bytes());
+    assert_eq!(hash, crate::formats::sha256_hex(text.as_bytes()));
+    let Some(table) = table else {
+        return false;
+    };
+    let rows = rows.unwrap_or_else(|e| panic!("read in pieces, but row by row: {e}"));
+    assert_eq!((table.rows, table.missing), (rows.rows, rows.missing));
+    assert_eq!(table.times.len(), rows.times.len());
+    for (a, b) in table.times.iter().zip(&rows.times) {
+        assert_eq!((a.0, a.1.to_bits()), (b.0, b.1.to_bits()));
+    }
+    for (a, b) in table.samples.iter().zip(&rows.samples) {
+        assert_eq!(a.len(), b.len());
+        assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()));
+    }
+    true
+}
+
+#[test]
+fn large_plain_files_read_in_pieces_equal_row_by_row() {
+    let mut rng = crate::test_rng::XorShift::new(0x51AB_0C1E_D00D_F00D);
+    for (rows, leads) in [(5000, 12), (8000, 1), (20_000, 3), (1500, 40)] {
+        for _ in 0..3 {
+            let text = large_plain_file(&mut rng, rows, leads);
+            let taken = pieces_and_rows_agree(&text);
+            assert_eq!(taken, sharing::threads() >= 2, "{rows}×{leads}");
+        }
+    }
+}
+
+#[test]
+fn an_irregular_row_in_a_large_file_falls_back_with_the_same_result() {
+    let mut rng = crate::test_rng::XorShift::new(0x0DDB_A11C_AFE5_0001);
+    let options = CsvOptions::default();
+    // Comments and blank lines are inserted; the other lines replace a row of the middle,
+    // keeping its time stamp.
+    for odd in ["# a comment", "", "1,,3", "1,2", "1,x,3", "1, 2,3"] {
+        let text = large_plain_file(&mut rng, 8000, 3);
+        let start = text[text.len() / 2..].find('\n').unwrap() + text.len() / 2 + 1;
+        let end = start + text[start..].find('\n').unwrap() + 1;
+        let time = text[start..end].split(',').next().unwrap();
+        let line = text[..start].matches('\n').count() + 1;
+        let changed = match odd {
+            "# a comment" | "" => format!("{}{odd}\n{}", &text[..start], &text[start..]),
+            _ => format!("{}{time},{odd}\n{}", &text[..start], &text[end..]),
+        };
+        assert!(
+            !pieces_and_rows_agree(&changed),
+            "{odd:?} must leave the pieces path"
+        );
+        let whole = read(changed.as_bytes(), "t.csv", &options);
+        let row = line - 2;
+        match odd {
+            "1,x,3" => {
+                let e = whole.unwrap_err();
+                assert_eq!(e.field, format!("row {line}, column 3 (V2_uV)"));
+            }
+            "1,2" => assert_eq!(whole.unwrap_err().field, format!("row {line}")),
+            "1,,3" => assert!(whole.unwrap().record.leads[1].samples_uv[row].is_nan()),
+            "1, 2,3" => assert_eq!(whole.unwrap().record.leads[1].samples_uv[row], 2.0),
+            _ => assert_eq!(whole.unwrap().record.samples_per_lead(), 8000),
+        }
+    }
+}
+
+#[test]
+fn the_block_parser_reads_the_rows_plain_line_reads() {
+    let mut rng = crate::test_rng::XorShift::new(0x7EA5_E1EC_7ED0_0001);
+    for _ in 0..200 {
+        let (rows, leads) = (1 + rng.below(60) as usize, 1 + rng.below(5) as usize);
+        let text = large_plain_file(&mut rng, rows, leads);
+        let start = text.find('\n').unwrap() + 1;
+        let body = &text.as_bytes()[start..];
+        let columns = text[..start].split(',').count();
+        let mut by_line = Vec::new();
+        let bits = plain_rows::cell_ends(body, b',');
+        let mut ends = crate::formats::swar::SetBits::from(&bits.words, 0);
+        let (mut pos, mut values) = (0, vec![0.0; columns]);
+        while pos < body.len() {
+            pos = plain_rows::plain_line(body, &mut ends, pos, &mut values).unwrap();
+            by_line.extend(values.iter().map(|v| v.to_bits()));
+        }
+        let mut by_block = Vec::new();
+        let rows = plain_rows::plain_block(body, b',', &mut values, |_, row| {
+            by_block.extend(row.iter().map(|v| v.to_bits()));
+        });
+        assert_eq!(rows, Some(by_line.len() / columns));
+        assert_eq!(by_block, by_line);
+    }
+    // Anything but whole plain rows is refused.
+    let mut values = vec![0.0; 2];
+    for bad in [
+        "1,2\n\n", "1,2\n3\n", "1,2,3\n", "1,x\n", "1,2\n,\n", "\n1,2\n",
+    ] {
+        assert_eq!(
+            plain_rows::plain_block(bad.as_bytes(), b',', &mut values, |_, _| {}),
+            None,
+            "{bad:?}"
+        );
+    }
+    assert_eq!(
+        plain_rows::plain_block(b"1,2\r\n3,4", b',', &mut values, |_, _| {}),
+        Some(2)
+    );
+    assert_eq!(
+        plain_rows::plain_block(b"", b',', &mut values, |_, _| {}),
+        Some(0)
+    );
 }
