@@ -10,9 +10,12 @@
 //! Elements are matched by local name, so files with or without the `urn:hl7-org:v3` default
 //! namespace read the same.
 
+use std::sync::{Mutex, OnceLock};
+
 use roxmltree::{Document, Node, ParsingOptions};
 
 use self::digits::DigitTokens;
+use super::sharing::{self, SharedJobs};
 use super::{
     FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput, sha256_hex,
 };
@@ -47,6 +50,19 @@ impl Ctx<'_> {
 
 /// Reads an aECG document held in memory.
 pub fn read(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
+    let mut sha256 = None;
+    let mut input = read_unhashed(bytes, file_name, &mut sha256)?;
+    input.record.provenance.sha256 = sha256.unwrap_or_else(|| sha256_hex(bytes));
+    Ok(input)
+}
+
+/// [`read`], leaving the provenance hash empty and putting it into `sha256`: it is computed
+/// on another core while the rhythm leads' digits are parsed.
+fn read_unhashed(
+    bytes: &[u8],
+    file_name: &str,
+    sha256: &mut Option<String>,
+) -> Result<SignalInput, FormatError> {
     let ctx = Ctx { file: file_name };
     if bytes.len() > MAX_AECG_BYTES {
         return Err(ctx.err(
@@ -110,7 +126,7 @@ pub fn read(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
         ));
     };
     let mut budget = MAX_TOTAL_SAMPLES;
-    let (rate, leads) = read_sequence_set(set, "rhythm", &mut budget, &ctx)?;
+    let (rate, leads) = read_sequence_set(set, "rhythm", &mut budget, &ctx, Some((bytes, sha256)))?;
 
     let mut notes = Vec::new();
     let representative_beats = match children(rhythm, "derivation")
@@ -120,7 +136,7 @@ pub fn read(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
         .next()
     {
         Some(set) => {
-            let (rate, leads) = read_sequence_set(set, "derived series", &mut budget, &ctx)?;
+            let (rate, leads) = read_sequence_set(set, "derived series", &mut budget, &ctx, None)?;
             Some(RepresentativeBeats {
                 sample_rate_hz: rate,
                 leads,
@@ -145,7 +161,7 @@ pub fn read(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
         provenance: Provenance {
             format: Format::Aecg,
             file_name: file_name.to_string(),
-            sha256: sha256_hex(bytes),
+            sha256: String::new(),
             byte_len: bytes.len() as u64,
         },
         annotations,
@@ -226,57 +242,24 @@ fn number(text: Option<&str>, ctx: &Ctx<'_>, field: &str) -> Result<f64, FormatE
 }
 
 /// Sample rate and leads of one sequenceSet; `budget` is what remains of the sample limit.
+/// Reads a sequence set: its sample rate and lead sequences. Each lead is checked in file
+/// order up to its digits (scale, origin, units, the sample budget); then the digits of all
+/// leads are parsed as jobs shared between the cores, with the SHA-256 of `hash`'s bytes
+/// computed alongside when given. The first problem in file order is the one reported, as if
+/// the leads were read one after another.
 fn read_sequence_set(
     set: Node<'_, '_>,
     what: &str,
     budget: &mut usize,
     ctx: &Ctx<'_>,
+    hash: Option<(&[u8], &mut Option<String>)>,
 ) -> Result<(f64, Vec<LeadSignal>), FormatError> {
     let mut rate = None;
-    let mut leads = Vec::new();
-    for sequence in children(set, "component").flat_map(|c| children(c, "sequence")) {
-        let code = code_of(sequence).unwrap_or_default();
-        let value = child(sequence, "value");
-        if code.starts_with("TIME_ABSOLUTE") || code.starts_with("TIME_RELATIVE") {
-            let Some(inc) = value.and_then(|v| child(v, "increment")) else {
-                continue;
-            };
-            let field = format!("increment of {what} {code}");
-            let step = number(inc.attribute("value"), ctx, &field)?;
-            let unit = inc.attribute("unit").unwrap_or("s");
-            let seconds = match unit {
-                "s" => step,
-                "ms" => step / 1e3,
-                "us" => step / 1e6,
-                other => {
-                    return Err(ctx.err(
-                        FormatErrorKind::Unsupported,
-                        format!("increment unit of {what} {code}"),
-                        format!("unit '{other}' (s, ms or us expected)"),
-                    ));
-                }
-            };
-            if !(seconds > 0.0 && 1.0 / seconds <= 1.0e6) {
-                return Err(ctx.err(
-                    FormatErrorKind::Invalid,
-                    field,
-                    format!("{step} {unit} is not a plausible sampling interval"),
-                ));
-            }
-            rate = Some(1.0 / seconds);
-            continue;
-        }
-        let Some(value) = value else {
-            continue;
-        };
-        if leads.len() >= MAX_CHANNELS {
-            return Err(ctx.err(
-                FormatErrorKind::TooLarge,
-                format!("{what} sequenceSet"),
-                format!("more than {MAX_CHANNELS} lead sequences"),
-            ));
-        }
-        leads.push(read_lead(&code, value, budget, ctx)?);
+    let mut pending = Vec::new();
+    let stopped = prepare_leads(set, what, budget, ctx, &mut rate, &mut pending).err();
+    let leads = read_digits(pending, ctx, hash)?;
+    if let Some(problem) = stopped {
+        return Err(problem);
     }
     let Some(rate) = rate else {
         return Err(ctx.err(
@@ -310,13 +293,113 @@ fn read_sequence_set(
     Ok((rate, leads))
 }
 
-fn read_lead(
-    code: &str,
-    value: Node<'_, '_>,
+/// Parses the digits of `pending` leads, in file order of their problems; see
+/// [`read_sequence_set`].
+fn read_digits(
+    pending: Vec<PendingLead<'_>>,
+    ctx: &Ctx<'_>,
+    hash: Option<(&[u8], &mut Option<String>)>,
+) -> Result<Vec<LeadSignal>, FormatError> {
+    let slots: Vec<Mutex<Option<PendingLead<'_>>>> =
+        pending.into_iter().map(|p| Mutex::new(Some(p))).collect();
+    let read: Vec<OnceLock<Result<LeadSignal, FormatError>>> =
+        slots.iter().map(|_| OnceLock::new()).collect();
+    // Every job runs (a failed lead does not stop the others), so the earliest problem is
+    // known whichever thread met which.
+    let job = |k: usize| {
+        if let Some(lead) = slots[k].lock().ok().and_then(|mut slot| slot.take()) {
+            let _ = read[k].set(lead.finish(ctx));
+        }
+        true
+    };
+    let jobs = SharedJobs::new(slots.len(), &job);
+    match hash {
+        Some((bytes, sha256)) => *sha256 = Some(sharing::hash_and_share(bytes, &jobs, || ()).0),
+        None => jobs.help(),
+    }
+    read.into_iter()
+        .map(|lead| {
+            lead.into_inner().unwrap_or_else(|| {
+                Err(ctx.err(FormatErrorKind::Invalid, "digits", "a lead was not read"))
+            })
+        })
+        .collect()
+}
+
+/// Walks a sequence set's sequences in file order: the time sequence gives the rate, each lead
+/// sequence is checked up to its digits. Stops at the first problem.
+fn prepare_leads<'a>(
+    set: Node<'a, '_>,
+    what: &str,
     budget: &mut usize,
     ctx: &Ctx<'_>,
-) -> Result<LeadSignal, FormatError> {
-    let name = if code.is_empty() { "(no code)" } else { code };
+    rate: &mut Option<f64>,
+    leads: &mut Vec<PendingLead<'a>>,
+) -> Result<(), FormatError> {
+    for sequence in children(set, "component").flat_map(|c| children(c, "sequence")) {
+        let code = code_of(sequence).unwrap_or_default();
+        let value = child(sequence, "value");
+        if code.starts_with("TIME_ABSOLUTE") || code.starts_with("TIME_RELATIVE") {
+            let Some(inc) = value.and_then(|v| child(v, "increment")) else {
+                continue;
+            };
+            let field = format!("increment of {what} {code}");
+            let step = number(inc.attribute("value"), ctx, &field)?;
+            let unit = inc.attribute("unit").unwrap_or("s");
+            let seconds = match unit {
+                "s" => step,
+                "ms" => step / 1e3,
+                "us" => step / 1e6,
+                other => {
+                    return Err(ctx.err(
+                        FormatErrorKind::Unsupported,
+                        format!("increment unit of {what} {code}"),
+                        format!("unit '{other}' (s, ms or us expected)"),
+                    ));
+                }
+            };
+            if !(seconds > 0.0 && 1.0 / seconds <= 1.0e6) {
+                return Err(ctx.err(
+                    FormatErrorKind::Invalid,
+                    field,
+                    format!("{step} {unit} is not a plausible sampling interval"),
+                ));
+            }
+            *rate = Some(1.0 / seconds);
+            continue;
+        }
+        let Some(value) = value else {
+            continue;
+        };
+        if leads.len() >= MAX_CHANNELS {
+            return Err(ctx.err(
+                FormatErrorKind::TooLarge,
+                format!("{what} sequenceSet"),
+                format!("more than {MAX_CHANNELS} lead sequences"),
+            ));
+        }
+        leads.push(prepare_lead(code, value, budget, ctx)?);
+    }
+    Ok(())
+}
+
+/// A lead sequence checked up to its digits, which [`PendingLead::finish`] parses.
+struct PendingLead<'a> {
+    code: String,
+    tokens: DigitTokens<'a>,
+    scale_value: f64,
+    uv_per_unit: f64,
+    origin_uv: f64,
+    units: String,
+}
+
+fn prepare_lead<'a>(
+    code: String,
+    value: Node<'a, '_>,
+    budget: &mut usize,
+    ctx: &Ctx<'_>,
+) -> Result<PendingLead<'a>, FormatError> {
+    let name = if code.is_empty() { "(no code)" } else { &code };
     let kind = xsi_type(value).unwrap_or_default();
     if !kind.ends_with("SLIST_PQ") {
         return Err(ctx.err(
@@ -383,41 +466,65 @@ fn read_lead(
         ));
     }
     *budget -= count;
-    let scale_uv = scale_value * uv_per_unit;
-    let mut samples = Vec::with_capacity(count);
-    for (k, digit) in tokens.values().enumerate() {
-        let digit = digit.map_err(|token| {
-            ctx.err(
+    Ok(PendingLead {
+        code,
+        tokens,
+        scale_value,
+        uv_per_unit,
+        origin_uv,
+        units,
+    })
+}
+
+impl PendingLead<'_> {
+    /// Parses the digits into samples in µV.
+    fn finish(self, ctx: &Ctx<'_>) -> Result<LeadSignal, FormatError> {
+        let PendingLead {
+            code,
+            tokens,
+            scale_value,
+            uv_per_unit,
+            origin_uv,
+            units,
+        } = self;
+        let name = if code.is_empty() { "(no code)" } else { &code };
+        let count = tokens.count();
+        let scale_uv = scale_value * uv_per_unit;
+        let mut samples = Vec::with_capacity(count);
+        for (k, digit) in tokens.values().enumerate() {
+            let digit = digit.map_err(|token| {
+                ctx.err(
+                    FormatErrorKind::Invalid,
+                    format!("digits of lead {name}"),
+                    format!("value {} '{token}' is not an integer", k + 1),
+                )
+            })?;
+            let value = origin_uv + scale_uv * digit as f64;
+            if !value.is_finite() {
+                return Err(ctx.err(
+                    FormatErrorKind::NonFinite,
+                    format!("digits of lead {name}"),
+                    format!("value {} '{digit}' scales to a non-finite voltage", k + 1),
+                ));
+            }
+            samples.push(value);
+        }
+        if samples.is_empty() {
+            return Err(ctx.err(
                 FormatErrorKind::Invalid,
                 format!("digits of lead {name}"),
-                format!("value {} '{token}' is not an integer", k + 1),
-            )
-        })?;
-        let value = origin_uv + scale_uv * digit as f64;
-        if !value.is_finite() {
-            return Err(ctx.err(
-                FormatErrorKind::NonFinite,
-                format!("digits of lead {name}"),
-                format!("value {} '{digit}' scales to a non-finite voltage", k + 1),
+                "no samples",
             ));
         }
-        samples.push(value);
+        let mut lead = LeadSignal::new(LeadId::from_label(&code), &code, samples);
+        // physical = (stored − baseline) / gain in the scale's units.
+        lead.calibration = Some(Calibration {
+            gain: 1.0 / scale_value,
+            baseline: -(origin_uv / uv_per_unit) / scale_value,
+            units,
+        });
+        Ok(lead)
     }
-    if samples.is_empty() {
-        return Err(ctx.err(
-            FormatErrorKind::Invalid,
-            format!("digits of lead {name}"),
-            "no samples",
-        ));
-    }
-    let mut lead = LeadSignal::new(LeadId::from_label(code), code, samples);
-    // physical = (stored − baseline) / gain in the scale's units.
-    lead.calibration = Some(Calibration {
-        gain: 1.0 / scale_value,
-        baseline: -(origin_uv / uv_per_unit) / scale_value,
-        units,
-    });
-    Ok(lead)
 }
 
 /// Lead named by an annotation's supporting region of interest, if any.

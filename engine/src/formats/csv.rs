@@ -17,8 +17,9 @@
 //!   the time column may not have gaps.
 //! - Lines that are empty or start with `#` are skipped.
 
-use super::sharing::{self, SharedJobs};
-use super::{FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput};
+use super::{
+    FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput, sha256_hex, sharing,
+};
 use crate::formats::Format;
 use crate::formats::swar::SetBits;
 use crate::record::{EcgRecord, LeadId, LeadSignal, PatientInfo, Provenance};
@@ -347,6 +348,20 @@ pub fn read(
     file_name: &str,
     options: &CsvOptions,
 ) -> Result<SignalInput, FormatError> {
+    let mut sha256 = None;
+    let mut input = read_unhashed(bytes, file_name, options, &mut sha256)?;
+    input.record.provenance.sha256 = sha256.unwrap_or_else(|| sha256_hex(bytes));
+    Ok(input)
+}
+
+/// [`read`], leaving the provenance hash empty and putting it into `sha256` once the rows are
+/// read: it is computed on another core meanwhile.
+fn read_unhashed(
+    bytes: &[u8],
+    file_name: &str,
+    options: &CsvOptions,
+    sha256: &mut Option<String>,
+) -> Result<SignalInput, FormatError> {
     let err =
         |kind, field: &str, problem: String| FormatError::new(file_name, kind, field, problem);
     let text = std::str::from_utf8(bytes).map_err(|e| {
@@ -466,16 +481,15 @@ pub fn read(
     // Large files of plain rows are read in pieces on every core; any other file, or one whose
     // pieces meet a row that is not plain, is read row by row, which also names any problem.
     // Either way the hash is computed on another core meanwhile.
-    let (sha256, table) =
+    let (hash, table) =
         if let Some(plan) = pieces::Plan::new(text.as_bytes(), pos, row + 1, &layout) {
-            let (sha256, table) = plan.read(bytes);
-            (sha256, table.map(Ok))
+            let (hash, table) = plan.read(bytes);
+            (hash, table.map(Ok))
         } else {
-            let (sha256, table) = sharing::hash_while(bytes, &SharedJobs::none(), || {
-                read_rows(text, pos, row, &layout)
-            });
-            (sha256, Some(table))
+            let (hash, table) = sharing::hash_while(bytes, || read_rows(text, pos, row, &layout));
+            (hash, Some(table))
         };
+    *sha256 = Some(hash);
     let Table {
         mut samples,
         times,
@@ -556,7 +570,7 @@ pub fn read(
         provenance: Provenance {
             format: Format::Csv,
             file_name: file_name.to_string(),
-            sha256,
+            sha256: String::new(),
             byte_len: bytes.len() as u64,
         },
         annotations: Vec::new(),

@@ -13,9 +13,7 @@
 mod dataset;
 
 use self::dataset::{Code, Ctx, DataSet, Tag, tag_name};
-use super::{
-    FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput, sha256_hex,
-};
+use super::{FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput};
 use crate::formats::Format;
 use crate::record::{
     Annotation, AnnotationKind, Calibration, EcgRecord, LeadId, LeadSignal, PatientInfo,
@@ -59,6 +57,11 @@ const ECG_SOP_CLASSES: [&str; 2] = [
 
 /// Reads a DICOM ECG file held in memory.
 pub fn read(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
+    super::read_hashed(bytes, || read_unhashed(bytes, file_name))
+}
+
+/// [`read`] with the provenance hash left empty: [`super::read_hashed`] computes it alongside.
+fn read_unhashed(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
     let ctx = Ctx { file: file_name };
     let file = dataset::parse(bytes, ctx)?;
     let ds = &file.body;
@@ -141,7 +144,7 @@ pub fn read(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
         provenance: Provenance {
             format: Format::Dicom,
             file_name: file_name.to_string(),
-            sha256: sha256_hex(bytes),
+            sha256: String::new(),
             byte_len: bytes.len() as u64,
         },
         annotations,

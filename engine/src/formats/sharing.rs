@@ -1,14 +1,15 @@
-//! Reading on every core: while the calling thread parses, helper threads compute the file's
-//! SHA-256 and take pieces of the parse (rows of a CSV file, leads of an aECG file).
+//! Reading on every core: while the calling thread parses, a helper thread computes the
+//! file's SHA-256 and then takes pieces of the parse (rows of a CSV file, leads of an aECG
+//! file).
 //!
 //! The helpers live in a small pool of the readers' own (one thread fewer than the machine's
 //! cores), not rayon's global pool, so a read never queues behind a model run. The calling
 //! thread never waits for a helper to *start*: every job, the hash included, is claimed by
 //! whoever comes first, so if the helpers are busy the calling thread simply does everything
-//! itself, and it only waits for jobs a helper has already begun. Measured on the 2-core
-//! reference machine: the hash alone is 0.12 ms of a 0.63 ms CSV read, and overlapping it
-//! took the read to 0.55 ms, where `rayon::join` (which parks the caller and wakes two workers)
-//! made it slower, at 0.67 ms.
+//! itself, and it only waits (spinning, not sleeping) for jobs a helper has already begun.
+//! Waking a helper is not free: on the 2-core reference VM the caller spends 15–20 µs in it
+//! and the helper starts some 45 µs later (measured), so each read wakes the helpers once,
+//! and small files are hashed on the calling thread.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -60,13 +61,9 @@ impl<'a> SharedJobs<'a> {
         }
     }
 
-    /// No jobs: only the hash is shared.
-    pub(super) fn none() -> SharedJobs<'static> {
-        SharedJobs::new(0, &|_| true)
-    }
-
-    /// Takes and runs jobs until none is left to take.
-    fn help(&self) {
+    /// Takes and runs jobs until none is left to take (all of them, when no other thread
+    /// helps).
+    pub(super) fn help(&self) {
         loop {
             let k = self.next.fetch_add(1, Ordering::Relaxed);
             if k >= self.count {
@@ -87,51 +84,92 @@ impl<'a> SharedJobs<'a> {
         }
     }
 
-    /// Whether every job succeeded (meaningful once [`hash_while`] has returned).
+    /// Whether every job succeeded (meaningful once [`share`] has returned).
     pub(super) fn succeeded(&self) -> bool {
         !self.failed.load(Ordering::Acquire)
     }
 }
 
-/// Runs `main` on the calling thread while helpers compute the SHA-256 of `bytes` and take
-/// `jobs`; when `main` returns, the caller takes what jobs are left and waits for the rest.
-/// Returns the hash (hex) and what `main` returned.
-pub(super) fn hash_while<R>(
+/// Files smaller than this are hashed on the calling thread: waking a helper costs the caller
+/// 15–20 µs on the reference VM (measured), about what the hash of 64 KiB takes.
+const HASH_ALONGSIDE_MIN_BYTES: usize = 64 * 1024;
+
+/// The SHA-256 of a file's bytes, taken by whichever thread comes first.
+struct SharedHash<'b> {
+    bytes: &'b [u8],
+    taken: AtomicBool,
+    hex: OnceLock<String>,
+}
+
+impl<'b> SharedHash<'b> {
+    fn new(bytes: &'b [u8]) -> Self {
+        Self {
+            bytes,
+            taken: AtomicBool::new(false),
+            hex: OnceLock::new(),
+        }
+    }
+
+    fn take(&self) {
+        if !self.taken.swap(true, Ordering::AcqRel) {
+            // Only the thread that took the hash sets it, so this cannot find it set.
+            let _ = self.hex.set(sha256_hex(self.bytes));
+        }
+    }
+
+    /// Takes the hash if no helper has, else waits for the helper computing it. Spinning
+    /// (with yields) rather than blocking: a blocked caller needs a wake-up, which costs
+    /// as much again on a VM.
+    fn finish(self) -> String {
+        self.take();
+        while self.hex.get().is_none() {
+            std::thread::yield_now();
+        }
+        self.hex
+            .into_inner()
+            .unwrap_or_else(|| sha256_hex(self.bytes))
+    }
+}
+
+/// Runs `main` on the calling thread while a helper computes the SHA-256 of `bytes`; returns
+/// the hash (hex) and what `main` returned.
+pub(super) fn hash_while<R>(bytes: &[u8], main: impl FnOnce() -> R) -> (String, R) {
+    hash_and_share(bytes, &SharedJobs::new(0, &|_| true), main)
+}
+
+/// Runs `main` on the calling thread while helpers compute the SHA-256 of `bytes` and then
+/// take `jobs`; when `main` returns, the caller takes what jobs are left and waits for the
+/// rest. One wake-up of the helpers serves both (each costs the caller, see above). Returns
+/// the hash (hex) and what `main` returned.
+pub(super) fn hash_and_share<R>(
     bytes: &[u8],
     jobs: &SharedJobs<'_>,
     main: impl FnOnce() -> R,
 ) -> (String, R) {
-    let hash_taken = AtomicBool::new(false);
-    let hash = OnceLock::new();
-    let take_hash = || {
-        if !hash_taken.swap(true, Ordering::AcqRel) {
-            // Only the thread that took the hash sets it, so this cannot find it set.
-            let _ = hash.set(sha256_hex(bytes));
-        }
-    };
-    let result = if let Some(pool) = helpers() {
-        pool.in_place_scope(|scope| {
-            for _ in 0..pool.current_num_threads().min(jobs.count + 1) {
+    let hash = SharedHash::new(bytes);
+    let helpers_wanted = usize::from(bytes.len() >= HASH_ALONGSIDE_MIN_BYTES) + jobs.count;
+    let result = match helpers() {
+        Some(pool) if helpers_wanted > 0 => pool.in_place_scope(|scope| {
+            for _ in 0..pool.current_num_threads().min(helpers_wanted) {
                 scope.spawn(|_| {
-                    take_hash();
+                    if bytes.len() >= HASH_ALONGSIDE_MIN_BYTES {
+                        hash.take();
+                    }
                     jobs.help();
                 });
             }
             let result = main();
             jobs.help();
-            take_hash();
             jobs.wait();
             result
-        })
-    } else {
-        let result = main();
-        jobs.help();
-        take_hash();
-        result
+        }),
+        _ => {
+            let result = main();
+            jobs.help();
+            result
+        }
     };
-    // The scope has ended, so whichever thread took the hash has stored it.
-    let hex = hash.into_inner().unwrap_or_else(|| sha256_hex(bytes));
-    (hex, result)
+    (hash.finish(), result)
 }
 
 #[cfg(test)]
@@ -140,14 +178,14 @@ mod tests {
 
     #[test]
     fn every_job_runs_once_and_the_hash_is_the_files() {
-        let bytes = b"time_s,I\n0,1\n".repeat(1000);
+        let bytes = b"time_s,I\n0,1\n".repeat(10_000);
         let runs: Vec<AtomicUsize> = (0..97).map(|_| AtomicUsize::new(0)).collect();
         let job = |k: usize| {
             runs[k].fetch_add(1, Ordering::Relaxed);
             true
         };
         let jobs = SharedJobs::new(runs.len(), &job);
-        let (hash, answer) = hash_while(&bytes, &jobs, || 42);
+        let (hash, answer) = hash_and_share(&bytes, &jobs, || 42);
         assert_eq!(answer, 42);
         assert_eq!(hash, sha256_hex(&bytes));
         assert!(jobs.succeeded());
@@ -168,14 +206,22 @@ mod tests {
         assert!(!alone.succeeded());
         // Shared: the failure is reported whichever thread met it.
         let shared = SharedJobs::new(10_000, &job);
-        let (hash, ()) = hash_while(b"abc", &shared, || ());
+        let (hash, ()) = hash_and_share(b"abc", &shared, || ());
         assert_eq!(hash, sha256_hex(b"abc"));
         assert!(!shared.succeeded());
     }
 
     #[test]
-    fn with_no_jobs_only_the_hash_is_shared() {
-        let (hash, n) = hash_while(b"", &SharedJobs::none(), || 7);
-        assert_eq!((hash.as_str(), n), (sha256_hex(b"").as_str(), 7));
+    fn the_hash_is_the_files_whether_or_not_a_helper_takes_it() {
+        for len in [
+            0,
+            10,
+            HASH_ALONGSIDE_MIN_BYTES,
+            3 * HASH_ALONGSIDE_MIN_BYTES + 1,
+        ] {
+            let bytes = vec![0xA5u8; len];
+            let (hash, n) = hash_while(&bytes, || 7);
+            assert_eq!((hash, n), (sha256_hex(&bytes), 7), "{len} bytes");
+        }
     }
 }

@@ -148,3 +148,60 @@ fn timestamps_become_iso() {
     assert_eq!(iso_timestamp("19750612"), "1975-06-12");
     assert_eq!(iso_timestamp("garbage"), "garbage");
 }
+
+/// The twelve-lead fixture with the `n`-th `<digits>` text starting with a non-integer and
+/// the `m`-th `<scale>` set to zero (rhythm leads come first, in file order).
+fn spoiled(bad_digits: &[usize], zero_scales: &[usize]) -> Vec<u8> {
+    let xml = std::fs::read_to_string(repo_path("tests/fixtures/aecg/twelve_lead.xml")).unwrap();
+    let mut out = String::new();
+    for (n, part) in xml.split("<digits>").enumerate() {
+        if n > 0 {
+            out.push_str("<digits>");
+            if bad_digits.contains(&(n - 1)) {
+                out.push_str("x7 ");
+            }
+        }
+        out.push_str(part);
+    }
+    let mut result = String::new();
+    for (m, part) in out.split("<scale value=\"").enumerate() {
+        if m > 0 {
+            result.push_str("<scale value=\"");
+            if zero_scales.contains(&(m - 1)) {
+                result.push('0');
+                result.push_str(&part[part.find('"').unwrap()..]);
+                continue;
+            }
+        }
+        result.push_str(part);
+    }
+    result.into_bytes()
+}
+
+/// Digits are parsed on several cores, but the problem reported is the first in the file,
+/// as when the leads were read one after another.
+#[test]
+fn the_first_problem_in_file_order_is_reported() {
+    let labels: Vec<String> = read(&spoiled(&[], &[]), "t.xml")
+        .unwrap()
+        .record
+        .leads
+        .iter()
+        .filter(|l| !l.derived)
+        .map(|l| l.source_label.clone())
+        .collect();
+    let digits_of = |k: usize| format!("digits of lead {}", labels[k]);
+    let scale_of = |k: usize| format!("scale of lead {}", labels[k]);
+    for (bad_digits, zero_scales, field) in [
+        (vec![2, 9], vec![], digits_of(2)),
+        (vec![9, 2], vec![], digits_of(2)),
+        (vec![7], vec![3], scale_of(3)),
+        (vec![1], vec![5], digits_of(1)),
+        (vec![11], vec![], digits_of(11)),
+    ] {
+        for _ in 0..20 {
+            let e = read(&spoiled(&bad_digits, &zero_scales), "t.xml").unwrap_err();
+            assert_eq!(e.field, field, "{bad_digits:?} {zero_scales:?}: {e}");
+        }
+    }
+}

@@ -100,7 +100,7 @@ impl<'a> Plan<'a> {
                 taken.is_some_and(|mut out| self.read_piece(&self.pieces[k], &mut out))
             };
             let jobs = SharedJobs::new(self.pieces.len(), &job);
-            let (hash, ()) = sharing::hash_while(bytes, &jobs, || ());
+            let (hash, ()) = sharing::hash_and_share(bytes, &jobs, || ());
             (hash, jobs.succeeded())
         };
         let table = read_all.then_some(Table {
