@@ -488,26 +488,35 @@ impl PendingLead<'_> {
             units,
         } = self;
         let name = if code.is_empty() { "(no code)" } else { &code };
-        let count = tokens.count();
         let scale_uv = scale_value * uv_per_unit;
-        let mut samples = Vec::with_capacity(count);
-        for (k, digit) in tokens.values().enumerate() {
-            let digit = digit.map_err(|token| {
-                ctx.err(
-                    FormatErrorKind::Invalid,
-                    format!("digits of lead {name}"),
-                    format!("value {} '{token}' is not an integer", k + 1),
-                )
-            })?;
-            let value = origin_uv + scale_uv * digit as f64;
+        let mut samples = Vec::new();
+        if let Err(k) = tokens.read_into(&mut samples) {
+            let token = tokens
+                .values()
+                .nth(k)
+                .and_then(Result::err)
+                .unwrap_or_default();
+            return Err(ctx.err(
+                FormatErrorKind::Invalid,
+                format!("digits of lead {name}"),
+                format!("value {} '{token}' is not an integer", k + 1),
+            ));
+        }
+        for (k, sample) in samples.iter_mut().enumerate() {
+            let value = origin_uv + scale_uv * *sample;
             if !value.is_finite() {
+                let digit = tokens
+                    .values()
+                    .nth(k)
+                    .and_then(Result::ok)
+                    .unwrap_or_default();
                 return Err(ctx.err(
                     FormatErrorKind::NonFinite,
                     format!("digits of lead {name}"),
                     format!("value {} '{digit}' scales to a non-finite voltage", k + 1),
                 ));
             }
-            samples.push(value);
+            *sample = value;
         }
         if samples.is_empty() {
             return Err(ctx.err(

@@ -26,8 +26,6 @@ use crate::record::{EcgRecord, LeadId, LeadSignal, PatientInfo, Provenance};
 
 mod pieces;
 mod plain_rows;
-#[cfg(target_arch = "x86_64")]
-mod wide_cells;
 
 /// Largest accepted deviation of one time step from the mean step, as a fraction of it.
 const TIME_STEP_TOLERANCE: f64 = 0.01;

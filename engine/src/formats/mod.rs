@@ -12,6 +12,8 @@ pub mod image;
 mod sharing;
 mod swar;
 pub mod wfdb;
+#[cfg(target_arch = "x86_64")]
+mod wide_cells;
 
 use std::path::Path;
 

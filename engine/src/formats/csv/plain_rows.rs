@@ -97,7 +97,7 @@ pub(super) fn plain_block(
     put_row: impl FnMut(usize, &[f64]),
 ) -> Option<usize> {
     #[cfg(target_arch = "x86_64")]
-    if super::wide_cells::available() {
+    if crate::formats::wide_cells::available() {
         // SAFETY: `plain_block_avx2` needs nothing but AVX2, which the CPU was just found to
         // have; everything it does is safe code compiled with that feature enabled.
         #[allow(unsafe_code)]
@@ -137,7 +137,7 @@ fn plain_block_avx2(
         for (four, (values, cells)) in values.chunks_mut(4).zip(cells.chunks_exact(4)).enumerate() {
             let words = [cells[0].word, cells[1].word, cells[2].word, cells[3].word];
             let lens = [cells[0].len, cells[1].len, cells[2].len, cells[3].len];
-            let (numbers, whole) = super::wide_cells::integers4(words, lens);
+            let (numbers, whole) = crate::formats::wide_cells::integers4(words, lens);
             let wanted = (1u32 << values.len()) - 1;
             if whole & wanted == wanted {
                 values.copy_from_slice(&numbers[..values.len()]);
@@ -420,7 +420,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn the_avx2_rows_equal_the_scalar_rows() {
-        assert!(crate::formats::csv::wide_cells::available());
+        assert!(crate::formats::wide_cells::available());
         let mut rng = crate::test_rng::XorShift::new(0x5EED_CAFE_F00D_0042);
         let cells = [
             "0",

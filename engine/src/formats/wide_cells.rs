@@ -1,7 +1,8 @@
-//! Whole-integer cells four at a time with AVX2, for the CSV fast path (`plain_rows`).
+//! Whole numbers four at a time with AVX2: CSV cells (`csv::plain_rows`) and the digits of
+//! HL7 aECG (`aecg::digits`).
 //!
-//! The common ECG CSV holds whole microvolts (`-123`): a row is mostly cells of one to five
-//! bytes. The scalar SWAR parse costs about 40 instructions a cell; here the same steps (sign,
+//! ECG text holds whole numbers of one to five bytes: CSV files in microvolts (`-123`), aECG
+//! digits in ADC units. The scalar SWAR parse costs about 40 instructions a cell; here the same steps (sign,
 //! digit check, right-alignment, the 8 → 4 → 2 → 1 digit-pair multiplies) run on four cells
 //! in one 256-bit register. Only `-?[0-9]{1,8}` is accepted, which is exactly an integer below
 //! 10^8 and so exact as an `f64`; anything else in a cell (a decimal point, more bytes, junk)
