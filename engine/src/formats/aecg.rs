@@ -16,9 +16,7 @@ use roxmltree::{Document, Node, ParsingOptions};
 
 use self::digits::DigitTokens;
 use super::sharing::{self, SharedJobs};
-use super::{
-    FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput, sha256_hex,
-};
+use super::{FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput};
 use crate::formats::Format;
 use crate::record::{
     Annotation, AnnotationKind, Calibration, EcgRecord, LeadId, LeadSignal, PatientInfo,
@@ -50,19 +48,11 @@ impl Ctx<'_> {
 
 /// Reads an aECG document held in memory.
 pub fn read(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
-    let mut sha256 = None;
-    let mut input = read_unhashed(bytes, file_name, &mut sha256)?;
-    input.record.provenance.sha256 = sha256.unwrap_or_else(|| sha256_hex(bytes));
-    Ok(input)
+    super::read_hashed(bytes, || read_unhashed(bytes, file_name))
 }
 
-/// [`read`], leaving the provenance hash empty and putting it into `sha256`: it is computed
-/// on another core while the rhythm leads' digits are parsed.
-fn read_unhashed(
-    bytes: &[u8],
-    file_name: &str,
-    sha256: &mut Option<String>,
-) -> Result<SignalInput, FormatError> {
+/// [`read`] with the provenance hash left empty: [`super::read_hashed`] computes it alongside.
+fn read_unhashed(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
     let ctx = Ctx { file: file_name };
     if bytes.len() > MAX_AECG_BYTES {
         return Err(ctx.err(
@@ -126,7 +116,7 @@ fn read_unhashed(
         ));
     };
     let mut budget = MAX_TOTAL_SAMPLES;
-    let (rate, leads) = read_sequence_set(set, "rhythm", &mut budget, &ctx, Some((bytes, sha256)))?;
+    let (rate, leads) = read_sequence_set(set, "rhythm", &mut budget, &ctx)?;
 
     let mut notes = Vec::new();
     let representative_beats = match children(rhythm, "derivation")
@@ -136,7 +126,7 @@ fn read_unhashed(
         .next()
     {
         Some(set) => {
-            let (rate, leads) = read_sequence_set(set, "derived series", &mut budget, &ctx, None)?;
+            let (rate, leads) = read_sequence_set(set, "derived series", &mut budget, &ctx)?;
             Some(RepresentativeBeats {
                 sample_rate_hz: rate,
                 leads,
@@ -244,20 +234,18 @@ fn number(text: Option<&str>, ctx: &Ctx<'_>, field: &str) -> Result<f64, FormatE
 /// Sample rate and leads of one sequenceSet; `budget` is what remains of the sample limit.
 /// Reads a sequence set: its sample rate and lead sequences. Each lead is checked in file
 /// order up to its digits (scale, origin, units, the sample budget); then the digits of all
-/// leads are parsed as jobs shared between the cores, with the SHA-256 of `hash`'s bytes
-/// computed alongside when given. The first problem in file order is the one reported, as if
+/// leads are parsed as jobs shared between the cores. The first problem in file order is the one reported, as if
 /// the leads were read one after another.
 fn read_sequence_set(
     set: Node<'_, '_>,
     what: &str,
     budget: &mut usize,
     ctx: &Ctx<'_>,
-    hash: Option<(&[u8], &mut Option<String>)>,
 ) -> Result<(f64, Vec<LeadSignal>), FormatError> {
     let mut rate = None;
     let mut pending = Vec::new();
     let stopped = prepare_leads(set, what, budget, ctx, &mut rate, &mut pending).err();
-    let leads = read_digits(pending, ctx, hash)?;
+    let leads = read_digits(pending, ctx)?;
     if let Some(problem) = stopped {
         return Err(problem);
     }
@@ -298,7 +286,6 @@ fn read_sequence_set(
 fn read_digits(
     pending: Vec<PendingLead<'_>>,
     ctx: &Ctx<'_>,
-    hash: Option<(&[u8], &mut Option<String>)>,
 ) -> Result<Vec<LeadSignal>, FormatError> {
     let slots: Vec<Mutex<Option<PendingLead<'_>>>> =
         pending.into_iter().map(|p| Mutex::new(Some(p))).collect();
@@ -313,10 +300,7 @@ fn read_digits(
         true
     };
     let jobs = SharedJobs::new(slots.len(), &job);
-    match hash {
-        Some((bytes, sha256)) => *sha256 = Some(sharing::hash_and_share(bytes, &jobs, || ()).0),
-        None => jobs.help(),
-    }
+    sharing::share(&jobs);
     read.into_iter()
         .map(|lead| {
             lead.into_inner().unwrap_or_else(|| {

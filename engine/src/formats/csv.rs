@@ -17,9 +17,7 @@
 //!   the time column may not have gaps.
 //! - Lines that are empty or start with `#` are skipped.
 
-use super::{
-    FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput, sha256_hex, sharing,
-};
+use super::{FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput};
 use crate::formats::Format;
 use crate::formats::swar::SetBits;
 use crate::record::{EcgRecord, LeadId, LeadSignal, PatientInfo, Provenance};
@@ -348,19 +346,14 @@ pub fn read(
     file_name: &str,
     options: &CsvOptions,
 ) -> Result<SignalInput, FormatError> {
-    let mut sha256 = None;
-    let mut input = read_unhashed(bytes, file_name, options, &mut sha256)?;
-    input.record.provenance.sha256 = sha256.unwrap_or_else(|| sha256_hex(bytes));
-    Ok(input)
+    super::read_hashed(bytes, || read_unhashed(bytes, file_name, options))
 }
 
-/// [`read`], leaving the provenance hash empty and putting it into `sha256` once the rows are
-/// read: it is computed on another core meanwhile.
+/// [`read`] with the provenance hash left empty: [`super::read_hashed`] computes it alongside.
 fn read_unhashed(
     bytes: &[u8],
     file_name: &str,
     options: &CsvOptions,
-    sha256: &mut Option<String>,
 ) -> Result<SignalInput, FormatError> {
     let err =
         |kind, field: &str, problem: String| FormatError::new(file_name, kind, field, problem);
@@ -480,23 +473,15 @@ fn read_unhashed(
     };
     // Large files of plain rows are read in pieces on every core; any other file, or one whose
     // pieces meet a row that is not plain, is read row by row, which also names any problem.
-    // Either way the hash is computed on another core meanwhile.
-    let (hash, table) =
-        if let Some(plan) = pieces::Plan::new(text.as_bytes(), pos, row + 1, &layout) {
-            let (hash, table) = plan.read(bytes);
-            (hash, table.map(Ok))
-        } else {
-            let (hash, table) = sharing::hash_while(bytes, || read_rows(text, pos, row, &layout));
-            (hash, Some(table))
-        };
-    *sha256 = Some(hash);
+    let table =
+        pieces::Plan::new(text.as_bytes(), pos, row + 1, &layout).and_then(pieces::Plan::read);
     let Table {
         mut samples,
         times,
         rows,
         missing,
     } = match table {
-        Some(table) => table?,
+        Some(table) => table,
         None => read_rows(text, pos, row, &layout)?,
     };
     if rows == 0 {

@@ -8,8 +8,9 @@
 //! whoever comes first, so if the helpers are busy the calling thread simply does everything
 //! itself, and it only waits (spinning, not sleeping) for jobs a helper has already begun.
 //! Waking a helper is not free: on the 2-core reference VM the caller spends 15–20 µs in it
-//! and the helper starts some 45 µs later (measured), so each read wakes the helpers once,
-//! and small files are hashed on the calling thread.
+//! and the helper starts some 45 µs later (measured). So a read wakes a helper once, at its
+//! start, for the hash; the parse's jobs come while it is still busy hashing (no wake-up
+//! then), and small files are hashed on the calling thread.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -132,44 +133,43 @@ impl<'b> SharedHash<'b> {
 }
 
 /// Runs `main` on the calling thread while a helper computes the SHA-256 of `bytes`; returns
-/// the hash (hex) and what `main` returned.
+/// the hash (hex) and what `main` returned. `main` may [`share`] jobs: the helper joins them
+/// once the hash is done, without a second wake-up (it is busy, not asleep, when they come).
 pub(super) fn hash_while<R>(bytes: &[u8], main: impl FnOnce() -> R) -> (String, R) {
-    hash_and_share(bytes, &SharedJobs::new(0, &|_| true), main)
-}
-
-/// Runs `main` on the calling thread while helpers compute the SHA-256 of `bytes` and then
-/// take `jobs`; when `main` returns, the caller takes what jobs are left and waits for the
-/// rest. One wake-up of the helpers serves both (each costs the caller, see above). Returns
-/// the hash (hex) and what `main` returned.
-pub(super) fn hash_and_share<R>(
-    bytes: &[u8],
-    jobs: &SharedJobs<'_>,
-    main: impl FnOnce() -> R,
-) -> (String, R) {
     let hash = SharedHash::new(bytes);
-    let helpers_wanted = usize::from(bytes.len() >= HASH_ALONGSIDE_MIN_BYTES) + jobs.count;
     let result = match helpers() {
-        Some(pool) if helpers_wanted > 0 => pool.in_place_scope(|scope| {
-            for _ in 0..pool.current_num_threads().min(helpers_wanted) {
-                scope.spawn(|_| {
-                    if bytes.len() >= HASH_ALONGSIDE_MIN_BYTES {
-                        hash.take();
-                    }
-                    jobs.help();
-                });
-            }
-            let result = main();
-            jobs.help();
-            jobs.wait();
-            result
+        Some(pool) if bytes.len() >= HASH_ALONGSIDE_MIN_BYTES => pool.in_place_scope(|scope| {
+            scope.spawn(|_| hash.take());
+            main()
         }),
-        _ => {
-            let result = main();
-            jobs.help();
-            result
-        }
+        _ => main(),
     };
     (hash.finish(), result)
+}
+
+/// Runs `jobs` on the calling thread and the helpers, and returns when all are done.
+pub(super) fn share(jobs: &SharedJobs<'_>) {
+    let Some(pool) = helpers().filter(|_| jobs.count > 1) else {
+        jobs.help();
+        return;
+    };
+    let helpers = pool.current_num_threads().min(jobs.count - 1);
+    let finished_helpers = AtomicUsize::new(0);
+    pool.in_place_scope(|scope| {
+        for _ in 0..helpers {
+            scope.spawn(|_| {
+                jobs.help();
+                finished_helpers.fetch_add(1, Ordering::Release);
+            });
+        }
+        jobs.help();
+        jobs.wait();
+        // Until every helper task has run (a late one finds nothing to do): then the scope
+        // ends without the caller sleeping on it, which would cost a wake-up.
+        while finished_helpers.load(Ordering::Acquire) < helpers {
+            std::thread::yield_now();
+        }
+    });
 }
 
 #[cfg(test)]
@@ -185,7 +185,10 @@ mod tests {
             true
         };
         let jobs = SharedJobs::new(runs.len(), &job);
-        let (hash, answer) = hash_and_share(&bytes, &jobs, || 42);
+        let (hash, answer) = hash_while(&bytes, || {
+            share(&jobs);
+            42
+        });
         assert_eq!(answer, 42);
         assert_eq!(hash, sha256_hex(&bytes));
         assert!(jobs.succeeded());
@@ -206,8 +209,7 @@ mod tests {
         assert!(!alone.succeeded());
         // Shared: the failure is reported whichever thread met it.
         let shared = SharedJobs::new(10_000, &job);
-        let (hash, ()) = hash_and_share(b"abc", &shared, || ());
-        assert_eq!(hash, sha256_hex(b"abc"));
+        share(&shared);
         assert!(!shared.succeeded());
     }
 

@@ -205,3 +205,19 @@ fn the_first_problem_in_file_order_is_reported() {
         }
     }
 }
+
+#[test]
+fn the_record_carries_the_files_sha256() {
+    for rel in [
+        "assets/samples/synthetic_sinus_aecg.xml",
+        "tests/fixtures/aecg/twelve_lead.xml",
+    ] {
+        let bytes = std::fs::read(repo_path(rel)).unwrap();
+        let input = read(&bytes, "t.xml").unwrap();
+        assert_eq!(
+            input.record.provenance.sha256,
+            crate::formats::sha256_hex(&bytes),
+            "{rel}"
+        );
+    }
+}

@@ -85,31 +85,30 @@ impl<'a> Plan<'a> {
         })
     }
 
-    /// Reads every piece, sharing them and the SHA-256 of `bytes` between the cores. Returns
-    /// the hash, and the rows unless a piece met a line that is not a plain row.
-    pub(super) fn read(self, bytes: &[u8]) -> (String, Option<Table>) {
+    /// Reads every piece, sharing them between the cores. Returns the rows unless a piece met
+    /// a line that is not a plain row.
+    pub(super) fn read(self) -> Option<Table> {
         let has_time = self.layout.time_column.is_some();
         let mut samples: Vec<Vec<f64>> = (0..self.layout.leads)
             .map(|_| vec![0.0; self.rows])
             .collect();
         let mut times = vec![(0usize, 0.0f64); if has_time { self.rows } else { 0 }];
-        let (hash, read_all) = {
+        let read_all = {
             let outputs = self.split_outputs(&mut samples, &mut times);
             let job = |k: usize| {
                 let taken = outputs[k].lock().ok().and_then(|mut slot| slot.take());
                 taken.is_some_and(|mut out| self.read_piece(&self.pieces[k], &mut out))
             };
             let jobs = SharedJobs::new(self.pieces.len(), &job);
-            let (hash, ()) = sharing::hash_and_share(bytes, &jobs, || ());
-            (hash, jobs.succeeded())
+            sharing::share(&jobs);
+            jobs.succeeded()
         };
-        let table = read_all.then_some(Table {
+        read_all.then_some(Table {
             samples,
             times,
             rows: self.rows,
             missing: 0,
-        });
-        (hash, table)
+        })
     }
 
     /// Each piece's part of the outputs; the parts are disjoint, so the pieces can be written
