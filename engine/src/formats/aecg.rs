@@ -15,6 +15,7 @@ use std::sync::{Mutex, OnceLock};
 use roxmltree::{Document, Node, ParsingOptions};
 
 use self::digits::DigitTokens;
+use self::elide::Elided;
 use super::sharing::{self, SharedJobs};
 use super::{FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput};
 use crate::formats::Format;
@@ -24,6 +25,7 @@ use crate::record::{
 };
 
 mod digits;
+mod elide;
 
 /// aECG files larger than this are refused before parsing: the XML tree costs several times
 /// the file size, and 10 minutes of 12 leads at 1 kHz is well under 64 MB.
@@ -33,9 +35,25 @@ const MAX_XML_NODES: u32 = 2_000_000;
 
 struct Ctx<'f> {
     file: &'f str,
+    /// The original text and where its digits were cut for the XML parser, if they were.
+    cut_digits: Option<(&'f str, &'f Elided)>,
 }
 
-impl Ctx<'_> {
+impl<'f> Ctx<'f> {
+    /// The text of a `<digits>` element: from the original bytes where it was cut out for
+    /// the XML parser, else the parser's.
+    fn digits_text<'a>(&self, digits: Node<'a, '_>) -> &'a str
+    where
+        'f: 'a,
+    {
+        if let Some((original, elided)) = self.cut_digits
+            && let Some(range) = elided.cut_at(digits.range().start + elide::OPEN.len())
+        {
+            return original.get(range).unwrap_or_default();
+        }
+        digits.text().unwrap_or_default()
+    }
+
     fn err(
         &self,
         kind: FormatErrorKind,
@@ -53,7 +71,10 @@ pub fn read(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
 
 /// [`read`] with the provenance hash left empty: [`super::read_hashed`] computes it alongside.
 fn read_unhashed(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
-    let ctx = Ctx { file: file_name };
+    let ctx = Ctx {
+        file: file_name,
+        cut_digits: None,
+    };
     if bytes.len() > MAX_AECG_BYTES {
         return Err(ctx.err(
             FormatErrorKind::TooLarge,
@@ -72,13 +93,29 @@ fn read_unhashed(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatErr
         )
     })?;
     let text = text.trim_start_matches('\u{feff}');
-    let options = ParsingOptions {
+    let options = || ParsingOptions {
         allow_dtd: false,
         nodes_limit: MAX_XML_NODES,
         ..ParsingOptions::default()
     };
-    let doc = Document::parse_with_options(text, options)
-        .map_err(|e| ctx.err(FormatErrorKind::Invalid, "XML", e.to_string()))?;
+    // Parsed with the digits cut out (`elide`); should that fail, the original is parsed, and
+    // its error, with its positions, is the one reported.
+    let elided = Elided::new(text);
+    let (doc, cut_digits) = match elided
+        .as_ref()
+        .map(|e| (Document::parse_with_options(&e.text, options()), e))
+    {
+        Some((Ok(doc), e)) => (doc, Some((text, e))),
+        _ => (
+            Document::parse_with_options(text, options())
+                .map_err(|e| ctx.err(FormatErrorKind::Invalid, "XML", e.to_string()))?,
+            None,
+        ),
+    };
+    let ctx = Ctx {
+        file: file_name,
+        cut_digits,
+    };
     let root = doc.root_element();
     if root.tag_name().name() != "AnnotatedECG" {
         return Err(ctx.err(
@@ -236,11 +273,11 @@ fn number(text: Option<&str>, ctx: &Ctx<'_>, field: &str) -> Result<f64, FormatE
 /// order up to its digits (scale, origin, units, the sample budget); then the digits of all
 /// leads are parsed as jobs shared between the cores. The first problem in file order is the one reported, as if
 /// the leads were read one after another.
-fn read_sequence_set(
-    set: Node<'_, '_>,
+fn read_sequence_set<'a>(
+    set: Node<'a, '_>,
     what: &str,
     budget: &mut usize,
-    ctx: &Ctx<'_>,
+    ctx: &Ctx<'a>,
 ) -> Result<(f64, Vec<LeadSignal>), FormatError> {
     let mut rate = None;
     let mut pending = Vec::new();
@@ -316,7 +353,7 @@ fn prepare_leads<'a>(
     set: Node<'a, '_>,
     what: &str,
     budget: &mut usize,
-    ctx: &Ctx<'_>,
+    ctx: &Ctx<'a>,
     rate: &mut Option<f64>,
     leads: &mut Vec<PendingLead<'a>>,
 ) -> Result<(), FormatError> {
@@ -381,7 +418,7 @@ fn prepare_lead<'a>(
     code: String,
     value: Node<'a, '_>,
     budget: &mut usize,
-    ctx: &Ctx<'_>,
+    ctx: &Ctx<'a>,
 ) -> Result<PendingLead<'a>, FormatError> {
     let name = if code.is_empty() { "(no code)" } else { &code };
     let kind = xsi_type(value).unwrap_or_default();
@@ -438,7 +475,7 @@ fn prepare_lead<'a>(
         }
         None => 0.0,
     };
-    let digits = child(value, "digits").and_then(|d| d.text()).unwrap_or("");
+    let digits = child(value, "digits").map_or("", |d| ctx.digits_text(d));
     let tokens = DigitTokens::new(digits);
     // Count before allocating: the sample limit covers every lead of the file together.
     let count = tokens.count();

@@ -221,3 +221,77 @@ fn the_record_carries_the_files_sha256() {
         );
     }
 }
+
+/// Digits cut out for the XML parser (`elide`) read exactly as digits the parser reads: the
+/// same file with `<digits >` tags (which are not cut) gives the same record.
+#[test]
+fn cut_digits_read_like_parsed_digits() {
+    for rel in [
+        "assets/samples/synthetic_sinus_aecg.xml",
+        "tests/fixtures/aecg/twelve_lead.xml",
+    ] {
+        let text = std::fs::read_to_string(repo_path(rel)).unwrap();
+        assert!(
+            elide::Elided::new(&text).is_some(),
+            "{rel} has plain digits"
+        );
+        let kept = text.replace("<digits>", "<digits >");
+        assert!(elide::Elided::new(&kept).is_none());
+        let cut = read(text.as_bytes(), "t.xml").unwrap().record;
+        let parsed = read(kept.as_bytes(), "t.xml").unwrap().record;
+        assert_eq!(cut.leads.len(), parsed.leads.len());
+        for (a, b) in cut.leads.iter().zip(&parsed.leads) {
+            assert_eq!(a.source_label, b.source_label);
+            let bits =
+                |l: &LeadSignal| l.samples_uv.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(a), bits(b), "{rel} lead {}", a.source_label);
+        }
+        let beats = |r: &EcgRecord| r.representative_beats.as_ref().map(|b| b.leads.len());
+        assert_eq!(beats(&cut), beats(&parsed));
+    }
+}
+
+/// An XML error is reported with the positions of the file itself, not of the copy with the
+/// digits cut out.
+#[test]
+fn xml_errors_name_positions_in_the_file() {
+    let text = std::fs::read_to_string(repo_path("tests/fixtures/aecg/twelve_lead.xml")).unwrap();
+    let broken = text.replace("</AnnotatedECG>", "</AnnotatedEKG>");
+    let e = read(broken.as_bytes(), "t.xml").unwrap_err();
+    let own = Document::parse(&broken).unwrap_err().to_string();
+    assert_eq!(e.problem, own);
+}
+
+/// Damaged documents (bytes changed or cut anywhere, tags included) are read or refused with
+/// an error, and never read differently because their digits were cut out for the parser:
+/// each is compared with the same bytes read with the cutting defeated.
+#[test]
+fn damaged_documents_read_the_same_with_or_without_cutting() {
+    let text = std::fs::read(repo_path("tests/fixtures/aecg/twelve_lead.xml")).unwrap();
+    let mut rng = crate::test_rng::XorShift::new(0xDA3A_6ED0_0C0F_FEE5);
+    let junk = b"<>&]/ 1-x\r\n\x01";
+    for _ in 0..300 {
+        let mut bytes = text.clone();
+        for _ in 0..1 + rng.below(4) {
+            let at = rng.below(bytes.len() as u64) as usize;
+            match rng.below(3) {
+                0 => bytes[at] = junk[rng.below(junk.len() as u64) as usize],
+                1 => {
+                    bytes.remove(at);
+                }
+                _ => bytes.truncate(at.max(1)),
+            }
+        }
+        let got = read(&bytes, "t.xml");
+        // "<digits\t>" is the same tag to XML but is never cut.
+        let kept = String::from_utf8_lossy(&bytes).replace("<digits>", "<digits\t>");
+        if std::str::from_utf8(&bytes).is_ok() {
+            let want = read(kept.as_bytes(), "t.xml");
+            match (&got, &want) {
+                (Ok(a), Ok(b)) => assert_eq!(a.record.leads, b.record.leads),
+                (Err(a), Err(b)) => assert_eq!((a.kind, &a.field), (b.kind, &b.field)),
+                _ => panic!("{got:?} vs {want:?}"),
+            }
+        }
+    }
+}
