@@ -272,7 +272,7 @@ fn damaged_documents_read_the_same_with_or_without_cutting() {
     let junk = b"<>&]/ 1-x\r\n\x01";
     for _ in 0..300 {
         let mut bytes = text.clone();
-        for _ in 0..1 + rng.below(4) {
+        for _ in 0..=rng.below(4) {
             let at = rng.below(bytes.len() as u64) as usize;
             match rng.below(3) {
                 0 => bytes[at] = junk[rng.below(junk.len() as u64) as usize],
