@@ -115,8 +115,8 @@ fn plain_block_scalar(
 ) -> Option<usize> {
     rows_of_cells(text, delim, values, put_row, |text, cells, values| {
         let last = values.len() - 1;
-        for (column, (value, cell)) in values.iter_mut().zip(cells).enumerate() {
-            *value = cell.value(text, column == last)?;
+        for (column, value) in values.iter_mut().enumerate() {
+            *value = cells.value(text, column, column == last)?;
         }
         Some(())
     })
@@ -133,21 +133,28 @@ fn plain_block_avx2(
 ) -> Option<usize> {
     rows_of_cells(text, delim, values, put_row, |text, cells, values| {
         let last = values.len() - 1;
-        // `cells` is padded to whole fours with empty cells, which the kernel refuses.
-        for (four, (values, cells)) in values.chunks_mut(4).zip(cells.chunks_exact(4)).enumerate() {
-            let words = [cells[0].word, cells[1].word, cells[2].word, cells[3].word];
-            let lens = [cells[0].len, cells[1].len, cells[2].len, cells[3].len];
+        // The cells are padded to whole fours with empty ones, which the kernel refuses.
+        let fours = cells.words.chunks_exact(4).zip(cells.lens.chunks_exact(4));
+        for (four, (values, (words, lens))) in values.chunks_mut(4).zip(fours).enumerate() {
+            let (Ok(words), Ok(lens)) = (<[u64; 4]>::try_from(words), <[u64; 4]>::try_from(lens))
+            else {
+                return None;
+            };
             let (numbers, whole) = crate::formats::wide_cells::integers4(words, lens);
-            let wanted = (1u32 << values.len()) - 1;
-            if whole & wanted == wanted {
-                values.copy_from_slice(&numbers[..values.len()]);
+            // A whole four is copied as an array: a slice copy of variable length compiled to
+            // a call to memcpy (measured).
+            if whole == 0b1111
+                && let Ok(four) = <&mut [f64; 4]>::try_from(&mut *values)
+            {
+                *four = numbers;
                 continue;
             }
-            for (k, (value, cell)) in values.iter_mut().zip(cells).enumerate() {
+            for (k, value) in values.iter_mut().enumerate() {
+                let column = 4 * four + k;
                 *value = if whole >> k & 1 == 1 {
                     numbers[k]
                 } else {
-                    cell.value(text, 4 * four + k == last)?
+                    cells.value(text, column, column == last)?
                 };
             }
         }
@@ -155,38 +162,41 @@ fn plain_block_avx2(
     })
 }
 
-/// One cell of a row as the row loop found it.
-#[derive(Clone, Copy)]
-struct Cell {
-    /// The 8 bytes from its start (`swar::load8`).
-    word: u64,
-    /// Its length in bytes, a `\r` before the line's `\n` included.
-    len: u64,
-    start: usize,
+/// A row's cells as the row loop found them, one array per field (so that four of a kind
+/// load together), each padded with empty cells to a multiple of four.
+struct RowCells {
+    /// The 8 bytes from each cell's start (`swar::load8`).
+    words: Vec<u64>,
+    /// Each cell's length in bytes, a `\r` before the line's `\n` included.
+    lens: Vec<u64>,
+    starts: Vec<usize>,
 }
 
-impl Cell {
-    const EMPTY: Self = Self {
-        word: 0,
-        len: 0,
-        start: 0,
-    };
+impl RowCells {
+    fn new(columns: usize) -> Self {
+        let padded = columns.next_multiple_of(4);
+        Self {
+            words: vec![0; padded],
+            lens: vec![0; padded],
+            starts: vec![0; padded],
+        }
+    }
 
-    /// The cell's value by the scalar parser; `last` (the line's last cell) drops a `\r`.
+    /// Cell `column`'s value by the scalar parser; `last` (the line's last cell) drops a `\r`.
     #[inline]
-    fn value(self, text: &[u8], last: bool) -> Option<f64> {
-        let mut end = self.start + self.len as usize;
-        if last && end > self.start && text.get(end - 1) == Some(&b'\r') {
+    fn value(&self, text: &[u8], column: usize, last: bool) -> Option<f64> {
+        let start = *self.starts.get(column)?;
+        let mut end = start + *self.lens.get(column)? as usize;
+        if last && end > start && text.get(end - 1) == Some(&b'\r') {
             end -= 1;
         }
-        plain_cell(text, self.start, end)
+        plain_cell(text, start, end)
     }
 }
 
 /// The row loop of [`plain_block`]: finds each line's cells, has `convert` turn them into
 /// `values`, and hands the row to `put_row`. `None` at a line with the wrong number of cells
-/// or a cell `convert` refuses. The cells handed over are padded with empty ones to a
-/// multiple of four.
+/// or a cell `convert` refuses.
 #[allow(clippy::inline_always)]
 #[inline(always)]
 fn rows_of_cells(
@@ -194,10 +204,10 @@ fn rows_of_cells(
     delim: u8,
     values: &mut [f64],
     mut put_row: impl FnMut(usize, &[f64]),
-    mut convert: impl FnMut(&[u8], &[Cell], &mut [f64]) -> Option<()>,
+    mut convert: impl FnMut(&[u8], &RowCells, &mut [f64]) -> Option<()>,
 ) -> Option<usize> {
     let last = values.len().checked_sub(1)?;
-    let mut cells = vec![Cell::EMPTY; values.len().next_multiple_of(4)];
+    let mut cells = RowCells::new(values.len());
     let (mut row, mut column, mut cell_start) = (0usize, 0usize, 0usize);
     for base in (0..=text.len()).step_by(64) {
         let mut bits = end_word(text, base, delim);
@@ -214,11 +224,18 @@ fn rows_of_cells(
             if line_ends != (column == last) {
                 return None;
             }
-            *cells.get_mut(column)? = Cell {
-                word: load8(text, cell_start),
-                len: (end - cell_start) as u64,
-                start: cell_start,
+            let (Some(word), Some(len), Some(start)) = (
+                cells.words.get_mut(column),
+                cells.lens.get_mut(column),
+                cells.starts.get_mut(column),
+            ) else {
+                return None;
             };
+            (*word, *len, *start) = (
+                load8(text, cell_start),
+                (end - cell_start) as u64,
+                cell_start,
+            );
             cell_start = end + 1;
             if line_ends {
                 convert(text, &cells, values)?;
