@@ -13,10 +13,10 @@ use std::arch::x86_64::{
     _mm256_andnot_si256, _mm256_castpd256_pd128, _mm256_castsi256_pd, _mm256_castsi256_si128,
     _mm256_cmpeq_epi8, _mm256_cmpeq_epi64, _mm256_cmpgt_epi64, _mm256_cvtepi32_pd,
     _mm256_extractf128_pd, _mm256_madd_epi16, _mm256_maddubs_epi16, _mm256_min_epu8,
-    _mm256_movemask_pd, _mm256_mul_epu32, _mm256_or_pd, _mm256_permutevar8x32_epi32,
-    _mm256_set_epi32, _mm256_set_epi64x, _mm256_set1_epi8, _mm256_set1_epi16, _mm256_set1_epi32,
-    _mm256_set1_epi64x, _mm256_setzero_si256, _mm256_sllv_epi64, _mm256_srli_epi64,
-    _mm256_srlv_epi64, _mm256_sub_epi8, _mm256_sub_epi64,
+    _mm256_movemask_epi8, _mm256_movemask_pd, _mm256_mul_epu32, _mm256_or_pd, _mm256_or_si256,
+    _mm256_permutevar8x32_epi32, _mm256_set_epi32, _mm256_set_epi64x, _mm256_set1_epi8,
+    _mm256_set1_epi16, _mm256_set1_epi32, _mm256_set1_epi64x, _mm256_setzero_si256,
+    _mm256_sllv_epi64, _mm256_srli_epi64, _mm256_srlv_epi64, _mm256_sub_epi8, _mm256_sub_epi64,
 };
 
 /// Whether this CPU can run [`integers4`] (checked once by `std`, then a load).
@@ -92,6 +92,33 @@ pub(super) fn integers4(words: [u64; 4], lens: [u64; 4]) -> ([f64; 4], u32) {
     (out, _mm256_movemask_pd(_mm256_castsi256_pd(valid)) as u32)
 }
 
+/// The bytes of a 64-byte chunk equal to `delim` or `\n` (the CSV cell ends), bit `i` for
+/// byte `i`: the same as the SWAR mask, two compares per 32 bytes.
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(super) fn cell_ends64(chunk: &[u8; 64], delim: u8) -> u64 {
+    let (low, high) = chunk.split_at(32);
+    u64::from(cell_ends32(low, delim)) | (u64::from(cell_ends32(high, delim)) << 32)
+}
+
+#[target_feature(enable = "avx2")]
+#[inline]
+fn cell_ends32(bytes: &[u8], delim: u8) -> u32 {
+    let word = |k: usize| {
+        bytes
+            .get(8 * k..8 * k + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let v = lanes([word(0), word(1), word(2), word(3)]);
+    let ends = _mm256_or_si256(
+        _mm256_cmpeq_epi8(v, _mm256_set1_epi8(delim as i8)),
+        _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\n' as i8)),
+    );
+    // The sign bit of each byte, as a 32-bit mask (`as u32` keeps the bits).
+    _mm256_movemask_epi8(ends) as u32
+}
+
 /// Bytes to bits: `n × 8` in every lane.
 #[target_feature(enable = "avx2")]
 #[inline]
@@ -157,6 +184,27 @@ mod tests {
             let (values, valid) = convert(cells);
             assert_eq!(valid, 0b0010, "{cells:?}");
             assert_eq!(values[1], 42.0);
+        }
+    }
+
+    #[test]
+    fn cell_ends_are_the_delimiters_and_newlines() {
+        let mut rng = crate::test_rng::XorShift::new(0x00E4_D50F_CE11);
+        for _ in 0..2000 {
+            let chunk: [u8; 64] = std::array::from_fn(|_| {
+                [b',', b'\n', b';', b'\t', b'1', b'-', 0x80 | b',', 0x00][rng.below(8) as usize]
+            });
+            for delim in [b',', b';', b'\t'] {
+                let want: u64 = (0..64)
+                    .filter(|&i| chunk[i] == delim || chunk[i] == b'\n')
+                    .map(|i| 1u64 << i)
+                    .sum();
+                // SAFETY: AVX2 is present (asserted), the only requirement.
+                assert!(available());
+                #[allow(unsafe_code)]
+                let got = unsafe { cell_ends64(&chunk, delim) };
+                assert_eq!(got, want);
+            }
         }
     }
 

@@ -58,7 +58,7 @@ pub(super) fn cell_ends(bytes: &[u8], delim: u8) -> CellEndBits {
 
 /// The cell ends among 64 bytes of text, bit `i` for byte `i`.
 #[inline]
-fn end_mask(chunk: &[u8], delim: u8) -> u64 {
+fn end_mask(chunk: &[u8; 64], delim: u8) -> u64 {
     let mut mask = 0u64;
     for (k, eight) in chunk.chunks_exact(8).enumerate() {
         mask |= gather_high_bits(end_bytes(load8(eight, 0), delim).0) << (8 * k);
@@ -69,8 +69,11 @@ fn end_mask(chunk: &[u8], delim: u8) -> u64 {
 /// The cell-end mask of the 64 bytes from `base` (bit `i` for byte `base + i`); for the last,
 /// shorter word also the bit just past the text, which ends a last line without `\n`.
 #[inline]
-fn end_word(bytes: &[u8], base: usize, delim: u8) -> u64 {
-    if let Some(chunk) = bytes.get(base..base + 64) {
+fn end_word(bytes: &[u8], base: usize, delim: u8, end_mask: impl Fn(&[u8; 64], u8) -> u64) -> u64 {
+    if let Some(chunk) = bytes
+        .get(base..base + 64)
+        .and_then(|c| <&[u8; 64]>::try_from(c).ok())
+    {
         return end_mask(chunk, delim);
     }
     let rest = bytes.get(base..).unwrap_or(&[]);
@@ -113,13 +116,20 @@ fn plain_block_scalar(
     values: &mut [f64],
     put_row: impl FnMut(usize, &[f64]),
 ) -> Option<usize> {
-    rows_of_cells(text, delim, values, put_row, |text, cells, values| {
-        let last = values.len() - 1;
-        for (column, value) in values.iter_mut().enumerate() {
-            *value = cells.value(text, column, column == last)?;
-        }
-        Some(())
-    })
+    rows_of_cells(
+        text,
+        delim,
+        values,
+        put_row,
+        end_mask,
+        |text, cells, values| {
+            let last = values.len() - 1;
+            for (column, value) in values.iter_mut().enumerate() {
+                *value = cells.value(text, column, column == last)?;
+            }
+            Some(())
+        },
+    )
 }
 
 /// [`plain_block`] with whole-number cells converted four at a time.
@@ -131,7 +141,8 @@ fn plain_block_avx2(
     values: &mut [f64],
     put_row: impl FnMut(usize, &[f64]),
 ) -> Option<usize> {
-    rows_of_cells(text, delim, values, put_row, |text, cells, values| {
+    let ends = |chunk: &[u8; 64], delim| crate::formats::wide_cells::cell_ends64(chunk, delim);
+    rows_of_cells(text, delim, values, put_row, ends, |text, cells, values| {
         let last = values.len() - 1;
         // The cells are padded to whole fours with empty ones, which the kernel refuses.
         let fours = cells.words.chunks_exact(4).zip(cells.lens.chunks_exact(4));
@@ -204,13 +215,14 @@ fn rows_of_cells(
     delim: u8,
     values: &mut [f64],
     mut put_row: impl FnMut(usize, &[f64]),
+    end_mask: impl Fn(&[u8; 64], u8) -> u64,
     mut convert: impl FnMut(&[u8], &RowCells, &mut [f64]) -> Option<()>,
 ) -> Option<usize> {
     let last = values.len().checked_sub(1)?;
     let mut cells = RowCells::new(values.len());
     let (mut row, mut column, mut cell_start) = (0usize, 0usize, 0usize);
     for base in (0..=text.len()).step_by(64) {
-        let mut bits = end_word(text, base, delim);
+        let mut bits = end_word(text, base, delim, &end_mask);
         while bits != 0 {
             let end = base + bits.trailing_zeros() as usize;
             bits &= bits - 1;
