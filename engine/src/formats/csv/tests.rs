@@ -608,3 +608,37 @@ fn the_record_carries_the_files_sha256() {
         );
     }
 }
+
+/// Time steps that vary within the tolerance are accepted whether they span less than it
+/// (where the median is not needed) or not; a step off by more is named either way.
+#[test]
+fn time_steps_within_the_tolerance_pass_and_others_are_named() {
+    let file = |steps: &[f64]| {
+        let mut text = String::from("time_ms,I\n0,1\n");
+        let mut t = 0.0;
+        for (k, step) in steps.iter().enumerate() {
+            t += step;
+            let _ = writeln!(text, "{t},{k}");
+        }
+        text
+    };
+    let o = CsvOptions::default();
+    // Span 0.5 % of the smallest step: the quick check passes.
+    assert_eq!(
+        read_ok(&file(&[2.0, 2.01, 2.0, 2.005]), &o)
+            .record
+            .sample_rate_hz
+            .round(),
+        499.0
+    );
+    // Span 1.5 %, each within 1 % of the median 2.0: the median check passes.
+    assert!(
+        read_ok(&file(&[1.99, 2.0, 2.0, 2.0, 2.02]), &o)
+            .record
+            .sample_rate_hz
+            > 0.0
+    );
+    // One step 3 % off: named by its row.
+    let e = read_err(&file(&[2.0, 2.0, 2.06, 2.0, 2.0]), &o);
+    assert_eq!(e.field, "row 5, column 1 (time_ms)");
+}
