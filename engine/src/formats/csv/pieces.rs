@@ -151,23 +151,31 @@ impl<'a> Plan<'a> {
     /// that is not one.
     fn read_piece(&self, piece: &Piece, out: &mut PieceOutput<'_>) -> bool {
         let text = &self.text[piece.start..piece.end];
-        let first_line = self.first_line + piece.rows_before;
         let layout = self.layout;
-        let mut values = vec![0.0; layout.slots.len()];
-        // Written through `get`: a piece with more rows than counted cannot write out of its
-        // part; it fails the row-count check below instead.
-        let put_row = |row: usize, values: &[f64]| {
-            for (lead, &column) in out.leads.iter_mut().zip(layout.lead_columns) {
-                if let (Some(sample), Some(&v)) = (lead.get_mut(row), values.get(column)) {
+        let columns = layout.slots.len();
+        // Parsed row by row into one buffer, then moved into the lead vectors a lead at a
+        // time: cheaper than a scatter into every lead for every row (measured).
+        let mut rows = vec![0.0; piece.rows * columns];
+        if plain_rows::plain_block(text, layout.delim_byte, columns, &mut rows) != Some(piece.rows)
+        {
+            return false;
+        }
+        for (lead, &column) in out.leads.iter_mut().zip(layout.lead_columns) {
+            for (sample, row) in lead.iter_mut().zip(rows.chunks_exact(columns)) {
+                if let Some(&v) = row.get(column) {
                     *sample = v;
                 }
             }
-            if let Some(column) = layout.time_column
-                && let (Some(time), Some(&v)) = (out.times.get_mut(row), values.get(column))
-            {
-                *time = (first_line + row, v);
+        }
+        if let Some(column) = layout.time_column {
+            let first_line = self.first_line + piece.rows_before;
+            let times = out.times.iter_mut().zip(rows.chunks_exact(columns));
+            for (r, (time, row)) in times.enumerate() {
+                if let Some(&v) = row.get(column) {
+                    *time = (first_line + r, v);
+                }
             }
-        };
-        plain_rows::plain_block(text, layout.delim_byte, &mut values, put_row) == Some(piece.rows)
+        }
+        true
     }
 }

@@ -85,9 +85,10 @@ fn end_word(bytes: &[u8], base: usize, delim: u8, end_mask: impl Fn(&[u8; 64], u
     mask | (1u64 << rest.len())
 }
 
-/// Parses `text` — whole lines — when every line is exactly `values.len()` plain decimal
-/// cells (a `\r` before each `\n` allowed), handing each row to `put_row(row, values)`;
-/// returns the number of rows, or `None` at the first line that is anything else.
+/// Parses `text` — whole lines — when every line is exactly `columns` plain decimal cells (a
+/// `\r` before each `\n` allowed), writing row `r` to `out[r * columns..(r + 1) * columns]`;
+/// returns the number of rows, or `None` at the first line that is anything else or when
+/// `out` has no room for it.
 ///
 /// The same rows and values as [`plain_line`] line by line, but the loop keeps its place in
 /// registers and builds the cell-end mask a word at a time as it goes, where `plain_line`
@@ -96,36 +97,33 @@ fn end_word(bytes: &[u8], base: usize, delim: u8, end_mask: impl Fn(&[u8; 64], u
 pub(super) fn plain_block(
     text: &[u8],
     delim: u8,
-    values: &mut [f64],
-    put_row: impl FnMut(usize, &[f64]),
+    columns: usize,
+    out: &mut [f64],
 ) -> Option<usize> {
     #[cfg(target_arch = "x86_64")]
     if crate::formats::wide_cells::available() {
         // SAFETY: `plain_block_avx2` needs nothing but AVX2, which the CPU was just found to
         // have; everything it does is safe code compiled with that feature enabled.
         #[allow(unsafe_code)]
-        return unsafe { plain_block_avx2(text, delim, values, put_row) };
+        return unsafe { plain_block_avx2(text, delim, columns, out) };
     }
-    plain_block_scalar(text, delim, values, put_row)
+    plain_block_scalar(text, delim, columns, out)
 }
 
 /// [`plain_block`] with every cell converted by the scalar parser.
-fn plain_block_scalar(
-    text: &[u8],
-    delim: u8,
-    values: &mut [f64],
-    put_row: impl FnMut(usize, &[f64]),
-) -> Option<usize> {
+fn plain_block_scalar(text: &[u8], delim: u8, columns: usize, out: &mut [f64]) -> Option<usize> {
     rows_of_cells(
         text,
         delim,
-        values,
-        put_row,
+        columns,
+        out,
         end_mask,
         |text, cells, values| {
             let last = values.len() - 1;
-            for (column, value) in values.iter_mut().enumerate() {
-                *value = cells.value(text, column, column == last)?;
+            let mut start = cells.row_start;
+            for (column, (value, &len)) in values.iter_mut().zip(&cells.lens).enumerate() {
+                *value = cell_value(text, start, len, column == last)?;
+                start += len as usize + 1;
             }
             Some(())
         },
@@ -135,42 +133,47 @@ fn plain_block_scalar(
 /// [`plain_block`] with whole-number cells converted four at a time.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn plain_block_avx2(
-    text: &[u8],
-    delim: u8,
-    values: &mut [f64],
-    put_row: impl FnMut(usize, &[f64]),
-) -> Option<usize> {
+fn plain_block_avx2(text: &[u8], delim: u8, columns: usize, out: &mut [f64]) -> Option<usize> {
     let ends = |chunk: &[u8; 64], delim| crate::formats::wide_cells::cell_ends64(chunk, delim);
-    rows_of_cells(text, delim, values, put_row, ends, |text, cells, values| {
-        let last = values.len() - 1;
-        // The cells are padded to whole fours with empty ones, which the kernel refuses.
-        let fours = cells.words.chunks_exact(4).zip(cells.lens.chunks_exact(4));
-        for (four, (values, (words, lens))) in values.chunks_mut(4).zip(fours).enumerate() {
-            let (Ok(words), Ok(lens)) = (<[u64; 4]>::try_from(words), <[u64; 4]>::try_from(lens))
-            else {
-                return None;
-            };
-            let (numbers, whole) = crate::formats::wide_cells::integers4(words, lens);
-            // A whole four is copied as an array: a slice copy of variable length compiled to
-            // a call to memcpy (measured).
-            if whole == 0b1111
-                && let Ok(four) = <&mut [f64; 4]>::try_from(&mut *values)
-            {
-                *four = numbers;
-                continue;
-            }
-            for (k, value) in values.iter_mut().enumerate() {
-                let column = 4 * four + k;
-                *value = if whole >> k & 1 == 1 {
-                    numbers[k]
-                } else {
-                    cells.value(text, column, column == last)?
-                };
-            }
-        }
-        Some(())
+    rows_of_cells(text, delim, columns, out, ends, |text, cells, values| {
+        convert_row_avx2(text, cells, values)
     })
+}
+
+/// One row's cells into `values`, four at a time. Out of line: inlined, it left the row loop
+/// short of registers, which then kept its place in memory (measured).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline(never)]
+fn convert_row_avx2(text: &[u8], cells: &RowCells, values: &mut [f64]) -> Option<()> {
+    let last = values.len() - 1;
+    // The cells are padded to whole fours with empty ones, which the kernel refuses.
+    let fours = cells.words.chunks_exact(4).zip(cells.lens.chunks_exact(4));
+    for (four, (values, (words, lens))) in values.chunks_mut(4).zip(fours).enumerate() {
+        let (Ok(words), Ok(lens)) = (<[u64; 4]>::try_from(words), <[u64; 4]>::try_from(lens))
+        else {
+            return None;
+        };
+        let (numbers, whole) = crate::formats::wide_cells::integers4(words, lens);
+        // A whole four is copied as an array: a slice copy of variable length compiled to
+        // a call to memcpy (measured).
+        if whole == 0b1111
+            && let Ok(four) = <&mut [f64; 4]>::try_from(&mut *values)
+        {
+            *four = numbers;
+            continue;
+        }
+        for (k, value) in values.iter_mut().enumerate() {
+            let column = 4 * four + k;
+            *value = if whole >> k & 1 == 1 {
+                numbers[k]
+            } else {
+                let start = cells.start_of(column);
+                cell_value(text, start, *cells.lens.get(column)?, column == last)?
+            };
+        }
+    }
+    Some(())
 }
 
 /// A row's cells as the row loop found them, one array per field (so that four of a kind
@@ -180,7 +183,8 @@ struct RowCells {
     words: Vec<u64>,
     /// Each cell's length in bytes, a `\r` before the line's `\n` included.
     lens: Vec<u64>,
-    starts: Vec<usize>,
+    /// Where the row starts; each cell starts one byte (the delimiter) after the one before.
+    row_start: usize,
 }
 
 impl RowCells {
@@ -189,37 +193,44 @@ impl RowCells {
         Self {
             words: vec![0; padded],
             lens: vec![0; padded],
-            starts: vec![0; padded],
+            row_start: 0,
         }
     }
 
-    /// Cell `column`'s value by the scalar parser; `last` (the line's last cell) drops a `\r`.
-    #[inline]
-    fn value(&self, text: &[u8], column: usize, last: bool) -> Option<f64> {
-        let start = *self.starts.get(column)?;
-        let mut end = start + *self.lens.get(column)? as usize;
-        if last && end > start && text.get(end - 1) == Some(&b'\r') {
-            end -= 1;
-        }
-        plain_cell(text, start, end)
+    /// Where cell `column` starts: a walk over the lengths before it, for the rare cell the
+    /// fast path leaves to the scalar parser.
+    fn start_of(&self, column: usize) -> usize {
+        let before = self.lens.get(..column).unwrap_or(&self.lens);
+        self.row_start + before.iter().map(|&len| len as usize + 1).sum::<usize>()
     }
 }
 
-/// The row loop of [`plain_block`]: finds each line's cells, has `convert` turn them into
-/// `values`, and hands the row to `put_row`. `None` at a line with the wrong number of cells
-/// or a cell `convert` refuses.
+/// The cell of `len` bytes from `start` by the scalar parser; the line's `last` cell drops a
+/// `\r` before its `\n`.
+#[inline]
+fn cell_value(text: &[u8], start: usize, len: u64, last: bool) -> Option<f64> {
+    let mut end = start + len as usize;
+    if last && end > start && text.get(end - 1) == Some(&b'\r') {
+        end -= 1;
+    }
+    plain_cell(text, start, end)
+}
+
+/// The row loop of [`plain_block`]: finds each line's cells and has `convert` turn them into
+/// the row's part of `out`. `None` at a line with the wrong number of cells, a cell `convert`
+/// refuses, or a row `out` has no room for.
 #[allow(clippy::inline_always)]
 #[inline(always)]
 fn rows_of_cells(
     text: &[u8],
     delim: u8,
-    values: &mut [f64],
-    mut put_row: impl FnMut(usize, &[f64]),
+    columns: usize,
+    out: &mut [f64],
     end_mask: impl Fn(&[u8; 64], u8) -> u64,
     mut convert: impl FnMut(&[u8], &RowCells, &mut [f64]) -> Option<()>,
 ) -> Option<usize> {
-    let last = values.len().checked_sub(1)?;
-    let mut cells = RowCells::new(values.len());
+    let last = columns.checked_sub(1)?;
+    let mut cells = RowCells::new(columns);
     let (mut row, mut column, mut cell_start) = (0usize, 0usize, 0usize);
     for base in (0..=text.len()).step_by(64) {
         let mut bits = end_word(text, base, delim, &end_mask);
@@ -236,22 +247,18 @@ fn rows_of_cells(
             if line_ends != (column == last) {
                 return None;
             }
-            let (Some(word), Some(len), Some(start)) = (
-                cells.words.get_mut(column),
-                cells.lens.get_mut(column),
-                cells.starts.get_mut(column),
-            ) else {
+            let (Some(word), Some(len)) = (cells.words.get_mut(column), cells.lens.get_mut(column))
+            else {
                 return None;
             };
-            (*word, *len, *start) = (
-                load8(text, cell_start),
-                (end - cell_start) as u64,
-                cell_start,
-            );
+            (*word, *len) = (load8(text, cell_start), (end - cell_start) as u64);
+            if column == 0 {
+                cells.row_start = cell_start;
+            }
             cell_start = end + 1;
             if line_ends {
-                convert(text, &cells, values)?;
-                put_row(row, values);
+                let at = row * columns;
+                convert(text, &cells, out.get_mut(at..at + columns)?)?;
                 (row, column) = (row + 1, 0);
             } else {
                 column += 1;
@@ -489,21 +496,16 @@ mod tests {
             if rng.below(3) == 0 {
                 text.pop();
             }
-            let (mut wide, mut narrow) = (Vec::new(), Vec::new());
-            let mut values = vec![0.0; columns];
+            let mut wide = vec![0.0; rows as usize * columns];
+            let mut narrow = wide.clone();
             // SAFETY: AVX2 is present (asserted above), the only requirement.
             #[allow(unsafe_code)]
-            let got = unsafe {
-                plain_block_avx2(text.as_bytes(), b',', &mut values, |r, v| {
-                    wide.push((r, v.iter().map(|x| x.to_bits()).collect::<Vec<_>>()));
-                })
-            };
-            let want = plain_block_scalar(text.as_bytes(), b',', &mut values, |r, v| {
-                narrow.push((r, v.iter().map(|x| x.to_bits()).collect::<Vec<_>>()));
-            });
+            let got = unsafe { plain_block_avx2(text.as_bytes(), b',', columns, &mut wide) };
+            let want = plain_block_scalar(text.as_bytes(), b',', columns, &mut narrow);
             assert_eq!(got, want, "{text:?}");
             if want.is_some() {
-                assert_eq!(wide, narrow, "{text:?}");
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&wide), bits(&narrow), "{text:?}");
             } else {
                 refused += 1;
             }

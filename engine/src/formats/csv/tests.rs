@@ -566,32 +566,38 @@ fn the_block_parser_reads_the_rows_plain_line_reads() {
             pos = plain_rows::plain_line(body, &mut ends, pos, &mut values).unwrap();
             by_line.extend(values.iter().map(|v| v.to_bits()));
         }
-        let mut by_block = Vec::new();
-        let rows = plain_rows::plain_block(body, b',', &mut values, |_, row| {
-            by_block.extend(row.iter().map(|v| v.to_bits()));
-        });
+        let mut by_block = vec![0.0; by_line.len()];
+        let rows = plain_rows::plain_block(body, b',', columns, &mut by_block);
         assert_eq!(rows, Some(by_line.len() / columns));
-        assert_eq!(by_block, by_line);
+        assert_eq!(
+            by_block.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            by_line
+        );
+        // No room for the last row: refused.
+        if let Some(short) = by_block.len().checked_sub(1) {
+            assert_eq!(
+                plain_rows::plain_block(body, b',', columns, &mut by_block[..short]),
+                None
+            );
+        }
     }
     // Anything but whole plain rows is refused.
-    let mut values = vec![0.0; 2];
+    let mut out = vec![0.0; 8];
     for bad in [
         "1,2\n\n", "1,2\n3\n", "1,2,3\n", "1,x\n", "1,2\n,\n", "\n1,2\n",
     ] {
         assert_eq!(
-            plain_rows::plain_block(bad.as_bytes(), b',', &mut values, |_, _| {}),
+            plain_rows::plain_block(bad.as_bytes(), b',', 2, &mut out),
             None,
             "{bad:?}"
         );
     }
     assert_eq!(
-        plain_rows::plain_block(b"1,2\r\n3,4", b',', &mut values, |_, _| {}),
+        plain_rows::plain_block(b"1,2\r\n3,4", b',', 2, &mut out),
         Some(2)
     );
-    assert_eq!(
-        plain_rows::plain_block(b"", b',', &mut values, |_, _| {}),
-        Some(0)
-    );
+    assert_eq!(out[..4], [1.0, 2.0, 3.0, 4.0]);
+    assert_eq!(plain_rows::plain_block(b"", b',', 2, &mut out), Some(0));
 }
 
 /// The provenance hash is the file's, whether a helper core computed it (large files) or the
