@@ -478,6 +478,7 @@ fn read_unhashed(
     let Table {
         mut samples,
         times,
+        time_lines,
         rows,
         missing,
     } = match table {
@@ -494,7 +495,13 @@ fn read_unhashed(
 
     let mut notes = Vec::new();
     let rate = sample_rate(
-        file_name, &columns, time_col, &names, &times, options, &mut notes,
+        file_name,
+        &columns,
+        time_col,
+        &names,
+        (&times, &time_lines),
+        options,
+        &mut notes,
     )?;
 
     // Units per column.
@@ -589,13 +596,32 @@ struct RowLayout<'a> {
     decimal_comma: bool,
 }
 
-/// The data rows: one vector per lead, the time column's values with their line numbers.
+/// The data rows: one vector per lead, the time column's values and their line numbers.
 struct Table {
     samples: Vec<Vec<f64>>,
-    times: Vec<(usize, f64)>,
+    times: Vec<f64>,
+    time_lines: TimeLines,
     rows: usize,
     /// Empty lead cells, read as NaN.
     missing: usize,
+}
+
+/// The line numbers (1-based, as in error messages) of the time column's values.
+enum TimeLines {
+    /// One per value: comments or blank lines may lie between rows.
+    Listed(Vec<usize>),
+    /// The values are on consecutive lines from this one.
+    Consecutive(usize),
+}
+
+impl TimeLines {
+    /// The line of time value `k`.
+    fn line(&self, k: usize) -> usize {
+        match self {
+            Self::Listed(lines) => lines.get(k).copied().unwrap_or_default(),
+            Self::Consecutive(first) => first + k,
+        }
+    }
 }
 
 /// Reads the lines from byte `pos` on, row by row; `row` is the number of the line before.
@@ -620,7 +646,8 @@ fn read_rows(
     let mut samples: Vec<Vec<f64>> = (0..layout.leads)
         .map(|_| vec![0.0; expected_rows])
         .collect();
-    let mut times: Vec<(usize, f64)> = Vec::with_capacity(if layout.time_column.is_some() {
+    let mut time_lines: Vec<usize> = Vec::new();
+    let mut times: Vec<f64> = Vec::with_capacity(if layout.time_column.is_some() {
         expected_rows
     } else {
         0
@@ -646,9 +673,11 @@ fn read_rows(
                 plain_rows::plain_line(text.as_bytes(), &mut cell_ends, pos, &mut row_values)
         {
             for (&v, &slot) in row_values.iter().zip(slots) {
-                match slot {
-                    Some(slot) => samples[slot][rows] = v,
-                    None => times.push((row, v)),
+                if let Some(slot) = slot {
+                    samples[slot][rows] = v;
+                } else {
+                    times.push(v);
+                    time_lines.push(row);
                 }
             }
             rows += 1;
@@ -689,7 +718,8 @@ fn read_rows(
                             "the time/sample column has no value".into(),
                         ));
                     };
-                    times.push((row, v));
+                    times.push(v);
+                    time_lines.push(row);
                 }
                 Some(slot) => {
                     if value.is_none() {
@@ -707,9 +737,25 @@ fn read_rows(
     Ok(Table {
         samples,
         times,
+        time_lines: TimeLines::Listed(time_lines),
         rows,
         missing,
     })
+}
+
+/// The smallest and the largest step between consecutive time stamps, in four independent
+/// lanes: one running minimum waited on each step's result (measured).
+fn step_range(times: &[f64]) -> (f64, f64) {
+    let (mut low, mut high) = ([f64::INFINITY; 4], [f64::NEG_INFINITY; 4]);
+    let steps = times.windows(2).map(|p| p[1] - p[0]);
+    for (k, step) in steps.enumerate() {
+        low[k % 4] = low[k % 4].min(step);
+        high[k % 4] = high[k % 4].max(step);
+    }
+    (
+        low.into_iter().fold(f64::INFINITY, f64::min),
+        high.into_iter().fold(f64::NEG_INFINITY, f64::max),
+    )
 }
 
 /// The sample rate from the option and/or the time column.
@@ -718,7 +764,7 @@ fn sample_rate(
     columns: &[Column],
     time_col: Option<usize>,
     names: &[String],
-    times: &[(usize, f64)],
+    (times, time_lines): (&[f64], &TimeLines),
     options: &CsvOptions,
     notes: &mut Vec<String>,
 ) -> Result<f64, FormatError> {
@@ -750,7 +796,7 @@ fn sample_rate(
                     "one time stamp cannot give a sample rate; give the sample rate (--sample-rate)".into(),
                 ));
             }
-            let (first, last) = (times[0].1, times[times.len() - 1].1);
+            let (first, last) = (times[0], times[times.len() - 1]);
             let mean = (last - first) / (times.len() - 1) as f64;
             if !(mean.is_finite() && mean > 0.0) {
                 return Err(err(
@@ -764,23 +810,21 @@ fn sample_rate(
             // the steps span less than the tolerance of the smallest, none can be off whatever
             // the median (it lies between them, and rounding is monotonic), so the median's
             // sort is skipped: the common case, and most of this function's time.
-            let (low, high) =
-                times
-                    .windows(2)
-                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
-                        let step = p[1].1 - p[0].1;
-                        (lo.min(step), hi.max(step))
-                    });
+            let (low, high) = step_range(times);
             if !(low > 0.0 && high - low <= TIME_STEP_TOLERANCE * low) {
-                let mut steps: Vec<f64> = times.windows(2).map(|p| p[1].1 - p[0].1).collect();
+                let mut steps: Vec<f64> = times.windows(2).map(|p| p[1] - p[0]).collect();
                 let middle = steps.len() / 2;
                 let median = *steps.select_nth_unstable_by(middle, f64::total_cmp).1;
-                for pair in times.windows(2) {
-                    let step = pair[1].1 - pair[0].1;
+                for (k, pair) in times.windows(2).enumerate() {
+                    let step = pair[1] - pair[0];
                     if (step - median).abs() > TIME_STEP_TOLERANCE * median {
                         return Err(err(
                             FormatErrorKind::Inconsistent,
-                            format!("row {}, column {} ({col_name})", pair[1].0, c + 1),
+                            format!(
+                                "row {}, column {} ({col_name})",
+                                time_lines.line(k + 1),
+                                c + 1
+                            ),
                             format!(
                                 "time step {} differs from the usual step {} by more than 1 %: samples are not uniformly spaced",
                                 trimmed(step, 9),

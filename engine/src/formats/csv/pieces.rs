@@ -9,7 +9,7 @@
 
 use std::sync::Mutex;
 
-use super::{RowLayout, Table, plain_rows};
+use super::{RowLayout, Table, TimeLines, plain_rows};
 use crate::formats::MAX_TOTAL_SAMPLES;
 use crate::formats::sharing::{self, SharedJobs};
 
@@ -22,15 +22,13 @@ const PIECE_BYTES: usize = 16 * 1024;
 struct Piece {
     start: usize,
     end: usize,
-    /// Rows before this piece, i.e. where its rows go in the lead vectors.
-    rows_before: usize,
     rows: usize,
 }
 
 /// Where one piece writes: its part of every lead vector and of the time column.
 struct PieceOutput<'t> {
     leads: Vec<&'t mut [f64]>,
-    times: &'t mut [(usize, f64)],
+    times: &'t mut [f64],
 }
 
 pub(super) struct Plan<'a> {
@@ -67,7 +65,6 @@ impl<'a> Plan<'a> {
             pieces.push(Piece {
                 start: pos,
                 end,
-                rows_before: rows,
                 rows: lines,
             });
             rows += lines;
@@ -92,7 +89,7 @@ impl<'a> Plan<'a> {
         let mut samples: Vec<Vec<f64>> = (0..self.layout.leads)
             .map(|_| vec![0.0; self.rows])
             .collect();
-        let mut times = vec![(0usize, 0.0f64); if has_time { self.rows } else { 0 }];
+        let mut times = vec![0.0; if has_time { self.rows } else { 0 }];
         let read_all = {
             let outputs = self.split_outputs(&mut samples, &mut times);
             let job = |k: usize| {
@@ -106,6 +103,7 @@ impl<'a> Plan<'a> {
         read_all.then_some(Table {
             samples,
             times,
+            time_lines: TimeLines::Consecutive(self.first_line),
             rows: self.rows,
             missing: 0,
         })
@@ -116,7 +114,7 @@ impl<'a> Plan<'a> {
     fn split_outputs<'t>(
         &self,
         samples: &'t mut [Vec<f64>],
-        times: &'t mut [(usize, f64)],
+        times: &'t mut [f64],
     ) -> Vec<Mutex<Option<PieceOutput<'t>>>> {
         let mut outputs: Vec<PieceOutput<'t>> = self
             .pieces
@@ -168,11 +166,9 @@ impl<'a> Plan<'a> {
             }
         }
         if let Some(column) = layout.time_column {
-            let first_line = self.first_line + piece.rows_before;
-            let times = out.times.iter_mut().zip(rows.chunks_exact(columns));
-            for (r, (time, row)) in times.enumerate() {
+            for (time, row) in out.times.iter_mut().zip(rows.chunks_exact(columns)) {
                 if let Some(&v) = row.get(column) {
-                    *time = (first_line + r, v);
+                    *time = v;
                 }
             }
         }

@@ -488,8 +488,9 @@ fn pieces_and_rows_agree(text: &str) -> bool {
     let rows = rows.unwrap_or_else(|e| panic!("read in pieces, but row by row: {e}"));
     assert_eq!((table.rows, table.missing), (rows.rows, rows.missing));
     assert_eq!(table.times.len(), rows.times.len());
-    for (a, b) in table.times.iter().zip(&rows.times) {
-        assert_eq!((a.0, a.1.to_bits()), (b.0, b.1.to_bits()));
+    for (k, (a, b)) in table.times.iter().zip(&rows.times).enumerate() {
+        let lines = (table.time_lines.line(k), rows.time_lines.line(k));
+        assert_eq!((lines.0, a.to_bits()), (lines.1, b.to_bits()));
     }
     for (a, b) in table.samples.iter().zip(&rows.samples) {
         assert_eq!(a.len(), b.len());
