@@ -29,9 +29,10 @@ impl Elided {
     /// none to cut.
     pub(super) fn new(text: &str) -> Option<Self> {
         let bytes = text.as_bytes();
-        let mut cuts = Vec::new();
-        let mut kept = String::new();
-        let (mut copied, mut from) = (0usize, 0usize);
+        // Where the cuts go (original ranges), found first so that the copy is allocated once,
+        // at its size.
+        let mut found = Vec::new();
+        let mut from = 0usize;
         while let Some(open) = memchr::memmem::find(&bytes[from..], OPEN) {
             let start = from + open + OPEN.len();
             // The content runs to the next markup, which must be this element's end tag.
@@ -40,19 +41,22 @@ impl Elided {
             };
             let end = start + len;
             from = end;
-            if !bytes[end..].starts_with(CLOSE) || !plain_character_data(&bytes[start..end]) {
-                continue;
+            if bytes[end..].starts_with(CLOSE) && plain_character_data(&bytes[start..end]) {
+                found.push(start..end);
             }
-            if cuts.is_empty() {
-                kept.reserve(text.len());
-            }
-            // `start` and `end` sit next to ASCII `>` and `<`: character boundaries.
-            kept.push_str(&text[copied..start]);
-            cuts.push((kept.len(), start..end));
-            copied = end;
         }
-        if cuts.is_empty() {
+        if found.is_empty() {
             return None;
+        }
+        let removed: usize = found.iter().map(ExactSizeIterator::len).sum();
+        let mut kept = String::with_capacity(text.len() - removed);
+        let mut cuts = Vec::with_capacity(found.len());
+        let mut copied = 0;
+        for range in found {
+            // Cuts sit next to ASCII `>` and `<`: character boundaries.
+            kept.push_str(&text[copied..range.start]);
+            copied = range.end;
+            cuts.push((kept.len(), range));
         }
         kept.push_str(&text[copied..]);
         Some(Self { text: kept, cuts })
