@@ -509,42 +509,37 @@ impl PendingLead<'_> {
             units,
         } = self;
         let name = if code.is_empty() { "(no code)" } else { &code };
+        let problem = |kind, what: String| ctx.err(kind, format!("digits of lead {name}"), what);
         let scale_uv = scale_value * uv_per_unit;
         let mut samples = Vec::new();
         if let Err(k) = tokens.read_into(&mut samples) {
-            let token = tokens
-                .values()
-                .nth(k)
-                .and_then(Result::err)
-                .unwrap_or_default();
-            return Err(ctx.err(
+            let token = tokens.values().nth(k).and_then(Result::err);
+            return Err(problem(
                 FormatErrorKind::Invalid,
-                format!("digits of lead {name}"),
-                format!("value {} '{token}' is not an integer", k + 1),
+                format!(
+                    "value {} '{}' is not an integer",
+                    k + 1,
+                    token.unwrap_or_default()
+                ),
             ));
         }
         for (k, sample) in samples.iter_mut().enumerate() {
             let value = origin_uv + scale_uv * *sample;
             if !value.is_finite() {
-                let digit = tokens
-                    .values()
-                    .nth(k)
-                    .and_then(Result::ok)
-                    .unwrap_or_default();
-                return Err(ctx.err(
+                let digit = tokens.values().nth(k).and_then(Result::ok);
+                return Err(problem(
                     FormatErrorKind::NonFinite,
-                    format!("digits of lead {name}"),
-                    format!("value {} '{digit}' scales to a non-finite voltage", k + 1),
+                    format!(
+                        "value {} '{}' scales to a non-finite voltage",
+                        k + 1,
+                        digit.unwrap_or_default()
+                    ),
                 ));
             }
             *sample = value;
         }
         if samples.is_empty() {
-            return Err(ctx.err(
-                FormatErrorKind::Invalid,
-                format!("digits of lead {name}"),
-                "no samples",
-            ));
+            return Err(problem(FormatErrorKind::Invalid, "no samples".into()));
         }
         let mut lead = LeadSignal::new(LeadId::from_label(&code), &code, samples);
         // physical = (stored − baseline) / gain in the scale's units.
