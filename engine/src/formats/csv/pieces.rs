@@ -1,11 +1,13 @@
 //! Large CSV files read in pieces, one job each, on every core (`formats::sharing`).
 //!
 //! Only a file whose every data line is a plain row (see `plain_rows`) is read this way. Then
-//! every line is one row, so each piece's place in the output and the line number of its first
-//! row follow from newline counts before any cell is parsed, and each piece writes straight
-//! into its own part of the lead vectors. A piece that meets any other line fails, and the
-//! caller reads the file again row by row, which reads that line the general way or names its
-//! problem. The values are the same bits either way: both paths use the same cell parser.
+//! every line is one row, so each piece's place in the lead vectors follows from newline
+//! counts before any cell is parsed, and a time stamp's line number from its place. Each
+//! piece is parsed into a row-major buffer of its own and then moved into its part of the
+//! lead vectors while that buffer is still in cache. A piece that meets any other line fails,
+//! and the caller reads the file again row by row, which reads that line the general way or
+//! names its problem. The values are the same bits either way: both paths use the same cell
+//! parser.
 
 use std::sync::Mutex;
 
@@ -13,8 +15,8 @@ use super::{RowLayout, Table, TimeLines, plain_rows};
 use crate::formats::MAX_TOTAL_SAMPLES;
 use crate::formats::sharing::{self, SharedJobs};
 
-/// Bytes per piece: small enough that the threads finish close together (one piece is about
-/// 40 µs of parsing), large enough that a piece's own set-up is noise.
+/// Bytes per piece: small enough that the threads finish close together (one piece is some
+/// 20 µs of parsing), large enough that a piece's own set-up is noise.
 const PIECE_BYTES: usize = 16 * 1024;
 
 /// Lines `start..end` (byte offsets) of the text, the last one ending with `\n` unless it is
