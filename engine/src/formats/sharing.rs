@@ -133,13 +133,16 @@ impl<'b> SharedHash<'b> {
     }
 
     /// Takes the hash if no helper has, else waits for the helper computing it. Spinning
-    /// (with yields) rather than blocking: a blocked caller needs a wake-up, which costs
-    /// as much again on a VM.
-    fn finish(self) -> String {
+    /// (with yields) rather than blocking: a blocked caller needs a wake-up, which costs as
+    /// much again on a VM.
+    fn wait(&self) {
         self.take();
         while self.hex.get().is_none() {
             std::thread::yield_now();
         }
+    }
+
+    fn into_hex(self) -> String {
         self.hex
             .into_inner()
             .unwrap_or_else(|| sha256_hex(self.bytes))
@@ -154,11 +157,19 @@ pub(super) fn hash_while<R>(bytes: &[u8], main: impl FnOnce() -> R) -> (String, 
     let result = match helpers() {
         Some(pool) if bytes.len() >= HASH_ALONGSIDE_MIN_BYTES => pool.in_place_scope(|scope| {
             scope.spawn(|_| hash.take());
-            main()
+            let result = main();
+            // Inside the scope, so that its end finds the task done instead of putting the
+            // caller to sleep.
+            hash.wait();
+            result
         }),
-        _ => main(),
+        _ => {
+            let result = main();
+            hash.take();
+            result
+        }
     };
-    (hash.finish(), result)
+    (hash.into_hex(), result)
 }
 
 /// Runs `jobs` on the calling thread and the helpers, and returns when all are done.
