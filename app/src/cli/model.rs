@@ -76,6 +76,9 @@ pub struct BenchArgs {
     /// The reference benchmark script.
     #[arg(long, default_value = "scripts/bench_transformers.py")]
     pub reference_script: PathBuf,
+    /// Size of each buffer of the memory-bandwidth measurement, in MiB (far above the caches).
+    #[arg(long, default_value_t = 1024)]
+    pub bandwidth_mib: usize,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -365,6 +368,10 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
     use std::time::Instant;
     // Hash first (cached beside the weights) so the load time is the model's alone.
     Checkpoint::open(&args.model)?.weight_hashes()?;
+    // The machine's memory bandwidth, measured before the weights take the memory: the roofline
+    // every decode figure is printed against.
+    let bandwidth =
+        ecgr1_engine::model::kernels::roofline::measure_bandwidth(args.bandwidth_mib, 3);
     let mut opts = LocalModelOptions::new(args.model.clone());
     opts.dtype = args.dtype;
     opts.prefer_gpu = !args.cpu;
@@ -447,6 +454,11 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
     // The last token is sampled without being fed; count the forward passes actually run.
     let decode_steps = decoded.tokens.len().saturating_sub(1).max(1);
     let decode_tps = decode_steps as f64 / t.elapsed().as_secs_f64();
+    let decode_bytes = model.text_model().decode_weight_bytes();
+    let roofline_tps = bandwidth.read_gb_s * 1e9 / decode_bytes.max(1) as f64;
+    // The decoder's matrix products alone (attention and the vision tower come on top, in both
+    // engines alike): the work both engines do for the same prompt.
+    let prefill_flops = 2.0 * model.text_model().matrix_macs_per_token() as f64 * ids.len() as f64;
     let ours = json!({
         "load_s": load_s,
         "ecg_tower_s": ecg_tower_s,
@@ -464,6 +476,12 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
         "quantized_matrices": quantized,
         "language_model_matrices": matrices,
         "weights_bytes": weights_bytes,
+        "threads": ecgr1_engine::model::kernels::threads(),
+        "cpu_kernel": ecgr1_engine::model::kernels::CpuMatmul::detect().name(),
+        "decode_bytes_per_token": decode_bytes,
+        "decode_roofline_tokens_per_s": roofline_tps,
+        "decode_roofline_fraction": decode_tps / roofline_tps,
+        "prefill_decoder_gflop_s": prefill_flops / prefill_s / 1e9,
     });
     let ckpt_dir = engine.checkpoint().dir.clone();
     let dtype = model.dtype().name();
@@ -507,7 +525,30 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
         }
         r
     });
+    // The reference reads the same weights per token and does the same decoder products.
+    let reference = reference.map(|mut r| {
+        let decode = r
+            .get("decode_tokens_per_s")
+            .and_then(serde_json::Value::as_f64);
+        let prefill = r.get("prefill_s").and_then(serde_json::Value::as_f64);
+        if let Some(o) = r.as_object_mut() {
+            o.insert(
+                "decode_roofline_fraction".into(),
+                json!(decode.map(|d| d / roofline_tps)),
+            );
+            o.insert(
+                "prefill_decoder_gflop_s".into(),
+                json!(prefill.map(|p| prefill_flops / p / 1e9)),
+            );
+        }
+        r
+    });
     let value = json!({
+        "machine": {
+            "memory_read_gb_s": bandwidth.read_gb_s,
+            "memory_copy_gb_s": bandwidth.copy_gb_s,
+            "threads": bandwidth.threads,
+        },
         "ecgr1": ours,
         "transformers": reference,
         "ratios": ratios,
@@ -584,6 +625,8 @@ fn print_bench(value: &serde_json::Value, out: &mut dyn Write) -> Result<()> {
         ("prefill (s)", "prefill_s", "prefill_speedup"),
         ("decode (tokens/s)", "decode_tokens_per_s", "decode_speedup"),
         ("peak memory (MiB)", "peak_rss_mib", "peak_memory_ratio"),
+        ("decode / roofline", "decode_roofline_fraction", ""),
+        ("prefill GFLOP/s", "prefill_decoder_gflop_s", ""),
     ]);
     let reference = value["transformers"]
         .as_object()
@@ -598,6 +641,22 @@ fn print_bench(value: &serde_json::Value, out: &mut dyn Write) -> Result<()> {
         )?;
     }
     let ours = &value["ecgr1"];
+    let machine = &value["machine"];
+    writeln!(
+        out,
+        "memory: read {:.1} GB/s, copy {:.1} GB/s on {} threads; a decode step reads {:.2} GB \
+         of weights, so the roofline is {:.2} tokens/s; {} kernels",
+        machine["memory_read_gb_s"].as_f64().unwrap_or(0.0),
+        machine["memory_copy_gb_s"].as_f64().unwrap_or(0.0),
+        machine["threads"],
+        ours["decode_bytes_per_token"].as_f64().unwrap_or(0.0) / 1e9,
+        ours["decode_roofline_tokens_per_s"].as_f64().unwrap_or(0.0),
+        ours["cpu_kernel"].as_str().unwrap_or("?"),
+    )?;
+    writeln!(
+        out,
+        "prefill GFLOP/s counts the decoder's matrix products (2 × multiply-adds × prompt tokens)"
+    )?;
     writeln!(
         out,
         "prompt {} tokens ({} ECG, {} image, {} text), {} decode steps, {} on {}",

@@ -1,21 +1,102 @@
-//! Scaled dot-product attention over query blocks, so the score matrix of a long prompt or a
-//! large image never has to exist whole (a 19 000-patch ECG page would otherwise need tens of GB).
+//! Scaled dot-product attention for every part of the model. bf16 on the CPU runs the tiled
+//! kernel of [`super::kernels::attention`]; everything else (f32, a GPU) computes over query
+//! blocks with candle, so the score matrix of a long prompt or a large image never has to exist
+//! whole (a 19 000-patch ECG page would otherwise need tens of GB).
 
-use candle_core::{DType, Tensor};
+use candle_core::{DType, Device, Tensor};
+
+use super::kernels::CpuMatmul;
+use super::kernels::attention::AttentionShape;
 
 /// Budget for one block of attention scores, in elements (f32: 64 MiB).
 const SCORE_BLOCK_ELEMENTS: usize = 16 * 1024 * 1024;
 
-/// softmax(q·kᵀ·scale + mask)·v with the softmax in f32. `q`: `[1, heads, L, d]`, `k`, `v`:
-/// `[1, heads, T, d]`, `mask`: `[L, T]` added to the scores.
+/// softmax(q·kᵀ·scale [+ causal mask])·v with the softmax in f32. `q`: `[1, heads, L, d]`, `k`,
+/// `v`: `[1, kv_heads, T, d]` (grouped-query attention when `kv_heads < heads`: each key/value
+/// head serves `heads / kv_heads` query heads). `causal_past: Some(p)`: query `i` sees keys
+/// `0..=p + i` (then `T = p + L`); `None`: every key.
 pub fn attention(
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
-    mask: Option<&Tensor>,
+    causal_past: Option<usize>,
     scale: f64,
 ) -> candle_core::Result<Tensor> {
-    attention_in_blocks(q, k, v, mask, scale, SCORE_BLOCK_ELEMENTS)
+    if let (DType::BF16, Device::Cpu, CpuMatmul::Packed(isa)) =
+        (q.dtype(), q.device(), CpuMatmul::detect())
+    {
+        return kernel_attention(isa, q, k, v, causal_past, scale);
+    }
+    let (_, heads, l, _) = q.dims4()?;
+    let kv_heads = k.dim(1)?;
+    let k = repeat_kv(k, heads / kv_heads.max(1))?;
+    let v = repeat_kv(v, heads / kv_heads.max(1))?;
+    let mask = match causal_past {
+        Some(past) if l > 1 => Some(causal_mask(past, l, q.device(), q.dtype())?),
+        _ => None,
+    };
+    attention_in_blocks(q, &k, &v, mask.as_ref(), scale, SCORE_BLOCK_ELEMENTS)
+}
+
+fn kernel_attention(
+    isa: super::kernels::Isa,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    causal_past: Option<usize>,
+    scale: f64,
+) -> candle_core::Result<Tensor> {
+    let (_, heads, queries, head_dim) = q.dims4()?;
+    let (_, kv_heads, keys, _) = k.dims4()?;
+    let shape = AttentionShape {
+        heads,
+        kv_heads,
+        queries,
+        keys,
+        head_dim,
+        causal_past,
+    };
+    let flat = |t: &Tensor| t.contiguous()?.flatten_all()?.to_vec1::<half::bf16>();
+    let (qv, kv, vv) = (flat(q)?, flat(k)?, flat(v)?);
+    let mut out = vec![half::bf16::ZERO; qv.len()];
+    super::kernels::attention::attention(isa, &qv, &kv, &vv, shape, scale as f32, &mut out)
+        .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+    Tensor::from_vec(out, (1, heads, queries, head_dim), q.device())
+}
+
+/// Each key/value head repeated for the query heads it serves: `[b, kv, T, d]` → `[b, kv·rep,
+/// T, d]`.
+fn repeat_kv(t: &Tensor, rep: usize) -> candle_core::Result<Tensor> {
+    if rep <= 1 {
+        return t.contiguous();
+    }
+    let (b, kv, s, d) = t.dims4()?;
+    t.unsqueeze(2)?
+        .expand((b, kv, rep, s, d))?
+        .reshape((b, kv * rep, s, d))?
+        .contiguous()
+}
+
+/// `[L, past + L]`: 0 where query `i` may see key `j` (`j <= past + i`), −∞ elsewhere.
+fn causal_mask(
+    past: usize,
+    l: usize,
+    device: &Device,
+    dtype: DType,
+) -> candle_core::Result<Tensor> {
+    let total = past + l;
+    let m: Vec<f32> = (0..l)
+        .flat_map(|i| {
+            (0..total).map(move |j| {
+                if j <= past + i {
+                    0.0
+                } else {
+                    f32::NEG_INFINITY
+                }
+            })
+        })
+        .collect();
+    Tensor::from_vec(m, (l, total), device)?.to_dtype(dtype)
 }
 
 fn attention_in_blocks(

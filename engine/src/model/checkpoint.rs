@@ -156,6 +156,9 @@ pub struct Checkpoint {
     pub eos_token_ids: Vec<u32>,
     /// dtype the weights are stored in, from config.json (informational).
     pub stored_dtype: Option<String>,
+    /// The float dtype most of the stored tensors have (what the weight files really hold;
+    /// decides the default compute dtype, see [`super::ModelDType::default_for`]).
+    pub weights_dtype: Option<candle_core::DType>,
     /// Present when the language model's matrices are quantised into a GGUF file beside the
     /// float weights (`quantization.json`, see [`super::quant`]).
     pub quantization: Option<QuantManifest>,
@@ -178,6 +181,11 @@ impl Checkpoint {
         let weight_files = super::weights::weight_files(&dir)?;
         // Only the headers are read here: enough to count parameters and see an ECG tower.
         let tensors = SafetensorsFiles::open(&weight_files)?;
+        let weights_dtype = tensors
+            .dtype_counts()
+            .into_iter()
+            .map(|(d, _)| d)
+            .find(|d| d.is_float());
         let has_tower = super::qwen3vl::has_ecg_tower(&tensors);
         let family = match &config {
             ModelConfig::Qwen2Vl(_) => ModelFamily::Qwen2Vl,
@@ -223,6 +231,7 @@ impl Checkpoint {
                     .map_or(0, QuantManifest::quantized_elements),
             eos_token_ids,
             stored_dtype,
+            weights_dtype,
             quantization,
         })
     }

@@ -10,6 +10,7 @@
 //! [`Session`] is a sequence in progress (cache plus next rotary position); both families return
 //! one from their prefill, so decoding, scoring and the engine do not care which family runs.
 
+use candle_core::quantized::QMatMul;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{RmsNorm, VarBuilder};
 
@@ -65,7 +66,6 @@ impl Attention {
         x: &Tensor,
         cos: &Tensor,
         sin: &Tensor,
-        mask: Option<&Tensor>,
         cache: &mut Option<(Tensor, Tensor)>,
     ) -> candle_core::Result<Tensor> {
         let (b, l, _) = x.dims3()?;
@@ -93,21 +93,10 @@ impl Attention {
             None => (k, v),
         };
         *cache = Some((k.clone(), v.clone()));
-        let rep = self.heads / self.kv_heads;
-        let repeat = |t: &Tensor| -> candle_core::Result<Tensor> {
-            if rep == 1 {
-                return Ok(t.clone());
-            }
-            let (b, kv, s, d) = t.dims4()?;
-            t.unsqueeze(2)?
-                .expand((b, kv, rep, s, d))?
-                .reshape((b, kv * rep, s, d))
-        };
-        let k = repeat(&k)?;
-        let v = repeat(&v)?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let past = k.dim(2)? - l;
         // Softmax in f32 as the reference does, whatever the compute dtype.
-        let y = super::attention::attention(&q, &k.contiguous()?, &v.contiguous()?, mask, scale)?;
+        let y = super::attention::attention(&q, &k, &v, Some(past), scale)?;
         let y = y
             .transpose(1, 2)?
             .reshape((b, l, self.heads * self.head_dim))?;
@@ -226,6 +215,40 @@ impl TextModel {
         (flags.iter().filter(|&&f| f).count(), flags.len())
     }
 
+    /// Bytes of weights a decode step reads: every projection of every layer and the LM head
+    /// (the token table is read one row per token).
+    pub fn decode_weight_bytes(&self) -> u64 {
+        let mut total = self.lm_head.weight_bytes();
+        for l in &self.layers {
+            let a = &l.attn;
+            total += [&a.q, &a.k, &a.v, &a.o, &l.gate, &l.up, &l.down]
+                .map(TextLinear::weight_bytes)
+                .iter()
+                .sum::<usize>();
+        }
+        total as u64
+    }
+
+    /// Multiply-adds of the decoder's matrices per token (2 FLOPs each).
+    pub fn matrix_macs_per_token(&self) -> u64 {
+        let count = |m: &TextLinear| match m {
+            TextLinear::Float(d) => d.dims().map_or(0, |(o, i)| o * i),
+            TextLinear::Quantized { weight, .. } => match weight {
+                QMatMul::QTensor(t) => t.shape().elem_count(),
+                QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.elem_count(),
+            },
+        };
+        let mut total = count(&self.lm_head);
+        for l in &self.layers {
+            let a = &l.attn;
+            total += [&a.q, &a.k, &a.v, &a.o, &l.gate, &l.up, &l.down]
+                .map(count)
+                .iter()
+                .sum::<usize>();
+        }
+        total as u64
+    }
+
     pub fn new_cache(&self) -> KvCache {
         KvCache {
             layers: vec![None; self.layers.len()],
@@ -319,25 +342,6 @@ impl TextModel {
         deepstack: Option<&Deepstack>,
     ) -> candle_core::Result<Tensor> {
         let (_, l, _) = embeds.dims3()?;
-        let past = cache.len();
-        let mask = if l > 1 {
-            // Causal: position i sees the cache and new positions up to i.
-            let total = past + l;
-            let m: Vec<f32> = (0..l)
-                .flat_map(|i| {
-                    (0..total).map(move |j| {
-                        if j <= past + i {
-                            0.0
-                        } else {
-                            f32::NEG_INFINITY
-                        }
-                    })
-                })
-                .collect();
-            Some(Tensor::from_vec(m, (l, total), embeds.device())?.to_dtype(embeds.dtype())?)
-        } else {
-            None
-        };
         let deepstack_rows = match deepstack {
             Some(d) if !d.rows.is_empty() => Some(Tensor::new(d.rows.as_slice(), embeds.device())?),
             _ => None,
@@ -345,7 +349,7 @@ impl TextModel {
         let mut x = embeds.clone();
         for (i, (layer, slot)) in self.layers.iter().zip(cache.layers.iter_mut()).enumerate() {
             let h = layer.input_norm.forward(&x)?;
-            let h = layer.attn.forward(&h, cos, sin, mask.as_ref(), slot)?;
+            let h = layer.attn.forward(&h, cos, sin, slot)?;
             x = (x + h)?;
             let h = layer.post_norm.forward(&x)?;
             let h = layer

@@ -13,7 +13,9 @@
 //! a mismatch names the tensor and both shapes.
 
 use candle_core::{Device, Module, Tensor};
-use candle_nn::{LayerNorm, Linear, VarBuilder};
+use candle_nn::{LayerNorm, VarBuilder};
+
+use super::kernels::Dense;
 
 use crate::record::ModelSignal;
 
@@ -143,11 +145,11 @@ fn layer_norm(vb: &VarBuilder, name: &str, width: usize) -> Result<LayerNorm> {
     Ok(LayerNorm::new(weight, bias, LAYER_NORM_EPS))
 }
 
-fn linear(vb: &VarBuilder, name: &str, out_dim: usize, in_dim: usize) -> Result<Linear> {
+fn linear(vb: &VarBuilder, name: &str, out_dim: usize, in_dim: usize) -> Result<Dense> {
     let vb = vb.pp(name);
     let weight = load_shaped(&vb, "weight", &[out_dim, in_dim])?;
     let bias = load_shaped(&vb, "bias", &[out_dim])?;
-    Ok(Linear::new(weight, Some(bias)))
+    Ok(Dense::new(weight, Some(bias))?)
 }
 
 /// Sizes of a tower, all read from its tensors.
@@ -180,11 +182,11 @@ impl EcgTowerConfig {
 struct ResidualBlock {
     ln_1: LayerNorm,
     /// `nn.MultiheadAttention`'s fused projection: rows are Q, then K, then V.
-    in_proj: Linear,
-    out_proj: Linear,
+    in_proj: Dense,
+    out_proj: Dense,
     ln_2: LayerNorm,
-    c_fc: Linear,
-    c_proj: Linear,
+    c_fc: Dense,
+    c_proj: Dense,
     heads: usize,
     /// 1 / sqrt(head dim), applied to Q as PyTorch does.
     scale: f64,
@@ -193,10 +195,10 @@ struct ResidualBlock {
 impl ResidualBlock {
     fn load(vb: &VarBuilder, width: usize, heads: usize, mlp_width: usize) -> Result<Self> {
         let attn = vb.pp("attn");
-        let in_proj = Linear::new(
+        let in_proj = Dense::new(
             load_shaped(&attn, "in_proj_weight", &[3 * width, width])?,
             Some(load_shaped(&attn, "in_proj_bias", &[3 * width])?),
-        );
+        )?;
         Ok(Self {
             ln_1: layer_norm(vb, "ln_1", width)?,
             in_proj,
@@ -405,7 +407,7 @@ pub fn signal_tensor(signal: &ModelSignal, device: &Device) -> Result<Tensor> {
 /// The `mlp{N}x_gelu` projector: `Linear(W → H)`, then (N − 1) × (GELU, `Linear(H → H)`), stored
 /// as `nn.Sequential` indices 0, 2, 4, …
 pub struct EcgProjector {
-    layers: Vec<Linear>,
+    layers: Vec<Dense>,
     in_dim: usize,
     out_dim: usize,
 }

@@ -108,7 +108,7 @@ impl LocalModelEngine {
         let (device, device_name) = select_device(options.prefer_gpu);
         let dtype = options
             .dtype
-            .unwrap_or_else(|| ModelDType::default_for(&device));
+            .unwrap_or_else(|| ModelDType::default_for(&device, checkpoint.weights_dtype));
         let chat = ChatPrompt::load(&checkpoint.dir, &checkpoint.config)?;
         let defaults = match checkpoint.family {
             ModelFamily::Qwen2Vl => ImageProcessorConfig::default(),

@@ -24,6 +24,9 @@ pub mod decoder;
 pub mod ecg_coca;
 pub mod engine;
 pub mod generate;
+// The one place `unsafe` is allowed: SIMD kernels, each block with its soundness argument.
+#[allow(unsafe_code)]
+pub mod kernels;
 pub mod network;
 pub mod preprocess;
 pub mod prompt;
@@ -119,13 +122,42 @@ impl ModelDType {
         }
     }
 
-    /// f32 on the CPU (candle's CPU bf16 matmuls are slow and the parity tolerances are for
-    /// f32), bf16 on a GPU (what ECG-R1 is deployed in).
-    pub fn default_for(device: &candle_core::Device) -> Self {
-        if device.is_cpu() {
-            Self::F32
-        } else {
-            Self::Bf16
+    /// The dtype a checkpoint runs in when none is asked for: bf16 on a GPU (what ECG-R1 is
+    /// deployed in); on the CPU, bf16 when the weights are stored in bf16 and this processor
+    /// runs the packed bf16 kernels ([`kernels::CpuMatmul::detect`]), else f32 (f32 weights
+    /// such as the parity fixtures, f16 weights, or a processor without AVX2).
+    pub fn default_for(device: &candle_core::Device, weights: Option<candle_core::DType>) -> Self {
+        if !device.is_cpu() {
+            return Self::Bf16;
+        }
+        match (weights, kernels::CpuMatmul::detect()) {
+            (Some(candle_core::DType::BF16), kernels::CpuMatmul::Packed(_)) => Self::Bf16,
+            _ => Self::F32,
+        }
+    }
+
+    /// Why [`Self::default_for`] chose what it chose, in words for `model info` and reports.
+    pub fn default_reason(
+        device: &candle_core::Device,
+        weights: Option<candle_core::DType>,
+    ) -> String {
+        let kernel = kernels::CpuMatmul::detect();
+        match (device.is_cpu(), weights, kernel) {
+            (false, _, _) => "bf16 on a GPU".into(),
+            (true, Some(candle_core::DType::BF16), kernels::CpuMatmul::Packed(isa)) => format!(
+                "bf16: the weights are bf16 and this CPU runs the {} kernels",
+                isa.name()
+            ),
+            (true, Some(candle_core::DType::BF16), kernels::CpuMatmul::Candle) => {
+                "f32: the weights are bf16 but this CPU has no fast bf16 kernel (no AVX2), or \
+                 ECGR1_CPU_KERNEL=candle"
+                    .into()
+            }
+            (true, w, _) => format!(
+                "f32: the weights are stored in {}",
+                w.map_or("an unknown dtype".to_string(), |d| format!("{d:?}")
+                    .to_lowercase())
+            ),
         }
     }
 }

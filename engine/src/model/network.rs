@@ -53,6 +53,14 @@ impl Network {
         }
     }
 
+    /// The shared text decoder.
+    pub fn text_model(&self) -> &super::decoder::TextModel {
+        match self {
+            Self::Qwen2Vl(m) => m.text_model(),
+            Self::Qwen3Vl(m) => m.text_model(),
+        }
+    }
+
     pub fn dtype(&self) -> ModelDType {
         match self {
             Self::Qwen2Vl(m) => m.dtype(),

@@ -4,7 +4,9 @@
 //! each image.
 
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{LayerNorm, LayerNormConfig, Linear, VarBuilder};
+use candle_nn::{LayerNorm, LayerNormConfig, VarBuilder};
+
+use super::kernels::{Dense, dense};
 
 use super::ModelError;
 use super::preprocess::ProcessedImage;
@@ -59,10 +61,11 @@ pub fn layer_norm(dim: usize, vb: VarBuilder) -> candle_core::Result<LayerNorm> 
     )
 }
 
-/// The Conv3d patch embedding as `[patch_dim, embed]` (plus the bias Qwen3-VL has).
+/// The Conv3d patch embedding as a linear layer over flattened patches (plus the bias Qwen3-VL
+/// has).
 pub struct PatchEmbed {
-    weight: Tensor,
-    bias: Option<Tensor>,
+    proj: Dense,
+    dtype: DType,
     patch_dim: usize,
 }
 
@@ -79,15 +82,16 @@ impl PatchEmbed {
     ) -> candle_core::Result<Self> {
         let patch_dim = channels * temporal * patch * patch;
         let w = vb.get((embed, channels, temporal, patch, patch), "weight")?;
-        let weight = w.reshape((embed, patch_dim))?.t()?.contiguous()?;
+        let dtype = w.dtype();
+        let weight = w.reshape((embed, patch_dim))?;
         let bias = if bias {
             Some(vb.get(embed, "bias")?)
         } else {
             None
         };
         Ok(Self {
-            weight,
-            bias,
+            proj: Dense::new(weight, bias)?,
+            dtype,
             patch_dim,
         })
     }
@@ -97,16 +101,12 @@ impl PatchEmbed {
     }
 
     pub fn dtype(&self) -> DType {
-        self.weight.dtype()
+        self.dtype
     }
 
     /// `[patches, patch_dim]` → `[patches, embed]`.
     pub fn forward(&self, pixels: &Tensor) -> candle_core::Result<Tensor> {
-        let x = pixels.to_dtype(self.weight.dtype())?.matmul(&self.weight)?;
-        match &self.bias {
-            Some(b) => x.broadcast_add(b),
-            None => Ok(x),
-        }
+        self.proj.forward(&pixels.to_dtype(self.dtype)?)
     }
 }
 
@@ -147,8 +147,8 @@ impl VisionRope {
 
 /// Multi-head self-attention with a fused `qkv` projection and 2-D rotary embedding.
 pub struct VisionAttention {
-    qkv: Linear,
-    proj: Linear,
+    qkv: Dense,
+    proj: Dense,
     heads: usize,
     head_dim: usize,
 }
@@ -157,8 +157,8 @@ impl VisionAttention {
     /// `vb` points at the block's `attn`.
     pub fn load(vb: &VarBuilder, dim: usize, heads: usize) -> candle_core::Result<Self> {
         Ok(Self {
-            qkv: candle_nn::linear(dim, 3 * dim, vb.pp("qkv"))?,
-            proj: candle_nn::linear(dim, dim, vb.pp("proj"))?,
+            qkv: dense(dim, 3 * dim, &vb.pp("qkv"))?,
+            proj: dense(dim, dim, &vb.pp("proj"))?,
             heads,
             head_dim: dim / heads,
         })
@@ -187,13 +187,7 @@ impl VisionAttention {
             let qi = q.narrow(2, start, len)?;
             let ki = k.narrow(2, start, len)?;
             let vi = v.narrow(2, start, len)?;
-            outs.push(super::attention::attention(
-                &qi,
-                &ki.contiguous()?,
-                &vi.contiguous()?,
-                None,
-                scale,
-            )?);
+            outs.push(super::attention::attention(&qi, &ki, &vi, None, scale)?);
         }
         let o = Tensor::cat(&outs, 2)?
             .squeeze(0)?

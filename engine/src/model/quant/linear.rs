@@ -9,14 +9,16 @@ use std::sync::Arc;
 
 use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{DType, Module, Tensor};
-use candle_nn::{Embedding, Linear, VarBuilder};
+use candle_nn::{Embedding, VarBuilder};
+
+use crate::model::kernels::{Dense, dense, dense_no_bias};
 
 use super::gguf::QuantizedWeights;
 
 /// A linear layer `y = x Wᵀ + b` over float or quantised `W`.
 #[derive(Clone, Debug)]
 pub enum TextLinear {
-    Float(Linear),
+    Float(Dense),
     Quantized {
         weight: QMatMul,
         /// In the compute dtype.
@@ -33,6 +35,26 @@ impl TextLinear {
                 ..
             }
         )
+    }
+}
+
+impl TextLinear {
+    /// Bytes of weights one use of the layer reads (what a decode step streams from memory).
+    pub fn weight_bytes(&self) -> usize {
+        match self {
+            Self::Float(d) => d.weight_bytes(),
+            Self::Quantized { weight, bias } => {
+                let w = match weight {
+                    QMatMul::QTensor(t) => t.storage_size_in_bytes(),
+                    QMatMul::Tensor(t) | QMatMul::TensorF16(t) => {
+                        t.elem_count() * t.dtype().size_in_bytes()
+                    }
+                };
+                w + bias
+                    .as_ref()
+                    .map_or(0, |b| b.elem_count() * b.dtype().size_in_bytes())
+            }
+        }
     }
 }
 
@@ -104,16 +126,8 @@ pub fn text_linear(
                 None
             },
         }),
-        None if bias => Ok(TextLinear::Float(candle_nn::linear(
-            in_dim,
-            out_dim,
-            vb.clone(),
-        )?)),
-        None => Ok(TextLinear::Float(candle_nn::linear_no_bias(
-            in_dim,
-            out_dim,
-            vb.clone(),
-        )?)),
+        None if bias => Ok(TextLinear::Float(dense(in_dim, out_dim, vb)?)),
+        None => Ok(TextLinear::Float(dense_no_bias(in_dim, out_dim, vb)?)),
     }
 }
 
@@ -145,7 +159,7 @@ impl TextEmbedding {
     /// copied.
     pub fn tied_head(&self) -> candle_core::Result<TextLinear> {
         match self {
-            Self::Float(e) => Ok(TextLinear::Float(Linear::new(e.embeddings().clone(), None))),
+            Self::Float(e) => Ok(TextLinear::Float(Dense::new(e.embeddings().clone(), None)?)),
             Self::Quantized { table, .. } => Ok(TextLinear::Quantized {
                 weight: QMatMul::from_arc(table.clone())?,
                 bias: None,

@@ -106,6 +106,10 @@ impl Qwen2Vl {
         self.text.quantized_matrices()
     }
 
+    pub fn text_model(&self) -> &TextModel {
+        &self.text
+    }
+
     /// Runs the vision tower on preprocessed images; `[total image tokens, hidden]`.
     pub fn encode_images(&self, images: &[ProcessedImage]) -> Result<Tensor, ModelError> {
         let (pixels, grids) = pixel_tensor(images, self.vision.patch_dim(), &self.device)?;

@@ -3,7 +3,9 @@
 //! that folds each 2×2 block of patches into one text-width token.
 
 use candle_core::{Module, Tensor};
-use candle_nn::{LayerNorm, Linear, VarBuilder};
+use candle_nn::{LayerNorm, VarBuilder};
+
+use crate::model::kernels::{Dense, dense};
 
 use crate::model::config::VisionConfig;
 use crate::model::rope::inv_freq;
@@ -13,8 +15,8 @@ struct Block {
     norm1: LayerNorm,
     norm2: LayerNorm,
     attn: VisionAttention,
-    fc1: Linear,
-    fc2: Linear,
+    fc1: Dense,
+    fc2: Dense,
 }
 
 impl Block {
@@ -24,8 +26,8 @@ impl Block {
             norm1: layer_norm(e, vb.pp("norm1"))?,
             norm2: layer_norm(e, vb.pp("norm2"))?,
             attn: VisionAttention::load(&vb.pp("attn"), e, cfg.num_heads)?,
-            fc1: candle_nn::linear(e, cfg.mlp_hidden, vb.pp("mlp").pp("fc1"))?,
-            fc2: candle_nn::linear(cfg.mlp_hidden, e, vb.pp("mlp").pp("fc2"))?,
+            fc1: dense(e, cfg.mlp_hidden, &vb.pp("mlp").pp("fc1"))?,
+            fc2: dense(cfg.mlp_hidden, e, &vb.pp("mlp").pp("fc2"))?,
         })
     }
 
@@ -43,8 +45,8 @@ pub struct VisionTower {
     patch_embed: PatchEmbed,
     blocks: Vec<Block>,
     ln_q: LayerNorm,
-    merger_fc1: Linear,
-    merger_fc2: Linear,
+    merger_fc1: Dense,
+    merger_fc2: Dense,
     inv_freq: Vec<f32>,
     merge: usize,
     embed_dim: usize,
@@ -69,8 +71,8 @@ impl VisionTower {
             patch_embed,
             blocks,
             ln_q: layer_norm(cfg.embed_dim, mvb.pp("ln_q"))?,
-            merger_fc1: candle_nn::linear(merged, merged, mvb.pp("mlp").pp("0"))?,
-            merger_fc2: candle_nn::linear(merged, cfg.out_hidden_size, mvb.pp("mlp").pp("2"))?,
+            merger_fc1: dense(merged, merged, &mvb.pp("mlp").pp("0"))?,
+            merger_fc2: dense(merged, cfg.out_hidden_size, &mvb.pp("mlp").pp("2"))?,
             inv_freq: inv_freq(cfg.embed_dim / cfg.num_heads / 2, cfg.rope_theta),
             merge: cfg.spatial_merge_size,
             embed_dim: cfg.embed_dim,

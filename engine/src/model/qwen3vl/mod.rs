@@ -180,6 +180,10 @@ impl Qwen3Vl {
         self.text.quantized_matrices()
     }
 
+    pub fn text_model(&self) -> &TextModel {
+        &self.text
+    }
+
     pub fn dtype(&self) -> ModelDType {
         self.dtype
     }

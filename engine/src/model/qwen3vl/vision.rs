@@ -4,7 +4,9 @@
 //! that tap the hidden states after selected blocks.
 
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{LayerNorm, Linear, VarBuilder};
+use candle_nn::{LayerNorm, VarBuilder};
+
+use crate::model::kernels::{Dense, dense};
 
 use super::config::Qwen3VisionConfig;
 use crate::model::rope::{inv_freq, vision_patch_positions};
@@ -14,8 +16,8 @@ struct Block {
     norm1: LayerNorm,
     norm2: LayerNorm,
     attn: VisionAttention,
-    fc1: Linear,
-    fc2: Linear,
+    fc1: Dense,
+    fc2: Dense,
 }
 
 impl Block {
@@ -26,8 +28,8 @@ impl Block {
             norm1: layer_norm(e, vb.pp("norm1"))?,
             norm2: layer_norm(e, vb.pp("norm2"))?,
             attn: VisionAttention::load(&vb.pp("attn"), e, cfg.num_heads)?,
-            fc1: candle_nn::linear(e, cfg.intermediate_size, mlp.pp("linear_fc1"))?,
-            fc2: candle_nn::linear(cfg.intermediate_size, e, mlp.pp("linear_fc2"))?,
+            fc1: dense(e, cfg.intermediate_size, &mlp.pp("linear_fc1"))?,
+            fc2: dense(cfg.intermediate_size, e, &mlp.pp("linear_fc2"))?,
         })
     }
 
@@ -44,8 +46,8 @@ impl Block {
 /// concatenation ("postshuffle").
 struct Merger {
     norm: LayerNorm,
-    fc1: Linear,
-    fc2: Linear,
+    fc1: Dense,
+    fc2: Dense,
     merged: usize,
     postshuffle: bool,
 }
@@ -60,8 +62,8 @@ impl Merger {
         let norm_dim = if postshuffle { merged } else { cfg.hidden_size };
         Ok(Self {
             norm: layer_norm(norm_dim, vb.pp("norm"))?,
-            fc1: candle_nn::linear(merged, merged, vb.pp("linear_fc1"))?,
-            fc2: candle_nn::linear(merged, cfg.out_hidden_size, vb.pp("linear_fc2"))?,
+            fc1: dense(merged, merged, &vb.pp("linear_fc1"))?,
+            fc2: dense(merged, cfg.out_hidden_size, &vb.pp("linear_fc2"))?,
             merged,
             postshuffle,
         })
