@@ -19,8 +19,12 @@ pub fn fixtures() -> PathBuf {
 }
 
 pub fn engine(name: &str) -> LocalModelEngine {
+    engine_in(name, ModelDType::F32)
+}
+
+pub fn engine_in(name: &str, dtype: ModelDType) -> LocalModelEngine {
     let mut opts = LocalModelOptions::new(fixtures().join(name).display().to_string());
-    opts.dtype = Some(ModelDType::F32);
+    opts.dtype = Some(dtype);
     opts.prefer_gpu = false;
     LocalModelEngine::load(opts).unwrap_or_else(|e| panic!("loading {name}: {e}"))
 }
