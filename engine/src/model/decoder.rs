@@ -10,7 +10,6 @@
 //! [`Session`] is a sequence in progress (cache plus next rotary position); both families return
 //! one from their prefill, so decoding, scoring and the engine do not care which family runs.
 
-use candle_core::quantized::QMatMul;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{RmsNorm, VarBuilder};
 
@@ -231,12 +230,9 @@ impl TextModel {
 
     /// Multiply-adds of the decoder's matrices per token (2 FLOPs each).
     pub fn matrix_macs_per_token(&self) -> u64 {
-        let count = |m: &TextLinear| match m {
-            TextLinear::Float(d) => d.dims().map_or(0, |(o, i)| o * i),
-            TextLinear::Quantized { weight, .. } => match weight {
-                QMatMul::QTensor(t) => t.shape().elem_count(),
-                QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.elem_count(),
-            },
+        let count = |m: &TextLinear| {
+            let (o, i) = m.dims();
+            o * i
         };
         let mut total = count(&self.lm_head);
         for l in &self.layers {

@@ -14,6 +14,8 @@
 //!   scalar code (also the safe reference every SIMD kernel is tested against).
 //! - [`linear::Dense`] is the linear layer the decoder, both vision towers, the ECG tower and the
 //!   projector build: packed bf16 on the CPU, candle's own `Linear` elsewhere (f32, GPU).
+//! - [`q8::PackedQ8`] and [`q8::matmul`] do the same for q8_0 GGUF weights with the AVX512-VNNI
+//!   integer dot product (`avx512vnni.rs`), repacked once at load, the GGUF blocks dropped.
 //! - [`attention`] is scaled dot-product attention over query × key tiles with an online softmax
 //!   (the flash-attention scheme), in the same kernels, so no score matrix is ever built whole.
 //!
@@ -25,9 +27,12 @@ pub mod attention;
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512bf16;
+#[cfg(target_arch = "x86_64")]
+mod avx512vnni;
 pub mod gemm;
 pub mod linear;
 pub mod packed;
+pub mod q8;
 pub mod roofline;
 
 pub use linear::{CpuMatmul, Dense, dense, dense_no_bias};

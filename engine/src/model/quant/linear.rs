@@ -7,10 +7,11 @@
 
 use std::sync::Arc;
 
-use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Module, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 
+use crate::model::kernels::q8::{self, PackedQ8};
 use crate::model::kernels::{Dense, dense, dense_no_bias};
 
 use super::gguf::QuantizedWeights;
@@ -24,6 +25,11 @@ pub enum TextLinear {
         /// In the compute dtype.
         bias: Option<Tensor>,
     },
+    /// q8_0 repacked for the AVX512-VNNI kernel (CPU), the GGUF blocks dropped.
+    PackedQ8 {
+        weight: Arc<PackedQ8>,
+        bias: Option<Vec<f32>>,
+    },
 }
 
 impl TextLinear {
@@ -33,8 +39,26 @@ impl TextLinear {
             Self::Quantized {
                 weight: QMatMul::QTensor(_),
                 ..
-            }
+            } | Self::PackedQ8 { .. }
         )
+    }
+
+    /// `(out, in)`.
+    pub fn dims(&self) -> (usize, usize) {
+        match self {
+            Self::Float(d) => d.dims().unwrap_or((0, 0)),
+            Self::Quantized { weight, .. } => {
+                let dims = match weight {
+                    QMatMul::QTensor(t) => t.shape().dims().to_vec(),
+                    QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.dims().to_vec(),
+                };
+                match dims[..] {
+                    [o, i] => (o, i),
+                    _ => (0, 0),
+                }
+            }
+            Self::PackedQ8 { weight, .. } => (weight.rows(), weight.cols()),
+        }
     }
 }
 
@@ -53,6 +77,9 @@ impl TextLinear {
                 w + bias
                     .as_ref()
                     .map_or(0, |b| b.elem_count() * b.dtype().size_in_bytes())
+            }
+            Self::PackedQ8 { weight, bias } => {
+                weight.bytes() + bias.as_ref().map_or(0, |b| 4 * b.len())
             }
         }
     }
@@ -78,8 +105,40 @@ impl Module for TextLinear {
                     None => Ok(y),
                 }
             }
+            Self::PackedQ8 { weight, bias } => {
+                let dims = x.dims().to_vec();
+                let k = weight.cols();
+                if dims.last() != Some(&k) {
+                    return Err(candle_core::Error::Msg(format!(
+                        "activations of shape {dims:?} for a q8_0 layer of inner size {k}"
+                    )));
+                }
+                let xs = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+                let m = xs.len() / k;
+                let mut out = vec![0f32; m * weight.rows()];
+                q8::matmul(&xs, m, weight, bias.as_deref(), &mut out, true)
+                    .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+                let mut out_dims = dims;
+                if let Some(last) = out_dims.last_mut() {
+                    *last = weight.rows();
+                }
+                Tensor::from_vec(out, out_dims, x.device())?.to_dtype(x.dtype())
+            }
         }
     }
+}
+
+/// The q8_0 weight repacked for the VNNI kernel when this is a CPU that runs it; `None` keeps
+/// candle's quantised matmul (other types, other processors, a GPU).
+fn packed_q8(t: &QTensor, vb: &VarBuilder) -> candle_core::Result<Option<Arc<PackedQ8>>> {
+    if !vb.device().is_cpu() || t.dtype() != GgmlDType::Q8_0 || !q8::vnni_available() {
+        return Ok(None);
+    }
+    let &[rows, cols] = t.shape().dims() else {
+        return Ok(None);
+    };
+    let bytes = t.data()?;
+    Ok(PackedQ8::from_gguf(&bytes, rows, cols).map(Arc::new))
 }
 
 fn quantized_weight(
@@ -117,7 +176,26 @@ pub fn text_linear(
     quant: Option<&QuantizedWeights>,
 ) -> candle_core::Result<TextLinear> {
     let name = format!("{}.weight", vb.prefix());
-    match quantized_weight(quant, &name, out_dim, in_dim, vb)? {
+    let quantized = quantized_weight(quant, &name, out_dim, in_dim, vb)?;
+    if let Some(w) = &quantized
+        && let Some(packed) = packed_q8(w, vb)?
+    {
+        // The GGUF copy goes here: only the packed one stays.
+        drop(quantized);
+        return Ok(TextLinear::PackedQ8 {
+            weight: packed,
+            bias: if bias {
+                Some(
+                    vb.get(out_dim, "bias")?
+                        .to_dtype(DType::F32)?
+                        .to_vec1::<f32>()?,
+                )
+            } else {
+                None
+            },
+        });
+    }
+    match quantized {
         Some(w) => Ok(TextLinear::Quantized {
             weight: QMatMul::from_arc(w)?,
             bias: if bias {
