@@ -20,7 +20,8 @@ pub struct EngineArgs {
     /// Checkpoint directory, or ORG/NAME[@REVISION] in the local Hugging Face cache (for --engine local).
     #[arg(long)]
     pub model: Option<String>,
-    /// Compute dtype for the local model: f32, bf16 or f16 (default f32 on the CPU, bf16 on a GPU).
+    /// Compute dtype for the local model: f32, bf16 or f16 (default: bf16 on a GPU; on the CPU bf16
+    /// for bf16 weights where the packed bf16 kernels run, else f32).
     #[arg(long)]
     pub dtype: Option<ModelDType>,
     /// Run the local model on the CPU even when a GPU is available.

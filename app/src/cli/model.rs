@@ -63,7 +63,8 @@ pub struct BenchArgs {
     /// Tokens to decode (greedy, stop tokens ignored so every run decodes the same count).
     #[arg(long, default_value_t = 32)]
     pub new_tokens: usize,
-    /// Compute dtype: f32, bf16 or f16 (default f32 on the CPU, bf16 on a GPU).
+    /// Compute dtype: f32, bf16 or f16 (default: bf16 on a GPU; on the CPU bf16 for bf16 weights
+    /// where the packed bf16 kernels run, else f32; `model info` says which).
     #[arg(long)]
     pub dtype: Option<ModelDType>,
     /// Run on the CPU even when a GPU is available.
@@ -109,7 +110,8 @@ pub struct ScoreArgs {
     /// How many of the most likely next tokens to print.
     #[arg(long, default_value_t = 20)]
     pub top_k: usize,
-    /// Compute dtype: f32, bf16 or f16 (default f32 on the CPU, bf16 on a GPU).
+    /// Compute dtype: f32, bf16 or f16 (default: bf16 on a GPU; on the CPU bf16 for bf16 weights
+    /// where the packed bf16 kernels run, else f32; `model info` says which).
     #[arg(long)]
     pub dtype: Option<ModelDType>,
     /// Run on the CPU even when a GPU is available.
@@ -278,6 +280,7 @@ fn info(args: &InfoArgs, out: &mut dyn Write) -> Result<()> {
             "projector_out": e.projector_out,
         })
     });
+    let (cpu_dtype, cpu_dtype_reason) = ModelDType::cpu_default(ckpt.weights_dtype);
     let value = json!({
         "family": ckpt.family.name(),
         "family_name": ckpt.family.display_name(),
@@ -288,6 +291,9 @@ fn info(args: &InfoArgs, out: &mut dyn Write) -> Result<()> {
         "quantization": quantization,
         "dtypes": dtypes,
         "config_dtype": ckpt.stored_dtype,
+        "cpu_compute_dtype": cpu_dtype.name(),
+        "cpu_compute_dtype_reason": cpu_dtype_reason,
+        "cpu_kernel": ecgr1_engine::model::kernels::CpuMatmul::detect().name(),
         "text": {
             "layers": t.num_layers,
             "hidden_size": t.hidden_size,
@@ -312,6 +318,7 @@ fn info(args: &InfoArgs, out: &mut dyn Write) -> Result<()> {
         writeln!(out, "checkpoint: {}", ckpt.dir.display())?;
         writeln!(out, "parameters: {parameters}")?;
         writeln!(out, "dtype:      {}", dtypes.join(", "))?;
+        writeln!(out, "on the CPU: {cpu_dtype_reason}")?;
         if let Some(m) = &ckpt.quantization {
             writeln!(
                 out,

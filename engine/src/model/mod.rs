@@ -136,6 +136,15 @@ impl ModelDType {
         }
     }
 
+    /// [`Self::default_for`] the CPU, with [`Self::default_reason`].
+    pub fn cpu_default(weights: Option<candle_core::DType>) -> (Self, String) {
+        let cpu = candle_core::Device::Cpu;
+        (
+            Self::default_for(&cpu, weights),
+            Self::default_reason(&cpu, weights),
+        )
+    }
+
     /// Why [`Self::default_for`] chose what it chose, in words for `model info` and reports.
     pub fn default_reason(
         device: &candle_core::Device,
