@@ -185,7 +185,7 @@ impl Checkpoint {
             .dtype_counts()
             .into_iter()
             .map(|(d, _)| d)
-            .find(|d| d.is_float());
+            .find(candle_core::DType::is_float);
         let has_tower = super::qwen3vl::has_ecg_tower(&tensors);
         let family = match &config {
             ModelConfig::Qwen2Vl(_) => ModelFamily::Qwen2Vl,

@@ -59,8 +59,8 @@ pub fn attention(
     } = shape;
     let ok = heads > 0
         && kv_heads > 0
-        && heads % kv_heads == 0
-        && d % 2 == 0
+        && heads.is_multiple_of(kv_heads)
+        && d.is_multiple_of(2)
         && keys > 0
         && q.len() == heads * queries * d
         && k.len() == kv_heads * keys * d

@@ -80,7 +80,9 @@ impl Dense {
             return Ok(Self::Candle(candle_nn::Linear::new(weight, bias)));
         };
         let (rows, cols) = weight.dims2()?;
-        if !matches!(weight.device(), Device::Cpu) || weight.dtype() != DType::BF16 || cols % 2 != 0
+        if !matches!(weight.device(), Device::Cpu)
+            || weight.dtype() != DType::BF16
+            || !cols.is_multiple_of(2)
         {
             return Ok(Self::Candle(candle_nn::Linear::new(weight, bias)));
         }

@@ -41,7 +41,7 @@ impl PackedBf16 {
     /// Packs the row-major `[rows, cols]` matrix `w`. `None` when `cols` is odd or the sizes do not
     /// match `w`.
     pub fn pack(w: &[bf16], rows: usize, cols: usize) -> Option<Self> {
-        if cols % 2 != 0 || cols == 0 || rows == 0 || w.len() != rows.checked_mul(cols)? {
+        if !cols.is_multiple_of(2) || cols == 0 || rows == 0 || w.len() != rows.checked_mul(cols)? {
             return None;
         }
         let pairs = cols / 2;

@@ -53,7 +53,7 @@ impl PackedQ8 {
     /// Repacks GGUF q8_0 bytes of a row-major `[rows, cols]` tensor. `None` if the sizes do not
     /// match the bytes or `cols` is not a whole number of blocks.
     pub fn from_gguf(bytes: &[u8], rows: usize, cols: usize) -> Option<Self> {
-        if rows == 0 || cols == 0 || cols % BLOCK != 0 {
+        if rows == 0 || cols == 0 || !cols.is_multiple_of(BLOCK) {
             return None;
         }
         let blocks = cols / BLOCK;
