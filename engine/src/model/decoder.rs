@@ -181,9 +181,9 @@ impl TextModel {
             });
         }
         let norm = candle_nn::rms_norm(h, cfg.rms_norm_eps, vb.pp("norm"))?;
-        let lm_head = match lm_head {
-            Some(head) => head,
-            None => embed.tied_head()?,
+        let (embed, lm_head) = match lm_head {
+            Some(head) => (embed, head),
+            None => embed.tied()?,
         };
         Ok(Self {
             embed,

@@ -54,6 +54,12 @@ pub struct PackedLinear {
     isa: Isa,
 }
 
+impl PackedLinear {
+    pub fn weight(&self) -> &PackedBf16 {
+        &self.weight
+    }
+}
+
 impl std::fmt::Debug for PackedLinear {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PackedLinear")

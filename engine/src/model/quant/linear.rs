@@ -11,6 +11,7 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Module, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 
+use crate::model::kernels::linear::PackedLinear;
 use crate::model::kernels::q8::{self, PackedQ8};
 use crate::model::kernels::{Dense, dense, dense_no_bias};
 
@@ -218,6 +219,9 @@ pub enum TextEmbedding {
         table: Arc<QTensor>,
         dtype: DType,
     },
+    /// The table packed for the CPU kernels as the tied LM head's weight; rows are read back
+    /// from the panels, so the table is in memory once.
+    PackedRows(Arc<PackedLinear>),
 }
 
 impl TextEmbedding {
@@ -230,18 +234,55 @@ impl TextEmbedding {
         match self {
             Self::Float(e) => e.forward(ids),
             Self::Quantized { table, dtype } => table.embedding(ids)?.to_dtype(*dtype),
+            Self::PackedRows(p) => {
+                let w = p.weight();
+                let flat = ids.flatten_all()?.to_vec1::<u32>()?;
+                let mut values = Vec::with_capacity(flat.len() * w.cols());
+                for &id in &flat {
+                    if id as usize >= w.rows() {
+                        return Err(candle_core::Error::Msg(format!(
+                            "token id {id} is outside the embedding table of {} rows",
+                            w.rows()
+                        )));
+                    }
+                    values.extend(w.row(id as usize));
+                }
+                let mut dims = ids.dims().to_vec();
+                dims.push(w.cols());
+                Tensor::from_vec(values, dims, ids.device())
+            }
         }
     }
 
-    /// The LM head tied to this table (`logits = h Eᵀ`); a quantised table is shared, not
-    /// copied.
-    pub fn tied_head(&self) -> candle_core::Result<TextLinear> {
+    /// The table and the LM head tied to it (`logits = h Eᵀ`), sharing one copy: a quantised
+    /// table is shared as it is; a float table the CPU kernels pack becomes the head's packed
+    /// weight and the embedding reads its rows from there.
+    pub fn tied(self) -> candle_core::Result<(Self, TextLinear)> {
         match self {
-            Self::Float(e) => Ok(TextLinear::Float(Dense::new(e.embeddings().clone(), None)?)),
-            Self::Quantized { table, .. } => Ok(TextLinear::Quantized {
-                weight: QMatMul::from_arc(table.clone())?,
-                bias: None,
-            }),
+            Self::Float(e) => {
+                let head = Dense::new(e.embeddings().clone(), None)?;
+                match head {
+                    Dense::Packed(p) => {
+                        drop(e);
+                        Ok((
+                            Self::PackedRows(p.clone()),
+                            TextLinear::Float(Dense::Packed(p)),
+                        ))
+                    }
+                    candle => Ok((Self::Float(e), TextLinear::Float(candle))),
+                }
+            }
+            Self::Quantized { table, dtype } => {
+                let head = TextLinear::Quantized {
+                    weight: QMatMul::from_arc(table.clone())?,
+                    bias: None,
+                };
+                Ok((Self::Quantized { table, dtype }, head))
+            }
+            Self::PackedRows(p) => Ok((
+                Self::PackedRows(p.clone()),
+                TextLinear::Float(Dense::Packed(p)),
+            )),
         }
     }
 }
