@@ -276,50 +276,6 @@ fn sample_assets_agree_across_formats() {
 }
 
 #[test]
-fn plain_decimal_fast_path_gives_the_bits_of_str_parse() {
-    // Deterministic pseudo-random cells: signs, digit runs of every length around the 8-byte
-    // word and the 15-digit limit, points, and a trailing delimiter or junk byte.
-    let mut rng = crate::test_rng::XorShift::new(0x9E37_79B9_7F4A_7C15);
-    let mut next = move |n: u64| rng.below(n);
-    let mut checked = 0;
-    for _ in 0..200_000 {
-        let mut cell = String::new();
-        match next(4) {
-            0 => cell.push('-'),
-            1 => cell.push('+'),
-            _ => {}
-        }
-        for _ in 0..next(18) {
-            cell.push(char::from(b'0' + next(10) as u8));
-        }
-        if next(2) == 0 {
-            cell.push('.');
-            for _ in 0..next(18) {
-                cell.push(char::from(b'0' + next(10) as u8));
-            }
-        }
-        let tail = [",", ";", "", "x", ":", "/", "\u{ff}", ".5", "e3"][next(9) as usize];
-        let text = format!("{cell}{tail}");
-        if let Some((v, used)) = plain_decimal_prefix(text.as_bytes()) {
-            // The prefix is the whole cell, or runs on into a ".5" tail.
-            assert!(used == cell.len() || tail == ".5", "{text}");
-            let expected: f64 = text[..used].parse().unwrap();
-            assert_eq!(v.to_bits(), expected.to_bits(), "{text}");
-            checked += 1;
-        }
-    }
-    assert!(checked > 50_000, "{checked}");
-    assert_eq!(plain_decimal_prefix(b"-0"), Some((-0.0, 2)));
-    assert_eq!(plain_decimal_prefix(b"1."), None);
-    assert_eq!(plain_decimal_prefix(b".5"), None);
-    assert_eq!(plain_decimal_prefix(b"1234567890123456"), None);
-    assert_eq!(
-        plain_decimal_prefix(b"123456789012345"),
-        Some((123_456_789_012_345.0, 15))
-    );
-}
-
-#[test]
 fn rows_keep_their_line_numbers_around_comments_blank_lines_and_crlf() {
     let o = CsvOptions::default();
     let e = read_err(
@@ -399,130 +355,28 @@ fn mixed_rows_read_the_same_as_parsing_each_cell() {
     }
 }
 
-/// The sample files' rows are all plain decimals: every one must take the fast path (a
-/// regression here costs speed only, so it is checked directly).
-#[test]
-fn sample_rows_take_the_fast_path() {
-    for name in ["synthetic_sinus.csv", "synthetic_twi.csv"] {
-        let bytes = repo_file(&format!("assets/samples/{name}"));
-        let header_end = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
-        let columns = bytes[..header_end].split(|&b| b == b',').count();
-        let bits = super::plain_rows::cell_ends(&bytes, b',');
-        let mut ends = crate::formats::swar::SetBits::from(&bits.words, header_end);
-        let mut values = vec![0.0; columns];
-        let (mut pos, mut rows) = (header_end, 0);
-        while pos < bytes.len() {
-            pos = super::plain_rows::plain_line(&bytes, &mut ends, pos, &mut values)
-                .unwrap_or_else(|| panic!("{name}: row {} left the fast path", rows + 2));
-            rows += 1;
-        }
-        assert_eq!(rows, 5000, "{name}");
-    }
-}
-
-/// A large file (well over two pieces) of plain rows: a time column in ms and `leads` lead
-/// columns of integers or short decimals, CRLF on some lines, a final newline or not.
-fn large_plain_file(rng: &mut crate::test_rng::XorShift, rows: usize, leads: usize) -> String {
-    let mut text = String::from("time_ms");
-    for k in 0..leads {
-        let _ = write!(text, ",V{}_uV", k + 1);
-    }
-    text.push('\n');
-    let decimals = rng.below(2) == 0;
+/// A long file of plain rows, 2 ms apart: `time_ms,V1_uV,V2_uV,V3_uV`.
+fn long_plain_file(rng: &mut crate::test_rng::XorShift, rows: usize) -> String {
+    let mut text = String::from("time_ms,V1_uV,V2_uV,V3_uV\n");
     for row in 0..rows {
         text.push_str(&(2 * row).to_string());
-        for _ in 0..leads {
-            let range = if rng.below(8) == 0 { 100_000 } else { 1000 };
-            let magnitude = rng.below(range);
-            let sign = if rng.below(2) == 0 { "-" } else { "" };
-            if decimals {
-                let _ = write!(text, ",{sign}{magnitude}.{}", rng.below(1000));
-            } else {
-                let _ = write!(text, ",{sign}{magnitude}");
-            }
+        for _ in 0..3 {
+            let _ = write!(text, ",{}", i64::try_from(rng.below(2000)).unwrap() - 1000);
         }
-        text.push_str(if rng.below(50) == 0 { "\r\n" } else { "\n" });
-    }
-    if rng.below(2) == 0 {
-        text.pop();
-        text = text.trim_end_matches('\r').to_string();
+        text.push('\n');
     }
     text
 }
 
-/// Reads `text` both ways — in pieces when the plan allows, and row by row — and checks they
-/// agree bit for bit: values, time stamps with their line numbers, and row counts.
-fn pieces_and_rows_agree(text: &str) -> bool {
-    let names: Vec<String> = text
-        .lines()
-        .next()
-        .unwrap()
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    let slots: Vec<Option<usize>> = (0..names.len()).map(|c| c.checked_sub(1)).collect();
-    let lead_columns: Vec<usize> = (1..names.len()).collect();
-    let layout = RowLayout {
-        file_name: "t.csv",
-        names: &names,
-        slots: &slots,
-        lead_columns: &lead_columns,
-        time_column: Some(0),
-        leads: names.len() - 1,
-        delim: Some(','),
-        delim_byte: b',',
-        decimal_comma: false,
-    };
-    let start = text.find('\n').unwrap() + 1;
-    let rows = read_rows(text, start, 1, &layout);
-    let Some(plan) = pieces::Plan::new(text.as_bytes(), start, 2, &layout) else {
-        assert!(
-            crate::formats::sharing::threads() < 2,
-            "a large file on several cores is read in pieces"
-        );
-        return false;
-    };
-    let Some(table) = plan.read() else {
-        return false;
-    };
-    let rows = rows.unwrap_or_else(|e| panic!("read in pieces, but row by row: {e}"));
-    assert_eq!((table.rows, table.missing), (rows.rows, rows.missing));
-    assert_eq!(table.times.len(), rows.times.len());
-    for (k, (a, b)) in table.times.iter().zip(&rows.times).enumerate() {
-        let lines = (table.time_lines.line(k), rows.time_lines.line(k));
-        assert_eq!((lines.0, a.to_bits()), (lines.1, b.to_bits()));
-    }
-    for (a, b) in table.samples.iter().zip(&rows.samples) {
-        assert_eq!(a.len(), b.len());
-        assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()));
-    }
-    true
-}
-
+/// An odd line in the middle of a long file is read, or named by its line number.
 #[test]
-fn large_plain_files_read_in_pieces_equal_row_by_row() {
-    let mut rng = crate::test_rng::XorShift::new(0x51AB_0C1E_D00D_F00D);
-    for (rows, leads) in [(5000, 12), (8000, 1), (20_000, 3), (1500, 40)] {
-        for _ in 0..3 {
-            let text = large_plain_file(&mut rng, rows, leads);
-            let taken = pieces_and_rows_agree(&text);
-            assert_eq!(
-                taken,
-                crate::formats::sharing::threads() >= 2,
-                "{rows}×{leads}"
-            );
-        }
-    }
-}
-
-#[test]
-fn an_irregular_row_in_a_large_file_falls_back_with_the_same_result() {
+fn an_odd_row_in_a_long_file_is_read_or_named_by_its_line() {
     let mut rng = crate::test_rng::XorShift::new(0x0DDB_A11C_AFE5_0001);
     let options = CsvOptions::default();
     // Comments and blank lines are inserted; the other lines replace a row of the middle,
     // keeping its time stamp.
     for odd in ["# a comment", "", "1,,3", "1,2", "1,x,3", "1, 2,3"] {
-        let text = large_plain_file(&mut rng, 8000, 3);
+        let text = long_plain_file(&mut rng, 8000);
         let start = text[text.len() / 2..].find('\n').unwrap() + text.len() / 2 + 1;
         let end = start + text[start..].find('\n').unwrap() + 1;
         let time = text[start..end].split(',').next().unwrap();
@@ -531,10 +385,6 @@ fn an_irregular_row_in_a_large_file_falls_back_with_the_same_result() {
             "# a comment" | "" => format!("{}{odd}\n{}", &text[..start], &text[start..]),
             _ => format!("{}{time},{odd}\n{}", &text[..start], &text[end..]),
         };
-        assert!(
-            !pieces_and_rows_agree(&changed),
-            "{odd:?} must leave the pieces path"
-        );
         let whole = read(changed.as_bytes(), "t.csv", &options);
         let row = line - 2;
         match odd {
@@ -550,59 +400,7 @@ fn an_irregular_row_in_a_large_file_falls_back_with_the_same_result() {
     }
 }
 
-#[test]
-fn the_block_parser_reads_the_rows_plain_line_reads() {
-    let mut rng = crate::test_rng::XorShift::new(0x7EA5_E1EC_7ED0_0001);
-    for _ in 0..200 {
-        let (rows, leads) = (1 + rng.below(60) as usize, 1 + rng.below(5) as usize);
-        let text = large_plain_file(&mut rng, rows, leads);
-        let start = text.find('\n').unwrap() + 1;
-        let body = &text.as_bytes()[start..];
-        let columns = text[..start].split(',').count();
-        let mut by_line = Vec::new();
-        let bits = plain_rows::cell_ends(body, b',');
-        let mut ends = crate::formats::swar::SetBits::from(&bits.words, 0);
-        let (mut pos, mut values) = (0, vec![0.0; columns]);
-        while pos < body.len() {
-            pos = plain_rows::plain_line(body, &mut ends, pos, &mut values).unwrap();
-            by_line.extend(values.iter().map(|v| v.to_bits()));
-        }
-        let mut by_block = vec![0.0; by_line.len()];
-        let rows = plain_rows::plain_block(body, b',', columns, &mut by_block);
-        assert_eq!(rows, Some(by_line.len() / columns));
-        assert_eq!(
-            by_block.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            by_line
-        );
-        // No room for the last row: refused.
-        if let Some(short) = by_block.len().checked_sub(1) {
-            assert_eq!(
-                plain_rows::plain_block(body, b',', columns, &mut by_block[..short]),
-                None
-            );
-        }
-    }
-    // Anything but whole plain rows is refused.
-    let mut out = vec![0.0; 8];
-    for bad in [
-        "1,2\n\n", "1,2\n3\n", "1,2,3\n", "1,x\n", "1,2\n,\n", "\n1,2\n",
-    ] {
-        assert_eq!(
-            plain_rows::plain_block(bad.as_bytes(), b',', 2, &mut out),
-            None,
-            "{bad:?}"
-        );
-    }
-    assert_eq!(
-        plain_rows::plain_block(b"1,2\r\n3,4", b',', 2, &mut out),
-        Some(2)
-    );
-    assert_eq!(out[..4], [1.0, 2.0, 3.0, 4.0]);
-    assert_eq!(plain_rows::plain_block(b"", b',', 2, &mut out), Some(0));
-}
-
-/// The provenance hash is the file's, whether a helper core computed it (large files) or the
-/// calling thread did (small ones).
+/// The provenance hash is the file's.
 #[test]
 fn the_record_carries_the_files_sha256() {
     let large = repo_file("assets/samples/synthetic_sinus.csv");
