@@ -9,8 +9,10 @@
 //!   row is named in the error. A `sample` column is an index only; the rate must then be
 //!   given. An explicit rate option wins over the time column but must agree within 1 %.
 //! - Units per column from a header suffix (`II_mV`, `II (uV)`, `II [mV]`), else from
-//!   [`CsvOptions::units`], else microvolts — the convention of the workstation's own CSV
-//!   writer — with a note in the record saying so.
+//!   [`CsvOptions::units`]. When neither names any unit, the amplitudes decide, with a note in
+//!   the record saying so: leads peaking (median over the leads of each one's largest |value|)
+//!   at 100 or more are microvolts (the convention of the workstation's own CSV writer), at
+//!   0.05–20 millivolts; anything else is refused as ambiguous, naming the peak.
 //! - An empty cell (or `NaN`/`NA`) in a lead column is a missing sample, stored as NaN (the
 //!   record's marker for invalid samples; the model input turns it into 0 and says so), and
 //!   counted in a note. Any other non-numeric cell is an error naming its row and column;
@@ -385,18 +387,11 @@ pub fn read(
     let suffixed = lead_cols
         .iter()
         .any(|&c| matches!(columns[c], Column::Lead { units: Some(_), .. }));
+    let mut silent_header_units = CsvUnits::Microvolts;
     if options.units.is_none() && !suffixed {
-        let max = samples
-            .iter()
-            .flatten()
-            .filter(|v| v.is_finite())
-            .fold(0.0f64, |m, v| m.max(v.abs()));
-        let mut note = "no units in the header or options: values read as µV".to_string();
-        if max > 0.0 && max < 20.0 {
-            note = format!(
-                "{note} (largest |value| is {max}, small for µV: if the file is in mV give the units option)"
-            );
-        }
+        let (units, note) = units_from_amplitudes(&samples)
+            .map_err(|problem| err(FormatErrorKind::Invalid, "units", problem))?;
+        silent_header_units = units;
         notes.push(note);
     }
     let mut leads = Vec::with_capacity(lead_cols.len());
@@ -416,7 +411,7 @@ pub fn read(
         }
         let scale = units
             .or(options.units)
-            .unwrap_or(CsvUnits::Microvolts)
+            .unwrap_or(silent_header_units)
             .microvolts_per_unit();
         let values = std::mem::take(&mut samples[slot]);
         let values = if scale == 1.0 {
@@ -454,6 +449,69 @@ pub fn read(
         record,
         patient: PatientInfo::default(),
     })
+}
+
+/// Lead peaks (the median over the leads of each lead's largest |value|) from which a file
+/// with no units is read as millivolts: an ECG lead peaks at some 0.3–3 mV.
+const MILLIVOLT_PEAKS: std::ops::RangeInclusive<f64> = 0.05..=20.0;
+/// Lead peaks from which such a file is read as microvolts (300–3000 µV in an ECG; 100 µV
+/// leaves room for a low-voltage recording).
+const MICROVOLT_PEAK_MIN: f64 = 100.0;
+
+/// The units of a file whose header and options name none, decided from its amplitudes, with
+/// the note that says so; `Err` with the problem when the amplitudes fit neither millivolts
+/// nor microvolts. The median over the leads of each lead's largest |value| decides, so that
+/// an artefact in one lead does not.
+fn units_from_amplitudes(samples: &[Vec<f64>]) -> Result<(CsvUnits, String), String> {
+    const PREFIX: &str = "no units in the header or options";
+    let mut peaks: Vec<f64> = samples
+        .iter()
+        .map(|lead| {
+            lead.iter()
+                .filter(|v| v.is_finite())
+                .fold(0.0f64, |m, v| m.max(v.abs()))
+        })
+        .collect();
+    // Leads that are all zero (or all missing) say nothing about the units.
+    peaks.retain(|&p| p > 0.0);
+    peaks.sort_by(f64::total_cmp);
+    let peak = match peaks.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => peaks[n / 2],
+        n => f64::midpoint(peaks[n / 2 - 1], peaks[n / 2]),
+    };
+    let shown = trimmed(peak, 6);
+    let give_units = "give the units (--units uV, mV or V, or a header suffix such as II_mV)";
+    if peak == 0.0 {
+        Ok((
+            CsvUnits::Microvolts,
+            format!("{PREFIX}: values read as µV (every value is 0, so the units change nothing)"),
+        ))
+    } else if peak >= MICROVOLT_PEAK_MIN {
+        Ok((
+            CsvUnits::Microvolts,
+            format!(
+                "{PREFIX}: values read as µV, from their amplitudes (the leads peak at a median |value| of {shown})"
+            ),
+        ))
+    } else if MILLIVOLT_PEAKS.contains(&peak) {
+        Ok((
+            CsvUnits::Millivolts,
+            format!(
+                "{PREFIX}: values read as mV, from their amplitudes (the leads peak at a median |value| of {shown}; in µV every lead would be flat)"
+            ),
+        ))
+    } else if peak < *MILLIVOLT_PEAKS.start() {
+        Err(format!(
+            "{PREFIX}, and the amplitudes do not tell: the leads peak at a median |value| of {shown}, too small for mV (at least {}): volts, or a flat recording; {give_units}",
+            MILLIVOLT_PEAKS.start()
+        ))
+    } else {
+        Err(format!(
+            "{PREFIX}, and the amplitudes do not tell: the leads peak at a median |value| of {shown}, too large for mV (at most {}) and too small for µV (at least {MICROVOLT_PEAK_MIN}); {give_units}",
+            MILLIVOLT_PEAKS.end()
+        ))
+    }
 }
 
 /// What the row reader needs to know of the header.

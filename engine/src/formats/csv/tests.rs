@@ -39,13 +39,13 @@ fn detects_header_rows_of_lead_names() {
 #[test]
 fn infers_rate_from_the_time_column_and_reads_microvolts() {
     let input = read_ok(
-        "time_s,I,II\n0,10,20\n0.002,11,21\n0.004,12,22\n",
+        "time_s,I,II\n0,100,200\n0.002,110,210\n0.004,120,220\n",
         &CsvOptions::default(),
     );
     let rec = &input.record;
     assert_eq!(rec.sample_rate_hz, 500.0);
     assert_eq!(rec.provenance.format, Format::Csv);
-    assert_eq!(lead(&input, StandardLead::II), vec![20.0, 21.0, 22.0]);
+    assert_eq!(lead(&input, StandardLead::II), vec![200.0, 210.0, 220.0]);
     assert_eq!(rec.derived_leads(), vec!["III", "aVR", "aVL", "aVF"]);
     assert!(
         rec.processing_notes
@@ -233,7 +233,7 @@ fn fixture_variants_read() {
     assert_eq!(crate::formats::detect(&bytes, "x.csv"), Some(Format::Csv));
     let input = read(&bytes, "x.csv", &CsvOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(input.record.sample_rate_hz, 500.0);
-    assert_eq!(lead(&input, StandardLead::V2), vec![30.0, 31.0, 32.0]);
+    assert_eq!(lead(&input, StandardLead::V2), vec![300.0, 310.0, 320.0]);
 }
 
 /// The sample assets hold the same synthetic signal in EDF+ (pyedflib, 16-bit over ±5 mV)
@@ -277,7 +277,10 @@ fn sample_assets_agree_across_formats() {
 
 #[test]
 fn rows_keep_their_line_numbers_around_comments_blank_lines_and_crlf() {
-    let o = CsvOptions::default();
+    let o = CsvOptions {
+        units: Some(CsvUnits::Microvolts),
+        sample_rate_hz: None,
+    };
     let e = read_err(
         "time_s,I\r\n# note\r\n0,1\r\n\r\n0.002,2\r\n0.004,x\r\n",
         &o,
@@ -446,4 +449,95 @@ fn time_steps_within_the_tolerance_pass_and_others_are_named() {
     // One step 3 % off: named by its row.
     let e = read_err(&file(&[2.0, 2.0, 2.06, 2.0, 2.0]), &o);
     assert_eq!(e.field, "row 5, column 1 (time_ms)");
+}
+
+/// A file of lead columns whose header names no units: `rows` rows, every lead the same
+/// shape scaled to peak at `peak` (and `-peak`).
+fn unitless_file(peak: f64, rows: usize) -> String {
+    let mut text = String::from("time_ms,I,II,V1,V2\n");
+    for row in 0..rows {
+        let phase = (row % 50) as f64 / 50.0;
+        let v = peak * (std::f64::consts::TAU * phase).sin();
+        let _ = writeln!(
+            text,
+            "{},{v:.4},{:.4},{:.4},{:.4}",
+            2 * row,
+            v / 2.0,
+            -v,
+            v * 0.8
+        );
+    }
+    text
+}
+
+/// Issue 19 §5: a file in millivolts with no units in its header (amplitudes of about ±1–3)
+/// is read as millivolts, not as microvolts that make every lead flat, and the notes say so.
+#[test]
+fn a_silent_header_over_millivolt_amplitudes_is_read_as_millivolts() {
+    let input = read_ok(&unitless_file(2.5, 500), &CsvOptions::default());
+    let ii = lead(&input, StandardLead::II);
+    let peak = ii.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    assert!((peak - 1250.0).abs() < 10.0, "lead II peaks at {peak} µV");
+    let note = input
+        .record
+        .processing_notes
+        .iter()
+        .find(|n| n.starts_with("no units in the header or options"))
+        .unwrap();
+    assert!(note.contains("read as mV, from their amplitudes"), "{note}");
+    // The same shape in microvolts stays microvolts.
+    let input = read_ok(&unitless_file(1500.0, 500), &CsvOptions::default());
+    let peak = lead(&input, StandardLead::V1)
+        .iter()
+        .fold(0.0f64, |m, v| m.max(v.abs()));
+    assert!((peak - 1500.0).abs() < 10.0, "{peak}");
+    assert!(
+        input
+            .record
+            .processing_notes
+            .iter()
+            .any(|n| n.contains("read as µV, from their amplitudes"))
+    );
+    // A units option or a header suffix decides without looking at the amplitudes.
+    let options = CsvOptions {
+        units: Some(CsvUnits::Microvolts),
+        sample_rate_hz: None,
+    };
+    let input = read_ok(&unitless_file(2.5, 500), &options);
+    assert!(
+        lead(&input, StandardLead::II)
+            .iter()
+            .all(|v| v.abs() <= 1.25)
+    );
+}
+
+/// Amplitudes that fit neither millivolts nor microvolts are refused with an error naming the
+/// file, the peak and the way out; an all-zero file reads (its units change nothing).
+#[test]
+fn ambiguous_amplitudes_without_units_are_refused() {
+    for peak in [45.0, 0.002] {
+        let e = read_err(&unitless_file(peak, 500), &CsvOptions::default());
+        assert_eq!(
+            (e.kind, e.field.as_str()),
+            (FormatErrorKind::Invalid, "units")
+        );
+        let message = e.to_string();
+        assert!(
+            message.starts_with("t.csv: invalid in units: no units"),
+            "{message}"
+        );
+        assert!(message.contains("--units"), "{message}");
+    }
+    let e = read_err(&unitless_file(45.0, 500), &CsvOptions::default());
+    assert!(e.problem.contains("too large for mV"), "{}", e.problem);
+    let e = read_err(&unitless_file(0.002, 500), &CsvOptions::default());
+    assert!(e.problem.contains("volts"), "{}", e.problem);
+    let input = read_ok("time_ms,I,II\n0,0,0\n2,0,0\n", &CsvOptions::default());
+    assert!(
+        input
+            .record
+            .processing_notes
+            .iter()
+            .any(|n| n.contains("every value is 0"))
+    );
 }
