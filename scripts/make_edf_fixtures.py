@@ -307,6 +307,10 @@ def make_bad_edf():
     bad("signal_headers_missing.edf", edf_bytes(ok)[:300], "Truncated", "signal headers")
     bad("unknown_count_uneven_size.edf", edf_bytes(ok, record_field="-1")[:-3],
         "Inconsistent", "number of data records")
+    # Issue 19 §5: labels that name no ECG lead are refused (not read as leads nobody can place).
+    bad("garbage_labels.edf",
+        edf_bytes([good_signal("Chan 1"), good_signal("xq#7~"), good_signal("@@@@")]),
+        "Invalid", "signal labels")
     (BAD_EDF / "expected.json").write_text(json.dumps(cases, indent=1, sort_keys=True) + "\n")
 
 
