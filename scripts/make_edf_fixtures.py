@@ -241,7 +241,7 @@ def make_csv_fixtures():
         "t [s];ECG II (mV);V1 (mV)\n0;0,125;-0,5\n0,004;0,25;-0,4\n0,008;0,5;-0,3\n0,012;0,25;-0,2\n"
     )
     (CSV_DIR / "tab_time_ms_uv.csv").write_text(
-        "# exported by a test script\ntime_ms\tI\tII\tV2\n0\t10\t20\t30\n2\t11\t21\t31\n4\t12\t22\t32\n"
+        "# exported by a test script\ntime_ms\tI\tII\tV2\n0\t100\t200\t300\n2\t110\t210\t310\n4\t120\t220\t320\n"
     )
 
 
@@ -307,6 +307,10 @@ def make_bad_edf():
     bad("signal_headers_missing.edf", edf_bytes(ok)[:300], "Truncated", "signal headers")
     bad("unknown_count_uneven_size.edf", edf_bytes(ok, record_field="-1")[:-3],
         "Inconsistent", "number of data records")
+    # Issue 19 §5: labels that name no ECG lead are refused (not read as leads nobody can place).
+    bad("garbage_labels.edf",
+        edf_bytes([good_signal("Chan 1"), good_signal("xq#7~"), good_signal("@@@@")]),
+        "Invalid", "signal labels")
     (BAD_EDF / "expected.json").write_text(json.dumps(cases, indent=1, sort_keys=True) + "\n")
 
 

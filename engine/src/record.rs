@@ -7,8 +7,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::formats::Format;
-
 /// The twelve standard leads of a resting ECG.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum StandardLead {
@@ -205,6 +203,46 @@ impl LeadSignal {
             calibration: None,
             derived: false,
         }
+    }
+}
+
+/// The file format a record or an image was read from (the readers live in `crate::formats`,
+/// which depends on this module, not the other way round).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    Wfdb,
+    Edf,
+    EdfPlus,
+    Dicom,
+    Aecg,
+    Csv,
+    Png,
+    Jpeg,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Wfdb => "wfdb",
+            Self::Edf => "edf",
+            Self::EdfPlus => "edf+",
+            Self::Dicom => "dicom",
+            Self::Aecg => "hl7-aecg",
+            Self::Csv => "csv",
+            Self::Png => "png",
+            Self::Jpeg => "jpeg",
+        }
+    }
+
+    pub fn is_image(self) -> bool {
+        matches!(self, Self::Png | Self::Jpeg)
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -10,22 +10,15 @@
 //! Elements are matched by local name, so files with or without the `urn:hl7-org:v3` default
 //! namespace read the same.
 
-use std::sync::{Mutex, OnceLock};
-
 use roxmltree::{Document, Node, ParsingOptions};
 
-use self::digits::DigitTokens;
-use self::elide::Elided;
-use super::sharing::{self, SharedJobs};
-use super::{FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput};
-use crate::formats::Format;
+use super::{
+    FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput, sha256_hex,
+};
 use crate::record::{
-    Annotation, AnnotationKind, Calibration, EcgRecord, LeadId, LeadSignal, PatientInfo,
+    Annotation, AnnotationKind, Calibration, EcgRecord, Format, LeadId, LeadSignal, PatientInfo,
     Provenance, RepresentativeBeats,
 };
-
-mod digits;
-mod elide;
 
 /// aECG files larger than this are refused before parsing: the XML tree costs several times
 /// the file size, and 10 minutes of 12 leads at 1 kHz is well under 64 MB.
@@ -35,25 +28,9 @@ const MAX_XML_NODES: u32 = 2_000_000;
 
 struct Ctx<'f> {
     file: &'f str,
-    /// The original text and where its digits were cut for the XML parser, if they were.
-    cut_digits: Option<(&'f str, &'f Elided)>,
 }
 
-impl<'f> Ctx<'f> {
-    /// The text of a `<digits>` element: from the original bytes where it was cut out for
-    /// the XML parser, else the parser's.
-    fn digits_text<'a>(&self, digits: Node<'a, '_>) -> &'a str
-    where
-        'f: 'a,
-    {
-        if let Some((original, elided)) = self.cut_digits
-            && let Some(range) = elided.cut_at(digits.range().start + elide::OPEN.len())
-        {
-            return original.get(range).unwrap_or_default();
-        }
-        digits.text().unwrap_or_default()
-    }
-
+impl Ctx<'_> {
     fn err(
         &self,
         kind: FormatErrorKind,
@@ -66,15 +43,7 @@ impl<'f> Ctx<'f> {
 
 /// Reads an aECG document held in memory.
 pub fn read(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
-    super::read_hashed(bytes, || read_unhashed(bytes, file_name))
-}
-
-/// [`read`] with the provenance hash left empty: [`super::read_hashed`] computes it alongside.
-fn read_unhashed(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
-    let ctx = Ctx {
-        file: file_name,
-        cut_digits: None,
-    };
+    let ctx = Ctx { file: file_name };
     if bytes.len() > MAX_AECG_BYTES {
         return Err(ctx.err(
             FormatErrorKind::TooLarge,
@@ -93,29 +62,13 @@ fn read_unhashed(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatErr
         )
     })?;
     let text = text.trim_start_matches('\u{feff}');
-    let options = || ParsingOptions {
+    let options = ParsingOptions {
         allow_dtd: false,
         nodes_limit: MAX_XML_NODES,
         ..ParsingOptions::default()
     };
-    // Parsed with the digits cut out (`elide`); should that fail, the original is parsed, and
-    // its error, with its positions, is the one reported.
-    let elided = Elided::new(text);
-    let (doc, cut_digits) = match elided
-        .as_ref()
-        .map(|e| (Document::parse_with_options(&e.text, options()), e))
-    {
-        Some((Ok(doc), e)) => (doc, Some((text, e))),
-        _ => (
-            Document::parse_with_options(text, options())
-                .map_err(|e| ctx.err(FormatErrorKind::Invalid, "XML", e.to_string()))?,
-            None,
-        ),
-    };
-    let ctx = Ctx {
-        file: file_name,
-        cut_digits,
-    };
+    let doc = Document::parse_with_options(text, options)
+        .map_err(|e| ctx.err(FormatErrorKind::Invalid, "XML", e.to_string()))?;
     let root = doc.root_element();
     if root.tag_name().name() != "AnnotatedECG" {
         return Err(ctx.err(
@@ -188,7 +141,7 @@ fn read_unhashed(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatErr
         provenance: Provenance {
             format: Format::Aecg,
             file_name: file_name.to_string(),
-            sha256: String::new(),
+            sha256: sha256_hex(bytes),
             byte_len: bytes.len() as u64,
         },
         annotations,
@@ -268,23 +221,36 @@ fn number(text: Option<&str>, ctx: &Ctx<'_>, field: &str) -> Result<f64, FormatE
     }
 }
 
-/// Sample rate and leads of one sequenceSet; `budget` is what remains of the sample limit.
-/// Reads a sequence set: its sample rate and lead sequences. Each lead is checked in file
-/// order up to its digits (scale, origin, units, the sample budget); then the digits of all
-/// leads are parsed as jobs shared between the cores. The first problem in file order is the one reported, as if
-/// the leads were read one after another.
-fn read_sequence_set<'a>(
-    set: Node<'a, '_>,
+/// Sample rate and leads of one sequenceSet, its sequences read in file order (the first
+/// problem met is the one reported); `budget` is what remains of the sample limit.
+fn read_sequence_set(
+    set: Node<'_, '_>,
     what: &str,
     budget: &mut usize,
-    ctx: &Ctx<'a>,
+    ctx: &Ctx<'_>,
 ) -> Result<(f64, Vec<LeadSignal>), FormatError> {
     let mut rate = None;
-    let mut pending = Vec::new();
-    let stopped = prepare_leads(set, what, budget, ctx, &mut rate, &mut pending).err();
-    let leads = read_digits(pending, ctx)?;
-    if let Some(problem) = stopped {
-        return Err(problem);
+    let mut leads = Vec::new();
+    for sequence in children(set, "component").flat_map(|c| children(c, "sequence")) {
+        let code = code_of(sequence).unwrap_or_default();
+        let value = child(sequence, "value");
+        if code.starts_with("TIME_ABSOLUTE") || code.starts_with("TIME_RELATIVE") {
+            if let Some(increment) = value.and_then(|v| child(v, "increment")) {
+                rate = Some(sample_rate(increment, what, &code, ctx)?);
+            }
+            continue;
+        }
+        let Some(value) = value else {
+            continue;
+        };
+        if leads.len() >= MAX_CHANNELS {
+            return Err(ctx.err(
+                FormatErrorKind::TooLarge,
+                format!("{what} sequenceSet"),
+                format!("more than {MAX_CHANNELS} lead sequences"),
+            ));
+        }
+        leads.push(read_lead(code, value, budget, ctx)?);
     }
     let Some(rate) = rate else {
         return Err(ctx.err(
@@ -318,108 +284,45 @@ fn read_sequence_set<'a>(
     Ok((rate, leads))
 }
 
-/// Parses the digits of `pending` leads, in file order of their problems; see
-/// [`read_sequence_set`].
-fn read_digits(
-    pending: Vec<PendingLead<'_>>,
-    ctx: &Ctx<'_>,
-) -> Result<Vec<LeadSignal>, FormatError> {
-    let slots: Vec<Mutex<Option<PendingLead<'_>>>> =
-        pending.into_iter().map(|p| Mutex::new(Some(p))).collect();
-    let read: Vec<OnceLock<Result<LeadSignal, FormatError>>> =
-        slots.iter().map(|_| OnceLock::new()).collect();
-    // Every job runs (a failed lead does not stop the others), so the earliest problem is
-    // known whichever thread met which.
-    let job = |k: usize| {
-        if let Some(lead) = slots[k].lock().ok().and_then(|mut slot| slot.take()) {
-            let _ = read[k].set(lead.finish(ctx));
-        }
-        true
-    };
-    let jobs = SharedJobs::new(slots.len(), &job);
-    sharing::share(&jobs);
-    read.into_iter()
-        .map(|lead| {
-            lead.into_inner().unwrap_or_else(|| {
-                Err(ctx.err(FormatErrorKind::Invalid, "digits", "a lead was not read"))
-            })
-        })
-        .collect()
-}
-
-/// Walks a sequence set's sequences in file order: the time sequence gives the rate, each lead
-/// sequence is checked up to its digits. Stops at the first problem.
-fn prepare_leads<'a>(
-    set: Node<'a, '_>,
+/// The sample rate from a time sequence's `<increment>`.
+fn sample_rate(
+    increment: Node<'_, '_>,
     what: &str,
-    budget: &mut usize,
-    ctx: &Ctx<'a>,
-    rate: &mut Option<f64>,
-    leads: &mut Vec<PendingLead<'a>>,
-) -> Result<(), FormatError> {
-    for sequence in children(set, "component").flat_map(|c| children(c, "sequence")) {
-        let code = code_of(sequence).unwrap_or_default();
-        let value = child(sequence, "value");
-        if code.starts_with("TIME_ABSOLUTE") || code.starts_with("TIME_RELATIVE") {
-            let Some(inc) = value.and_then(|v| child(v, "increment")) else {
-                continue;
-            };
-            let field = format!("increment of {what} {code}");
-            let step = number(inc.attribute("value"), ctx, &field)?;
-            let unit = inc.attribute("unit").unwrap_or("s");
-            let seconds = match unit {
-                "s" => step,
-                "ms" => step / 1e3,
-                "us" => step / 1e6,
-                other => {
-                    return Err(ctx.err(
-                        FormatErrorKind::Unsupported,
-                        format!("increment unit of {what} {code}"),
-                        format!("unit '{other}' (s, ms or us expected)"),
-                    ));
-                }
-            };
-            if !(seconds > 0.0 && 1.0 / seconds <= 1.0e6) {
-                return Err(ctx.err(
-                    FormatErrorKind::Invalid,
-                    field,
-                    format!("{step} {unit} is not a plausible sampling interval"),
-                ));
-            }
-            *rate = Some(1.0 / seconds);
-            continue;
-        }
-        let Some(value) = value else {
-            continue;
-        };
-        if leads.len() >= MAX_CHANNELS {
+    code: &str,
+    ctx: &Ctx<'_>,
+) -> Result<f64, FormatError> {
+    let field = format!("increment of {what} {code}");
+    let step = number(increment.attribute("value"), ctx, &field)?;
+    let unit = increment.attribute("unit").unwrap_or("s");
+    let seconds = match unit {
+        "s" => step,
+        "ms" => step / 1e3,
+        "us" => step / 1e6,
+        other => {
             return Err(ctx.err(
-                FormatErrorKind::TooLarge,
-                format!("{what} sequenceSet"),
-                format!("more than {MAX_CHANNELS} lead sequences"),
+                FormatErrorKind::Unsupported,
+                format!("increment unit of {what} {code}"),
+                format!("unit '{other}' (s, ms or us expected)"),
             ));
         }
-        leads.push(prepare_lead(code, value, budget, ctx)?);
+    };
+    if !(seconds > 0.0 && 1.0 / seconds <= 1.0e6) {
+        return Err(ctx.err(
+            FormatErrorKind::Invalid,
+            field,
+            format!("{step} {unit} is not a plausible sampling interval"),
+        ));
     }
-    Ok(())
+    Ok(1.0 / seconds)
 }
 
-/// A lead sequence checked up to its digits, which [`PendingLead::finish`] parses.
-struct PendingLead<'a> {
+/// One lead sequence: an SLIST_PQ whose digits, scaled, are the samples in µV.
+fn read_lead(
     code: String,
-    tokens: DigitTokens<'a>,
-    scale_value: f64,
-    uv_per_unit: f64,
-    origin_uv: f64,
-    units: String,
-}
-
-fn prepare_lead<'a>(
-    code: String,
-    value: Node<'a, '_>,
+    value: Node<'_, '_>,
     budget: &mut usize,
-    ctx: &Ctx<'a>,
-) -> Result<PendingLead<'a>, FormatError> {
+    ctx: &Ctx<'_>,
+) -> Result<LeadSignal, FormatError> {
     let name = if code.is_empty() { "(no code)" } else { &code };
     let kind = xsi_type(value).unwrap_or_default();
     if !kind.ends_with("SLIST_PQ") {
@@ -475,81 +378,54 @@ fn prepare_lead<'a>(
         }
         None => 0.0,
     };
-    let digits = child(value, "digits").map_or("", |d| ctx.digits_text(d));
-    let tokens = DigitTokens::new(digits);
-    // Count before allocating: the sample limit covers every lead of the file together.
-    let count = tokens.count();
+    let digits = child(value, "digits")
+        .and_then(|d| d.text())
+        .unwrap_or_default();
+    let problem = |kind, what: String| ctx.err(kind, format!("digits of lead {name}"), what);
+    // Counted before allocating: the sample limit covers every lead of the file together.
+    let count = digits.split_ascii_whitespace().count();
     if count > *budget {
-        return Err(ctx.err(
+        return Err(problem(
             FormatErrorKind::TooLarge,
-            format!("digits of lead {name}"),
             format!("{count} samples exceed the limit of {MAX_TOTAL_SAMPLES} samples per record"),
         ));
     }
     *budget -= count;
-    Ok(PendingLead {
-        code,
-        tokens,
-        scale_value,
-        uv_per_unit,
-        origin_uv,
-        units,
-    })
-}
-
-impl PendingLead<'_> {
-    /// Parses the digits into samples in µV.
-    fn finish(self, ctx: &Ctx<'_>) -> Result<LeadSignal, FormatError> {
-        let PendingLead {
-            code,
-            tokens,
-            scale_value,
-            uv_per_unit,
-            origin_uv,
-            units,
-        } = self;
-        let name = if code.is_empty() { "(no code)" } else { &code };
-        let problem = |kind, what: String| ctx.err(kind, format!("digits of lead {name}"), what);
-        let scale_uv = scale_value * uv_per_unit;
-        let mut samples = Vec::new();
-        if let Err(k) = tokens.read_into(&mut samples) {
-            let token = tokens.values().nth(k).and_then(Result::err);
+    // Every digit is checked to be an integer before any is scaled, so a token that is not a
+    // number is reported before a digit that scales out of range.
+    let mut samples = Vec::with_capacity(count);
+    for (k, token) in digits.split_ascii_whitespace().enumerate() {
+        let Ok(digit) = token.parse::<i64>() else {
             return Err(problem(
                 FormatErrorKind::Invalid,
-                format!(
-                    "value {} '{}' is not an integer",
-                    k + 1,
-                    token.unwrap_or_default()
-                ),
+                format!("value {} '{token}' is not an integer", k + 1),
+            ));
+        };
+        samples.push(digit as f64);
+    }
+    let scale_uv = scale_value * uv_per_unit;
+    let tokens = digits.split_ascii_whitespace();
+    for (k, (sample, token)) in samples.iter_mut().zip(tokens).enumerate() {
+        *sample = origin_uv + scale_uv * *sample;
+        if !sample.is_finite() {
+            let digit = token.parse::<i64>().unwrap_or_default();
+            return Err(problem(
+                FormatErrorKind::NonFinite,
+                format!("value {} '{digit}' scales to a non-finite voltage", k + 1),
             ));
         }
-        for (k, sample) in samples.iter_mut().enumerate() {
-            let value = origin_uv + scale_uv * *sample;
-            if !value.is_finite() {
-                let digit = tokens.values().nth(k).and_then(Result::ok);
-                return Err(problem(
-                    FormatErrorKind::NonFinite,
-                    format!(
-                        "value {} '{}' scales to a non-finite voltage",
-                        k + 1,
-                        digit.unwrap_or_default()
-                    ),
-                ));
-            }
-            *sample = value;
-        }
-        if samples.is_empty() {
-            return Err(problem(FormatErrorKind::Invalid, "no samples".into()));
-        }
-        let mut lead = LeadSignal::new(LeadId::from_label(&code), &code, samples);
-        // physical = (stored − baseline) / gain in the scale's units.
-        lead.calibration = Some(Calibration {
-            gain: 1.0 / scale_value,
-            baseline: -(origin_uv / uv_per_unit) / scale_value,
-            units,
-        });
-        Ok(lead)
     }
+    if samples.is_empty() {
+        return Err(problem(FormatErrorKind::Invalid, "no samples".into()));
+    }
+    let mut lead = LeadSignal::new(LeadId::from_label(&code), &code, samples);
+    // physical = (stored − baseline) / gain in the scale's units.
+    lead.calibration = Some(Calibration {
+        gain: 1.0 / scale_value,
+        baseline: -(origin_uv / uv_per_unit) / scale_value,
+        units,
+    });
+    Ok(lead)
 }
 
 /// Lead named by an annotation's supporting region of interest, if any.

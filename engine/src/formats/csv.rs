@@ -9,21 +9,20 @@
 //!   row is named in the error. A `sample` column is an index only; the rate must then be
 //!   given. An explicit rate option wins over the time column but must agree within 1 %.
 //! - Units per column from a header suffix (`II_mV`, `II (uV)`, `II [mV]`), else from
-//!   [`CsvOptions::units`], else microvolts — the convention of the workstation's own CSV
-//!   writer — with a note in the record saying so.
+//!   [`CsvOptions::units`]. When neither names any unit, the amplitudes decide, with a note in
+//!   the record saying so: leads peaking (median over the leads of each one's largest |value|)
+//!   at 100 or more are microvolts (the convention of the workstation's own CSV writer), at
+//!   0.05–20 millivolts; anything else is refused as ambiguous, naming the peak.
 //! - An empty cell (or `NaN`/`NA`) in a lead column is a missing sample, stored as NaN (the
 //!   record's marker for invalid samples; the model input turns it into 0 and says so), and
 //!   counted in a note. Any other non-numeric cell is an error naming its row and column;
 //!   the time column may not have gaps.
 //! - Lines that are empty or start with `#` are skipped.
 
-use super::{FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput};
-use crate::formats::Format;
-use crate::formats::swar::SetBits;
-use crate::record::{EcgRecord, LeadId, LeadSignal, PatientInfo, Provenance};
-
-mod pieces;
-mod plain_rows;
+use super::{
+    FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput, sha256_hex,
+};
+use crate::record::{EcgRecord, Format, LeadId, LeadSignal, PatientInfo, Provenance};
 
 /// Largest accepted deviation of one time step from the mean step, as a fraction of it.
 const TIME_STEP_TOLERANCE: f64 = 0.01;
@@ -208,78 +207,8 @@ pub fn looks_like_csv(head: &str) -> bool {
     leads >= 1
 }
 
-/// Powers of ten that are exact in an f64 (10^22 is the largest).
-const EXACT_POWERS_OF_TEN: [f64; 23] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-];
-
-/// The common cell — `[+-]digits[.digits]`, at most 15 significant digits in all — parsed
-/// without the general decimal-to-float machinery: the digits form an integer below 2^53 and
-/// the power of ten is exact, so one IEEE division gives the correctly rounded value, the same
-/// bits `str::parse::<f64>` gives (Clinger's fast path). Parses the longest such prefix of
-/// `bytes` and returns the value and the bytes used; `None` when the prefix is not a complete
-/// plain decimal (then the general path decides: quotes, spaces, exponents, decimal commas,
-/// long digit strings, missing values).
-// Inlined into the row loop: returned through memory, the pair cost a store and a reload per
-// cell (measured: ~10 % of a CSV read).
-#[allow(clippy::inline_always)]
-#[inline(always)]
-fn plain_decimal_prefix(bytes: &[u8]) -> Option<(f64, usize)> {
-    const MAX_DIGITS: usize = 15;
-    let (negative, mut at) = match bytes.first() {
-        Some(b'-') => (true, 1),
-        Some(b'+') => (false, 1),
-        _ => (false, 0),
-    };
-    let (mut mantissa, digits) = digit_run(bytes.get(at..)?, 0, MAX_DIGITS)?;
-    if digits == 0 {
-        return None;
-    }
-    at += digits;
-    let mut frac_digits = 0usize;
-    if bytes.get(at) == Some(&b'.') {
-        at += 1;
-        (mantissa, frac_digits) = digit_run(bytes.get(at..)?, mantissa, MAX_DIGITS - digits)?;
-        if frac_digits == 0 {
-            return None;
-        }
-        at += frac_digits;
-    }
-    // At most 15 digits: the mantissa is below 10^15 < 2^53, and 10^frac_digits is exact.
-    // Whole numbers (most ECG exports) skip the division: x / 1 is x.
-    let magnitude = if frac_digits == 0 {
-        mantissa as f64
-    } else {
-        mantissa as f64 / EXACT_POWERS_OF_TEN[frac_digits]
-    };
-    Some((if negative { -magnitude } else { magnitude }, at))
-}
-
-/// Appends the run of ASCII digits at the start of `bytes` to `mantissa`; returns the new
-/// mantissa and the run's length, or `None` when the run is longer than `max` digits. (A SWAR
-/// version reading eight bytes at a time was tried: ECG cells are mostly 1–4 digits, and it
-/// cost more instructions and time than this loop.)
-#[inline]
-fn digit_run(bytes: &[u8], mut mantissa: u64, max: usize) -> Option<(u64, usize)> {
-    let mut n = 0usize;
-    while let Some(&b) = bytes.get(n).filter(|b| b.is_ascii_digit()) {
-        if n >= max {
-            return None;
-        }
-        mantissa = mantissa * 10 + u64::from(b - b'0');
-        n += 1;
-    }
-    Some((mantissa, n))
-}
-
 /// Parses a numeric cell: `Ok(None)` for a missing value (empty, NaN, NA).
 fn number(cell: &str, decimal_comma: bool) -> Result<Option<f64>, String> {
-    if let Some((v, used)) = plain_decimal_prefix(cell.as_bytes())
-        && used == cell.len()
-    {
-        return Ok(Some(v));
-    }
     let t = unquote(cell);
     if t.is_empty() || t.eq_ignore_ascii_case("nan") || t.eq_ignore_ascii_case("na") {
         return Ok(None);
@@ -306,51 +235,14 @@ fn number(cell: &str, decimal_comma: bool) -> Result<Option<f64>, String> {
     }
 }
 
-/// Splits a row at the delimiter into `cells` (cleared first), like `str::split` but scanning
-/// bytes: the delimiters are ASCII, so every cut falls on a character boundary.
-fn split_cells<'a>(line: &'a str, delim: Option<char>, cells: &mut Vec<&'a str>) {
-    cells.clear();
-    let Some(d) = delim.and_then(|d| u8::try_from(d).ok()) else {
-        cells.push(line);
-        return;
-    };
-    let mut start = 0;
-    for (at, &b) in line.as_bytes().iter().enumerate() {
-        if b == d {
-            cells.push(&line[start..at]);
-            start = at + 1;
-        }
-    }
-    cells.push(&line[start..]);
-}
-
-/// The line of `text` starting at byte `pos` (without its `\n` and a `\r` before it) and
-/// where the next line starts.
-fn line_at(text: &str, pos: usize) -> (&str, usize) {
-    let rest = &text[pos..];
-    let (line, next) = match rest.find('\n') {
-        Some(at) => (&rest[..at], pos + at + 1),
-        None => (rest, text.len()),
-    };
-    (line.trim_end_matches('\r'), next)
-}
-
 /// Empty and `#` comment lines carry no row.
 fn is_content(line: &str) -> bool {
     !line.trim().is_empty() && !line.trim_start().starts_with('#')
 }
 
-/// Reads a CSV ECG file.
+/// Reads a CSV ECG file: the header row names the columns, then every other line with content
+/// is one row of samples; the SHA-256 of the file is computed after the parse.
 pub fn read(
-    bytes: &[u8],
-    file_name: &str,
-    options: &CsvOptions,
-) -> Result<SignalInput, FormatError> {
-    super::read_hashed(bytes, || read_unhashed(bytes, file_name, options))
-}
-
-/// [`read`] with the provenance hash left empty: [`super::read_hashed`] computes it alongside.
-fn read_unhashed(
     bytes: &[u8],
     file_name: &str,
     options: &CsvOptions,
@@ -366,22 +258,17 @@ fn read_unhashed(
         )
     })?;
     let text = text.trim_start_matches('\u{feff}');
-    // `pos` is where the next line starts and `row` the number of the line last read
-    // (1-based, counting empty and comment lines too, as editors do).
-    let (mut pos, mut row) = (0usize, 0usize);
-    let (header_row, header) = loop {
-        if pos >= text.len() {
-            return Err(err(
-                FormatErrorKind::Invalid,
-                "header row",
-                "the file has no header row".into(),
-            ));
-        }
-        let (line, next) = line_at(text, pos);
-        (pos, row) = (next, row + 1);
-        if is_content(line) {
-            break (row, line);
-        }
+    // Each line with its number (1-based, counting empty and comment lines too, as editors do).
+    let mut lines = text
+        .split('\n')
+        .map(|line| line.trim_end_matches('\r'))
+        .zip(1usize..);
+    let Some((header, header_row)) = lines.by_ref().find(|(line, _)| is_content(line)) else {
+        return Err(err(
+            FormatErrorKind::Invalid,
+            "header row",
+            "the file has no header row".into(),
+        ));
     };
     let delim = delimiter(header);
     let decimal_comma = matches!(delim, Some(';' | '\t'));
@@ -458,33 +345,25 @@ fn read_unhashed(
     let slots: Vec<Option<usize>> = (0..columns.len())
         .map(|c| lead_cols.iter().position(|&k| k == c))
         .collect();
-    // `delimiter` picks only ',', ';' or tab, all ASCII; with a single column, a delimiter that
-    // cannot occur inside a line stands in.
     let layout = RowLayout {
         file_name,
         names: &names,
         slots: &slots,
-        lead_columns: &lead_cols,
-        time_column: time_col.or(index_col),
         leads: lead_cols.len(),
         delim,
-        delim_byte: delim.map_or(b'\n', |d| d as u8),
         decimal_comma,
     };
-    // Large files of plain rows are read in pieces on every core; any other file, or one whose
-    // pieces meet a row that is not plain, is read row by row, which also names any problem.
-    let table =
-        pieces::Plan::new(text.as_bytes(), pos, row + 1, &layout).and_then(pieces::Plan::read);
+    // One row per line at most: room for them all up front (within the sample limit), so a
+    // long recording is not copied as its vectors grow.
+    let max_rows = (memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1)
+        .min(MAX_TOTAL_SAMPLES / layout.leads);
     let Table {
         mut samples,
         times,
         time_lines,
         rows,
         missing,
-    } = match table {
-        Some(table) => table,
-        None => read_rows(text, pos, row, &layout)?,
-    };
+    } = read_rows(lines, &layout, max_rows)?;
     if rows == 0 {
         return Err(err(
             FormatErrorKind::Truncated,
@@ -508,18 +387,11 @@ fn read_unhashed(
     let suffixed = lead_cols
         .iter()
         .any(|&c| matches!(columns[c], Column::Lead { units: Some(_), .. }));
+    let mut silent_header_units = CsvUnits::Microvolts;
     if options.units.is_none() && !suffixed {
-        let max = samples
-            .iter()
-            .flatten()
-            .filter(|v| v.is_finite())
-            .fold(0.0f64, |m, v| m.max(v.abs()));
-        let mut note = "no units in the header or options: values read as µV".to_string();
-        if max > 0.0 && max < 20.0 {
-            note = format!(
-                "{note} (largest |value| is {max}, small for µV: if the file is in mV give the units option)"
-            );
-        }
+        let (units, note) = units_from_amplitudes(&samples)
+            .map_err(|problem| err(FormatErrorKind::Invalid, "units", problem))?;
+        silent_header_units = units;
         notes.push(note);
     }
     let mut leads = Vec::with_capacity(lead_cols.len());
@@ -539,7 +411,7 @@ fn read_unhashed(
         }
         let scale = units
             .or(options.units)
-            .unwrap_or(CsvUnits::Microvolts)
+            .unwrap_or(silent_header_units)
             .microvolts_per_unit();
         let values = std::mem::take(&mut samples[slot]);
         let values = if scale == 1.0 {
@@ -562,7 +434,7 @@ fn read_unhashed(
         provenance: Provenance {
             format: Format::Csv,
             file_name: file_name.to_string(),
-            sha256: String::new(),
+            sha256: sha256_hex(bytes),
             byte_len: bytes.len() as u64,
         },
         annotations: Vec::new(),
@@ -579,20 +451,77 @@ fn read_unhashed(
     })
 }
 
-/// What the row readers need to know of the header.
+/// Lead peaks (the median over the leads of each lead's largest |value|) from which a file
+/// with no units is read as millivolts: an ECG lead peaks at some 0.3–3 mV.
+const MILLIVOLT_PEAKS: std::ops::RangeInclusive<f64> = 0.05..=20.0;
+/// Lead peaks from which such a file is read as microvolts (300–3000 µV in an ECG; 100 µV
+/// leaves room for a low-voltage recording).
+const MICROVOLT_PEAK_MIN: f64 = 100.0;
+
+/// The units of a file whose header and options name none, decided from its amplitudes, with
+/// the note that says so; `Err` with the problem when the amplitudes fit neither millivolts
+/// nor microvolts. The median over the leads of each lead's largest |value| decides, so that
+/// an artefact in one lead does not.
+fn units_from_amplitudes(samples: &[Vec<f64>]) -> Result<(CsvUnits, String), String> {
+    const PREFIX: &str = "no units in the header or options";
+    let mut peaks: Vec<f64> = samples
+        .iter()
+        .map(|lead| {
+            lead.iter()
+                .filter(|v| v.is_finite())
+                .fold(0.0f64, |m, v| m.max(v.abs()))
+        })
+        .collect();
+    // Leads that are all zero (or all missing) say nothing about the units.
+    peaks.retain(|&p| p > 0.0);
+    peaks.sort_by(f64::total_cmp);
+    let peak = match peaks.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => peaks[n / 2],
+        n => f64::midpoint(peaks[n / 2 - 1], peaks[n / 2]),
+    };
+    let shown = trimmed(peak, 6);
+    let give_units = "give the units (--units uV, mV or V, or a header suffix such as II_mV)";
+    if peak == 0.0 {
+        Ok((
+            CsvUnits::Microvolts,
+            format!("{PREFIX}: values read as µV (every value is 0, so the units change nothing)"),
+        ))
+    } else if peak >= MICROVOLT_PEAK_MIN {
+        Ok((
+            CsvUnits::Microvolts,
+            format!(
+                "{PREFIX}: values read as µV, from their amplitudes (the leads peak at a median |value| of {shown})"
+            ),
+        ))
+    } else if MILLIVOLT_PEAKS.contains(&peak) {
+        Ok((
+            CsvUnits::Millivolts,
+            format!(
+                "{PREFIX}: values read as mV, from their amplitudes (the leads peak at a median |value| of {shown}; in µV every lead would be flat)"
+            ),
+        ))
+    } else if peak < *MILLIVOLT_PEAKS.start() {
+        Err(format!(
+            "{PREFIX}, and the amplitudes do not tell: the leads peak at a median |value| of {shown}, too small for mV (at least {}): volts, or a flat recording; {give_units}",
+            MILLIVOLT_PEAKS.start()
+        ))
+    } else {
+        Err(format!(
+            "{PREFIX}, and the amplitudes do not tell: the leads peak at a median |value| of {shown}, too large for mV (at most {}) and too small for µV (at least {MICROVOLT_PEAK_MIN}); {give_units}",
+            MILLIVOLT_PEAKS.end()
+        ))
+    }
+}
+
+/// What the row reader needs to know of the header.
 struct RowLayout<'a> {
     file_name: &'a str,
     names: &'a [String],
     /// Per column: its lead's slot, or `None` for the time/sample column.
     slots: &'a [Option<usize>],
-    /// Per lead slot: its column.
-    lead_columns: &'a [usize],
-    /// The time or sample-index column, if any.
-    time_column: Option<usize>,
     leads: usize,
     delim: Option<char>,
-    /// The delimiter as a byte: `\n` for a single column (it cannot occur inside a line).
-    delim_byte: u8,
     decimal_comma: bool,
 }
 
@@ -600,100 +529,48 @@ struct RowLayout<'a> {
 struct Table {
     samples: Vec<Vec<f64>>,
     times: Vec<f64>,
-    time_lines: TimeLines,
+    /// The line number of each time value (comments or blank lines may lie between rows).
+    time_lines: Vec<usize>,
     rows: usize,
     /// Empty lead cells, read as NaN.
     missing: usize,
 }
 
-/// The line numbers (1-based, as in error messages) of the time column's values.
-enum TimeLines {
-    /// One per value: comments or blank lines may lie between rows.
-    Listed(Vec<usize>),
-    /// The values are on consecutive lines from this one.
-    Consecutive(usize),
-}
-
-impl TimeLines {
-    /// The line of time value `k`.
-    fn line(&self, k: usize) -> usize {
-        match self {
-            Self::Listed(lines) => lines.get(k).copied().unwrap_or_default(),
-            Self::Consecutive(first) => first + k,
-        }
-    }
-}
-
-/// Reads the lines from byte `pos` on, row by row; `row` is the number of the line before.
-fn read_rows(
-    text: &str,
-    mut pos: usize,
-    mut row: usize,
+/// Reads the data rows from the lines after the header (each with its line number);
+/// `max_rows` sizes the vectors.
+fn read_rows<'t>(
+    lines: impl Iterator<Item = (&'t str, usize)>,
     layout: &RowLayout<'_>,
+    max_rows: usize,
 ) -> Result<Table, FormatError> {
     let err = |kind, field: &str, problem: String| {
         FormatError::new(layout.file_name, kind, field, problem)
     };
-    let (names, slots, delim) = (layout.names, layout.slots, layout.delim);
-    let columns = slots.len();
-    let cell_end_bits = plain_rows::cell_ends(text.as_bytes(), layout.delim_byte);
-    // Room for every row up front (one line per row at most), within the sample limit.
-    let expected_rows = (cell_end_bits.newlines + 1).min(MAX_TOTAL_SAMPLES / layout.leads);
-    // Written by row index (no per-value length bookkeeping), cut to the row count at the end.
-    // Data rows are lines after the header, so fewer than `expected_rows`, and the limit check
-    // at the top of the loop keeps `rows` below `MAX_TOTAL_SAMPLES / leads` too: every
-    // `samples[slot][rows]` below is in bounds.
+    let columns = layout.slots.len();
+    let has_time = layout.slots.contains(&None);
     let mut samples: Vec<Vec<f64>> = (0..layout.leads)
-        .map(|_| vec![0.0; expected_rows])
+        .map(|_| Vec::with_capacity(max_rows))
         .collect();
-    let mut time_lines: Vec<usize> = Vec::new();
-    let mut times: Vec<f64> = Vec::with_capacity(if layout.time_column.is_some() {
-        expected_rows
-    } else {
-        0
-    });
-    let mut missing = 0usize;
-    let mut rows = 0usize;
+    let mut times = Vec::with_capacity(if has_time { max_rows } else { 0 });
+    let mut time_lines = Vec::with_capacity(if has_time { max_rows } else { 0 });
+    let (mut rows, mut missing) = (0usize, 0usize);
     let mut cells: Vec<&str> = Vec::with_capacity(columns);
-    let mut cell_ends = SetBits::from(&cell_end_bits.words, pos);
-    let mut row_values = vec![0.0; columns];
-    let too_many = |row: usize| {
-        err(
-            FormatErrorKind::TooLarge,
-            &format!("row {row}"),
-            format!("more than {MAX_TOTAL_SAMPLES} samples in all"),
-        )
-    };
-    while pos < text.len() {
-        row += 1;
-        let full = (rows + 1) * layout.leads > MAX_TOTAL_SAMPLES;
-        // Fast path: a row of plain decimals, no missing values, the right cell count.
-        if !full
-            && let Some(next) =
-                plain_rows::plain_line(text.as_bytes(), &mut cell_ends, pos, &mut row_values)
-        {
-            for (&v, &slot) in row_values.iter().zip(slots) {
-                if let Some(slot) = slot {
-                    samples[slot][rows] = v;
-                } else {
-                    times.push(v);
-                    time_lines.push(row);
-                }
-            }
-            rows += 1;
-            pos = next;
-            continue;
-        }
-        let (line, next) = line_at(text, pos);
-        pos = next;
-        cell_ends = SetBits::from(&cell_end_bits.words, pos);
+    for (line, row) in lines {
         if !is_content(line) {
             continue;
         }
-        if full {
-            return Err(too_many(row));
+        if (rows + 1) * layout.leads > MAX_TOTAL_SAMPLES {
+            return Err(err(
+                FormatErrorKind::TooLarge,
+                &format!("row {row}"),
+                format!("more than {MAX_TOTAL_SAMPLES} samples in all"),
+            ));
         }
-        split_cells(line, delim, &mut cells);
+        cells.clear();
+        match layout.delim {
+            Some(d) => cells.extend(line.split(d)),
+            None => cells.push(line),
+        }
         if cells.len() != columns {
             return Err(err(
                 FormatErrorKind::Inconsistent,
@@ -705,57 +582,44 @@ fn read_rows(
                 ),
             ));
         }
-        for (c, cell) in cells.iter().enumerate() {
-            let field = || format!("row {row}, column {} ({})", c + 1, unquote(&names[c]));
+        for (c, (cell, slot)) in cells.iter().zip(layout.slots).enumerate() {
+            let field = || {
+                format!(
+                    "row {row}, column {} ({})",
+                    c + 1,
+                    unquote(&layout.names[c])
+                )
+            };
             let value = number(cell, layout.decimal_comma)
                 .map_err(|p| err(FormatErrorKind::Invalid, &field(), p))?;
-            match slots[c] {
-                None => {
-                    let Some(v) = value else {
-                        return Err(err(
-                            FormatErrorKind::Invalid,
-                            &field(),
-                            "the time/sample column has no value".into(),
-                        ));
-                    };
+            match (slot, value) {
+                (Some(slot), Some(v)) => samples[*slot].push(v),
+                (Some(slot), None) => {
+                    missing += 1;
+                    samples[*slot].push(f64::NAN);
+                }
+                (None, Some(v)) => {
                     times.push(v);
                     time_lines.push(row);
                 }
-                Some(slot) => {
-                    if value.is_none() {
-                        missing += 1;
-                    }
-                    samples[slot][rows] = value.unwrap_or(f64::NAN);
+                (None, None) => {
+                    return Err(err(
+                        FormatErrorKind::Invalid,
+                        &field(),
+                        "the time/sample column has no value".into(),
+                    ));
                 }
             }
         }
         rows += 1;
     }
-    for values in &mut samples {
-        values.truncate(rows);
-    }
     Ok(Table {
         samples,
         times,
-        time_lines: TimeLines::Listed(time_lines),
+        time_lines,
         rows,
         missing,
     })
-}
-
-/// The smallest and the largest step between consecutive time stamps, in four independent
-/// lanes: one running minimum waited on each step's result (measured).
-fn step_range(times: &[f64]) -> (f64, f64) {
-    let (mut low, mut high) = ([f64::INFINITY; 4], [f64::NEG_INFINITY; 4]);
-    let steps = times.windows(2).map(|p| p[1] - p[0]);
-    for (k, step) in steps.enumerate() {
-        low[k % 4] = low[k % 4].min(step);
-        high[k % 4] = high[k % 4].max(step);
-    }
-    (
-        low.into_iter().fold(f64::INFINITY, f64::min),
-        high.into_iter().fold(f64::NEG_INFINITY, f64::max),
-    )
 }
 
 /// The sample rate from the option and/or the time column.
@@ -764,7 +628,7 @@ fn sample_rate(
     columns: &[Column],
     time_col: Option<usize>,
     names: &[String],
-    (times, time_lines): (&[f64], &TimeLines),
+    (times, time_lines): (&[f64], &[usize]),
     options: &CsvOptions,
     notes: &mut Vec<String>,
 ) -> Result<f64, FormatError> {
@@ -808,21 +672,22 @@ fn sample_rate(
             // Steps are compared with the median step, so the row named is the one that breaks
             // the rhythm rather than the first row of a file whose mean was pulled off. When
             // the steps span less than the tolerance of the smallest, none can be off whatever
-            // the median (it lies between them, and rounding is monotonic), so the median's
-            // sort is skipped: the common case, and most of this function's time.
-            let (low, high) = step_range(times);
+            // the median (it lies between them), so the sort for the median is skipped: the
+            // common case, and on a long recording most of this function's time.
+            let steps = || times.windows(2).map(|p| p[1] - p[0]);
+            let low = steps().fold(f64::INFINITY, f64::min);
+            let high = steps().fold(f64::NEG_INFINITY, f64::max);
             if !(low > 0.0 && high - low <= TIME_STEP_TOLERANCE * low) {
-                let mut steps: Vec<f64> = times.windows(2).map(|p| p[1] - p[0]).collect();
-                let middle = steps.len() / 2;
-                let median = *steps.select_nth_unstable_by(middle, f64::total_cmp).1;
-                for (k, pair) in times.windows(2).enumerate() {
-                    let step = pair[1] - pair[0];
+                let mut sorted: Vec<f64> = steps().collect();
+                let middle = sorted.len() / 2;
+                let median = *sorted.select_nth_unstable_by(middle, f64::total_cmp).1;
+                for (k, step) in steps().enumerate() {
                     if (step - median).abs() > TIME_STEP_TOLERANCE * median {
                         return Err(err(
                             FormatErrorKind::Inconsistent,
                             format!(
                                 "row {}, column {} ({col_name})",
-                                time_lines.line(k + 1),
+                                time_lines.get(k + 1).copied().unwrap_or_default(),
                                 c + 1
                             ),
                             format!(

@@ -13,10 +13,11 @@
 mod dataset;
 
 use self::dataset::{Code, Ctx, DataSet, Tag, tag_name};
-use super::{FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput};
-use crate::formats::Format;
+use super::{
+    FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput, sha256_hex,
+};
 use crate::record::{
-    Annotation, AnnotationKind, Calibration, EcgRecord, LeadId, LeadSignal, PatientInfo,
+    Annotation, AnnotationKind, Calibration, EcgRecord, Format, LeadId, LeadSignal, PatientInfo,
     Provenance, RepresentativeBeats, StandardLead,
 };
 
@@ -57,11 +58,6 @@ const ECG_SOP_CLASSES: [&str; 2] = [
 
 /// Reads a DICOM ECG file held in memory.
 pub fn read(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
-    super::read_hashed(bytes, || read_unhashed(bytes, file_name))
-}
-
-/// [`read`] with the provenance hash left empty: [`super::read_hashed`] computes it alongside.
-fn read_unhashed(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
     let ctx = Ctx { file: file_name };
     let file = dataset::parse(bytes, ctx)?;
     let ds = &file.body;
@@ -144,7 +140,7 @@ fn read_unhashed(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatErr
         provenance: Provenance {
             format: Format::Dicom,
             file_name: file_name.to_string(),
-            sha256: String::new(),
+            sha256: sha256_hex(bytes),
             byte_len: bytes.len() as u64,
         },
         annotations,

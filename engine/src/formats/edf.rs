@@ -13,6 +13,8 @@
 //!   record holds microvolts only.
 //! - An ECG channel (a standard lead, or a label starting with ECG/EKG) with a dimension that
 //!   is not a voltage is an error: guessing its scale would mis-state every amplitude.
+//! - A file with no ECG channel at all (every label unrecognisable) is an error naming the
+//!   labels found: its signals cannot be placed as leads.
 //! - Free-text header fields (patient, recording, label, transducer, prefilter) with bytes
 //!   outside printable ASCII are decoded as Latin-1 with a note (many real files carry accented
 //!   names); numeric and structural fields must be ASCII.
@@ -671,6 +673,27 @@ fn decode_signals(
             FormatErrorKind::Invalid,
             "signals",
             "no ECG or other voltage channel (only annotations or non-voltage signals)",
+        ));
+    }
+    // Labels that name no ECG lead would be read as leads nobody can place, every standard lead
+    // "missing", and then measured as flat: such a file is refused, naming what it holds.
+    if !channels
+        .iter()
+        .any(|c| is_ecg_label(&c.signal.source_label))
+    {
+        let labels: Vec<String> = signals
+            .iter()
+            .filter(|s| !s.is_annotation())
+            .map(|s| format!("'{}'", s.label))
+            .collect();
+        return Err(ctx.err(
+            FormatErrorKind::Invalid,
+            "signal labels",
+            format!(
+                "no recognisable ECG lead among {} (expected standard lead names such as I, II, \
+                 aVF, V1, or labels starting with ECG or EKG)",
+                labels.join(", ")
+            ),
         ));
     }
     // Annotation onsets are relative to the file start; the data start at the first

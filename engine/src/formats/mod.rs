@@ -3,26 +3,45 @@
 //!
 //! Every reader takes bytes (so it can be fuzzed) and returns the same [`SignalInput`]; every
 //! failure is a [`FormatError`] naming the file, the field and the problem.
+//!
+//! # The pattern a reader follows
+//! A reader is one module (a folder when it needs more than one file) with a
+//! `pub fn read(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError>` that a
+//! reviewer can follow from top to bottom, on one thread:
+//! 1. Check the size against the limits below before allocating anything the file declares
+//!    ([`MAX_TOTAL_SAMPLES`], [`MAX_CHANNELS`]).
+//! 2. Parse the container as it is: binary headers field by field with explicit bounds
+//!    checks; text with `str`/`memchr` splitting and the standard library's number parsing;
+//!    XML with `roxmltree` on the document as given.
+//! 3. Convert to microvolts with the file's own gain, offset and units; a unit the reader
+//!    cannot name is an error, never a guess kept silent (a guess is a processing note).
+//! 4. Build the [`EcgRecord`] with its [`Provenance`](crate::record::Provenance) (format tag, file name, [`sha256_hex`] of
+//!    the bytes), call `validate()` and `derive_limb_leads()`, and return the patient data
+//!    apart in [`PatientInfo`].
+//!
+//! To add a format: add its tag to [`Format`] (in `crate::record`), its module here, one
+//! content test in [`detect`] (magic bytes or a root element, never the file name alone) and
+//! one arm in [`read_detected`]; add its fixtures and malformed variants under
+//! `tests/fixtures/`, and a fuzz target under `fuzz/`.
+//!
+//! No `unsafe` anywhere in the readers: they parse untrusted files.
+#![forbid(unsafe_code)]
 
 pub mod aecg;
 pub mod csv;
 pub mod dicom;
 pub mod edf;
 pub mod image;
-mod sharing;
-mod swar;
 pub mod wfdb;
-#[cfg(target_arch = "x86_64")]
-mod wide_cells;
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::record::{EcgRecord, PatientInfo};
 
 pub use self::image::EcgImage;
+pub use crate::record::Format;
 
 /// Files larger than this are refused before they are read into memory.
 pub const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
@@ -31,45 +50,6 @@ pub const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
 pub const MAX_TOTAL_SAMPLES: usize = 50_000_000;
 /// Channels a reader accepts in one record.
 pub const MAX_CHANNELS: usize = 256;
-
-/// The file formats the workstation reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Format {
-    Wfdb,
-    Edf,
-    EdfPlus,
-    Dicom,
-    Aecg,
-    Csv,
-    Png,
-    Jpeg,
-}
-
-impl Format {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Wfdb => "wfdb",
-            Self::Edf => "edf",
-            Self::EdfPlus => "edf+",
-            Self::Dicom => "dicom",
-            Self::Aecg => "hl7-aecg",
-            Self::Csv => "csv",
-            Self::Png => "png",
-            Self::Jpeg => "jpeg",
-        }
-    }
-
-    pub fn is_image(self) -> bool {
-        matches!(self, Self::Png | Self::Jpeg)
-    }
-}
-
-impl std::fmt::Display for Format {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// What went wrong, for callers and tests that need to tell problems apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,21 +155,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Recognises a format from the bytes (and, only to break ties between text formats, the
-/// file name). Returns `None` when nothing matches.
-/// Runs a reader while a helper core computes the SHA-256 of the same bytes, then puts the
-/// hash into the record's provenance, which the reader leaves empty. The hash is independent
-/// of the parse and a fifth of a text reader's time, so on a multi-core machine it is free.
-fn read_hashed(
-    bytes: &[u8],
-    read: impl FnOnce() -> Result<SignalInput, FormatError>,
-) -> Result<SignalInput, FormatError> {
-    let (sha256, read) = sharing::hash_while(bytes, read);
-    read.map(|mut input| {
-        input.record.provenance.sha256 = sha256;
-        input
-    })
-}
-
+/// file name). Returns `None` when nothing matches. Binary formats are told by their magic
+/// bytes first, then XML by its root element, then the text formats.
 pub fn detect(bytes: &[u8], file_name: &str) -> Option<Format> {
     if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
         return Some(Format::Dicom);
@@ -244,19 +211,6 @@ pub fn read_file_bytes(path: &Path) -> Result<Vec<u8>, FormatError> {
             ),
         ));
     }
-    // A large CSV file is hashed and parsed with a helper core: wake it now, so that its
-    // wake-up (some 45 µs on the reference VM) passes while the file is read. Only where the
-    // name says CSV: for the other formats it measured no gain (their parse is short, or the
-    // helper's part is not what the read waits on), and a wake-up costs the caller 15–20 µs.
-    // The name decides nothing else: the format is still found from the content.
-    let named_csv = path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-        ["csv", "tsv", "txt"]
-            .iter()
-            .any(|c| e.eq_ignore_ascii_case(c))
-    });
-    if named_csv && usize::try_from(meta.len()).is_ok_and(sharing::worth_a_helper) {
-        sharing::wake_helpers();
-    }
     std::fs::read(path)
         .map_err(|e| FormatError::new(&name, FormatErrorKind::Io, "file", e.to_string()))
 }
@@ -282,26 +236,14 @@ pub fn load_path(path: &Path, options: &LoadOptions) -> Result<EcgInput, FormatE
         return wfdb::read_from_dir(&bytes, &hea).map(|s| EcgInput::Signal(Box::new(s)));
     }
     let bytes = read_file_bytes(path)?;
-    let Some(format) = detect(&bytes, &name) else {
-        return Err(FormatError::new(
-            &name,
-            FormatErrorKind::Unrecognised,
-            "content",
-            "not WFDB, EDF/EDF+, DICOM, HL7 aECG, CSV, PNG or JPEG",
-        ));
-    };
+    let format = detect(&bytes, &name).ok_or_else(|| unrecognised(&name))?;
+    if format == Format::Wfdb {
+        return wfdb::read_from_dir(&bytes, path).map(|s| EcgInput::Signal(Box::new(s)));
+    }
     let file_name = path
         .file_name()
         .map_or_else(|| name.clone(), |f| f.to_string_lossy().into_owned());
-    let signal = match format {
-        Format::Wfdb => wfdb::read_from_dir(&bytes, path)?,
-        Format::Edf | Format::EdfPlus => edf::read(&bytes, &file_name)?,
-        Format::Dicom => dicom::read(&bytes, &file_name)?,
-        Format::Aecg => aecg::read(&bytes, &file_name)?,
-        Format::Csv => csv::read(&bytes, &file_name, &options.csv)?,
-        Format::Png | Format::Jpeg => return image::read(&bytes, &file_name).map(EcgInput::Image),
-    };
-    Ok(EcgInput::Signal(Box::new(signal)))
+    read_detected(format, &bytes, &file_name, options)
 }
 
 /// Reads bytes already in memory (all formats except WFDB, whose data lives in a second file).
@@ -310,14 +252,26 @@ pub fn load_bytes(
     file_name: &str,
     options: &LoadOptions,
 ) -> Result<EcgInput, FormatError> {
-    let Some(format) = detect(bytes, file_name) else {
-        return Err(FormatError::new(
-            file_name,
-            FormatErrorKind::Unrecognised,
-            "content",
-            "not WFDB, EDF/EDF+, DICOM, HL7 aECG, CSV, PNG or JPEG",
-        ));
-    };
+    let format = detect(bytes, file_name).ok_or_else(|| unrecognised(file_name))?;
+    read_detected(format, bytes, file_name, options)
+}
+
+fn unrecognised(file_name: &str) -> FormatError {
+    FormatError::new(
+        file_name,
+        FormatErrorKind::Unrecognised,
+        "content",
+        "not WFDB, EDF/EDF+, DICOM, HL7 aECG, CSV, PNG or JPEG",
+    )
+}
+
+/// Hands bytes of a detected format to its reader: the one place a new format is wired in.
+fn read_detected(
+    format: Format,
+    bytes: &[u8],
+    file_name: &str,
+    options: &LoadOptions,
+) -> Result<EcgInput, FormatError> {
     let signal = match format {
         Format::Wfdb => {
             return Err(FormatError::new(

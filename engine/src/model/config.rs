@@ -1,42 +1,22 @@
 //! `config.json` of a Qwen2-VL checkpoint, in every spelling transformers has written: the
 //! flat layout of 4.4x (text fields at the top level, `rope_scaling.mrope_section`, vision
 //! `in_chans`) and the nested layout of 5.x (`text_config`, `vision_config`, `rope_parameters`).
-//! The field readers and the text/rope parsing are shared with Qwen3-VL
-//! ([`crate::model::qwen3vl::config`]); [`ModelConfig`] is either family's configuration.
+//! The field readers and the one [`TextConfig`] builder live in `text` (a leaf module both
+//! families use: [`crate::model::qwen3vl::config`] imports it, not this file);
+//! [`ModelConfig`] is either family's configuration.
 
 use serde_json::Value;
 
 use super::ModelError;
-use super::rope::MropeLayout;
 
-/// Sizes beyond these are refused before anything is allocated.
-pub(crate) const MAX_VOCAB: usize = 4_000_000;
-pub(crate) const MAX_WIDTH: usize = 65_536;
-pub(crate) const MAX_LAYERS: usize = 1_024;
+pub(crate) mod text;
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct TextConfig {
-    pub vocab_size: usize,
-    pub hidden_size: usize,
-    pub intermediate_size: usize,
-    pub num_layers: usize,
-    pub num_heads: usize,
-    pub num_kv_heads: usize,
-    pub head_dim: usize,
-    pub rms_norm_eps: f64,
-    pub rope_theta: f64,
-    /// Rotary half-dimensions given to the temporal, height and width position ids.
-    pub mrope_section: [usize; 3],
-    /// How those half-dimensions are laid out (chunked in Qwen2-VL, interleaved in Qwen3-VL).
-    pub mrope_layout: MropeLayout,
-    pub tie_word_embeddings: bool,
-    /// Biases on the q, k and v projections (Qwen2: yes; Qwen3: `attention_bias`, default no).
-    pub qkv_bias: bool,
-    /// Bias on the output projection (Qwen2: no; Qwen3: `attention_bias`).
-    pub o_bias: bool,
-    /// Per-head RMSNorm on q and k (Qwen3's `q_norm`/`k_norm`).
-    pub qk_norm: bool,
-}
+pub use self::text::TextConfig;
+// `MAX_LAYERS` is re-exported for the model code that checks layer counts against it.
+pub(crate) use self::text::MAX_LAYERS;
+use self::text::{
+    Fields, QWEN2_VL_TEXT, check_activation, eos_ids, token_id, vision_width_and_heads,
+};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct VisionConfig {
@@ -123,238 +103,6 @@ impl ModelConfig {
     }
 }
 
-/// Reads a field from the nested section first, then the top level (flat layout).
-pub(crate) struct Fields<'a> {
-    pub file: &'a str,
-    pub section: Option<&'a Value>,
-    pub top: &'a Value,
-    pub section_name: &'a str,
-}
-
-impl<'a> Fields<'a> {
-    pub fn find(&self, key: &str) -> Option<&'a Value> {
-        self.section
-            .and_then(|s| s.get(key))
-            .filter(|v| !v.is_null())
-            .or_else(|| self.top.get(key).filter(|v| !v.is_null()))
-    }
-
-    pub fn field_name(&self, key: &str) -> String {
-        if self.section.is_some() {
-            format!("{}.{key}", self.section_name)
-        } else {
-            key.to_string()
-        }
-    }
-
-    pub fn usize_opt(&self, key: &str) -> Result<Option<usize>, ModelError> {
-        match self.find(key) {
-            None => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .and_then(|n| usize::try_from(n).ok())
-                .map(Some)
-                .ok_or_else(|| {
-                    ModelError::config(
-                        self.file,
-                        self.field_name(key),
-                        format!("expected a non-negative integer, found {v}"),
-                    )
-                }),
-        }
-    }
-
-    pub fn usize(&self, key: &str, max: usize) -> Result<usize, ModelError> {
-        let n = self
-            .usize_opt(key)?
-            .ok_or_else(|| ModelError::config(self.file, self.field_name(key), "missing"))?;
-        if n == 0 || n > max {
-            return Err(ModelError::config(
-                self.file,
-                self.field_name(key),
-                format!("{n} is outside 1..={max}"),
-            ));
-        }
-        Ok(n)
-    }
-
-    pub fn f64_or(&self, key: &str, default: f64) -> Result<f64, ModelError> {
-        match self.find(key) {
-            None => Ok(default),
-            Some(v) => v
-                .as_f64()
-                .filter(|x| x.is_finite() && *x > 0.0)
-                .ok_or_else(|| {
-                    ModelError::config(
-                        self.file,
-                        self.field_name(key),
-                        format!("expected a positive number, found {v}"),
-                    )
-                }),
-        }
-    }
-}
-
-pub(crate) fn token_id(
-    file: &str,
-    top: &Value,
-    keys: &[&str],
-    default: Option<u32>,
-) -> Result<u32, ModelError> {
-    for key in keys {
-        if let Some(v) = top.get(*key).filter(|v| !v.is_null()) {
-            return v
-                .as_u64()
-                .and_then(|n| u32::try_from(n).ok())
-                .ok_or_else(|| ModelError::config(file, *key, format!("not a token id: {v}")));
-        }
-    }
-    default.ok_or_else(|| ModelError::config(file, keys[0], "missing"))
-}
-
-pub(crate) fn ids_of(v: Option<&Value>) -> Vec<u32> {
-    match v {
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .and_then(|n| u32::try_from(n).ok())
-            .into_iter()
-            .collect(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|x| x.as_u64().and_then(|n| u32::try_from(n).ok()))
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// The rope object (`rope_parameters` in 5.x, `rope_scaling` in 4.x) of a text section.
-pub(crate) fn rope_object<'a>(t: &Fields<'a>) -> Option<&'a Value> {
-    t.find("rope_parameters")
-        .filter(|v| v.is_object())
-        .or_else(|| t.find("rope_scaling").filter(|v| v.is_object()))
-}
-
-/// The rotary base and `mrope_section` of a text section: the theta lives in
-/// `rope_parameters.rope_theta` or the plain `rope_theta` field (`default_theta` when neither).
-pub(crate) fn parse_rope(
-    t: &Fields<'_>,
-    head_dim: usize,
-    default_theta: f64,
-) -> Result<(f64, [usize; 3]), ModelError> {
-    let file = t.file;
-    let rope = rope_object(t);
-    let rope_theta = match rope
-        .and_then(|r| r.get("rope_theta"))
-        .and_then(Value::as_f64)
-    {
-        Some(theta) if theta.is_finite() && theta > 0.0 => theta,
-        _ => t.f64_or("rope_theta", default_theta)?,
-    };
-    let section: Vec<usize> = rope
-        .and_then(|r| r.get("mrope_section"))
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_u64().and_then(|n| usize::try_from(n).ok()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mrope_section: [usize; 3] = match section.as_slice() {
-        [a, b, c] if a + b + c == head_dim / 2 => [*a, *b, *c],
-        [] => {
-            return Err(ModelError::config(
-                file,
-                t.field_name("rope_parameters.mrope_section"),
-                "missing (neither rope_parameters nor rope_scaling has mrope_section)",
-            ));
-        }
-        other => {
-            return Err(ModelError::config(
-                file,
-                t.field_name("rope_parameters.mrope_section"),
-                format!(
-                    "{other:?} must be three numbers summing to head_dim/2 = {}",
-                    head_dim / 2
-                ),
-            ));
-        }
-    };
-    Ok((rope_theta, mrope_section))
-}
-
-/// `hidden_size`, `num_attention_heads` and `num_key_value_heads` (default: as many as the
-/// attention heads) of a text section, the kv heads dividing the attention heads.
-pub(crate) fn text_heads(t: &Fields<'_>) -> Result<(usize, usize, usize), ModelError> {
-    let hidden_size = t.usize("hidden_size", MAX_WIDTH)?;
-    let num_heads = t.usize("num_attention_heads", MAX_WIDTH)?;
-    let num_kv_heads = t.usize_opt("num_key_value_heads")?.unwrap_or(num_heads);
-    if num_kv_heads == 0 || num_heads % num_kv_heads != 0 {
-        return Err(ModelError::config(
-            t.file,
-            t.field_name("num_key_value_heads"),
-            format!("{num_kv_heads} does not divide num_attention_heads {num_heads}"),
-        ));
-    }
-    Ok((hidden_size, num_heads, num_kv_heads))
-}
-
-/// The vision tower's width (`width_key`) and head count, checked so every head splits into a
-/// multiple of 4 (the 2-D rotary embedding rotates row and column halves of each half-head).
-pub(crate) fn vision_width_and_heads(
-    v: &Fields<'_>,
-    width_key: &str,
-) -> Result<(usize, usize), ModelError> {
-    let width = v.usize(width_key, MAX_WIDTH)?;
-    let heads = v.usize("num_heads", MAX_WIDTH)?;
-    if width % heads != 0 || (width / heads) % 4 != 0 {
-        return Err(ModelError::config(
-            v.file,
-            v.field_name("num_heads"),
-            format!("{heads} heads do not split {width_key} {width} into a multiple of 4"),
-        ));
-    }
-    Ok((width, heads))
-}
-
-/// Refuses an activation other than `expected` in the field `key` (absent is fine).
-pub(crate) fn check_activation(
-    f: &Fields<'_>,
-    key: &str,
-    expected: &str,
-    model: &str,
-) -> Result<(), ModelError> {
-    match f.find(key).and_then(Value::as_str) {
-        Some(act) if act != expected => Err(ModelError::config(
-            f.file,
-            f.field_name(key),
-            format!("'{act}' is not supported ({model} uses {expected})"),
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// `tie_word_embeddings` at the top level, else in the text section; false when absent.
-pub(crate) fn tie_word_embeddings(top: &Value, text_section: Option<&Value>) -> bool {
-    top.get("tie_word_embeddings")
-        .and_then(Value::as_bool)
-        .or_else(|| {
-            text_section
-                .and_then(|s| s.get("tie_word_embeddings"))
-                .and_then(Value::as_bool)
-        })
-        .unwrap_or(false)
-}
-
-/// End-of-sequence ids at the top level, else in the text section.
-pub(crate) fn eos_ids(top: &Value, text_section: Option<&Value>) -> Vec<u32> {
-    let ids = ids_of(top.get("eos_token_id"));
-    if ids.is_empty() {
-        ids_of(text_section.and_then(|s| s.get("eos_token_id")))
-    } else {
-        ids
-    }
-}
-
 impl Qwen2VlConfig {
     /// Parses `config.json` text. `file` names it in errors.
     pub fn from_json(file: &str, text: &str) -> Result<Self, ModelError> {
@@ -383,35 +131,8 @@ impl Qwen2VlConfig {
             top: &top,
             section_name: "text_config",
         };
-        let (hidden_size, num_heads, num_kv_heads) = text_heads(&t)?;
-        if hidden_size % num_heads != 0 {
-            return Err(ModelError::config(
-                file,
-                t.field_name("num_attention_heads"),
-                format!("{num_heads} does not divide hidden_size {hidden_size}"),
-            ));
-        }
-        let head_dim = hidden_size / num_heads;
-        check_activation(&t, "hidden_act", "silu", "Qwen2-VL")?;
-        let (rope_theta, mrope_section) = parse_rope(&t, head_dim, 1_000_000.0)?;
-        let tie_word_embeddings = tie_word_embeddings(&top, text_section);
-        let text = TextConfig {
-            vocab_size: t.usize("vocab_size", MAX_VOCAB)?,
-            hidden_size,
-            intermediate_size: t.usize("intermediate_size", MAX_WIDTH * 8)?,
-            num_layers: t.usize("num_hidden_layers", MAX_LAYERS)?,
-            num_heads,
-            num_kv_heads,
-            head_dim,
-            rms_norm_eps: t.f64_or("rms_norm_eps", 1e-6)?,
-            rope_theta,
-            mrope_section,
-            mrope_layout: MropeLayout::Chunked,
-            tie_word_embeddings,
-            qkv_bias: true,
-            o_bias: false,
-            qk_norm: false,
-        };
+        let text = TextConfig::parse(&t, &top, text_section, &QWEN2_VL_TEXT)?;
+        let hidden_size = text.hidden_size;
 
         let vsec = top
             .get("vision_config")

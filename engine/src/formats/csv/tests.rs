@@ -39,13 +39,13 @@ fn detects_header_rows_of_lead_names() {
 #[test]
 fn infers_rate_from_the_time_column_and_reads_microvolts() {
     let input = read_ok(
-        "time_s,I,II\n0,10,20\n0.002,11,21\n0.004,12,22\n",
+        "time_s,I,II\n0,100,200\n0.002,110,210\n0.004,120,220\n",
         &CsvOptions::default(),
     );
     let rec = &input.record;
     assert_eq!(rec.sample_rate_hz, 500.0);
     assert_eq!(rec.provenance.format, Format::Csv);
-    assert_eq!(lead(&input, StandardLead::II), vec![20.0, 21.0, 22.0]);
+    assert_eq!(lead(&input, StandardLead::II), vec![200.0, 210.0, 220.0]);
     assert_eq!(rec.derived_leads(), vec!["III", "aVR", "aVL", "aVF"]);
     assert!(
         rec.processing_notes
@@ -233,7 +233,7 @@ fn fixture_variants_read() {
     assert_eq!(crate::formats::detect(&bytes, "x.csv"), Some(Format::Csv));
     let input = read(&bytes, "x.csv", &CsvOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(input.record.sample_rate_hz, 500.0);
-    assert_eq!(lead(&input, StandardLead::V2), vec![30.0, 31.0, 32.0]);
+    assert_eq!(lead(&input, StandardLead::V2), vec![300.0, 310.0, 320.0]);
 }
 
 /// The sample assets hold the same synthetic signal in EDF+ (pyedflib, 16-bit over ±5 mV)
@@ -276,52 +276,11 @@ fn sample_assets_agree_across_formats() {
 }
 
 #[test]
-fn plain_decimal_fast_path_gives_the_bits_of_str_parse() {
-    // Deterministic pseudo-random cells: signs, digit runs of every length around the 8-byte
-    // word and the 15-digit limit, points, and a trailing delimiter or junk byte.
-    let mut rng = crate::test_rng::XorShift::new(0x9E37_79B9_7F4A_7C15);
-    let mut next = move |n: u64| rng.below(n);
-    let mut checked = 0;
-    for _ in 0..200_000 {
-        let mut cell = String::new();
-        match next(4) {
-            0 => cell.push('-'),
-            1 => cell.push('+'),
-            _ => {}
-        }
-        for _ in 0..next(18) {
-            cell.push(char::from(b'0' + next(10) as u8));
-        }
-        if next(2) == 0 {
-            cell.push('.');
-            for _ in 0..next(18) {
-                cell.push(char::from(b'0' + next(10) as u8));
-            }
-        }
-        let tail = [",", ";", "", "x", ":", "/", "\u{ff}", ".5", "e3"][next(9) as usize];
-        let text = format!("{cell}{tail}");
-        if let Some((v, used)) = plain_decimal_prefix(text.as_bytes()) {
-            // The prefix is the whole cell, or runs on into a ".5" tail.
-            assert!(used == cell.len() || tail == ".5", "{text}");
-            let expected: f64 = text[..used].parse().unwrap();
-            assert_eq!(v.to_bits(), expected.to_bits(), "{text}");
-            checked += 1;
-        }
-    }
-    assert!(checked > 50_000, "{checked}");
-    assert_eq!(plain_decimal_prefix(b"-0"), Some((-0.0, 2)));
-    assert_eq!(plain_decimal_prefix(b"1."), None);
-    assert_eq!(plain_decimal_prefix(b".5"), None);
-    assert_eq!(plain_decimal_prefix(b"1234567890123456"), None);
-    assert_eq!(
-        plain_decimal_prefix(b"123456789012345"),
-        Some((123_456_789_012_345.0, 15))
-    );
-}
-
-#[test]
 fn rows_keep_their_line_numbers_around_comments_blank_lines_and_crlf() {
-    let o = CsvOptions::default();
+    let o = CsvOptions {
+        units: Some(CsvUnits::Microvolts),
+        sample_rate_hz: None,
+    };
     let e = read_err(
         "time_s,I\r\n# note\r\n0,1\r\n\r\n0.002,2\r\n0.004,x\r\n",
         &o,
@@ -399,130 +358,28 @@ fn mixed_rows_read_the_same_as_parsing_each_cell() {
     }
 }
 
-/// The sample files' rows are all plain decimals: every one must take the fast path (a
-/// regression here costs speed only, so it is checked directly).
-#[test]
-fn sample_rows_take_the_fast_path() {
-    for name in ["synthetic_sinus.csv", "synthetic_twi.csv"] {
-        let bytes = repo_file(&format!("assets/samples/{name}"));
-        let header_end = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
-        let columns = bytes[..header_end].split(|&b| b == b',').count();
-        let bits = super::plain_rows::cell_ends(&bytes, b',');
-        let mut ends = crate::formats::swar::SetBits::from(&bits.words, header_end);
-        let mut values = vec![0.0; columns];
-        let (mut pos, mut rows) = (header_end, 0);
-        while pos < bytes.len() {
-            pos = super::plain_rows::plain_line(&bytes, &mut ends, pos, &mut values)
-                .unwrap_or_else(|| panic!("{name}: row {} left the fast path", rows + 2));
-            rows += 1;
-        }
-        assert_eq!(rows, 5000, "{name}");
-    }
-}
-
-/// A large file (well over two pieces) of plain rows: a time column in ms and `leads` lead
-/// columns of integers or short decimals, CRLF on some lines, a final newline or not.
-fn large_plain_file(rng: &mut crate::test_rng::XorShift, rows: usize, leads: usize) -> String {
-    let mut text = String::from("time_ms");
-    for k in 0..leads {
-        let _ = write!(text, ",V{}_uV", k + 1);
-    }
-    text.push('\n');
-    let decimals = rng.below(2) == 0;
+/// A long file of plain rows, 2 ms apart: `time_ms,V1_uV,V2_uV,V3_uV`.
+fn long_plain_file(rng: &mut crate::test_rng::XorShift, rows: usize) -> String {
+    let mut text = String::from("time_ms,V1_uV,V2_uV,V3_uV\n");
     for row in 0..rows {
         text.push_str(&(2 * row).to_string());
-        for _ in 0..leads {
-            let range = if rng.below(8) == 0 { 100_000 } else { 1000 };
-            let magnitude = rng.below(range);
-            let sign = if rng.below(2) == 0 { "-" } else { "" };
-            if decimals {
-                let _ = write!(text, ",{sign}{magnitude}.{}", rng.below(1000));
-            } else {
-                let _ = write!(text, ",{sign}{magnitude}");
-            }
+        for _ in 0..3 {
+            let _ = write!(text, ",{}", i64::try_from(rng.below(2000)).unwrap() - 1000);
         }
-        text.push_str(if rng.below(50) == 0 { "\r\n" } else { "\n" });
-    }
-    if rng.below(2) == 0 {
-        text.pop();
-        text = text.trim_end_matches('\r').to_string();
+        text.push('\n');
     }
     text
 }
 
-/// Reads `text` both ways — in pieces when the plan allows, and row by row — and checks they
-/// agree bit for bit: values, time stamps with their line numbers, and row counts.
-fn pieces_and_rows_agree(text: &str) -> bool {
-    let names: Vec<String> = text
-        .lines()
-        .next()
-        .unwrap()
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    let slots: Vec<Option<usize>> = (0..names.len()).map(|c| c.checked_sub(1)).collect();
-    let lead_columns: Vec<usize> = (1..names.len()).collect();
-    let layout = RowLayout {
-        file_name: "t.csv",
-        names: &names,
-        slots: &slots,
-        lead_columns: &lead_columns,
-        time_column: Some(0),
-        leads: names.len() - 1,
-        delim: Some(','),
-        delim_byte: b',',
-        decimal_comma: false,
-    };
-    let start = text.find('\n').unwrap() + 1;
-    let rows = read_rows(text, start, 1, &layout);
-    let Some(plan) = pieces::Plan::new(text.as_bytes(), start, 2, &layout) else {
-        assert!(
-            crate::formats::sharing::threads() < 2,
-            "a large file on several cores is read in pieces"
-        );
-        return false;
-    };
-    let Some(table) = plan.read() else {
-        return false;
-    };
-    let rows = rows.unwrap_or_else(|e| panic!("read in pieces, but row by row: {e}"));
-    assert_eq!((table.rows, table.missing), (rows.rows, rows.missing));
-    assert_eq!(table.times.len(), rows.times.len());
-    for (k, (a, b)) in table.times.iter().zip(&rows.times).enumerate() {
-        let lines = (table.time_lines.line(k), rows.time_lines.line(k));
-        assert_eq!((lines.0, a.to_bits()), (lines.1, b.to_bits()));
-    }
-    for (a, b) in table.samples.iter().zip(&rows.samples) {
-        assert_eq!(a.len(), b.len());
-        assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()));
-    }
-    true
-}
-
+/// An odd line in the middle of a long file is read, or named by its line number.
 #[test]
-fn large_plain_files_read_in_pieces_equal_row_by_row() {
-    let mut rng = crate::test_rng::XorShift::new(0x51AB_0C1E_D00D_F00D);
-    for (rows, leads) in [(5000, 12), (8000, 1), (20_000, 3), (1500, 40)] {
-        for _ in 0..3 {
-            let text = large_plain_file(&mut rng, rows, leads);
-            let taken = pieces_and_rows_agree(&text);
-            assert_eq!(
-                taken,
-                crate::formats::sharing::threads() >= 2,
-                "{rows}×{leads}"
-            );
-        }
-    }
-}
-
-#[test]
-fn an_irregular_row_in_a_large_file_falls_back_with_the_same_result() {
+fn an_odd_row_in_a_long_file_is_read_or_named_by_its_line() {
     let mut rng = crate::test_rng::XorShift::new(0x0DDB_A11C_AFE5_0001);
     let options = CsvOptions::default();
     // Comments and blank lines are inserted; the other lines replace a row of the middle,
     // keeping its time stamp.
     for odd in ["# a comment", "", "1,,3", "1,2", "1,x,3", "1, 2,3"] {
-        let text = large_plain_file(&mut rng, 8000, 3);
+        let text = long_plain_file(&mut rng, 8000);
         let start = text[text.len() / 2..].find('\n').unwrap() + text.len() / 2 + 1;
         let end = start + text[start..].find('\n').unwrap() + 1;
         let time = text[start..end].split(',').next().unwrap();
@@ -531,10 +388,6 @@ fn an_irregular_row_in_a_large_file_falls_back_with_the_same_result() {
             "# a comment" | "" => format!("{}{odd}\n{}", &text[..start], &text[start..]),
             _ => format!("{}{time},{odd}\n{}", &text[..start], &text[end..]),
         };
-        assert!(
-            !pieces_and_rows_agree(&changed),
-            "{odd:?} must leave the pieces path"
-        );
         let whole = read(changed.as_bytes(), "t.csv", &options);
         let row = line - 2;
         match odd {
@@ -550,59 +403,7 @@ fn an_irregular_row_in_a_large_file_falls_back_with_the_same_result() {
     }
 }
 
-#[test]
-fn the_block_parser_reads_the_rows_plain_line_reads() {
-    let mut rng = crate::test_rng::XorShift::new(0x7EA5_E1EC_7ED0_0001);
-    for _ in 0..200 {
-        let (rows, leads) = (1 + rng.below(60) as usize, 1 + rng.below(5) as usize);
-        let text = large_plain_file(&mut rng, rows, leads);
-        let start = text.find('\n').unwrap() + 1;
-        let body = &text.as_bytes()[start..];
-        let columns = text[..start].split(',').count();
-        let mut by_line = Vec::new();
-        let bits = plain_rows::cell_ends(body, b',');
-        let mut ends = crate::formats::swar::SetBits::from(&bits.words, 0);
-        let (mut pos, mut values) = (0, vec![0.0; columns]);
-        while pos < body.len() {
-            pos = plain_rows::plain_line(body, &mut ends, pos, &mut values).unwrap();
-            by_line.extend(values.iter().map(|v| v.to_bits()));
-        }
-        let mut by_block = vec![0.0; by_line.len()];
-        let rows = plain_rows::plain_block(body, b',', columns, &mut by_block);
-        assert_eq!(rows, Some(by_line.len() / columns));
-        assert_eq!(
-            by_block.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            by_line
-        );
-        // No room for the last row: refused.
-        if let Some(short) = by_block.len().checked_sub(1) {
-            assert_eq!(
-                plain_rows::plain_block(body, b',', columns, &mut by_block[..short]),
-                None
-            );
-        }
-    }
-    // Anything but whole plain rows is refused.
-    let mut out = vec![0.0; 8];
-    for bad in [
-        "1,2\n\n", "1,2\n3\n", "1,2,3\n", "1,x\n", "1,2\n,\n", "\n1,2\n",
-    ] {
-        assert_eq!(
-            plain_rows::plain_block(bad.as_bytes(), b',', 2, &mut out),
-            None,
-            "{bad:?}"
-        );
-    }
-    assert_eq!(
-        plain_rows::plain_block(b"1,2\r\n3,4", b',', 2, &mut out),
-        Some(2)
-    );
-    assert_eq!(out[..4], [1.0, 2.0, 3.0, 4.0]);
-    assert_eq!(plain_rows::plain_block(b"", b',', 2, &mut out), Some(0));
-}
-
-/// The provenance hash is the file's, whether a helper core computed it (large files) or the
-/// calling thread did (small ones).
+/// The provenance hash is the file's.
 #[test]
 fn the_record_carries_the_files_sha256() {
     let large = repo_file("assets/samples/synthetic_sinus.csv");
@@ -648,4 +449,95 @@ fn time_steps_within_the_tolerance_pass_and_others_are_named() {
     // One step 3 % off: named by its row.
     let e = read_err(&file(&[2.0, 2.0, 2.06, 2.0, 2.0]), &o);
     assert_eq!(e.field, "row 5, column 1 (time_ms)");
+}
+
+/// A file of lead columns whose header names no units: `rows` rows, every lead the same
+/// shape scaled to peak at `peak` (and `-peak`).
+fn unitless_file(peak: f64, rows: usize) -> String {
+    let mut text = String::from("time_ms,I,II,V1,V2\n");
+    for row in 0..rows {
+        let phase = (row % 50) as f64 / 50.0;
+        let v = peak * (std::f64::consts::TAU * phase).sin();
+        let _ = writeln!(
+            text,
+            "{},{v:.4},{:.4},{:.4},{:.4}",
+            2 * row,
+            v / 2.0,
+            -v,
+            v * 0.8
+        );
+    }
+    text
+}
+
+/// Issue 19 §5: a file in millivolts with no units in its header (amplitudes of about ±1–3)
+/// is read as millivolts, not as microvolts that make every lead flat, and the notes say so.
+#[test]
+fn a_silent_header_over_millivolt_amplitudes_is_read_as_millivolts() {
+    let input = read_ok(&unitless_file(2.5, 500), &CsvOptions::default());
+    let ii = lead(&input, StandardLead::II);
+    let peak = ii.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    assert!((peak - 1250.0).abs() < 10.0, "lead II peaks at {peak} µV");
+    let note = input
+        .record
+        .processing_notes
+        .iter()
+        .find(|n| n.starts_with("no units in the header or options"))
+        .unwrap();
+    assert!(note.contains("read as mV, from their amplitudes"), "{note}");
+    // The same shape in microvolts stays microvolts.
+    let input = read_ok(&unitless_file(1500.0, 500), &CsvOptions::default());
+    let peak = lead(&input, StandardLead::V1)
+        .iter()
+        .fold(0.0f64, |m, v| m.max(v.abs()));
+    assert!((peak - 1500.0).abs() < 10.0, "{peak}");
+    assert!(
+        input
+            .record
+            .processing_notes
+            .iter()
+            .any(|n| n.contains("read as µV, from their amplitudes"))
+    );
+    // A units option or a header suffix decides without looking at the amplitudes.
+    let options = CsvOptions {
+        units: Some(CsvUnits::Microvolts),
+        sample_rate_hz: None,
+    };
+    let input = read_ok(&unitless_file(2.5, 500), &options);
+    assert!(
+        lead(&input, StandardLead::II)
+            .iter()
+            .all(|v| v.abs() <= 1.25)
+    );
+}
+
+/// Amplitudes that fit neither millivolts nor microvolts are refused with an error naming the
+/// file, the peak and the way out; an all-zero file reads (its units change nothing).
+#[test]
+fn ambiguous_amplitudes_without_units_are_refused() {
+    for peak in [45.0, 0.002] {
+        let e = read_err(&unitless_file(peak, 500), &CsvOptions::default());
+        assert_eq!(
+            (e.kind, e.field.as_str()),
+            (FormatErrorKind::Invalid, "units")
+        );
+        let message = e.to_string();
+        assert!(
+            message.starts_with("t.csv: invalid in units: no units"),
+            "{message}"
+        );
+        assert!(message.contains("--units"), "{message}");
+    }
+    let e = read_err(&unitless_file(45.0, 500), &CsvOptions::default());
+    assert!(e.problem.contains("too large for mV"), "{}", e.problem);
+    let e = read_err(&unitless_file(0.002, 500), &CsvOptions::default());
+    assert!(e.problem.contains("volts"), "{}", e.problem);
+    let input = read_ok("time_ms,I,II\n0,0,0\n2,0,0\n", &CsvOptions::default());
+    assert!(
+        input
+            .record
+            .processing_notes
+            .iter()
+            .any(|n| n.contains("every value is 0"))
+    );
 }

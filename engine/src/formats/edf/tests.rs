@@ -613,3 +613,33 @@ fn plain_edf_free_text_patient_is_kept_as_id() {
     assert_eq!(input.patient.id.as_deref(), Some("Jane Roe 1234"));
     assert_eq!(input.patient.name, None);
 }
+
+/// Issue 19 §5: labels that name no ECG lead are refused, naming the labels found, instead of
+/// being read as leads nobody can place (and then measured as a flat lead I). A file with an
+/// ECG-labelled channel beside them still reads.
+#[test]
+fn a_file_without_a_recognisable_ecg_lead_is_refused_naming_its_labels() {
+    let garbage = Builder::new(
+        vec![
+            sig("Chan 1", "uV", 5, 1),
+            sig("xq#7~", "uV", 5, 1),
+            sig("Temp", "degC", 5, 1),
+        ],
+        1,
+    );
+    let e = read_err(&garbage.bytes());
+    assert_eq!(
+        (e.kind, e.field.as_str()),
+        (FormatErrorKind::Invalid, "signal labels")
+    );
+    let message = e.to_string();
+    assert!(
+        message.starts_with("t.edf: invalid in signal labels"),
+        "{message}"
+    );
+    for label in ["'Chan 1'", "'xq#7~'", "'Temp'"] {
+        assert!(message.contains(label), "{message}");
+    }
+    let with_ecg = Builder::new(vec![sig("Chan 1", "uV", 5, 1), sig("ECG", "uV", 5, 1)], 1);
+    assert_eq!(read_ok(&with_ecg.bytes()).record.leads.len(), 2);
+}

@@ -6,11 +6,10 @@
 use serde_json::Value;
 
 use crate::model::ModelError;
-use crate::model::config::{
-    Fields, MAX_LAYERS, MAX_VOCAB, MAX_WIDTH, TextConfig, check_activation, eos_ids, parse_rope,
-    rope_object, text_heads, tie_word_embeddings, token_id, vision_width_and_heads,
+use crate::model::config::text::{
+    Fields, MAX_LAYERS, MAX_WIDTH, QWEN3_VL_TEXT, TextConfig, check_activation, eos_ids, token_id,
+    vision_width_and_heads,
 };
-use crate::model::rope::MropeLayout;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Qwen3VisionConfig {
@@ -100,7 +99,7 @@ impl Qwen3VlConfig {
             top,
             section_name: "text_config",
         };
-        let text = parse_text(&t, top, text_section)?;
+        let text = TextConfig::parse(&t, top, text_section, &QWEN3_VL_TEXT)?;
         let vsec = top
             .get("vision_config")
             .filter(|v| v.is_object())
@@ -162,86 +161,6 @@ impl Qwen3VlConfig {
             ecg,
         })
     }
-}
-
-fn parse_text(
-    t: &Fields<'_>,
-    top: &Value,
-    text_section: Option<&Value>,
-) -> Result<TextConfig, ModelError> {
-    let file = t.file;
-    let (hidden_size, num_heads, num_kv_heads) = text_heads(t)?;
-    // Qwen3 states head_dim (128 in every released size, not hidden / heads for all of them).
-    let head_dim = match t.usize_opt("head_dim")? {
-        Some(d) if d > 0 && d % 2 == 0 && d <= MAX_WIDTH => d,
-        Some(d) => {
-            return Err(ModelError::config(
-                file,
-                t.field_name("head_dim"),
-                format!("{d} is not a positive even size"),
-            ));
-        }
-        None if hidden_size % num_heads == 0 => hidden_size / num_heads,
-        None => {
-            return Err(ModelError::config(
-                file,
-                t.field_name("num_attention_heads"),
-                format!(
-                    "{num_heads} does not divide hidden_size {hidden_size} and head_dim is missing"
-                ),
-            ));
-        }
-    };
-    check_activation(t, "hidden_act", "silu", "Qwen3-VL")?;
-    let rope = rope_object(t);
-    if let Some(kind) = rope
-        .and_then(|r| r.get("rope_type").or_else(|| r.get("type")))
-        .and_then(Value::as_str)
-        && kind != "default"
-        && kind != "mrope"
-    {
-        return Err(ModelError::config(
-            file,
-            t.field_name("rope_parameters.rope_type"),
-            format!("'{kind}' is not supported (only the default rotary frequencies)"),
-        ));
-    }
-    // transformers' Qwen3-VL always interleaves the sections, whatever the flag says; a checkpoint
-    // that explicitly asks for the chunked layout would be run differently by its authors' code.
-    if rope
-        .and_then(|r| r.get("mrope_interleaved"))
-        .and_then(Value::as_bool)
-        == Some(false)
-    {
-        return Err(ModelError::config(
-            file,
-            t.field_name("rope_parameters.mrope_interleaved"),
-            "false is not supported: Qwen3-VL interleaves the M-RoPE sections",
-        ));
-    }
-    // Qwen3VLTextConfig's default theta (when neither spelling states one).
-    let (rope_theta, mrope_section) = parse_rope(t, head_dim, 500_000.0)?;
-    let attention_bias = t
-        .find("attention_bias")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    Ok(TextConfig {
-        vocab_size: t.usize("vocab_size", MAX_VOCAB)?,
-        hidden_size,
-        intermediate_size: t.usize("intermediate_size", MAX_WIDTH * 8)?,
-        num_layers: t.usize("num_hidden_layers", MAX_LAYERS)?,
-        num_heads,
-        num_kv_heads,
-        head_dim,
-        rms_norm_eps: t.f64_or("rms_norm_eps", 1e-6)?,
-        rope_theta,
-        mrope_section,
-        mrope_layout: MropeLayout::Interleaved,
-        tie_word_embeddings: tie_word_embeddings(top, text_section),
-        qkv_bias: attention_bias,
-        o_bias: attention_bias,
-        qk_norm: true,
-    })
 }
 
 fn parse_vision(file: &str, vsec: &Value) -> Result<Qwen3VisionConfig, ModelError> {
@@ -326,6 +245,7 @@ fn parse_vision(file: &str, vsec: &Value) -> Result<Qwen3VisionConfig, ModelErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::rope::MropeLayout;
 
     /// The shape of Qwen3-VL-8B-Instruct's config.json (transformers 4.57 spelling).
     const QWEN3VL_8B: &str = r#"{
