@@ -5,6 +5,7 @@ pub mod assessment;
 pub mod measurements_table;
 pub mod overlay;
 pub mod paper;
+pub mod serial_table;
 pub mod toolbar;
 pub mod trace_view;
 

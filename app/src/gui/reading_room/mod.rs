@@ -6,6 +6,7 @@
 //! Files, measurements, engine runs and store queries all run on worker threads
 //! ([`super::jobs`], [`run::ActiveRun`]); the frame loop only polls.
 
+pub(crate) mod compare;
 pub(crate) mod decision;
 pub(crate) mod document;
 mod evidence;
@@ -22,6 +23,7 @@ use std::path::PathBuf;
 
 use ecgr1_engine::EcgRecord;
 use ecgr1_engine::display_filter::DisplayFilters;
+use ecgr1_engine::formats::LoadOptions;
 use ecgr1_ui::measurements_table::measurements_table;
 use ecgr1_ui::paper::Caliper;
 use ecgr1_ui::{EcgPaperView, PaperOverlay, PaperSettings, paper_toolbar};
@@ -29,7 +31,7 @@ use egui::{Key, KeyboardShortcut, Modifiers, Ui};
 
 use super::jobs::{Job, JobSlot};
 use super::link::StoreLink;
-use crate::store::NoteVersion;
+use crate::store::{NoteVersion, PriorCase};
 use decision::DecisionForm;
 use document::{Document, Origin, open_file, open_sample, open_stored};
 pub use document::{SAMPLE_FILES, samples_dir};
@@ -59,6 +61,8 @@ struct CaseData {
 struct Opened {
     doc: Document,
     case: Option<CaseData>,
+    /// The same patient's earlier case, offered for comparison.
+    prior: Option<PriorCase>,
 }
 
 /// Reads a stored case: its input, runs, decisions and notes.
@@ -83,9 +87,18 @@ fn open_case(link: &StoreLink, case_id: i64) -> Result<Opened, String> {
         })
         .collect::<Result<Vec<_>, String>>()?;
     let notes = store.notes(session, case_id).map_err(|e| e.to_string())?;
+    // A trainer is never told that two cases are one patient's (not even by a refusal).
+    let prior = if compare::may_look_up(link) {
+        store
+            .prior_case(session, case_id)
+            .map_err(|e| e.to_string())?
+    } else {
+        None
+    };
     Ok(Opened {
         doc,
         case: Some(CaseData { runs, notes }),
+        prior,
     })
 }
 
@@ -117,11 +130,16 @@ pub struct ReadingRoom {
     /// The display-filtered copy of the open record, with the filters it was made with.
     filtered: Option<(DisplayFilters, EcgRecord)>,
     caliper: Option<Caliper>,
+    compare: compare::CompareState,
+    /// How opened files are read (the window's `--units`, `--sample-rate`).
+    load_options: LoadOptions,
 }
 
 impl ReadingRoom {
-    pub fn new(ctx: &egui::Context, file: Option<PathBuf>) -> Self {
+    /// A reading room that reads the files it opens with `load_options`.
+    pub fn new(ctx: &egui::Context, file: Option<PathBuf>, load_options: LoadOptions) -> Self {
         let mut room = Self {
+            load_options,
             settings: PaperSettings::default(),
             doc: None,
             texture: None,
@@ -146,6 +164,7 @@ impl ReadingRoom {
             preferred_case: None,
             filtered: None,
             caliper: None,
+            compare: compare::CompareState::default(),
         };
         if let Some(path) = file {
             room.open_path(ctx, path);
@@ -237,11 +256,16 @@ impl ReadingRoom {
             return;
         }
         self.path_text = path.display().to_string();
+        let options = self.load_options.clone();
         self.opening.start(Job::spawn(
             ctx,
             format!("reading {}", path.display()),
             move || {
-                open_file(&path, Origin::File(path.clone())).map(|doc| Opened { doc, case: None })
+                open_file(&path, Origin::File(path.clone()), &options).map(|doc| Opened {
+                    doc,
+                    case: None,
+                    prior: None,
+                })
             },
         ));
     }
@@ -252,7 +276,11 @@ impl ReadingRoom {
         }
         self.opening
             .start(Job::spawn(ctx, "reading the bundled sample", || {
-                open_sample().map(|doc| Opened { doc, case: None })
+                open_sample().map(|doc| Opened {
+                    doc,
+                    case: None,
+                    prior: None,
+                })
             }));
     }
 
@@ -300,6 +328,7 @@ impl ReadingRoom {
             self.shown = self.runs.len() - 1;
             self.decision.reset();
         }
+        self.compare.receive();
         self.notes
             .receive(self.doc.as_ref().and_then(Document::case_id));
         if self.decision.receive(self.runs.get_mut(self.shown)) {
@@ -322,6 +351,7 @@ impl ReadingRoom {
             fiducials: opened.doc.fiducials(),
             highlights: Vec::new(),
         };
+        self.compare.reset(opened.prior);
         if let Some(case) = opened.case {
             self.notes.set_versions(case.notes);
             self.runs = case.runs;
@@ -349,6 +379,7 @@ impl ReadingRoom {
                 bytes: doc.bytes.clone(),
                 link: link.cloned(),
                 case_id: doc.case_id(),
+                comparison: self.compare.comparison(),
             },
         ));
     }
@@ -604,7 +635,20 @@ impl ReadingRoom {
                 });
             });
         self.overlay.highlights = self.highlights(hovered);
-        egui::CentralPanel::default().show(ui, |ui| self.paper(ui));
+        egui::CentralPanel::default().show(ui, |ui| {
+            let current = self
+                .doc
+                .as_ref()
+                .and_then(|d| d.measurements.as_ref().ok().cloned());
+            self.compare.offer_ui(ui, link, current);
+            if let (Some(c), Some(doc)) = (&self.compare.open, &self.doc) {
+                egui::ScrollArea::both().show(ui, |ui| {
+                    compare::compare_view(ui, c, doc, &self.settings);
+                });
+            } else {
+                self.paper(ui);
+            }
+        });
     }
 
     fn paper(&mut self, ui: &mut Ui) {

@@ -479,6 +479,7 @@ fn with_stored_cases_the_window_opens_the_newest_case_not_the_sample() {
         }),
         user: "dr_reed".into(),
         persisted: None,
+        load_options: ecgr1_engine::formats::LoadOptions::default(),
     };
     let build = |options: super::super::StartOptions| -> App {
         Harness::builder()
@@ -569,6 +570,7 @@ fn the_next_start_restores_layout_workspace_engine_settings_and_the_open_case() 
             }),
             user: "dr_reed".into(),
             persisted,
+            load_options: ecgr1_engine::formats::LoadOptions::default(),
         }
     };
     let build = |options: super::super::StartOptions| -> App {
@@ -644,4 +646,78 @@ fn an_ecgr1_checkpoint_reads_the_signal_through_its_tower_and_the_run_is_signed(
     prepare_signature(&mut harness);
     enter_password(&mut harness, "correct horse");
     harness.get_by_label_contains("This run is signed and read-only");
+}
+
+#[test]
+fn a_second_ecg_of_the_patient_is_compared_with_the_prior_lead_by_lead() {
+    use super::compare::COMPARE_BUTTON;
+    let mut harness = start("dr_reed");
+    // The sample carries a patient identifier: two runs on it are two cases of one patient.
+    run_protocol(&mut harness);
+    click(&mut harness, "Open sample");
+    step_until(&mut harness, "the sample", |app| !app.reading.is_busy());
+    run_protocol(&mut harness);
+    step_until(&mut harness, "two cases in the worklist", |app| {
+        app.reading.worklist.rows.len() == 2 && !app.reading.worklist.is_busy()
+    });
+    harness
+        .get_by_label_contains("Case 2 · waveform_ecg.dcm")
+        .click();
+    step_until(&mut harness, "case 2 with its prior offered", |app| {
+        !app.reading.is_busy()
+            && app.reading.doc.as_ref().and_then(Document::case_id) == Some(2)
+            && app.reading.compare.offered.is_some()
+    });
+    harness.get_by_label_contains("This patient has a prior ECG: case 1");
+    click(&mut harness, COMPARE_BUTTON);
+    step_until(&mut harness, "the comparison", |app| {
+        app.reading.compare.open.is_some()
+    });
+    // Both tracings with the same layout, gain and speed, then the delta table.
+    let papers = harness
+        .query_all_by_label_contains("ECG paper: layout 3x4, 13 panels, 25 mm/s, 10 mm/mV")
+        .count();
+    assert_eq!(papers, 2);
+    harness.get_by_label_contains("Compared with the ECG of");
+    harness.get_by_label("No significant change by the serial criteria.");
+    harness.get_by_label("ΔST");
+    harness.get_by_label("+20 ms");
+    // A run now carries the comparison: the trace says so, and the store keeps it.
+    run_protocol(&mut harness);
+    let run = harness.state().reading.shown_run().expect("the run");
+    let report = run.report.as_ref().expect("a report");
+    assert!(
+        report.steps[5].text.contains("Compared with the ECG of"),
+        "{}",
+        report.steps[5].text
+    );
+    assert!(run.comparison.is_some());
+    let run_id = run.run_id.expect("stored");
+    let link = harness.state().link().unwrap().clone();
+    let stored = link.store.run_record(&link.session, run_id).unwrap();
+    assert!(
+        stored
+            .comparison_json
+            .as_deref()
+            .is_some_and(|j| j.contains("\"changes\":[]"))
+    );
+    // The audit history names the prior ECG the run was compared with.
+    let events = link
+        .store
+        .history(&link.session, &crate::store::HistoryFilter::default())
+        .unwrap();
+    assert!(events.iter().any(|e| {
+        e.entity_type == "run"
+            && e.after_json
+                .as_deref()
+                .is_some_and(|a| a.contains("prior_sha256"))
+    }));
+    // Closing the comparison shows the single tracing again.
+    click(&mut harness, super::compare::CLOSE_COMPARE_BUTTON);
+    assert_eq!(
+        harness
+            .query_all_by_label_contains("ECG paper: layout 3x4")
+            .count(),
+        1
+    );
 }
