@@ -11,7 +11,7 @@ pub mod trace_view;
 
 pub use overlay::{BeatMark, Fiducial, FiducialKind, Highlight, PaperOverlay};
 pub use paper::{EcgPaperView, PaperSettings};
-pub use toolbar::paper_toolbar;
+pub use toolbar::{SCREEN_DPI, TRUE_SIZE, paper_toolbar};
 pub use trace_view::{TraceStepView, TraceView};
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod csv;
 pub mod dicom;
 pub mod edf;
 pub mod image;
+pub mod muse;
 mod sharing;
 mod swar;
 pub mod wfdb;
@@ -41,6 +42,8 @@ pub enum Format {
     EdfPlus,
     Dicom,
     Aecg,
+    /// GE MUSE / MAC "RestingECG" XML.
+    Muse,
     Csv,
     Png,
     Jpeg,
@@ -54,6 +57,7 @@ impl Format {
             Self::EdfPlus => "edf+",
             Self::Dicom => "dicom",
             Self::Aecg => "hl7-aecg",
+            Self::Muse => "ge-muse",
             Self::Csv => "csv",
             Self::Png => "png",
             Self::Jpeg => "jpeg",
@@ -209,6 +213,9 @@ pub fn detect(bytes: &[u8], file_name: &str) -> Option<Format> {
     }
     let head = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]);
     let trimmed = head.trim_start_matches('\u{feff}').trim_start();
+    if muse::looks_like_muse(&head) {
+        return Some(Format::Muse);
+    }
     if trimmed.starts_with('<') && head.contains("AnnotatedECG") {
         return Some(Format::Aecg);
     }
@@ -287,7 +294,7 @@ pub fn load_path(path: &Path, options: &LoadOptions) -> Result<EcgInput, FormatE
             &name,
             FormatErrorKind::Unrecognised,
             "content",
-            "not WFDB, EDF/EDF+, DICOM, HL7 aECG, CSV, PNG or JPEG",
+            "not WFDB, EDF/EDF+, DICOM, HL7 aECG, GE MUSE XML, CSV, PNG or JPEG",
         ));
     };
     let file_name = path
@@ -298,6 +305,7 @@ pub fn load_path(path: &Path, options: &LoadOptions) -> Result<EcgInput, FormatE
         Format::Edf | Format::EdfPlus => edf::read(&bytes, &file_name)?,
         Format::Dicom => dicom::read(&bytes, &file_name)?,
         Format::Aecg => aecg::read(&bytes, &file_name)?,
+        Format::Muse => muse::read(&bytes, &file_name)?,
         Format::Csv => csv::read(&bytes, &file_name, &options.csv)?,
         Format::Png | Format::Jpeg => return image::read(&bytes, &file_name).map(EcgInput::Image),
     };
@@ -315,7 +323,7 @@ pub fn load_bytes(
             file_name,
             FormatErrorKind::Unrecognised,
             "content",
-            "not WFDB, EDF/EDF+, DICOM, HL7 aECG, CSV, PNG or JPEG",
+            "not WFDB, EDF/EDF+, DICOM, HL7 aECG, GE MUSE XML, CSV, PNG or JPEG",
         ));
     };
     let signal = match format {
@@ -330,6 +338,7 @@ pub fn load_bytes(
         Format::Edf | Format::EdfPlus => edf::read(bytes, file_name)?,
         Format::Dicom => dicom::read(bytes, file_name)?,
         Format::Aecg => aecg::read(bytes, file_name)?,
+        Format::Muse => muse::read(bytes, file_name)?,
         Format::Csv => csv::read(bytes, file_name, &options.csv)?,
         Format::Png | Format::Jpeg => return image::read(bytes, file_name).map(EcgInput::Image),
     };

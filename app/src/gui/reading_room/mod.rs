@@ -630,17 +630,28 @@ impl ReadingRoom {
                     self.notes.ui(ui, link, case_id, signed);
                     ui.separator();
                     self.run_panel(ui, link);
-                    ui.separator();
-                    hovered = self.result_panel(ui, link);
                 });
             });
-        self.overlay.highlights = self.highlights(hovered);
         egui::CentralPanel::default().show(ui, |ui| {
             let current = self
                 .doc
                 .as_ref()
                 .and_then(|d| d.measurements.as_ref().ok().cloned());
             self.compare.offer_ui(ui, link, current);
+            // The trace and the AI assessment take the lower part of the centre, the ECG the
+            // upper part, each as wide as the window allows.
+            let trace_height = (ui.available_height() * 0.42).max(160.0);
+            egui::Panel::bottom("reading_room_trace")
+                .resizable(true)
+                .default_size(trace_height)
+                .show(ui, |ui| {
+                    egui::ScrollArea::vertical()
+                        .id_salt("reading_room_trace_scroll")
+                        .show(ui, |ui| {
+                            hovered = self.result_panel(ui, link);
+                        });
+                });
+            self.overlay.highlights = self.highlights(hovered);
             if let (Some(c), Some(doc)) = (&self.compare.open, &self.doc) {
                 egui::ScrollArea::both().show(ui, |ui| {
                     compare::compare_view(ui, c, doc, &self.settings);
@@ -673,9 +684,11 @@ impl ReadingRoom {
             if let Some(c) = &self.caliper {
                 ui.label(format!("Caliper: {}", c.reading()));
             }
+            let height = ui.available_height();
             egui::ScrollArea::both().show(ui, |ui| {
                 ui.add(
                     EcgPaperView::new(shown, &self.settings)
+                        .fit_within_height(height)
                         .overlay(&self.overlay)
                         .caliper(&mut self.caliper),
                 );

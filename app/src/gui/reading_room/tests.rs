@@ -721,3 +721,22 @@ fn a_second_ecg_of_the_patient_is_compared_with_the_prior_lead_by_lead() {
         1
     );
 }
+
+#[test]
+fn the_ecg_and_the_trace_share_the_centre_of_the_window() {
+    let mut harness = start("dr_reed");
+    run_protocol(&mut harness);
+    let paper = harness.get_by_label_contains("ECG paper: layout").rect();
+    let step = harness
+        .get_by_label_contains("Step 1: Technical, Rate & Rhythm")
+        .rect();
+    // The trace sits under the ECG, not in a narrow column beside it…
+    assert!(step.top() >= paper.bottom() - 1.0, "{step:?} vs {paper:?}");
+    assert!(
+        (step.left() - paper.left()).abs() < 40.0,
+        "{step:?} vs {paper:?}"
+    );
+    // …and the page fits the upper part of the window without scrolling, as wide as it allows.
+    assert!(paper.bottom() <= 1000.0 * 0.75, "{paper:?}");
+    assert!(paper.width() > 600.0, "{paper:?}");
+}
