@@ -274,7 +274,7 @@ impl Widget for EcgPaperView<'_> {
         }
         let mut description = paper_description(&layout);
         if self.settings.true_size {
-            description = format!("{description}, true size ({:.2} points per mm)", pt_per_mm);
+            description = format!("{description}, true size ({pt_per_mm:.2} points per mm)");
         }
         if self.settings.filters.any() {
             description = format!(

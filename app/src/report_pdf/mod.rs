@@ -165,7 +165,8 @@ fn gather(
             None,
         )
     } else {
-        let comparison = match &run.comparison_json {
+        let comparison: Option<ecgr1_engine::serial::SerialComparison> = match &run.comparison_json
+        {
             Some(text) => Some(serde_json::from_str(text).with_context(|| {
                 format!("the stored serial comparison of run {run_id} is not readable")
             })?),

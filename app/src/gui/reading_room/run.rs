@@ -315,7 +315,7 @@ fn execute(
             let result = match (&input.comparison, input.settings.engine) {
                 // The protocol engine writes the serial sentences into its own trace.
                 (Some(c), EngineChoice::Protocol) => {
-                    ProtocolEngine::new().run_with_prior(&request, Some(c))
+                    ProtocolEngine::new().run_with_prior(&request, Some(c.as_ref()))
                 }
                 _ => engine.run(&request),
             };
