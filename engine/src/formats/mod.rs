@@ -11,6 +11,7 @@ pub mod edf;
 pub mod image;
 pub mod muse;
 mod sharing;
+pub mod sierra;
 mod swar;
 pub mod wfdb;
 #[cfg(target_arch = "x86_64")]
@@ -44,6 +45,8 @@ pub enum Format {
     Aecg,
     /// GE MUSE / MAC "RestingECG" XML.
     Muse,
+    /// Philips Sierra ECG XML (PageWriter TC).
+    Sierra,
     Csv,
     Png,
     Jpeg,
@@ -58,6 +61,7 @@ impl Format {
             Self::Dicom => "dicom",
             Self::Aecg => "hl7-aecg",
             Self::Muse => "ge-muse",
+            Self::Sierra => "philips-sierra",
             Self::Csv => "csv",
             Self::Png => "png",
             Self::Jpeg => "jpeg",
@@ -216,6 +220,9 @@ pub fn detect(bytes: &[u8], file_name: &str) -> Option<Format> {
     if muse::looks_like_muse(&head) {
         return Some(Format::Muse);
     }
+    if sierra::looks_like_sierra(&head) {
+        return Some(Format::Sierra);
+    }
     if trimmed.starts_with('<') && head.contains("AnnotatedECG") {
         return Some(Format::Aecg);
     }
@@ -294,7 +301,7 @@ pub fn load_path(path: &Path, options: &LoadOptions) -> Result<EcgInput, FormatE
             &name,
             FormatErrorKind::Unrecognised,
             "content",
-            "not WFDB, EDF/EDF+, DICOM, HL7 aECG, GE MUSE XML, CSV, PNG or JPEG",
+            "not WFDB, EDF/EDF+, DICOM, HL7 aECG, GE MUSE XML, Philips Sierra XML, CSV, PNG or JPEG",
         ));
     };
     let file_name = path
@@ -306,6 +313,7 @@ pub fn load_path(path: &Path, options: &LoadOptions) -> Result<EcgInput, FormatE
         Format::Dicom => dicom::read(&bytes, &file_name)?,
         Format::Aecg => aecg::read(&bytes, &file_name)?,
         Format::Muse => muse::read(&bytes, &file_name)?,
+        Format::Sierra => sierra::read(&bytes, &file_name)?,
         Format::Csv => csv::read(&bytes, &file_name, &options.csv)?,
         Format::Png | Format::Jpeg => return image::read(&bytes, &file_name).map(EcgInput::Image),
     };
@@ -323,7 +331,7 @@ pub fn load_bytes(
             file_name,
             FormatErrorKind::Unrecognised,
             "content",
-            "not WFDB, EDF/EDF+, DICOM, HL7 aECG, GE MUSE XML, CSV, PNG or JPEG",
+            "not WFDB, EDF/EDF+, DICOM, HL7 aECG, GE MUSE XML, Philips Sierra XML, CSV, PNG or JPEG",
         ));
     };
     let signal = match format {
@@ -339,6 +347,7 @@ pub fn load_bytes(
         Format::Dicom => dicom::read(bytes, file_name)?,
         Format::Aecg => aecg::read(bytes, file_name)?,
         Format::Muse => muse::read(bytes, file_name)?,
+        Format::Sierra => sierra::read(bytes, file_name)?,
         Format::Csv => csv::read(bytes, file_name, &options.csv)?,
         Format::Png | Format::Jpeg => return image::read(bytes, file_name).map(EcgInput::Image),
     };

@@ -212,7 +212,7 @@ fn read_lead(
                 format!("not base64: {e}"),
             )
         })?;
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(ctx.err(
             FormatErrorKind::Truncated,
             &field("WaveFormData"),
@@ -306,7 +306,7 @@ fn read_waveform(
         ));
     }
     let rate_hz = base * 10f64.powf(exponent);
-    if !(rate_hz > 0.0 && rate_hz <= 100_000.0) {
+    if rate_hz.is_nan() || rate_hz <= 0.0 || rate_hz > 100_000.0 {
         return Err(ctx.err(
             FormatErrorKind::Invalid,
             &format!("{block} SampleBase"),
