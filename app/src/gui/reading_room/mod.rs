@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use ecgr1_engine::EcgRecord;
 use ecgr1_engine::display_filter::DisplayFilters;
 use ecgr1_engine::formats::LoadOptions;
-use ecgr1_ui::measurements_table::measurements_table;
+use ecgr1_ui::measurements_table::{cart_values, measurements_table};
 use ecgr1_ui::paper::Caliper;
 use ecgr1_ui::{EcgPaperView, PaperOverlay, PaperSettings, paper_toolbar};
 use egui::{Key, KeyboardShortcut, Modifiers, Ui};
@@ -569,10 +569,16 @@ impl ReadingRoom {
         let Some(doc) = &self.doc else { return };
         egui::CollapsingHeader::new("Measurements")
             .default_open(true)
-            .show(ui, |ui| match &doc.measurements {
-                Ok(m) => measurements_table(ui, m),
-                Err(why) => {
-                    ui.label(format!("Not measured: {why}"));
+            .show(ui, |ui| {
+                match &doc.measurements {
+                    Ok(m) => measurements_table(ui, m),
+                    Err(why) => {
+                        ui.label(format!("Not measured: {why}"));
+                    }
+                }
+                if let Some(record) = doc.record() {
+                    ui.separator();
+                    cart_values(ui, &record.annotations);
                 }
             });
     }

@@ -740,3 +740,36 @@ fn the_ecg_and_the_trace_share_the_centre_of_the_window() {
     assert!(paper.bottom() <= 1000.0 * 0.75, "{paper:?}");
     assert!(paper.width() > 600.0, "{paper:?}");
 }
+
+#[test]
+fn a_vendor_file_shows_the_carts_reading_beside_the_measurements() {
+    let mut harness = start("dr_reed");
+    for (file, statement) in [
+        (
+            "muse/muse_sinus.xml",
+            "Cart statement: Normal sinus rhythm T wave inversion in anterior leads",
+        ),
+        ("sierra/sierra_xli.xml", "Cart statement: Sinus rhythm"),
+    ] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures")
+            .join(file);
+        harness.state_mut().reading.path_text.clear();
+        type_into(&mut harness, "File:", &path.display().to_string());
+        click(&mut harness, "Open path");
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        step_until(&mut harness, "the vendor file", |app| {
+            !app.reading.is_busy()
+                && app
+                    .reading
+                    .doc
+                    .as_ref()
+                    .is_some_and(|d| d.file_name() == name)
+        });
+        harness.get_by_label("Cart: Ventricular rate");
+        harness.get_by_label("72 bpm");
+        harness.get_by_label(statement);
+        // Ours beside it: the workstation's own heart rate.
+        harness.get_by_label("Heart rate");
+    }
+}
