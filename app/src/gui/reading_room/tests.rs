@@ -767,7 +767,8 @@ fn a_vendor_file_shows_the_carts_reading_beside_the_measurements() {
                     .is_some_and(|d| d.file_name() == name)
         });
         harness.get_by_label("Cart: Ventricular rate");
-        harness.get_by_label("72 bpm");
+        // The cart's 72 bpm (our own rate may read the same).
+        assert!(harness.query_all_by_label("72 bpm").count() >= 1);
         harness.get_by_label(statement);
         // Ours beside it: the workstation's own heart rate.
         harness.get_by_label("Heart rate");
