@@ -173,11 +173,11 @@ fn xli_samples(bytes: &[u8], first_residual: i16) -> Vec<i32> {
         return out;
     }
     let (mut x, mut y, mut residual) = (values[0], values[1], i32::from(first_residual));
-    for i in 2..values.len() {
+    for (sample, &value) in out.iter_mut().zip(&values).skip(2) {
         // 16-bit arithmetic, as the carts compute it.
         let z = i32::from((2 * y - x - residual) as i16);
-        residual = values[i] - 64;
-        out[i] = z;
+        residual = value - 64;
+        *sample = z;
         x = y;
         y = z;
     }
@@ -279,15 +279,34 @@ fn restore_limb_leads(
             "the limb leads decompress to different lengths",
         ));
     }
+    // 16-bit arithmetic, as the carts compute it.
     let wrap = |v: i32| i32::from(v as i16);
-    for t in 0..n {
-        let (l1, l2) = (leads[i][t], leads[ii][t]);
-        let l3 = wrap(l2 - l1 - leads[iii][t]);
-        leads[iii][t] = l3;
-        leads[avr][t] = wrap(-leads[avr][t] - (l1 + l2).div_euclid(2));
-        leads[avl][t] = wrap((l1 - l3).div_euclid(2) - leads[avl][t]);
-        leads[avf][t] = wrap((l2 + l3).div_euclid(2) - leads[avf][t]);
-    }
+    let (l1, l2) = (leads[i].clone(), leads[ii].clone());
+    let l3: Vec<i32> = l1
+        .iter()
+        .zip(&l2)
+        .zip(&leads[iii])
+        .map(|((&a, &b), &r)| wrap(b - a - r))
+        .collect();
+    leads[avr] = l1
+        .iter()
+        .zip(&l2)
+        .zip(&leads[avr])
+        .map(|((&a, &b), &r)| wrap(-r - (a + b).div_euclid(2)))
+        .collect();
+    leads[avl] = l1
+        .iter()
+        .zip(&l3)
+        .zip(&leads[avl])
+        .map(|((&a, &c), &r)| wrap((a - c).div_euclid(2) - r))
+        .collect();
+    leads[avf] = l2
+        .iter()
+        .zip(&l3)
+        .zip(&leads[avf])
+        .map(|((&b, &c), &r)| wrap((b + c).div_euclid(2) - r))
+        .collect();
+    leads[iii] = l3;
     Ok(())
 }
 
