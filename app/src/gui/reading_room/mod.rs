@@ -23,7 +23,7 @@ use std::path::PathBuf;
 
 use ecgr1_engine::EcgRecord;
 use ecgr1_engine::display_filter::DisplayFilters;
-use ecgr1_engine::formats::LoadOptions;
+use ecgr1_engine::formats::{EcgInput, LoadOptions};
 use ecgr1_ui::measurements_table::{cart_values, measurements_table};
 use ecgr1_ui::paper::Caliper;
 use ecgr1_ui::{EcgPaperView, PaperOverlay, PaperSettings, paper_toolbar};
@@ -133,6 +133,9 @@ pub struct ReadingRoom {
     compare: compare::CompareState,
     /// How opened files are read (the window's `--units`, `--sample-rate`).
     load_options: LoadOptions,
+    /// A patient identifier typed for a file that carries none: the case is stored under it,
+    /// so this patient's later ECGs are compared with this one.
+    patient_id: String,
 }
 
 impl ReadingRoom {
@@ -140,6 +143,7 @@ impl ReadingRoom {
     pub fn new(ctx: &egui::Context, file: Option<PathBuf>, load_options: LoadOptions) -> Self {
         let mut room = Self {
             load_options,
+            patient_id: String::new(),
             settings: PaperSettings::default(),
             doc: None,
             texture: None,
@@ -370,12 +374,24 @@ impl ReadingRoom {
         if self.active.is_some() {
             return;
         }
+        let input = match &*doc.input {
+            EcgInput::Signal(s)
+                if doc.case_id().is_none()
+                    && s.patient.id.is_none()
+                    && !self.patient_id.trim().is_empty() =>
+            {
+                let mut s = s.clone();
+                s.patient.id = Some(self.patient_id.trim().to_string());
+                std::sync::Arc::new(EcgInput::Signal(s))
+            }
+            _ => doc.input.clone(),
+        };
         self.active = Some(ActiveRun::start(
             ctx,
             RunInput {
                 settings: self.run_settings.clone(),
                 notes: self.notes.text.clone(),
-                input: doc.input.clone(),
+                input,
                 bytes: doc.bytes.clone(),
                 link: link.cloned(),
                 case_id: doc.case_id(),

@@ -774,3 +774,45 @@ fn a_vendor_file_shows_the_carts_reading_beside_the_measurements() {
         harness.get_by_label("Heart rate");
     }
 }
+
+#[test]
+fn an_entered_patient_id_links_a_file_that_names_no_patient() {
+    use super::run_panel::PATIENT_ID_FIELD;
+    let mut harness = start("dr_reed");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../assets/samples/synthetic_sinus.csv");
+    harness.state_mut().reading.path_text.clear();
+    type_into(&mut harness, "File:", &path.display().to_string());
+    click(&mut harness, "Open path");
+    step_until(&mut harness, "the CSV", |app| {
+        !app.reading.is_busy()
+            && app
+                .reading
+                .doc
+                .as_ref()
+                .is_some_and(|d| d.file_name() == "synthetic_sinus.csv")
+    });
+    type_into(&mut harness, PATIENT_ID_FIELD, "MRN-7");
+    run_protocol(&mut harness);
+    let link = harness.state().link().unwrap().clone();
+    let case_id = harness
+        .state()
+        .reading
+        .doc
+        .as_ref()
+        .and_then(Document::case_id)
+        .unwrap();
+    let input = link
+        .store
+        .input_bytes(
+            &link.session,
+            harness.state().reading.shown_run().unwrap().run_id.unwrap(),
+        )
+        .unwrap();
+    assert_eq!(input.case_id, case_id);
+    let patient = link
+        .store
+        .patient_identity(&link.session, input.patient_id.expect("a patient"))
+        .unwrap();
+    assert_eq!(patient.identifier.as_deref(), Some("MRN-7"));
+}
