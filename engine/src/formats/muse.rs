@@ -391,19 +391,21 @@ pub fn read(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
     let ctx = Ctx { file: file_name };
     // MUSE declares ISO-8859-1; a document that is not UTF-8 is read as Latin-1 (every byte
     // one character), which is what that declaration means.
-    let owned;
-    let xml = match std::str::from_utf8(bytes) {
-        Ok(s) => s,
-        Err(_) => {
-            owned = bytes.iter().map(|&b| char::from(b)).collect::<String>();
-            owned.as_str()
-        }
-    };
+    let xml: std::borrow::Cow<'_, str> = std::str::from_utf8(bytes).map_or_else(
+        |_| {
+            bytes
+                .iter()
+                .map(|&b| char::from(b))
+                .collect::<String>()
+                .into()
+        },
+        std::borrow::Cow::Borrowed,
+    );
     let options = ParsingOptions {
         allow_dtd: true,
         ..ParsingOptions::default()
     };
-    let doc = Document::parse_with_options(xml, options)
+    let doc = Document::parse_with_options(&xml, options)
         .map_err(|e| ctx.err(FormatErrorKind::Invalid, "XML", e.to_string()))?;
     let root = doc.root_element();
     if root.tag_name().name() != "RestingECG" {

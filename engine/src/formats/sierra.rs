@@ -453,15 +453,17 @@ fn patient(root: Node<'_, '_>) -> PatientInfo {
 /// Reads a Philips Sierra ECG XML document.
 pub fn read(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
     let ctx = Ctx { file: file_name };
-    let owned;
-    let xml = match std::str::from_utf8(bytes) {
-        Ok(s) => s,
-        Err(_) => {
-            owned = bytes.iter().map(|&b| char::from(b)).collect::<String>();
-            owned.as_str()
-        }
-    };
-    let doc = Document::parse(xml)
+    let xml: std::borrow::Cow<'_, str> = std::str::from_utf8(bytes).map_or_else(
+        |_| {
+            bytes
+                .iter()
+                .map(|&b| char::from(b))
+                .collect::<String>()
+                .into()
+        },
+        std::borrow::Cow::Borrowed,
+    );
+    let doc = Document::parse(&xml)
         .map_err(|e| ctx.err(FormatErrorKind::Invalid, "XML", e.to_string()))?;
     let root = doc.root_element();
     if root.tag_name().name() != "restingecgdata" {
@@ -597,7 +599,9 @@ pub fn read(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
     if leads.iter().any(|l| l.len() != n) {
         notes.push(format!("leads cut to their common length of {n} samples"));
     }
-    leads.iter_mut().for_each(|l| l.truncate(n));
+    for l in &mut leads {
+        l.truncate(n);
+    }
     let acquisition = find(root, "dataacquisition");
     let acquisition_time = acquisition.and_then(|a| {
         let date = a.attribute("date")?;
