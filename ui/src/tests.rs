@@ -238,8 +238,7 @@ fn true_size_draws_a_paper_millimetre_as_a_screen_millimetre_and_calibrates() {
     let native = harness.ctx.native_pixels_per_point().unwrap_or(1.0);
     let ppp = harness.ctx.pixels_per_point();
     let width_mm = ecgr1_engine::render::page_layout(&record, &harness.state().render_options())
-        .map(|l| l.width_mm)
-        .unwrap_or_else(|e| panic!("{e}")) as f32;
+        .map_or_else(|e| panic!("{e}"), |l| l.width_mm) as f32;
     // 96 dpi nominal: 96 / 25.4 physical pixels per mm, drawn at `ppp` pixels per point.
     let expected = width_mm * 96.0 * native / 25.4 / ppp;
     let paper = harness.get_by_label_contains("true size");

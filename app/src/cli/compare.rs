@@ -8,6 +8,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 use ecgr1_engine::features::{Measurements, measure};
 use ecgr1_engine::formats::EcgInput;
+use ecgr1_engine::protocol::BundleBranchBlock;
 use ecgr1_engine::record::EcgRecord;
 use ecgr1_engine::serial::{PriorEcg, SerialComparison, compare};
 use serde_json::{Map, Value, json};
@@ -108,8 +109,8 @@ pub fn comparison_json(c: &SerialComparison) -> Value {
         "statement": c.statement(),
         "globals": globals,
         "leads": leads,
-        "bundle_branch_block_prior": c.bundle_branch_block_prior.map(|b| b.name()),
-        "bundle_branch_block_current": c.bundle_branch_block_current.map(|b| b.name()),
+        "bundle_branch_block_prior": c.bundle_branch_block_prior.map(BundleBranchBlock::name),
+        "bundle_branch_block_current": c.bundle_branch_block_current.map(BundleBranchBlock::name),
         "not_compared": c.not_compared,
     })
 }
