@@ -133,7 +133,7 @@ fn true_size_calibration(ui: &mut Ui, settings: &mut PaperSettings) {
         response.widget_info(|| {
             egui::WidgetInfo::labeled(egui::Role::Image, true, "100 mm calibration bar")
         });
-        ui.label("← this bar is 100 mm at the set resolution");
+        ui.label("(this bar is 100 mm at the set resolution: measure it with a ruler)");
     });
 }
 
