@@ -660,19 +660,9 @@ impl ReadingRoom {
                 .as_ref()
                 .and_then(|d| d.measurements.as_ref().ok().cloned());
             self.compare.offer_ui(ui, link, current);
-            // The ECG takes the upper part of the centre, as tall as the page is at the
-            // centre's width (at most 70 %), and the trace with the AI assessment the rest.
-            let page_aspect = self
-                .doc
-                .as_ref()
-                .and_then(Document::record)
-                .and_then(|r| {
-                    ecgr1_engine::render::page_layout(r, &self.settings.render_options()).ok()
-                })
-                .map_or(0.55, |l| (l.height_mm / l.width_mm) as f32);
-            let height = ui.available_height();
-            let paper_height = (ui.available_width() * page_aspect + 24.0).min(height * 0.7);
-            let trace_height = (height - paper_height).max(height * 0.3).max(160.0);
+            // The trace and the AI assessment take the lower part of the centre, the ECG the
+            // upper part, each as wide as the window allows.
+            let trace_height = (ui.available_height() * 0.42).max(160.0);
             egui::Panel::bottom("reading_room_trace")
                 .resizable(true)
                 .default_size(trace_height)
