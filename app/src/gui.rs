@@ -36,6 +36,9 @@ pub use reading_room::{ReadingRoom, SAMPLE_FILES, samples_dir};
 pub struct GuiArgs {
     /// An ECG file to open instead of the bundled sample.
     pub file: Option<PathBuf>,
+    /// How to read FILE and the files opened in the window.
+    #[command(flatten)]
+    pub read: crate::cli::input::ReadArgs,
     #[command(flatten)]
     pub db: DbArgs,
     /// The acting user (default: the login name from $USER). Signing asks for the password.
@@ -78,10 +81,13 @@ pub struct StartOptions {
     pub user: String,
     /// What the window remembered from its last start (eframe storage).
     pub persisted: Option<settings::PersistedState>,
+    /// How files opened in the window are read (`--units`, `--sample-rate`).
+    pub load_options: ecgr1_engine::formats::LoadOptions,
 }
 
 impl StartOptions {
-    pub fn from_args(args: &GuiArgs) -> Self {
+    /// The start options of `ecgr1 gui`; fails on reading options that make no sense.
+    pub fn from_args(args: &GuiArgs) -> anyhow::Result<Self> {
         let user = args
             .user
             .clone()
@@ -100,12 +106,13 @@ impl StartOptions {
                 })
             })
             .map_err(|e| format!("{e:#}"));
-        Self {
+        Ok(Self {
             file: args.file.clone(),
             store,
             user,
             persisted: None,
-        }
+            load_options: args.read.load_options()?,
+        })
     }
 }
 
@@ -140,7 +147,7 @@ impl WorkstationApp {
             (None, Some(settings::OpenItem::Case(id))) => (None, Some(*id)),
             (None, _) => (None, None),
         };
-        let mut reading = ReadingRoom::new(ctx, file);
+        let mut reading = ReadingRoom::new(ctx, file, options.load_options);
         reading.set_paper_settings(persisted.paper());
         if let Some(run) = persisted.run.clone() {
             reading.set_run_settings(run);
@@ -283,7 +290,7 @@ pub fn run(args: &GuiArgs) -> anyhow::Result<()> {
             .with_inner_size([1400.0, 900.0]),
         ..eframe::NativeOptions::default()
     };
-    let mut start = StartOptions::from_args(args);
+    let mut start = StartOptions::from_args(args)?;
     eframe::run_native(
         "ECG-R1 workstation",
         options,

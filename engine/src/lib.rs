@@ -12,6 +12,7 @@ pub mod protocol;
 pub mod record;
 pub mod render;
 pub mod report;
+pub mod serial;
 pub mod trace;
 pub mod verify;
 

@@ -216,6 +216,10 @@ pub enum Format {
     EdfPlus,
     Dicom,
     Aecg,
+    /// GE MUSE / MAC "RestingECG" XML.
+    Muse,
+    /// Philips Sierra ECG XML (PageWriter TC).
+    Sierra,
     Csv,
     Png,
     Jpeg,
@@ -229,6 +233,8 @@ impl Format {
             Self::EdfPlus => "edf+",
             Self::Dicom => "dicom",
             Self::Aecg => "hl7-aecg",
+            Self::Muse => "ge-muse",
+            Self::Sierra => "philips-sierra",
             Self::Csv => "csv",
             Self::Png => "png",
             Self::Jpeg => "jpeg",

@@ -5,12 +5,13 @@ pub mod assessment;
 pub mod measurements_table;
 pub mod overlay;
 pub mod paper;
+pub mod serial_table;
 pub mod toolbar;
 pub mod trace_view;
 
 pub use overlay::{BeatMark, Fiducial, FiducialKind, Highlight, PaperOverlay};
 pub use paper::{EcgPaperView, PaperSettings};
-pub use toolbar::paper_toolbar;
+pub use toolbar::{SCREEN_DPI, TRUE_SIZE, paper_toolbar};
 pub use trace_view::{TraceStepView, TraceView};
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! hover; a caveat on a measured value shows on hover too.
 
 use ecgr1_engine::features::{Measured, Measurements};
+use ecgr1_engine::record::{Annotation, AnnotationKind};
 use egui::Ui;
 
 /// One row of the table: (label, value text, hover text).
@@ -83,6 +84,47 @@ pub fn measurements_table(ui: &mut Ui, m: &Measurements) {
         m.rhythm.ventricular_ectopics,
         m.rhythm.supraventricular_ectopics
     ));
+}
+
+/// The cart's own measurements and statements, as the file carries them (DICOM, GE MUSE,
+/// Philips Sierra), shown beside the workstation's; returns whether there were any.
+pub fn cart_values(ui: &mut Ui, annotations: &[Annotation]) -> bool {
+    let values: Vec<&Annotation> = annotations
+        .iter()
+        .filter(|a| a.kind == AnnotationKind::Measurement && a.value.is_some())
+        .collect();
+    let statements: Vec<&Annotation> = annotations
+        .iter()
+        .filter(|a| a.kind == AnnotationKind::Text)
+        .collect();
+    if values.is_empty() && statements.is_empty() {
+        return false;
+    }
+    ui.strong("The cart's reading (from the file)");
+    egui::Grid::new("cart_values")
+        .num_columns(2)
+        .striped(true)
+        .show(ui, |ui| {
+            for a in values {
+                let unit = match a.unit.as_deref() {
+                    Some("deg") => "°".to_string(),
+                    Some(u) => format!(" {u}"),
+                    None => String::new(),
+                };
+                let lead = a
+                    .lead
+                    .as_ref()
+                    .map(|l| format!(" ({l})"))
+                    .unwrap_or_default();
+                ui.label(format!("Cart: {}{lead}", a.label));
+                ui.label(format!("{:.0}{unit}", a.value.unwrap_or_default()));
+                ui.end_row();
+            }
+        });
+    for s in statements {
+        ui.label(format!("Cart statement: {}", s.label));
+    }
+    true
 }
 
 #[cfg(test)]

@@ -31,6 +31,12 @@ pub struct PaperSettings {
     pub filters: DisplayFilters,
     /// Dragging on the paper measures with calipers instead of doing nothing.
     pub calipers: bool,
+    /// Draw at true size: a millimetre of paper is a millimetre on the screen (zoom is then
+    /// not applied), so a ruler or calipers held to the monitor read the ECG as on paper.
+    pub true_size: bool,
+    /// The monitor's physical resolution in dots per inch, when calibrated; `None` takes the
+    /// nominal 96 dpi at the system's scale factor.
+    pub screen_dpi: Option<f32>,
 }
 
 impl Default for PaperSettings {
@@ -43,6 +49,8 @@ impl Default for PaperSettings {
             zoom: 1.0,
             filters: DisplayFilters::default(),
             calipers: false,
+            true_size: false,
+            screen_dpi: None,
         }
     }
 }
@@ -51,6 +59,28 @@ impl PaperSettings {
     pub const SPEEDS_MM_S: [f64; 2] = [25.0, 50.0];
     pub const GAINS_MM_MV: [f64; 3] = [5.0, 10.0, 20.0];
     pub const ZOOM_RANGE: (f32, f32) = (0.5, 8.0);
+    /// Calibrated resolutions accepted, dpi.
+    pub const DPI_RANGE: (f32, f32) = (50.0, 600.0);
+    /// The resolution operating systems assume at scale factor 1.
+    pub const NOMINAL_DPI: f32 = 96.0;
+
+    /// The monitor's physical dots per inch: the calibration, or the nominal 96 dpi times the
+    /// system's scale factor (`native_pixels_per_point`).
+    pub fn screen_dpi(&self, native_pixels_per_point: f32) -> f32 {
+        self.screen_dpi
+            .filter(|d| d.is_finite() && (Self::DPI_RANGE.0..=Self::DPI_RANGE.1).contains(d))
+            .unwrap_or(Self::NOMINAL_DPI * native_pixels_per_point)
+    }
+
+    /// egui points per paper millimetre at true size: physical pixels per mm divided by the
+    /// pixels per point egui draws with (which includes the UI zoom).
+    pub fn true_size_points_per_mm(
+        &self,
+        native_pixels_per_point: f32,
+        pixels_per_point: f32,
+    ) -> f32 {
+        self.screen_dpi(native_pixels_per_point) / 25.4 / pixels_per_point.max(0.1)
+    }
 
     /// The same choices as options for the PNG renderer.
     pub fn render_options(&self) -> RenderOptions {
@@ -126,6 +156,8 @@ pub struct EcgPaperView<'a> {
     settings: &'a PaperSettings,
     overlay: Option<&'a PaperOverlay>,
     caliper: Option<&'a mut Option<Caliper>>,
+    /// Height (points) the page should fit in besides the width, at zoom 1.
+    fit_height: Option<f32>,
 }
 
 impl<'a> EcgPaperView<'a> {
@@ -135,7 +167,16 @@ impl<'a> EcgPaperView<'a> {
             settings,
             overlay: None,
             caliper: None,
+            fit_height: None,
         }
+    }
+
+    /// At zoom 1 the page fits this height as well as the available width (the reading room
+    /// gives the paper a part of the window and the trace the rest).
+    #[must_use]
+    pub fn fit_within_height(mut self, height: f32) -> Self {
+        self.fit_height = Some(height);
+        self
     }
 
     /// Where the caliper is kept between frames (drawn, and moved by dragging when
@@ -169,8 +210,19 @@ impl Widget for EcgPaperView<'_> {
             .settings
             .zoom
             .clamp(PaperSettings::ZOOM_RANGE.0, PaperSettings::ZOOM_RANGE.1);
-        let fit = (ui.available_width().max(200.0) / layout.width_mm as f32).max(0.5);
-        let pt_per_mm = fit * zoom;
+        let fit_width = ui.available_width().max(200.0) / layout.width_mm as f32;
+        let fit = match self.fit_height {
+            Some(h) if h.is_finite() && h > 100.0 => fit_width.min(h / layout.height_mm as f32),
+            _ => fit_width,
+        }
+        .max(0.5);
+        let pt_per_mm = if self.settings.true_size {
+            let native = ui.ctx().native_pixels_per_point().unwrap_or(1.0);
+            self.settings
+                .true_size_points_per_mm(native, ui.ctx().pixels_per_point())
+        } else {
+            fit * zoom
+        };
         let size = Vec2::new(layout.width_mm as f32, layout.height_mm as f32) * pt_per_mm;
         let measuring = self.settings.calipers && self.caliper.is_some();
         let sense = if measuring {
@@ -221,6 +273,9 @@ impl Widget for EcgPaperView<'_> {
             );
         }
         let mut description = paper_description(&layout);
+        if self.settings.true_size {
+            description = format!("{description}, true size ({pt_per_mm:.2} points per mm)");
+        }
         if self.settings.filters.any() {
             description = format!(
                 "{description}, display filters on: {}",

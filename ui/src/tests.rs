@@ -213,3 +213,60 @@ fn caliper_arithmetic() {
     assert!((c.dv_mv() - 1.0).abs() < 1e-9);
     assert_eq!(c.reading(), "Δt 800 ms (75 bpm)  ΔV +1.00 mV (10.0 mm)");
 }
+
+#[test]
+fn true_size_draws_a_paper_millimetre_as_a_screen_millimetre_and_calibrates() {
+    use crate::TRUE_SIZE;
+    let record = record();
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .with_pixels_per_point(2.0)
+        .build_ui_state(
+            |ui, settings: &mut PaperSettings| {
+                paper_toolbar(ui, settings);
+                egui::ScrollArea::both().show(ui, |ui| {
+                    ui.add(EcgPaperView::new(&record, settings));
+                });
+            },
+            PaperSettings::default(),
+        );
+    harness.run();
+    let fitted = harness.get_by_label_contains("ECG paper").rect().width();
+    harness.get_by_label(TRUE_SIZE).click();
+    harness.run();
+    assert!(harness.state().true_size);
+    let native = harness.ctx.native_pixels_per_point().unwrap_or(1.0);
+    let ppp = harness.ctx.pixels_per_point();
+    let width_mm = ecgr1_engine::render::page_layout(&record, &harness.state().render_options())
+        .map_or_else(|e| panic!("{e}"), |l| l.width_mm) as f32;
+    // 96 dpi nominal: 96 / 25.4 physical pixels per mm, drawn at `ppp` pixels per point.
+    let expected = width_mm * 96.0 * native / 25.4 / ppp;
+    let paper = harness.get_by_label_contains("true size");
+    assert!(
+        (paper.rect().width() - expected).abs() < 1.0,
+        "{} vs {expected}",
+        paper.rect().width()
+    );
+    assert!(
+        (paper.rect().width() - fitted).abs() > 1.0,
+        "true size differs from the fit"
+    );
+    // The calibration bar is 100 mm at the set resolution; a calibrated monitor of twice the
+    // resolution draws the page twice as many points wide.
+    let bar = harness
+        .get_by_label("100 mm calibration bar")
+        .rect()
+        .width();
+    assert!(
+        (bar - 100.0 * 96.0 * native / 25.4 / ppp).abs() < 0.5,
+        "{bar}"
+    );
+    harness.state_mut().screen_dpi = Some(192.0 * native);
+    harness.run();
+    let wider = harness.get_by_label_contains("true size").rect().width();
+    assert!(
+        (wider - 2.0 * expected).abs() < 1.0,
+        "{wider} vs {}",
+        2.0 * expected
+    );
+}

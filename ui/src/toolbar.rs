@@ -91,8 +91,50 @@ pub fn paper_toolbar(ui: &mut Ui, settings: &mut PaperSettings) -> bool {
         ui.separator();
         ui.toggle_value(&mut settings.calipers, "Calipers")
             .on_hover_text("Drag on the paper to measure time and voltage; Esc clears");
+        ui.toggle_value(&mut settings.true_size, TRUE_SIZE)
+            .on_hover_text(
+                "Draw the ECG at its printed size (25 mm/s is 25 mm on the screen), for a ruler or calipers held to the monitor",
+            );
     });
+    if settings.true_size {
+        true_size_calibration(ui, settings);
+    }
     *settings != before
+}
+
+/// Label of the true-size toggle.
+pub const TRUE_SIZE: &str = "True size";
+/// Label of the screen resolution field of the calibration.
+pub const SCREEN_DPI: &str = "Screen resolution (dpi)";
+
+/// The calibration of true size: the monitor's resolution, and a 100 mm bar to check it with
+/// a ruler (if the bar measures L mm, the resolution is multiplied by 100 / L).
+fn true_size_calibration(ui: &mut Ui, settings: &mut PaperSettings) {
+    let native = ui.ctx().native_pixels_per_point().unwrap_or(1.0);
+    let ppp = ui.ctx().pixels_per_point();
+    ui.horizontal_wrapped(|ui| {
+        let mut dpi = settings.screen_dpi(native);
+        let label = ui.label(format!("{SCREEN_DPI}:"));
+        let (lo, hi) = PaperSettings::DPI_RANGE;
+        if ui
+            .add(egui::DragValue::new(&mut dpi).range(lo..=hi).speed(0.5))
+            .labelled_by(label.id)
+            .on_hover_text("Physical dots per inch of this monitor; measure the bar below and adjust until it is 100 mm")
+            .changed()
+        {
+            settings.screen_dpi = Some(dpi);
+        }
+        if ui.button("Nominal").on_hover_text("96 dpi at the system scale factor").clicked() {
+            settings.screen_dpi = None;
+        }
+        let mm = settings.true_size_points_per_mm(native, ppp);
+        let (rect, response) = ui.allocate_exact_size(egui::vec2(100.0 * mm, 10.0), egui::Sense::hover());
+        ui.painter().rect_filled(rect, 0.0, ui.visuals().strong_text_color());
+        response.widget_info(|| {
+            egui::WidgetInfo::labeled(egui::Role::Image, true, "100 mm calibration bar")
+        });
+        ui.label("(this bar is 100 mm at the set resolution: measure it with a ruler)");
+    });
 }
 
 /// L cycles the layout, + and − zoom, 0 fits the width; not while a text field has the

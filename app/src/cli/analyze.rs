@@ -10,10 +10,13 @@ use ecgr1_engine::EcgRecord;
 use ecgr1_engine::features::{Measurements, measure};
 use ecgr1_engine::formats::{EcgImage, EcgInput, load_path};
 use ecgr1_engine::model::generate::GenerationEvent;
+use ecgr1_engine::protocol::ProtocolEngine;
 use ecgr1_engine::report::{ASSIST_NOTICE, Report, Request, Task};
-use ecgr1_engine::verify::{Verification, verify_report};
+use ecgr1_engine::serial::{SerialComparison, compare};
+use ecgr1_engine::verify::{Verification, verify_report_with_prior};
 use serde_json::{Value, json};
 
+use super::compare::{comparison_json, prior_of, read_and_measure};
 use super::input::InputArgs;
 use super::store_args::StoreArgs;
 use super::verify::{verification_json, write_verification_text};
@@ -24,6 +27,14 @@ use crate::store::{AnalysisIds, CaseStore, NewAnalysis, NewRun, RunOutcome};
 pub struct AnalyzeArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    /// The patient's prior ECG: the reading is compared with it (the protocol engine's trace
+    /// says what changed; serial claims of any engine's trace are checked against the deltas).
+    #[arg(long, value_name = "PRIOR")]
+    pub prior: Option<PathBuf>,
+    /// The patient identifier to store the case under when the file carries none (cases of
+    /// one identifier are one patient's, for comparison with the prior ECG).
+    #[arg(long = "patient-id", value_name = "ID")]
+    pub patient_id: Option<String>,
     /// An ECG image to give the model together with (or instead of) the signal file.
     #[arg(long)]
     pub image: Option<PathBuf>,
@@ -51,6 +62,8 @@ pub struct Analysis {
     pub report: Report,
     pub verification: Option<Verification>,
     pub measurements: Option<Measurements>,
+    /// The comparison with `--prior`, when given.
+    pub comparison: Option<SerialComparison>,
 }
 
 /// Loads the inputs, runs the engine and verifies its trace against the measurements.
@@ -70,6 +83,19 @@ pub fn analyze(
             EcgInput::Signal(_) => bail!("{}: --image must be a PNG or JPEG image", path.display()),
         }
     }
+    let comparison = match (&args.prior, &record) {
+        (None, _) => None,
+        (Some(path), None) => bail!(
+            "{}: --prior needs a signal file to compare with (an image cannot be measured)",
+            path.display()
+        ),
+        (Some(path), Some(current)) => {
+            let (prior_record, prior) = read_and_measure(&args.input.read, path)?;
+            let current = measure(current)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", args.input.file.display()))?;
+            Some(compare(&prior, &current, prior_of(&prior_record)))
+        }
+    };
     let (sender, receiver) = mpsc::channel::<GenerationEvent>();
     let streaming = stream_out.is_some() && args.engine.engine != "protocol";
     let mut engine = build(&args.engine, streaming.then_some(sender))?;
@@ -91,7 +117,13 @@ pub fn analyze(
                 let _ = writeln!(out);
             })
         });
-        let report = engine.run(&request);
+        let report = match &comparison {
+            // The protocol engine writes the serial sentences into its own trace.
+            Some(c) if args.engine.engine == "protocol" => {
+                ProtocolEngine::new().run_with_prior(&request, Some(c))
+            }
+            _ => engine.run(&request),
+        };
         drop(engine);
         if let Some(p) = printer {
             let _ = p.join();
@@ -99,13 +131,14 @@ pub fn analyze(
         report
     })
     .map_err(|e| anyhow::anyhow!("{}: {e}", args.input.file.display()))?;
-    let (measurements, verification) = check_report(&report, record.as_ref());
+    let (measurements, verification) = check_report(&report, record.as_ref(), comparison.as_ref());
     Ok(Analysis {
         record,
         image,
         report,
         verification,
         measurements,
+        comparison,
     })
 }
 
@@ -114,9 +147,12 @@ pub fn analyze(
 pub fn check_report(
     report: &Report,
     record: Option<&EcgRecord>,
+    comparison: Option<&SerialComparison>,
 ) -> (Option<Measurements>, Option<Verification>) {
     let measurements = record.and_then(|r| measure(r).ok());
-    let verification = measurements.as_ref().map(|m| verify_report(report, m));
+    let verification = measurements
+        .as_ref()
+        .map(|m| verify_report_with_prior(report, m, comparison));
     (measurements, verification)
 }
 
@@ -128,6 +164,7 @@ pub fn completed_run<'a>(
     image_sha256: Option<&str>,
     measurements: Option<&Measurements>,
     verification: Option<&Verification>,
+    comparison: Option<&SerialComparison>,
 ) -> NewRun<'a> {
     NewRun {
         engine: &report.engine,
@@ -139,6 +176,7 @@ pub fn completed_run<'a>(
         outcome: RunOutcome::Completed(report),
         measurements: measurements.map(|m| serde_json::to_value(m).unwrap_or(Value::Null)),
         verifier_flags: verification.map(verification_json),
+        comparison: comparison.map(|c| serde_json::to_value(c).unwrap_or(Value::Null)),
     }
 }
 
@@ -175,7 +213,16 @@ fn store_analysis(
     err: &mut dyn Write,
 ) -> Result<AnalysisIds> {
     let (store, session, _) = args.store.open_and_login(err)?;
-    let input = args.input.load()?;
+    let mut input = args.input.load()?;
+    if let (Some(id), EcgInput::Signal(s)) = (&args.patient_id, &mut input) {
+        match &s.patient.id {
+            Some(found) if found != id => bail!(
+                "{}: the file names patient {found}, not --patient-id {id}; nothing was stored",
+                args.input.file.display()
+            ),
+            _ => s.patient.id = Some(id.clone()),
+        }
+    }
     let bytes = original_bytes(&args.input.file, &input)?;
     let report = &analysis.report;
     let ids = store.record_analysis(
@@ -193,6 +240,7 @@ fn store_analysis(
                     .map(|i| i.provenance.sha256.as_str()),
                 analysis.measurements.as_ref(),
                 analysis.verification.as_ref(),
+                analysis.comparison.as_ref(),
             ),
         },
     )?;
@@ -214,6 +262,10 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<()> {
             .verification
             .as_ref()
             .map_or(Value::Null, verification_json);
+        value["comparison"] = analysis
+            .comparison
+            .as_ref()
+            .map_or(Value::Null, comparison_json);
         value["case_id"] = stored.map_or(Value::Null, |ids| json!(ids.case_id));
         value["run_id"] = stored.map_or(Value::Null, |ids| json!(ids.run_id));
         writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;

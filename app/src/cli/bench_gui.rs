@@ -83,6 +83,7 @@ fn start_options(file: PathBuf) -> Result<StartOptions> {
         }),
         user: "bench".into(),
         persisted: None,
+        load_options: ecgr1_engine::formats::LoadOptions::default(),
     })
 }
 

@@ -1,16 +1,16 @@
-//! The input-file arguments every command that opens an ECG shares.
+//! The reading options and input-file arguments every command that opens an ECG shares.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use clap::Args;
 use ecgr1_engine::formats::csv::{CsvOptions, CsvUnits};
 use ecgr1_engine::formats::{EcgInput, LoadOptions, load_path};
 
-#[derive(Debug, Clone, Args)]
-pub struct InputArgs {
-    /// The ECG file: WFDB (.hea/.dat or record name), EDF/EDF+, DICOM, HL7 aECG XML, CSV, PNG or JPEG.
-    pub file: PathBuf,
+/// How to read a file whose own header leaves something open. Every command that reads an
+/// ECG file flattens this one struct, so they all take the same options.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ReadArgs {
     /// Sample rate of a CSV file that has no time column.
     #[arg(long = "sample-rate", value_name = "HZ")]
     pub sample_rate_hz: Option<f64>,
@@ -19,7 +19,7 @@ pub struct InputArgs {
     pub units: Option<String>,
 }
 
-impl InputArgs {
+impl ReadArgs {
     pub fn load_options(&self) -> Result<LoadOptions> {
         let units = match &self.units {
             None => None,
@@ -36,7 +36,119 @@ impl InputArgs {
         })
     }
 
+    /// Reads `path` with these options.
+    pub fn load(&self, path: &Path) -> Result<EcgInput> {
+        Ok(load_path(path, &self.load_options()?)?)
+    }
+}
+
+/// One input file and the options to read it.
+#[derive(Debug, Clone, Args)]
+pub struct InputArgs {
+    /// The ECG file: WFDB (.hea/.dat or record name), EDF/EDF+, DICOM, HL7 aECG XML, CSV, PNG or JPEG.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+impl InputArgs {
+    pub fn load_options(&self) -> Result<LoadOptions> {
+        self.read.load_options()
+    }
+
     pub fn load(&self) -> Result<EcgInput> {
-        Ok(load_path(&self.file, &self.load_options()?)?)
+        self.read.load(&self.file)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use crate::cli::{Cli, run_captured};
+
+    /// The subcommands that open an ECG file named on their command line.
+    const READERS: [&str; 8] = [
+        "info", "convert", "measure", "analyze", "verify", "render", "compare", "gui",
+    ];
+
+    #[test]
+    fn every_command_that_reads_an_ecg_file_takes_the_same_reading_options() {
+        let cli = Cli::command();
+        let mut seen = Vec::new();
+        for sub in cli.get_subcommands() {
+            let reads = sub.get_arguments().any(|a| {
+                a.is_positional() && matches!(a.get_id().as_str(), "file" | "prior" | "current")
+            });
+            if !reads {
+                continue;
+            }
+            seen.push(sub.get_name().to_string());
+            for (id, long) in [("sample_rate_hz", "sample-rate"), ("units", "units")] {
+                let arg = sub
+                    .get_arguments()
+                    .find(|a| a.get_id() == id)
+                    .unwrap_or_else(|| panic!("{} lacks --{long}", sub.get_name()));
+                assert_eq!(arg.get_long(), Some(long), "{}", sub.get_name());
+            }
+        }
+        seen.sort();
+        let mut expected: Vec<String> = READERS.iter().map(|s| (*s).to_string()).collect();
+        expected.sort();
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn measure_reads_a_csv_with_the_given_rate_and_units() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let sample = crate::gui::samples_dir()
+            .unwrap_or_else(|| panic!("assets/samples"))
+            .join("synthetic_sinus.csv");
+        let text = std::fs::read_to_string(&sample).unwrap_or_else(|e| panic!("{e}"));
+        // The same recording without its time column, in millivolts, with no units in the header.
+        let mut lines = text.lines();
+        let header = lines.next().unwrap_or_default();
+        let names: Vec<&str> = header
+            .split(',')
+            .skip(1)
+            .map(|h| h.trim_end_matches("_uV"))
+            .collect();
+        let mut out = names.join(",");
+        out.push('\n');
+        for line in lines {
+            let cells: Vec<String> = line
+                .split(',')
+                .skip(1)
+                .map(|c| format!("{}", c.parse::<f64>().unwrap_or_default() / 1000.0))
+                .collect();
+            out.push_str(&cells.join(","));
+            out.push('\n');
+        }
+        let bare = dir.path().join("bare.csv");
+        std::fs::write(&bare, out).unwrap_or_else(|e| panic!("{e}"));
+        let rate = |args: &[&str]| -> serde_json::Value {
+            let (code, out, err) = run_captured(args);
+            assert_eq!(code, 0, "{err}");
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+        };
+        let original = rate(&["ecgr1", "measure", &sample.display().to_string(), "--json"]);
+        let bare_path = bare.display().to_string();
+        let read = rate(&[
+            "ecgr1",
+            "measure",
+            &bare_path,
+            "--sample-rate",
+            "500",
+            "--units",
+            "mV",
+            "--json",
+        ]);
+        assert_eq!(read["sample_rate_hz"], 500.0);
+        assert_eq!(read["heart_rate_bpm"], original["heart_rate_bpm"]);
+        assert_eq!(read["qrs_ms"], original["qrs_ms"]);
+        // A bad unit is refused by name.
+        let (code, _, err) = run_captured(&["ecgr1", "measure", &bare_path, "--units", "furlong"]);
+        assert_eq!(code, 1);
+        assert!(err.contains("--units furlong"), "{err}");
     }
 }

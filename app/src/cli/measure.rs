@@ -2,33 +2,34 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::Args;
 use ecgr1_engine::features::{self, LeadMeasurements, Measured, Measurements};
-use ecgr1_engine::formats::{EcgInput, LoadOptions, load_path};
+use ecgr1_engine::formats::EcgInput;
+
+use super::input::InputArgs;
 use serde_json::{Map, Value, json};
 
 #[derive(Debug, Args)]
 pub struct MeasureArgs {
-    /// The ECG signal file (WFDB, EDF/EDF+, DICOM, HL7 aECG, CSV).
-    pub file: PathBuf,
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Print JSON (keys documented in the README).
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(args: &MeasureArgs, out: &mut dyn Write) -> Result<()> {
-    let input = load_path(&args.file, &LoadOptions::default())?;
+    let input = args.input.load()?;
     let EcgInput::Signal(signal) = input else {
         bail!(
             "{}: an image carries no signal; measurements need a signal file (no image digitisation yet)",
-            args.file.display()
+            args.input.file.display()
         );
     };
     let m = features::measure(&signal.record)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.input.file.display()))?;
     if args.json {
         writeln!(
             out,

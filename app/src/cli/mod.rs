@@ -6,6 +6,7 @@ pub mod audit_cmd;
 mod bench_audit;
 mod bench_formats;
 mod bench_gui;
+pub mod compare;
 mod convert;
 mod demo;
 mod eval;
@@ -45,6 +46,9 @@ pub enum Command {
     Convert(convert::ConvertArgs),
     /// Measure a recording: rate, rhythm, intervals, axes, per-lead amplitudes, with units.
     Measure(measure::MeasureArgs),
+    /// Compare a patient's ECG with their prior one: measurement deltas, significant changes
+    /// and the serial sentences of the reading.
+    Compare(compare::CompareArgs),
     /// Read a recording with an engine (protocol by default): six-step trace and answer.
     Analyze(analyze::AnalyzeArgs),
     /// Evaluate an engine (or compare two) on a labelled manifest of ECGs.
@@ -98,6 +102,7 @@ where
         Some(Command::Info(args)) => info::run(&args, out),
         Some(Command::Convert(args)) => convert::run(&args, out),
         Some(Command::Measure(args)) => measure::run(&args, out),
+        Some(Command::Compare(args)) => compare::run(&args, out),
         Some(Command::Analyze(args)) => analyze::run(&args, out),
         Some(Command::Verify(args)) => verify::run(&args, out),
         Some(Command::Eval(args)) => eval::run(&args, out, err),

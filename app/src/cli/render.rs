@@ -7,13 +7,15 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use ecgr1_engine::StandardLead;
-use ecgr1_engine::formats::{EcgInput, LoadOptions, load_path};
+use ecgr1_engine::formats::EcgInput;
+
+use super::input::InputArgs;
 use ecgr1_engine::render::{Layout, RenderOptions, RenderedPage, render};
 
 #[derive(Debug, Args)]
 pub struct RenderArgs {
-    /// The ECG signal file (WFDB .hea/.dat, EDF/EDF+, DICOM, HL7 aECG XML, CSV).
-    pub file: PathBuf,
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Output PNG file.
     #[arg(short, long)]
     pub output: PathBuf,
@@ -40,12 +42,12 @@ fn parse_lead(s: &str) -> Result<StandardLead, String> {
 }
 
 pub fn run(args: &RenderArgs, out: &mut dyn Write) -> Result<()> {
-    let input = load_path(&args.file, &LoadOptions::default())?;
+    let input = args.input.load()?;
     let record = match input {
         EcgInput::Signal(s) => s.record,
         EcgInput::Image(i) => bail!(
             "{}: already an image ({}, {}×{} px); render draws signal files",
-            args.file.display(),
+            args.input.file.display(),
             i.provenance.format,
             i.width,
             i.height
@@ -59,7 +61,7 @@ pub fn run(args: &RenderArgs, out: &mut dyn Write) -> Result<()> {
         rhythm_lead: args.rhythm_lead,
         start_s: 0.0,
     };
-    let page = render(&record, &options).with_context(|| args.file.display().to_string())?;
+    let page = render(&record, &options).with_context(|| args.input.file.display().to_string())?;
     write_png(&page, &args.output)?;
     writeln!(
         out,

@@ -8,9 +8,11 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use ecgr1_engine::features::measure;
 use ecgr1_engine::formats::EcgInput;
-use ecgr1_engine::verify::{ClaimStatus, Verification, verify_text};
+use ecgr1_engine::serial::compare;
+use ecgr1_engine::verify::{ClaimStatus, Verification, verify_text_with_prior};
 use serde_json::{Value, json};
 
+use super::compare::{prior_of, read_and_measure};
 use super::input::InputArgs;
 
 #[derive(Debug, Args)]
@@ -20,6 +22,10 @@ pub struct VerifyArgs {
     pub trace: PathBuf,
     #[command(flatten)]
     pub input: InputArgs,
+    /// The patient's prior ECG: the trace's serial claims ("unchanged from prior", "new
+    /// inversion") are checked against the comparison with it.
+    #[arg(long, value_name = "PRIOR")]
+    pub prior: Option<PathBuf>,
     /// Print JSON: `claims` [{text, kind, status, measured, expected, leads}] and `summary`.
     #[arg(long)]
     pub json: bool,
@@ -79,7 +85,14 @@ pub fn run(args: &VerifyArgs, out: &mut dyn Write) -> Result<()> {
     };
     let measurements =
         measure(&record).with_context(|| format!("measuring {}", args.input.file.display()))?;
-    let verification = verify_text(&trace, &measurements);
+    let comparison = match &args.prior {
+        Some(path) => {
+            let (prior_record, prior) = read_and_measure(&args.input.read, path)?;
+            Some(compare(&prior, &measurements, prior_of(&prior_record)))
+        }
+        None => None,
+    };
+    let verification = verify_text_with_prior(&trace, &measurements, comparison.as_ref());
     if args.json {
         writeln!(
             out,

@@ -34,6 +34,9 @@ pub struct PersistedState {
     pub rhythm_lead: Option<StandardLead>,
     pub zoom: Option<f32>,
     pub filters: Option<DisplayFilters>,
+    pub true_size: Option<bool>,
+    /// The monitor's calibrated resolution for true size, dpi.
+    pub screen_dpi: Option<f32>,
     pub open: Option<OpenItem>,
     pub run: Option<RunSettings>,
 }
@@ -61,6 +64,8 @@ impl PersistedState {
             rhythm_lead: Some(paper.rhythm_lead),
             zoom: Some(paper.zoom),
             filters: Some(paper.filters),
+            true_size: Some(paper.true_size),
+            screen_dpi: paper.screen_dpi,
             open,
             run: Some(run.clone()),
         }
@@ -99,6 +104,11 @@ impl PersistedState {
             filters: self.filters.unwrap_or_default(),
             // A caliper drag mode left on would surprise at the next start.
             calipers: false,
+            true_size: self.true_size.unwrap_or(false),
+            screen_dpi: self.screen_dpi.filter(|d| {
+                d.is_finite()
+                    && (PaperSettings::DPI_RANGE.0..=PaperSettings::DPI_RANGE.1).contains(d)
+            }),
         }
     }
 }
@@ -122,6 +132,8 @@ mod tests {
                 low_pass_40: false,
             },
             calipers: false,
+            true_size: true,
+            screen_dpi: Some(109.0),
         };
         let run = RunSettings {
             checkpoint: "/models/ecg-r1".into(),

@@ -46,6 +46,7 @@ fn signed_sample() -> App {
         }),
         user: "dr_reed".into(),
         persisted: None,
+        load_options: ecgr1_engine::formats::LoadOptions::default(),
     };
     let mut harness = Harness::builder()
         .with_size(egui::vec2(1280.0, 800.0))

@@ -35,7 +35,7 @@ pub struct ShownCase {
     pub report: Option<Report>,
 }
 
-fn deidentified(case: TeachingCase) -> ShownCase {
+pub(super) fn deidentified(case: TeachingCase) -> ShownCase {
     let label = format!("Teaching case {} of {}", case.position + 1, case.count);
     let record = if case.kind == "signal" {
         open_stored(case.case_id, &case.format, &label, case.bytes.clone()).and_then(|doc| {
@@ -57,7 +57,9 @@ fn deidentified(case: TeachingCase) -> ShownCase {
         .run
         .as_ref()
         .and_then(|r| r.report_json.as_deref())
-        .and_then(|j| serde_json::from_str(j).ok());
+        .and_then(|j| serde_json::from_str::<Report>(j).ok())
+        // A serial sentence would tell the trainees that another case is this patient's.
+        .map(|r| ecgr1_engine::serial::without_serial(&r));
     ShownCase {
         case,
         record,

@@ -97,3 +97,63 @@ fn harness_label(harness: &super::reading_room::tests::App, part: &str) -> Strin
         .label()
         .unwrap_or_default()
 }
+
+#[test]
+fn a_teaching_case_never_shows_the_comparison_with_the_patients_prior_ecg() {
+    use ecgr1_engine::Task;
+    use ecgr1_engine::features::measure;
+    use ecgr1_engine::serial::{PriorEcg, SERIAL_PREFIX, compare};
+
+    let record = super::demo_record();
+    let m = measure(&record).unwrap();
+    let c = compare(
+        &m,
+        &m,
+        PriorEcg {
+            label: "2026-01-05 09:30".into(),
+            ..PriorEcg::default()
+        },
+    );
+    let report = ecgr1_engine::protocol::read_measurements_with_prior(
+        &m,
+        "",
+        Task::Interpret,
+        Vec::new(),
+        Some(&c),
+    );
+    assert!(report.raw_output.contains(SERIAL_PREFIX));
+    let run = crate::store::RunRecord {
+        id: 2,
+        case_id: 2,
+        engine_json: "{}".into(),
+        task: "interpret".into(),
+        parameters_json: "{}".into(),
+        seed: None,
+        started_at: String::new(),
+        finished_at: String::new(),
+        raw_output: report.raw_output.clone(),
+        report_json: Some(serde_json::to_string(&report).unwrap()),
+        p_yes: None,
+        band: None,
+        measurements_json: None,
+        verifier_flags_json: None,
+        comparison_json: Some(serde_json::to_string(&c).unwrap()),
+        status: "completed".into(),
+        error: None,
+        created_by: "dr_reed".into(),
+    };
+    let shown = super::teaching::deidentified(crate::store::TeachingCase {
+        case_id: 2,
+        position: 0,
+        count: 1,
+        format: "png".into(),
+        kind: "image".into(),
+        bytes: Vec::new(),
+        run: Some(run),
+        signed: None,
+    });
+    let shown = shown.report.unwrap();
+    assert!(!shown.raw_output.contains(SERIAL_PREFIX));
+    assert!(shown.steps.iter().all(|s| !s.text.contains("2026-01-05")));
+    assert!(!shown.summary.contains(SERIAL_PREFIX));
+}

@@ -34,6 +34,7 @@ pub(crate) fn start_at(
         }),
         user: user.to_string(),
         persisted: None,
+        load_options: ecgr1_engine::formats::LoadOptions::default(),
     };
     let mut harness = Harness::builder()
         .with_size(egui::vec2(1600.0, 1000.0))
@@ -94,6 +95,7 @@ fn without_a_store_reading_still_works_and_says_so() {
         store: Err("no data directory".to_string()),
         user: "dr_reed".to_string(),
         persisted: None,
+        load_options: ecgr1_engine::formats::LoadOptions::default(),
     };
     let mut harness = Harness::builder()
         .with_size(egui::vec2(1600.0, 1000.0))

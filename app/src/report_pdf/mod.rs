@@ -77,6 +77,9 @@ pub(crate) struct ReportData {
     pub verification: Option<Value>,
     pub decisions: Vec<DecisionRecord>,
     pub patient: PatientSection,
+    /// The comparison with the patient's prior ECG the reading was made with; left out of a
+    /// de-identified report, which must not link two ECGs of one patient.
+    pub comparison: Option<ecgr1_engine::serial::SerialComparison>,
 }
 
 /// Roles that may read identifying patient fields (the store enforces the same list).
@@ -156,6 +159,21 @@ fn gather(
     };
     let decisions = store.decisions(session, run_id)?;
     let patient = patient_section(store, session, input.patient_id, options.deidentified)?;
+    let (report, comparison) = if options.deidentified {
+        (
+            report.map(|r| ecgr1_engine::serial::without_serial(&r)),
+            None,
+        )
+    } else {
+        let comparison: Option<ecgr1_engine::serial::SerialComparison> = match &run.comparison_json
+        {
+            Some(text) => Some(serde_json::from_str(text).with_context(|| {
+                format!("the stored serial comparison of run {run_id} is not readable")
+            })?),
+            None => None,
+        };
+        (report, comparison)
+    };
     Ok(ReportData {
         generated_at: options.generated_at.clone().unwrap_or_else(now_utc),
         generated_by: session.name.clone(),
@@ -168,6 +186,7 @@ fn gather(
         verification,
         decisions,
         patient,
+        comparison,
     })
 }
 

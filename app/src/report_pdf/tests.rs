@@ -78,6 +78,7 @@ fn store_run(
                     outcome: RunOutcome::Completed(&report),
                     measurements: Some(serde_json::to_value(&measurements).unwrap()),
                     verifier_flags: Some(verification_json(&verification)),
+                    comparison: None,
                 },
             },
         )
@@ -262,6 +263,7 @@ fn a_failed_run_is_reported_as_failed() {
                 outcome: RunOutcome::Failed("checkpoint not found"),
                 measurements: None,
                 verifier_flags: None,
+                comparison: None,
             },
         )
         .unwrap();

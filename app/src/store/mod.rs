@@ -259,6 +259,9 @@ pub struct NewRun<'a> {
     pub measurements: Option<serde_json::Value>,
     /// The trace verifier's flags, as JSON.
     pub verifier_flags: Option<serde_json::Value>,
+    /// The serial comparison with the patient's prior ECG the reading was made with (JSON of
+    /// `ecgr1_engine::serial::SerialComparison`), if any.
+    pub comparison: Option<serde_json::Value>,
 }
 
 /// A new case from one analysed input: the input, its patient, the notes and the run.
@@ -360,6 +363,8 @@ pub struct RunRecord {
     pub band: Option<String>,
     pub measurements_json: Option<String>,
     pub verifier_flags_json: Option<String>,
+    /// The serial comparison with the prior ECG, as stored (see [`NewRun::comparison`]).
+    pub comparison_json: Option<String>,
     pub status: String,
     pub error: Option<String>,
     pub created_by: String,
@@ -374,6 +379,16 @@ pub struct PatientIdentity {
     pub identifier: Option<String>,
     pub birth_date: Option<String>,
     pub sex: Option<String>,
+}
+
+/// The patient's most recent earlier case, as the reading room offers it for comparison.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PriorCase {
+    pub case_id: i64,
+    pub created_at: String,
+    pub file_name: String,
+    /// The acquisition time the prior file gave, if any.
+    pub acquisition_time: Option<String>,
 }
 
 /// Which audit events to list.
@@ -617,6 +632,11 @@ pub trait CaseStore {
 
     /// Any role: every version of a case's notes, oldest first.
     fn notes(&self, session: &Session, case_id: i64) -> Result<Vec<NoteVersion>>;
+
+    /// Cardiologist, auditor or admin (never a trainer, whose de-identified sets must not
+    /// reveal that two cases are one patient's): the most recent earlier signal case of the
+    /// same patient, linked by the identifier in the identity table.
+    fn prior_case(&self, session: &Session, case_id: i64) -> Result<Option<PriorCase>>;
 
     /// Any role except trainer (the bytes may identify the patient): a case's original input.
     /// Audited as a view.

@@ -23,7 +23,9 @@ use super::{
     NewDecision, NewRun, PatientIdentity, Result, Role, RunOutcome, RunRecord, Session,
     StoreConfig, StoreError, StoredInput, Verdict, roles_text,
 };
-use super::{CaseInput, CaseProgress, NoteVersion, TeachingCase, WorklistFilter, WorklistRow};
+use super::{
+    CaseInput, CaseProgress, NoteVersion, PriorCase, TeachingCase, WorklistFilter, WorklistRow,
+};
 use crate::audit::{AuditEvent, AuditKey, Chain, GENESIS, HASH_LEN, Head, Verification, Verifier};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -769,8 +771,8 @@ async fn insert_run(
     let engine_json = to_json(run.engine);
     let id = sqlx::query(
         "INSERT INTO runs (case_id, engine_json, task, parameters_json, seed, started_at, finished_at, \
-         raw_output, report_json, p_yes, band, measurements_json, verifier_flags_json, status, error, created_by) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         raw_output, report_json, p_yes, band, measurements_json, verifier_flags_json, status, error, created_by, \
+         comparison_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(case_id)
     .bind(&engine_json)
@@ -788,6 +790,7 @@ async fn insert_run(
     .bind(status)
     .bind(&error)
     .bind(user_id)
+    .bind(run.comparison.as_ref().map(Value::to_string))
     .execute(&mut *conn)
     .await?
     .last_insert_rowid();
@@ -807,6 +810,16 @@ async fn insert_run(
         "report_sha256": report_json.as_ref().map(|r| sha256_hex(r.as_bytes())),
         "error": error,
     });
+    let mut after = after;
+    if let Some(c) = &run.comparison {
+        // The event names the prior ECG and the changes found; the full comparison is in the
+        // run row, bound to the event by its SHA-256.
+        after["comparison"] = json!({
+            "prior_sha256": c["prior"]["sha256"],
+            "changes": c["changes"].as_array().map(|a| a.iter().map(|x| x["kind"].clone()).collect::<Vec<_>>()),
+            "comparison_sha256": sha256_hex(c.to_string().as_bytes()),
+        });
+    }
     Ok((id, after))
 }
 
@@ -1893,6 +1906,40 @@ impl CaseStore for SqliteStore {
         })
     }
 
+    fn prior_case(&self, session: &Session, case_id: i64) -> Result<Option<PriorCase>> {
+        self.block_on(async {
+            self.require(
+                session,
+                &[Role::Cardiologist, Role::Auditor, Role::Admin],
+                "look up a patient's prior ECG",
+            )
+            .await?;
+            let mut conn = self.pool.acquire().await?;
+            case_exists(&mut conn, case_id).await?;
+            let row: Option<(i64, String, String, String)> = sqlx::query_as(
+                "SELECT p.id, p.created_at, i.file_name, i.metadata_json FROM cases c \
+                 JOIN cases p ON p.patient_id = c.patient_id AND p.id < c.id \
+                 JOIN ecg_inputs i ON i.id = p.ecg_input_id \
+                 WHERE c.id = ? AND c.patient_id IS NOT NULL AND i.kind = 'signal' \
+                 ORDER BY p.id DESC LIMIT 1",
+            )
+            .bind(case_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            Ok(row.map(|(case_id, created_at, file_name, metadata)| {
+                let acquisition_time = serde_json::from_str::<Value>(&metadata)
+                    .ok()
+                    .and_then(|m| m["acquisition_time"].as_str().map(str::to_string));
+                PriorCase {
+                    case_id,
+                    created_at,
+                    file_name,
+                    acquisition_time,
+                }
+            }))
+        })
+    }
+
     fn case_input(&self, session: &Session, case_id: i64) -> Result<CaseInput> {
         self.block_on(async {
             self.require(
@@ -2034,6 +2081,7 @@ fn run_record_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RunRecord> {
         band: row.try_get("band")?,
         measurements_json: row.try_get("measurements_json")?,
         verifier_flags_json: row.try_get("verifier_flags_json")?,
+        comparison_json: row.try_get("comparison_json")?,
         status: row.try_get("status")?,
         error: row.try_get("error")?,
         created_by: row.try_get("creator")?,

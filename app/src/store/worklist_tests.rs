@@ -70,6 +70,7 @@ fn store_case(store: &SqliteStore, session: &Session, notes: &str, completed: Op
                     outcome,
                     measurements: None,
                     verifier_flags: None,
+                    comparison: None,
                 },
             },
         )

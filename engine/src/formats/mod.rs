@@ -32,6 +32,8 @@ pub mod csv;
 pub mod dicom;
 pub mod edf;
 pub mod image;
+pub mod muse;
+pub mod sierra;
 pub mod wfdb;
 
 use std::path::Path;
@@ -176,6 +178,12 @@ pub fn detect(bytes: &[u8], file_name: &str) -> Option<Format> {
     }
     let head = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]);
     let trimmed = head.trim_start_matches('\u{feff}').trim_start();
+    if muse::looks_like_muse(&head) {
+        return Some(Format::Muse);
+    }
+    if sierra::looks_like_sierra(&head) {
+        return Some(Format::Sierra);
+    }
     if trimmed.starts_with('<') && head.contains("AnnotatedECG") {
         return Some(Format::Aecg);
     }
@@ -261,7 +269,7 @@ fn unrecognised(file_name: &str) -> FormatError {
         file_name,
         FormatErrorKind::Unrecognised,
         "content",
-        "not WFDB, EDF/EDF+, DICOM, HL7 aECG, CSV, PNG or JPEG",
+        "not WFDB, EDF/EDF+, DICOM, HL7 aECG, GE MUSE XML, Philips Sierra XML, CSV, PNG or JPEG",
     )
 }
 
@@ -284,6 +292,8 @@ fn read_detected(
         Format::Edf | Format::EdfPlus => edf::read(bytes, file_name)?,
         Format::Dicom => dicom::read(bytes, file_name)?,
         Format::Aecg => aecg::read(bytes, file_name)?,
+        Format::Muse => muse::read(bytes, file_name)?,
+        Format::Sierra => sierra::read(bytes, file_name)?,
         Format::Csv => csv::read(bytes, file_name, &options.csv)?,
         Format::Png | Format::Jpeg => return image::read(bytes, file_name).map(EcgInput::Image),
     };

@@ -6,12 +6,20 @@
 
 mod phases;
 
+pub(crate) use phases::{
+    STD_UV, STE_LIMB_UV, STE_PRECORDIAL_UV, bundle_branch_block, contiguous, inverted,
+    is_precordial,
+};
+
 use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
 
 use crate::features::{self, Measured, Measurements};
 use crate::report::{
     Engine, EngineError, EngineIdentity, Evidence, Report, Request, Task, Timings,
 };
+use crate::serial::{self, SerialComparison};
 use crate::trace;
 
 /// Said in every protocol TWI report: there is no model probability to show.
@@ -19,6 +27,23 @@ pub const NO_PROBABILITY_NOTE: &str =
     "The protocol engine's answer is rule-based: it has no P(yes), so no risk band is shown.";
 /// Said when only an image was given.
 pub const IMAGE_ONLY_NOTE: &str = "The protocol engine measures signals; it cannot measure an image (no digitisation yet), so it gives no reading rather than a guess. Open the signal file, or use the ecg-r1 model engine for images.";
+
+/// A bundle branch block pattern.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BundleBranchBlock {
+    Right,
+    Left,
+}
+
+impl BundleBranchBlock {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Right => "right bundle branch block",
+            Self::Left => "left bundle branch block",
+        }
+    }
+}
 
 /// The deterministic engine.
 #[derive(Debug, Default)]
@@ -244,12 +269,33 @@ pub fn read_measurements(
     task: Task,
     input_notes: Vec<String>,
 ) -> Report {
+    read_measurements_with_prior(m, notes, task, input_notes, None)
+}
+
+/// Like [`read_measurements`]; when the ECG was compared with the patient's prior one, the
+/// final step says what changed (one sentence per change, see [`crate::serial`]) and the
+/// summary repeats it.
+pub fn read_measurements_with_prior(
+    m: &Measurements,
+    notes: &str,
+    task: Task,
+    input_notes: Vec<String>,
+    prior: Option<&SerialComparison>,
+) -> Report {
     let started = Instant::now();
     let ctx = NoteContext::parse(notes);
-    let reading = match task {
+    let mut reading = match task {
         Task::Interpret => phases::interpret(m, &ctx),
         Task::Twi => phases::twi(m, &ctx),
     };
+    if let Some(comparison) = prior {
+        if let Some(last) = reading.steps.last_mut() {
+            for (sentence, evidence) in serial::sentences(comparison) {
+                last.say(sentence, [evidence]);
+            }
+        }
+        reading.summary = format!("{} {}", reading.summary, comparison.statement());
+    }
     report_from(reading, task, input_notes, started)
 }
 
@@ -259,6 +305,18 @@ impl Engine for ProtocolEngine {
     }
 
     fn run(&mut self, request: &Request<'_>) -> Result<Report, EngineError> {
+        self.run_with_prior(request, None)
+    }
+}
+
+impl ProtocolEngine {
+    /// A reading that, when the ECG was compared with the patient's prior one, says in its
+    /// final step what changed (see [`read_measurements_with_prior`]).
+    pub fn run_with_prior(
+        &self,
+        request: &Request<'_>,
+        prior: Option<&SerialComparison>,
+    ) -> Result<Report, EngineError> {
         let started = Instant::now();
         let Some(record) = request.record else {
             if request.image.is_some() {
@@ -289,7 +347,8 @@ impl Engine for ProtocolEngine {
                 "an image was also given; the protocol engine reads only the signal".to_string(),
             );
         }
-        let mut report = read_measurements(&m, request.notes, request.task, input_notes);
+        let mut report =
+            read_measurements_with_prior(&m, request.notes, request.task, input_notes, prior);
         report.timings.total_ms = started.elapsed().as_secs_f64() * 1000.0;
         Ok(report)
     }

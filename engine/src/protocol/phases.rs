@@ -18,12 +18,12 @@ const QRS_WIDE_MS: f64 = 120.0;
 const SOKOLOW_UV: f64 = 3500.0;
 const R_I_UV: f64 = 1500.0;
 const R_AVL_UV: f64 = 1100.0;
-const STE_LIMB_UV: f64 = 100.0;
-const STE_PRECORDIAL_UV: f64 = 200.0;
+pub(crate) const STE_LIMB_UV: f64 = 100.0;
+pub(crate) const STE_PRECORDIAL_UV: f64 = 200.0;
 const QTC_NORMAL_MS: f64 = 440.0;
 // Further conventional cut-offs (not in DESIGN.md; stated in the trace where used).
 /// ST depression at J+60 of at least 0.5 mm.
-const STD_UV: f64 = -50.0;
+pub(crate) const STD_UV: f64 = -50.0;
 /// A "deep" inverted T wave: at least 2 mm.
 const DEEP_T_UV: f64 = 200.0;
 /// Symmetric T: ascending/descending half-amplitude limb ratio within this range.
@@ -44,7 +44,7 @@ const CONTIGUOUS: [&[&str]; 2] = [
     &["V1", "V2", "V3", "V4", "V5", "V6"],
 ];
 
-fn contiguous(leads: &[&str]) -> bool {
+pub(crate) fn contiguous(leads: &[&str]) -> bool {
     CONTIGUOUS.iter().any(|seq| {
         seq.windows(2)
             .any(|w| leads.contains(&w[0]) && leads.contains(&w[1]))
@@ -71,7 +71,7 @@ fn why(m: &Measured) -> String {
         .unwrap_or_else(|| "not measured".to_string())
 }
 
-fn is_precordial(lead: &str) -> bool {
+pub(crate) fn is_precordial(lead: &str) -> bool {
     lead.starts_with('V')
 }
 
@@ -101,7 +101,7 @@ fn amp(m: &Measurements, l: StandardLead, f: fn(&LeadMeasurements) -> &Measured)
     lead(m, l).and_then(|x| f(x).value)
 }
 
-fn inverted(l: &LeadMeasurements) -> bool {
+pub(crate) fn inverted(l: &LeadMeasurements) -> bool {
     l.t_polarity == Some(TPolarity::Negative) && l.t_depth_uv.value.is_some_and(|d| d >= TWI_UV)
 }
 
@@ -184,6 +184,19 @@ fn findings(m: &Measurements) -> Findings<'_> {
         q,
         twi,
         variant_twi,
+    }
+}
+
+/// The bundle branch block the protocol reads in the QRS (a wide QRS with the V1 and I/V6
+/// morphology of `findings`), shared with the serial comparison so both read it alike.
+pub(crate) fn bundle_branch_block(m: &Measurements) -> Option<super::BundleBranchBlock> {
+    let f = findings(m);
+    if f.rbbb {
+        Some(super::BundleBranchBlock::Right)
+    } else if f.lbbb {
+        Some(super::BundleBranchBlock::Left)
+    } else {
+        None
     }
 }
 

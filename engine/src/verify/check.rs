@@ -148,6 +148,8 @@ fn check(claim: &Claim, facts: &MeasuredFacts) -> Verdict {
         ClaimKind::StDepression => check_st(claim, facts, -1.0),
         ClaimKind::TWaveInversion => check_twi(claim, facts),
         ClaimKind::PathologicalQ => check_q(claim, facts),
+        // Extracted and checked by `super::serial`, never by `claims::extract`.
+        ClaimKind::Serial => uncheckable("serial claims are checked against the comparison"),
     }
 }
 

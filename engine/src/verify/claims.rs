@@ -25,6 +25,9 @@ pub enum ClaimKind {
     StDepression,
     TWaveInversion,
     PathologicalQ,
+    /// A statement about change since the prior ECG ("unchanged from prior", "new inversion"),
+    /// checked against the serial comparison (see [`super::serial`]).
+    Serial,
 }
 
 impl ClaimKind {
@@ -43,6 +46,7 @@ impl ClaimKind {
             Self::StDepression => "st_depression",
             Self::TWaveInversion => "t_wave_inversion",
             Self::PathologicalQ => "pathological_q",
+            Self::Serial => "serial",
         }
     }
 }
@@ -132,7 +136,7 @@ fn push_sentence(out: &mut Vec<String>, current: &mut String) {
 
 /// Normalises a sentence for matching: lower case, dashes and degree signs unified, ECG
 /// abbreviations spaced out.
-fn normalise(s: &str) -> String {
+pub(crate) fn normalise(s: &str) -> String {
     s.to_lowercase()
         .replace(['–', '—', '‐', '−'], "-")
         .replace("st-segment", "st segment")
@@ -468,7 +472,7 @@ fn q_word(q: Qualifier) -> &'static str {
 }
 
 /// Finds `word` at a word boundary.
-fn find_word(hay: &str, word: &str) -> Option<usize> {
+pub(crate) fn find_word(hay: &str, word: &str) -> Option<usize> {
     let mut start = 0;
     while let Some(rel) = hay[start..].find(word) {
         let pos = start + rel;
@@ -507,7 +511,7 @@ fn clause_from(s: &str, pos: usize) -> &str {
 }
 
 /// Is the phrase at `word` negated by a preceding "no", "without", "not", "absent", "negative for"?
-fn negated_before(s: &str, word: &str) -> bool {
+pub(crate) fn negated_before(s: &str, word: &str) -> bool {
     let Some(pos) = s.find(word) else {
         return false;
     };

@@ -3,11 +3,13 @@
 
 pub mod check;
 pub mod claims;
+pub mod serial;
 
 use serde::Serialize;
 
 use crate::features::Measurements;
 use crate::record::StandardLead;
+use crate::serial::SerialComparison;
 
 pub use check::{CheckedClaim, ClaimStatus, LeadFacts, MeasuredFacts, VerifySummary};
 
@@ -64,21 +66,47 @@ pub struct Verification {
     pub summary: VerifySummary,
 }
 
-/// Extracts the claims of a trace and checks them against the measurements.
+/// Extracts the claims of a trace and checks them against the measurements. Serial claims
+/// ("unchanged from prior") are uncheckable here: there is no comparison.
 pub fn verify_text(trace: &str, measurements: &Measurements) -> Verification {
+    verify_text_with_prior(trace, measurements, None)
+}
+
+/// Like [`verify_text`], with the serial claims checked against the comparison with the
+/// patient's prior ECG when there is one.
+pub fn verify_text_with_prior(
+    trace: &str,
+    measurements: &Measurements,
+    comparison: Option<&SerialComparison>,
+) -> Verification {
     let facts = MeasuredFacts::from(measurements);
-    let claims = check::check_all(&claims::extract(trace), &facts);
+    let mut claims = check::check_all(&claims::extract(trace), &facts);
+    claims.extend(serial::check_serial(trace, comparison));
     let summary = VerifySummary::of(&claims);
     Verification { claims, summary }
 }
 
-/// Verifies the reasoning of a report: the `<think>` part when there is one (the answer
-/// labels repeat it), else the whole output.
-pub fn verify_report(report: &crate::report::Report, measurements: &Measurements) -> Verification {
+/// The reasoning of a report: the `<think>` part when there is one (the answer labels repeat
+/// it), else the whole output.
+fn reasoning(report: &crate::report::Report) -> &str {
     let raw = &report.raw_output;
-    let think = match (raw.find("<think>"), raw.find("</think>")) {
+    match (raw.find("<think>"), raw.find("</think>")) {
         (Some(a), Some(b)) if b > a => &raw[a + "<think>".len()..b],
         _ => raw.as_str(),
-    };
-    verify_text(think, measurements)
+    }
+}
+
+/// Verifies the reasoning of a report against the measurements.
+pub fn verify_report(report: &crate::report::Report, measurements: &Measurements) -> Verification {
+    verify_text(reasoning(report), measurements)
+}
+
+/// Verifies the reasoning of a report, its serial claims against the comparison with the
+/// prior ECG.
+pub fn verify_report_with_prior(
+    report: &crate::report::Report,
+    measurements: &Measurements,
+    comparison: Option<&SerialComparison>,
+) -> Verification {
+    verify_text_with_prior(reasoning(report), measurements, comparison)
 }

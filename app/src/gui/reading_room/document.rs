@@ -173,8 +173,8 @@ impl Document {
 }
 
 /// Reads a file from disk with its original bytes.
-pub fn open_file(path: &Path, origin: Origin) -> Result<Document, String> {
-    let input = load_path(path, &LoadOptions::default()).map_err(|e| e.to_string())?;
+pub fn open_file(path: &Path, origin: Origin, options: &LoadOptions) -> Result<Document, String> {
+    let input = load_path(path, options).map_err(|e| e.to_string())?;
     let bytes = original_bytes(path, &input).map_err(|e| format!("{e:#}"))?;
     Document::build(origin, input, Some(bytes))
 }
@@ -191,7 +191,7 @@ pub fn open_sample() -> Result<Document, String> {
                     reasons.push(format!("{name}: not present"));
                     continue;
                 }
-                match open_file(&path, Origin::Sample(path.clone())) {
+                match open_file(&path, Origin::Sample(path.clone()), &LoadOptions::default()) {
                     Ok(doc) => return Ok(doc),
                     Err(e) => reasons.push(e),
                 }
@@ -289,7 +289,7 @@ mod tests {
     #[test]
     fn a_stored_wfdb_record_is_split_back_into_header_and_data() {
         let path = samples_dir().unwrap().join("synthetic_sinus.hea");
-        let doc = open_file(&path, Origin::File(path.clone())).unwrap();
+        let doc = open_file(&path, Origin::File(path.clone()), &LoadOptions::default()).unwrap();
         let bytes = doc.bytes.as_ref().unwrap().to_vec();
         let reread = open_stored(3, "wfdb", doc.file_name(), bytes).unwrap();
         assert_eq!(reread.record().unwrap().leads, doc.record().unwrap().leads);
@@ -303,7 +303,7 @@ mod tests {
     fn an_image_is_shown_but_says_it_cannot_be_measured() {
         let path =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/model/ecg_small.png");
-        let doc = open_file(&path, Origin::File(path.clone())).unwrap();
+        let doc = open_file(&path, Origin::File(path.clone()), &LoadOptions::default()).unwrap();
         assert!(doc.image.is_some());
         assert!(doc.measurements.unwrap_err().contains("cannot be measured"));
     }

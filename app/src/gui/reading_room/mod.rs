@@ -6,6 +6,7 @@
 //! Files, measurements, engine runs and store queries all run on worker threads
 //! ([`super::jobs`], [`run::ActiveRun`]); the frame loop only polls.
 
+pub(crate) mod compare;
 pub(crate) mod decision;
 pub(crate) mod document;
 mod evidence;
@@ -22,14 +23,15 @@ use std::path::PathBuf;
 
 use ecgr1_engine::EcgRecord;
 use ecgr1_engine::display_filter::DisplayFilters;
-use ecgr1_ui::measurements_table::measurements_table;
+use ecgr1_engine::formats::{EcgInput, LoadOptions};
+use ecgr1_ui::measurements_table::{cart_values, measurements_table};
 use ecgr1_ui::paper::Caliper;
 use ecgr1_ui::{EcgPaperView, PaperOverlay, PaperSettings, paper_toolbar};
 use egui::{Key, KeyboardShortcut, Modifiers, Ui};
 
 use super::jobs::{Job, JobSlot};
 use super::link::StoreLink;
-use crate::store::NoteVersion;
+use crate::store::{NoteVersion, PriorCase};
 use decision::DecisionForm;
 use document::{Document, Origin, open_file, open_sample, open_stored};
 pub use document::{SAMPLE_FILES, samples_dir};
@@ -59,6 +61,8 @@ struct CaseData {
 struct Opened {
     doc: Document,
     case: Option<CaseData>,
+    /// The same patient's earlier case, offered for comparison.
+    prior: Option<PriorCase>,
 }
 
 /// Reads a stored case: its input, runs, decisions and notes.
@@ -83,9 +87,18 @@ fn open_case(link: &StoreLink, case_id: i64) -> Result<Opened, String> {
         })
         .collect::<Result<Vec<_>, String>>()?;
     let notes = store.notes(session, case_id).map_err(|e| e.to_string())?;
+    // A trainer is never told that two cases are one patient's (not even by a refusal).
+    let prior = if compare::may_look_up(link) {
+        store
+            .prior_case(session, case_id)
+            .map_err(|e| e.to_string())?
+    } else {
+        None
+    };
     Ok(Opened {
         doc,
         case: Some(CaseData { runs, notes }),
+        prior,
     })
 }
 
@@ -117,11 +130,20 @@ pub struct ReadingRoom {
     /// The display-filtered copy of the open record, with the filters it was made with.
     filtered: Option<(DisplayFilters, EcgRecord)>,
     caliper: Option<Caliper>,
+    compare: compare::CompareState,
+    /// How opened files are read (the window's `--units`, `--sample-rate`).
+    load_options: LoadOptions,
+    /// A patient identifier typed for a file that carries none: the case is stored under it,
+    /// so this patient's later ECGs are compared with this one.
+    patient_id: String,
 }
 
 impl ReadingRoom {
-    pub fn new(ctx: &egui::Context, file: Option<PathBuf>) -> Self {
+    /// A reading room that reads the files it opens with `load_options`.
+    pub fn new(ctx: &egui::Context, file: Option<PathBuf>, load_options: LoadOptions) -> Self {
         let mut room = Self {
+            load_options,
+            patient_id: String::new(),
             settings: PaperSettings::default(),
             doc: None,
             texture: None,
@@ -146,6 +168,7 @@ impl ReadingRoom {
             preferred_case: None,
             filtered: None,
             caliper: None,
+            compare: compare::CompareState::default(),
         };
         if let Some(path) = file {
             room.open_path(ctx, path);
@@ -237,11 +260,16 @@ impl ReadingRoom {
             return;
         }
         self.path_text = path.display().to_string();
+        let options = self.load_options.clone();
         self.opening.start(Job::spawn(
             ctx,
             format!("reading {}", path.display()),
             move || {
-                open_file(&path, Origin::File(path.clone())).map(|doc| Opened { doc, case: None })
+                open_file(&path, Origin::File(path.clone()), &options).map(|doc| Opened {
+                    doc,
+                    case: None,
+                    prior: None,
+                })
             },
         ));
     }
@@ -252,7 +280,11 @@ impl ReadingRoom {
         }
         self.opening
             .start(Job::spawn(ctx, "reading the bundled sample", || {
-                open_sample().map(|doc| Opened { doc, case: None })
+                open_sample().map(|doc| Opened {
+                    doc,
+                    case: None,
+                    prior: None,
+                })
             }));
     }
 
@@ -300,6 +332,7 @@ impl ReadingRoom {
             self.shown = self.runs.len() - 1;
             self.decision.reset();
         }
+        self.compare.receive();
         self.notes
             .receive(self.doc.as_ref().and_then(Document::case_id));
         if self.decision.receive(self.runs.get_mut(self.shown)) {
@@ -322,6 +355,7 @@ impl ReadingRoom {
             fiducials: opened.doc.fiducials(),
             highlights: Vec::new(),
         };
+        self.compare.reset(opened.prior);
         if let Some(case) = opened.case {
             self.notes.set_versions(case.notes);
             self.runs = case.runs;
@@ -340,15 +374,28 @@ impl ReadingRoom {
         if self.active.is_some() {
             return;
         }
+        let input = match &*doc.input {
+            EcgInput::Signal(s)
+                if doc.case_id().is_none()
+                    && s.patient.id.is_none()
+                    && !self.patient_id.trim().is_empty() =>
+            {
+                let mut s = s.clone();
+                s.patient.id = Some(self.patient_id.trim().to_string());
+                std::sync::Arc::new(EcgInput::Signal(s))
+            }
+            _ => doc.input.clone(),
+        };
         self.active = Some(ActiveRun::start(
             ctx,
             RunInput {
                 settings: self.run_settings.clone(),
                 notes: self.notes.text.clone(),
-                input: doc.input.clone(),
+                input,
                 bytes: doc.bytes.clone(),
                 link: link.cloned(),
                 case_id: doc.case_id(),
+                comparison: self.compare.comparison(),
             },
         ));
     }
@@ -538,10 +585,16 @@ impl ReadingRoom {
         let Some(doc) = &self.doc else { return };
         egui::CollapsingHeader::new("Measurements")
             .default_open(true)
-            .show(ui, |ui| match &doc.measurements {
-                Ok(m) => measurements_table(ui, m),
-                Err(why) => {
-                    ui.label(format!("Not measured: {why}"));
+            .show(ui, |ui| {
+                match &doc.measurements {
+                    Ok(m) => measurements_table(ui, m),
+                    Err(why) => {
+                        ui.label(format!("Not measured: {why}"));
+                    }
+                }
+                if let Some(record) = doc.record() {
+                    ui.separator();
+                    cart_values(ui, &record.annotations);
                 }
             });
     }
@@ -599,12 +652,36 @@ impl ReadingRoom {
                     self.notes.ui(ui, link, case_id, signed);
                     ui.separator();
                     self.run_panel(ui, link);
-                    ui.separator();
-                    hovered = self.result_panel(ui, link);
                 });
             });
-        self.overlay.highlights = self.highlights(hovered);
-        egui::CentralPanel::default().show(ui, |ui| self.paper(ui));
+        egui::CentralPanel::default().show(ui, |ui| {
+            let current = self
+                .doc
+                .as_ref()
+                .and_then(|d| d.measurements.as_ref().ok().cloned());
+            self.compare.offer_ui(ui, link, current);
+            // The trace and the AI assessment take the lower part of the centre, the ECG the
+            // upper part, each as wide as the window allows.
+            let trace_height = (ui.available_height() * 0.42).max(160.0);
+            egui::Panel::bottom("reading_room_trace")
+                .resizable(true)
+                .default_size(trace_height)
+                .show(ui, |ui| {
+                    egui::ScrollArea::vertical()
+                        .id_salt("reading_room_trace_scroll")
+                        .show(ui, |ui| {
+                            hovered = self.result_panel(ui, link);
+                        });
+                });
+            self.overlay.highlights = self.highlights(hovered);
+            if let (Some(c), Some(doc)) = (&self.compare.open, &self.doc) {
+                egui::ScrollArea::both().show(ui, |ui| {
+                    compare::compare_view(ui, c, doc, &self.settings);
+                });
+            } else {
+                self.paper(ui);
+            }
+        });
     }
 
     fn paper(&mut self, ui: &mut Ui) {
@@ -629,9 +706,11 @@ impl ReadingRoom {
             if let Some(c) = &self.caliper {
                 ui.label(format!("Caliper: {}", c.reading()));
             }
+            let height = ui.available_height();
             egui::ScrollArea::both().show(ui, |ui| {
                 ui.add(
                     EcgPaperView::new(shown, &self.settings)
+                        .fit_within_height(height)
                         .overlay(&self.overlay)
                         .caliper(&mut self.caliper),
                 );

@@ -11,7 +11,9 @@ use std::time::Instant;
 use ecgr1_engine::formats::EcgInput;
 use ecgr1_engine::model::ModelDType;
 use ecgr1_engine::model::generate::GenerationEvent;
+use ecgr1_engine::protocol::ProtocolEngine;
 use ecgr1_engine::report::{EngineError, EngineIdentity, Report, Request, Task};
+use ecgr1_engine::serial::SerialComparison;
 use ecgr1_engine::verify::Verification;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -112,6 +114,8 @@ pub struct RunInput {
     pub link: Option<StoreLink>,
     /// The stored case, if the input is one already.
     pub case_id: Option<i64>,
+    /// The comparison with the patient's prior ECG, when the clinician chose to compare.
+    pub comparison: Option<Arc<SerialComparison>>,
 }
 
 /// How a run ended.
@@ -140,6 +144,8 @@ pub struct RunDone {
     pub ended: Ended,
     pub verification: Option<Verification>,
     pub stored: Stored,
+    /// The comparison with the prior ECG the run was given.
+    pub comparison: Option<SerialComparison>,
 }
 
 enum RunEvent {
@@ -245,6 +251,7 @@ impl ActiveRun {
                         ended: Ended::Failed("the run stopped without an answer".into()),
                         verification: None,
                         stored: Stored::No("the run stopped without an answer".into()),
+                        comparison: None,
                     });
                 }
             }
@@ -269,6 +276,7 @@ fn execute(
                 ended: Ended::Failed(format!("{e:#}")),
                 verification: None,
                 stored: Stored::No("the engine did not start".into()),
+                comparison: None,
             };
         }
     };
@@ -304,7 +312,13 @@ fn execute(
                     }
                 }
             });
-            let result = engine.run(&request);
+            let result = match (&input.comparison, input.settings.engine) {
+                // The protocol engine writes the serial sentences into its own trace.
+                (Some(c), EngineChoice::Protocol) => {
+                    ProtocolEngine::new().run_with_prior(&request, Some(c.as_ref()))
+                }
+                _ => engine.run(&request),
+            };
             // Dropping the engine drops its stream sender, which ends the forwarding loop.
             drop(engine);
             let _ = forward.join();
@@ -314,19 +328,22 @@ fn execute(
     let image_sha256 = image.map(|i| i.provenance.sha256.as_str());
     match result {
         Ok(report) => {
-            let (measurements, verification) = check_report(&report, record);
+            let comparison = input.comparison.as_deref();
+            let (measurements, verification) = check_report(&report, record, comparison);
             let run = completed_run(
                 &args,
                 &report,
                 image_sha256,
                 measurements.as_ref(),
                 verification.as_ref(),
+                comparison,
             );
             let stored = store(input, &run);
             RunDone {
                 ended: Ended::Completed(Box::new(report)),
                 verification,
                 stored,
+                comparison: comparison.cloned(),
             }
         }
         Err(e) => {
@@ -347,6 +364,7 @@ fn execute(
                 ended,
                 verification: None,
                 stored,
+                comparison: None,
             }
         }
     }
@@ -377,6 +395,7 @@ fn unfinished_run<'a>(
         outcome,
         measurements: None,
         verifier_flags: None,
+        comparison: None,
     }
 }
 

@@ -15,9 +15,30 @@ use super::super::link::StoreLink;
 use super::run::{DeviceChoice, EngineChoice, Phase};
 use super::{CANCEL_BUTTON, Document, RUN_BUTTON, RUN_SHORTCUT, ReadingRoom, evidence};
 
+/// Label of the patient identifier field shown for a file that names no patient.
+pub const PATIENT_ID_FIELD: &str = "Patient ID:";
+
 impl ReadingRoom {
     pub(super) fn run_panel(&mut self, ui: &mut Ui, link: Option<&StoreLink>) {
         ui.strong("Run");
+        let unlinked = self
+            .doc
+            .as_ref()
+            .is_some_and(|d| d.case_id().is_none() && d.patient().is_some_and(|p| p.id.is_none()));
+        if unlinked {
+            ui.horizontal(|ui| {
+                let label = ui.label(PATIENT_ID_FIELD);
+                ui.add(
+                    egui::TextEdit::singleline(&mut self.patient_id)
+                        .hint_text("the file names no patient")
+                        .desired_width(180.0),
+                )
+                .labelled_by(label.id)
+                .on_hover_text(
+                    "Stored with the case in the identity table, so this patient's ECGs are compared with each other",
+                );
+            });
+        }
         let idle = self.active.is_none();
         ui.add_enabled_ui(idle, |ui| {
             let s = &mut self.run_settings;

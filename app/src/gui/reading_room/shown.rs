@@ -3,7 +3,8 @@
 
 use ecgr1_engine::features::Measurements;
 use ecgr1_engine::report::Report;
-use ecgr1_engine::verify::{Verification, verify_report};
+use ecgr1_engine::serial::SerialComparison;
+use ecgr1_engine::verify::{Verification, verify_report_with_prior};
 use ecgr1_ui::TraceStepView;
 use ecgr1_ui::trace_view::build_steps;
 
@@ -22,6 +23,8 @@ pub struct ShownRun {
     pub decisions: Vec<DecisionRecord>,
     /// Where the run was stored, or why not.
     pub stored_note: String,
+    /// The comparison with the prior ECG the reading was made with.
+    pub comparison: Option<SerialComparison>,
 }
 
 fn steps_of(report: Option<&Report>, verification: Option<&Verification>) -> Vec<TraceStepView> {
@@ -61,6 +64,7 @@ impl ShownRun {
                 steps,
                 decisions: Vec::new(),
                 stored_note,
+                comparison: done.comparison,
             },
             case_id,
         )
@@ -77,10 +81,14 @@ impl ShownRun {
             .report_json
             .as_deref()
             .and_then(|j| serde_json::from_str(j).ok());
+        let comparison: Option<SerialComparison> = record
+            .comparison_json
+            .as_deref()
+            .and_then(|j| serde_json::from_str(j).ok());
         let verification = report
             .as_ref()
             .zip(measurements)
-            .map(|(r, m)| verify_report(r, m));
+            .map(|(r, m)| verify_report_with_prior(r, m, comparison.as_ref()));
         let steps = steps_of(report.as_ref(), verification.as_ref());
         Self {
             run_id: Some(record.id),
@@ -94,6 +102,7 @@ impl ShownRun {
                 "Run {} by {} at {}",
                 record.id, record.created_by, record.started_at
             ),
+            comparison,
         }
     }
 

@@ -479,6 +479,7 @@ fn with_stored_cases_the_window_opens_the_newest_case_not_the_sample() {
         }),
         user: "dr_reed".into(),
         persisted: None,
+        load_options: ecgr1_engine::formats::LoadOptions::default(),
     };
     let build = |options: super::super::StartOptions| -> App {
         Harness::builder()
@@ -569,6 +570,7 @@ fn the_next_start_restores_layout_workspace_engine_settings_and_the_open_case() 
             }),
             user: "dr_reed".into(),
             persisted,
+            load_options: ecgr1_engine::formats::LoadOptions::default(),
         }
     };
     let build = |options: super::super::StartOptions| -> App {
@@ -644,4 +646,179 @@ fn an_ecgr1_checkpoint_reads_the_signal_through_its_tower_and_the_run_is_signed(
     prepare_signature(&mut harness);
     enter_password(&mut harness, "correct horse");
     harness.get_by_label_contains("This run is signed and read-only");
+}
+
+#[test]
+fn a_second_ecg_of_the_patient_is_compared_with_the_prior_lead_by_lead() {
+    use super::compare::COMPARE_BUTTON;
+    let mut harness = start("dr_reed");
+    // The sample carries a patient identifier: two runs on it are two cases of one patient.
+    run_protocol(&mut harness);
+    click(&mut harness, "Open sample");
+    step_until(&mut harness, "the sample", |app| !app.reading.is_busy());
+    run_protocol(&mut harness);
+    step_until(&mut harness, "two cases in the worklist", |app| {
+        app.reading.worklist.rows.len() == 2 && !app.reading.worklist.is_busy()
+    });
+    harness
+        .get_by_label_contains("Case 2 · waveform_ecg.dcm")
+        .click();
+    step_until(&mut harness, "case 2 with its prior offered", |app| {
+        !app.reading.is_busy()
+            && app.reading.doc.as_ref().and_then(Document::case_id) == Some(2)
+            && app.reading.compare.offered.is_some()
+    });
+    harness.get_by_label_contains("This patient has a prior ECG: case 1");
+    click(&mut harness, COMPARE_BUTTON);
+    step_until(&mut harness, "the comparison", |app| {
+        app.reading.compare.open.is_some()
+    });
+    // Both tracings with the same layout, gain and speed, then the delta table.
+    let papers = harness
+        .query_all_by_label_contains("ECG paper: layout 3x4, 13 panels, 25 mm/s, 10 mm/mV")
+        .count();
+    assert_eq!(papers, 2);
+    // The heading and the statement both name the prior ECG.
+    assert!(
+        harness
+            .query_all_by_label_contains("Compared with the ECG of")
+            .count()
+            >= 2
+    );
+    harness.get_by_label("No significant change by the serial criteria.");
+    harness.get_by_label("ΔST");
+    harness.get_by_label("+20 ms");
+    // A run now carries the comparison: the trace says so, and the store keeps it.
+    run_protocol(&mut harness);
+    let run = harness.state().reading.shown_run().expect("the run");
+    let report = run.report.as_ref().expect("a report");
+    assert!(
+        report.steps[5].text.contains("Compared with the ECG of"),
+        "{}",
+        report.steps[5].text
+    );
+    assert!(run.comparison.is_some());
+    let run_id = run.run_id.expect("stored");
+    let link = harness.state().link().unwrap().clone();
+    let stored = link.store.run_record(&link.session, run_id).unwrap();
+    assert!(
+        stored
+            .comparison_json
+            .as_deref()
+            .is_some_and(|j| j.contains("\"changes\":[]"))
+    );
+    // The audit history names the prior ECG the run was compared with.
+    let events = link
+        .store
+        .history(&link.session, &crate::store::HistoryFilter::default())
+        .unwrap();
+    assert!(events.iter().any(|e| {
+        e.entity_type == "run"
+            && e.after_json
+                .as_deref()
+                .is_some_and(|a| a.contains("prior_sha256"))
+    }));
+    // Closing the comparison shows the single tracing again.
+    click(&mut harness, super::compare::CLOSE_COMPARE_BUTTON);
+    assert_eq!(
+        harness
+            .query_all_by_label_contains("ECG paper: layout 3x4")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn the_ecg_and_the_trace_share_the_centre_of_the_window() {
+    let mut harness = start("dr_reed");
+    run_protocol(&mut harness);
+    let paper = harness.get_by_label_contains("ECG paper: layout").rect();
+    let step = harness
+        .get_by_label_contains("Step 1: Technical, Rate & Rhythm")
+        .rect();
+    // The trace sits under the ECG, not in a narrow column beside it…
+    assert!(step.top() >= paper.bottom() - 1.0, "{step:?} vs {paper:?}");
+    assert!(
+        (step.left() - paper.left()).abs() < 40.0,
+        "{step:?} vs {paper:?}"
+    );
+    // …and the page fits the upper part of the window without scrolling, as wide as it allows.
+    assert!(paper.bottom() <= 1000.0 * 0.75, "{paper:?}");
+    assert!(paper.width() > 600.0, "{paper:?}");
+}
+
+#[test]
+fn a_vendor_file_shows_the_carts_reading_beside_the_measurements() {
+    let mut harness = start("dr_reed");
+    for (file, statement) in [
+        (
+            "muse/muse_sinus.xml",
+            "Cart statement: Normal sinus rhythm T wave inversion in anterior leads",
+        ),
+        ("sierra/sierra_xli.xml", "Cart statement: Sinus rhythm"),
+    ] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures")
+            .join(file);
+        harness.state_mut().reading.path_text.clear();
+        type_into(&mut harness, "File:", &path.display().to_string());
+        click(&mut harness, "Open path");
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        step_until(&mut harness, "the vendor file", |app| {
+            !app.reading.is_busy()
+                && app
+                    .reading
+                    .doc
+                    .as_ref()
+                    .is_some_and(|d| d.file_name() == name)
+        });
+        harness.get_by_label("Cart: Ventricular rate");
+        // The cart's 72 bpm (our own rate may read the same).
+        assert!(harness.query_all_by_label("72 bpm").count() >= 1);
+        harness.get_by_label(statement);
+        // Ours beside it: the workstation's own heart rate.
+        harness.get_by_label("Heart rate");
+    }
+}
+
+#[test]
+fn an_entered_patient_id_links_a_file_that_names_no_patient() {
+    use super::run_panel::PATIENT_ID_FIELD;
+    let mut harness = start("dr_reed");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../assets/samples/synthetic_sinus.csv");
+    harness.state_mut().reading.path_text.clear();
+    type_into(&mut harness, "File:", &path.display().to_string());
+    click(&mut harness, "Open path");
+    step_until(&mut harness, "the CSV", |app| {
+        !app.reading.is_busy()
+            && app
+                .reading
+                .doc
+                .as_ref()
+                .is_some_and(|d| d.file_name() == "synthetic_sinus.csv")
+    });
+    type_into(&mut harness, PATIENT_ID_FIELD, "MRN-7");
+    run_protocol(&mut harness);
+    let link = harness.state().link().unwrap().clone();
+    let case_id = harness
+        .state()
+        .reading
+        .doc
+        .as_ref()
+        .and_then(Document::case_id)
+        .unwrap();
+    let input = link
+        .store
+        .input_bytes(
+            &link.session,
+            harness.state().reading.shown_run().unwrap().run_id.unwrap(),
+        )
+        .unwrap();
+    assert_eq!(input.case_id, case_id);
+    let patient = link
+        .store
+        .patient_identity(&link.session, input.patient_id.expect("a patient"))
+        .unwrap();
+    assert_eq!(patient.identifier.as_deref(), Some("MRN-7"));
 }

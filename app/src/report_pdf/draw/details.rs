@@ -348,6 +348,27 @@ fn lead_table(f: &mut Flow<'_>, m: &Measurements) {
     }
 }
 
+/// The comparison with the prior ECG: the serial statement and the significant changes.
+pub(super) fn serial_section(f: &mut Flow<'_>, data: &ReportData) {
+    let Some(c) = &data.comparison else {
+        return;
+    };
+    f.subheading("Compared with the prior ECG");
+    f.para(0.0, Face::Regular, &c.statement());
+    for g in c.globals.iter().filter(|g| g.threshold.is_some()) {
+        let text = match (g.prior, g.current, g.delta) {
+            (Some(p), Some(n), Some(d)) => format!(
+                "{p:.0} → {n:.0} {} (change {d:+.0}; criterion {}){}",
+                g.unit,
+                g.threshold.as_deref().unwrap_or(""),
+                if g.significant { ": significant" } else { "" }
+            ),
+            _ => "not compared (not measured on both ECGs)".to_string(),
+        };
+        f.field(&g.name, &text);
+    }
+}
+
 pub(super) fn assessment_section(f: &mut Flow<'_>, data: &ReportData) {
     f.heading("AI assessment");
     let e = &data.engine;

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use self::details::{
     Flow, assessment_section, case_section, decision_section, measurements_section, notice_box,
-    provenance_section, verifier_section,
+    provenance_section, serial_section, verifier_section,
 };
 use self::paper::draw_ecg;
 use super::{MeasuredSection, PatientSection, ReadBack, ReportData};
@@ -103,6 +103,7 @@ pub(crate) fn document(data: &ReportData) -> PdfDocument {
     let mut flow = Flow::new(&mut doc, data);
     case_section(&mut flow, data);
     measurements_section(&mut flow, data);
+    serial_section(&mut flow, data);
     assessment_section(&mut flow, data);
     verifier_section(&mut flow, data);
     decision_section(&mut flow, data);
