@@ -17,6 +17,8 @@ use super::{
 
 /// Without a grid, size thresholds assume a page this many mm wide.
 const ASSUMED_PAGE_WIDTH_MM: f64 = 280.0;
+/// Below this resolution (≈ 125 dpi) the trace is about one pixel wide.
+const THIN_STROKE_PX_PER_MM: f64 = 5.0;
 /// Samples this close to a column boundary are left absent (the boundary marker is there).
 const BOUNDARY_MM: f64 = 0.5;
 /// A rhythm strip is matched to the lead panel it correlates with best, at least this well.
@@ -169,14 +171,15 @@ fn time_scale(
 
 /// Reads the levelled page.
 pub(crate) fn read_page(
-    planes: &Planes,
+    page: &image::RgbImage,
+    planes: Planes,
     rotation: f64,
     stated_layout: Option<Layout>,
     options: &DigitiseOptions,
 ) -> Result<Digitised, DigitiseError> {
     let mut notes = Vec::new();
-    let pitch_x = grid::pitch(&grid_projection(planes, true), planes.width as usize);
-    let pitch_y = grid::pitch(&grid_projection(planes, false), planes.width as usize);
+    let pitch_x = grid::pitch(&grid_projection(&planes, true), planes.width as usize);
+    let pitch_y = grid::pitch(&grid_projection(&planes, false), planes.width as usize);
     let grid_found = match (pitch_x, pitch_y) {
         (Some(x), Some(y)) if ((x.px_per_mm - y.px_per_mm) / y.px_per_mm).abs() < 0.05 => {
             Some(GridFound {
@@ -197,6 +200,13 @@ pub(crate) fn read_page(
     let size_scale = grid_found.map_or(f64::from(planes.width) / ASSUMED_PAGE_WIDTH_MM, |g| {
         (g.px_per_mm_x + g.px_per_mm_y) / 2.0
     });
+    // Strokes about a pixel wide: read the ink again, counting half-covered pixels.
+    let planes = if size_scale < THIN_STROKE_PX_PER_MM && planes.colour {
+        super::pixels::separate(page, true)
+    } else {
+        planes
+    };
+    let planes = &planes;
     let mut ink = planes.ink.clone();
     let removed = labels::remove_text(&mut ink, size_scale);
     let rows = find_rows(&ink, size_scale);
@@ -286,6 +296,15 @@ pub(crate) fn read_page(
             stroke,
             &planes.darkness,
         );
+        if std::env::var_os("DIGITISE_DEBUG").is_some() {
+            eprintln!(
+                "row {r}: x {x_start}..{x_stop} stroke {stroke} points {} covered {} first {:?} last {:?}",
+                traced.points.len(),
+                traced.covered.iter().filter(|&&v| v).count(),
+                traced.points.first(),
+                traced.points.last()
+            );
+        }
         let zero_y = pulses[r].as_ref().map_or(row.baseline_y, |p| p.y_base);
         let rhythm = r >= lead_rows;
         let panel_count = if rhythm { 1 } else { columns };

@@ -271,7 +271,7 @@ pub fn digitise(image: &RgbImage, options: &DigitiseOptions) -> Result<Digitised
     if image.width() < 64 || image.height() < 64 {
         return Err(DigitiseError::NoTrace);
     }
-    let first = pixels::separate(image);
+    let first = pixels::separate(image, false);
     let rotation = deskew::estimate_rotation(image, first.paper_level);
     if rotation.abs() > MAX_SKEW_DEG {
         return Err(DigitiseError::TooSkewed { deg: rotation });
@@ -279,11 +279,11 @@ pub fn digitise(image: &RgbImage, options: &DigitiseOptions) -> Result<Digitised
     let levelled = deskew::level(image, rotation);
     let page = levelled.as_ref().unwrap_or(image);
     let planes = if levelled.is_some() {
-        pixels::separate(page)
+        pixels::separate(page, false)
     } else {
         first
     };
-    assemble::read_page(&planes, rotation, layout, options)
+    assemble::read_page(page, planes, rotation, layout, options)
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@ use image::{GrayImage, Luma, RgbImage};
 /// Ink is darker than this share of the paper level (the major grid of a colour page sits at
 /// ≈ 60 %, the trace at ≈ 0 %).
 const INK_LEVEL: f64 = 0.45;
+/// On a colour page, grey pixels darker than this share of paper are ink too.
+const GREY_INK_LEVEL: f64 = 0.8;
 
 /// The page reduced to what the later steps need.
 #[derive(Clone, Debug)]
@@ -47,7 +49,7 @@ fn percentile(hist: &[u64; 256], fraction: f64) -> f64 {
 }
 
 /// Classifies every pixel of `image`.
-pub(crate) fn separate(image: &RgbImage) -> Planes {
+pub(crate) fn separate(image: &RgbImage, thin_strokes: bool) -> Planes {
     let (width, height) = image.dimensions();
     let mut hist = [0u64; 256];
     let mut reddish = 0u64;
@@ -58,22 +60,30 @@ pub(crate) fn separate(image: &RgbImage) -> Planes {
     }
     // Paper: the bright end of the page (most of a page is paper).
     let paper_level = percentile(&hist, 0.75).max(percentile(&hist, 0.95) - 10.0);
+    let redness = |p: [u8; 3]| f64::from(p[0]) - (f64::from(p[1]) + f64::from(p[2])) / 2.0;
+    for p in image.pixels() {
+        if luminance(p.0) < paper_level - 25.0 {
+            non_paper += 1;
+            if redness(p.0) > 25.0 {
+                reddish += 1;
+            }
+        }
+    }
+    let colour = non_paper > 0 && reddish * 5 > non_paper;
     let ink_level = paper_level * INK_LEVEL;
+    let grey_ink_level = paper_level * GREY_INK_LEVEL;
     let mut ink = GrayImage::new(width, height);
     let mut grid_weight = vec![0.0f32; (width as usize) * (height as usize)];
     let mut darkness = GrayImage::new(width, height);
     for (i, (x, y, p)) in image.enumerate_pixels().enumerate() {
         let l = luminance(p.0);
-        let [r, g, b] = p.0;
-        let redness = f64::from(r) - (f64::from(g) + f64::from(b)) / 2.0;
-        if l < paper_level - 25.0 {
-            non_paper += 1;
-            if redness > 25.0 {
-                reddish += 1;
-            }
-        }
         darkness.put_pixel(x, y, Luma([(paper_level - l).clamp(0.0, 255.0) as u8]));
-        if l < ink_level {
+        // At low resolution a stroke is about a pixel wide and half covers most pixels it
+        // crosses: on a colour page such grey pixels are ink too (the grid is red).
+        let grey_ink = thin_strokes
+            && colour
+            && l < grey_ink_level && redness(p.0) < 12.0 + 0.1 * (paper_level - l);
+        if l < ink_level || grey_ink {
             ink.put_pixel(x, y, Luma([255]));
         } else {
             grid_weight[i] = (paper_level - l).max(0.0) as f32;
@@ -85,7 +95,7 @@ pub(crate) fn separate(image: &RgbImage) -> Planes {
         ink,
         grid_weight,
         darkness,
-        colour: non_paper > 0 && reddish * 5 > non_paper,
+        colour,
         paper_level,
     }
 }
@@ -121,7 +131,7 @@ mod tests {
         for x in 0..40 {
             img.put_pixel(x, 20, Rgb([0, 0, 0]));
         }
-        let p = separate(&img);
+        let p = separate(&img, false);
         assert!(p.colour);
         assert_eq!(p.ink.get_pixel(5, 20).0[0], 255);
         assert_eq!(p.ink.get_pixel(10, 5).0[0], 0);

@@ -202,3 +202,18 @@ fn sweep() {
         }
     }
 }
+
+#[test]
+#[ignore = "debugging aid"]
+fn rows_at_100_dpi() {
+    let o = options(Layout::ThreeByFour, 25.0, 10.0, 100.0);
+    let img = page_image(&source_record(), &o, Distortion::default());
+    let planes = pixels::separate(&img, true);
+    let mut ink = planes.ink.clone();
+    let removed = labels::remove_text(&mut ink, 100.0 / 25.4);
+    let rows = rows::find_rows(&ink, 100.0 / 25.4);
+    eprintln!("removed {removed:?} rows {rows:?}");
+    for r in &rows {
+        eprintln!("pulse {:?}", pulse::find_pulse(&ink, r, 100.0 / 25.4));
+    }
+}

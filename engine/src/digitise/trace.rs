@@ -96,8 +96,12 @@ pub(crate) fn trace_row(
     for c in 0..n {
         for j in 0..cols[c].len() {
             let run = cols[c][j];
-            // Starting fresh costs as much as a long jump, so the path prefers to continue.
-            let mut best = (prior(run) + 10.0 + c as f64 * 0.5, None);
+            // Starting fresh costs what skipping every column before would: the path covers
+            // as much of the row as it can.
+            let mut best = (
+                prior(run) + c as f64 * 0.3 + inked_before[c] as f64 * 2.7 + 5.0,
+                None,
+            );
             for &p in last_filled.iter().rev().take(3) {
                 if c - p > max_gap + 1 {
                     continue;
@@ -127,7 +131,8 @@ pub(crate) fn trace_row(
     let mut end: Option<(usize, usize, f64)> = None;
     for c in (0..n).rev().take(max_gap + 1) {
         for (j, &v) in cost[c].iter().enumerate() {
-            let total = v + (n - 1 - c) as f64 * 0.5;
+            let after = (n - 1 - c) as f64 * 0.3 + (inked_before[n] - inked_before[c + 1]) as f64 * 2.7;
+            let total = v + after;
             if end.is_none_or(|e| total < e.2) {
                 end = Some((c, j, total));
             }
