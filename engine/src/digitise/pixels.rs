@@ -82,7 +82,8 @@ pub(crate) fn separate(image: &RgbImage, thin_strokes: bool) -> Planes {
         // crosses: on a colour page such grey pixels are ink too (the grid is red).
         let grey_ink = thin_strokes
             && colour
-            && l < grey_ink_level && redness(p.0) < 12.0 + 0.1 * (paper_level - l);
+            && l < grey_ink_level
+            && redness(p.0) < 12.0 + 0.1 * (paper_level - l);
         if l < ink_level || grey_ink {
             ink.put_pixel(x, y, Luma([255]));
         } else {

@@ -131,7 +131,8 @@ pub(crate) fn trace_row(
     let mut end: Option<(usize, usize, f64)> = None;
     for c in (0..n).rev().take(max_gap + 1) {
         for (j, &v) in cost[c].iter().enumerate() {
-            let after = (n - 1 - c) as f64 * 0.3 + (inked_before[n] - inked_before[c + 1]) as f64 * 2.7;
+            let after =
+                (n - 1 - c) as f64 * 0.3 + (inked_before[n] - inked_before[c + 1]) as f64 * 2.7;
             let total = v + after;
             if end.is_none_or(|e| total < e.2) {
                 end = Some((c, j, total));
