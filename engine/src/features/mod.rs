@@ -483,7 +483,15 @@ pub fn measure(record: &EcgRecord) -> Result<Measurements, FeatureError> {
         }
     }
     // Detection on the usable leads together.
-    let usable: Vec<&WorkLead> = work.iter().filter(|w| w.quality.usable()).collect();
+    let all_usable: Vec<&WorkLead> = work.iter().filter(|w| w.quality.usable()).collect();
+    // Beats are found and typed on the leads that cover the whole record (a digitised page's
+    // rhythm strip) when there are any: a panel lead is flat outside its window.
+    let whole: Vec<&WorkLead> = all_usable
+        .iter()
+        .copied()
+        .filter(|w| w.window.len() == n)
+        .collect();
+    let usable = if whole.is_empty() { all_usable } else { whole };
     let r_peaks = if usable.is_empty() {
         Vec::new()
     } else {
