@@ -222,7 +222,7 @@ pub(crate) fn read_page(
                 .collect::<Vec<_>>()
         )));
     }
-    let (layout, rhythm_rows) = layout_of(rows.len(), stated_layout)?;
+    let (layout, _rhythm_strips) = layout_of(rows.len(), stated_layout)?;
     let pulses: Vec<Option<Pulse>> = rows
         .iter()
         .map(|r| find_pulse(&ink, r, size_scale))
@@ -366,7 +366,6 @@ pub(crate) fn read_page(
                 lead_box,
             });
         }
-        let _ = &mut overlays;
         overlays.push((r, traced.points));
     }
     // Which lead each rhythm strip shows: the lead panel it matches best.
@@ -476,7 +475,6 @@ pub(crate) fn read_page(
         text_components_removed: removed.components,
         notes,
     };
-    let _ = rhythm_rows;
     Ok(Digitised {
         record,
         report,

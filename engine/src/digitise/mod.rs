@@ -51,18 +51,6 @@ pub struct DigitiseOptions {
     pub speed_mm_s: Option<f64>,
     /// Layout, when the page's rows are ambiguous ("3x4", "6x2", "12x1").
     pub layout: Option<String>,
-    /// Lead boxes corrected by a person: replace the boxes found for these leads.
-    pub lead_boxes: Vec<LeadBoxOverride>,
-}
-
-/// A person's correction of one lead's box, in the levelled page's pixels.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LeadBoxOverride {
-    pub lead: StandardLead,
-    pub x_px: f64,
-    pub y_px: f64,
-    pub width_px: f64,
-    pub height_px: f64,
 }
 
 /// How the paper speed (time scale) was decided.

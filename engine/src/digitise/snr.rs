@@ -136,6 +136,29 @@ pub struct Alignment {
     pub offset_uv: f64,
 }
 
+/// The part of `reference` a digitised page shows: each lead only over the time windows of
+/// its panels in `report` (absent elsewhere). The Challenge scores a page against what it
+/// plots; a 3×4 page shows each lead for 2.5 s.
+pub fn shown_part(reference: &EcgRecord, report: &super::DigitisationReport) -> EcgRecord {
+    let mut out = reference.clone();
+    let fs = reference.sample_rate_hz;
+    for lead in &mut out.leads {
+        let windows: Vec<(f64, f64)> = report
+            .leads
+            .iter()
+            .filter(|b| lead.lead == LeadId::Standard(b.lead))
+            .map(|b| (b.t_start_s, b.t_end_s))
+            .collect();
+        for (i, v) in lead.samples_uv.iter_mut().enumerate() {
+            let t = i as f64 / fs;
+            if !windows.iter().any(|&(a, b)| t >= a && t < b) {
+                *v = f64::NAN;
+            }
+        }
+    }
+    out
+}
+
 /// Scores `estimate` against `reference` (both records at the same sample rate).
 pub fn score(reference: &EcgRecord, estimate: &EcgRecord) -> Result<SnrScore, SnrError> {
     if (reference.sample_rate_hz - estimate.sample_rate_hz).abs() > 1e-9 {
