@@ -2,6 +2,7 @@
 //!
 //! file → [`formats`] → [`record::EcgRecord`] → measurements → [`report::Engine`] → [`report::Report`]
 
+pub mod digitise;
 pub mod display_filter;
 pub mod dsp;
 pub mod eval;

@@ -47,6 +47,10 @@ pub struct RenderOptions {
     pub rhythm_lead: StandardLead,
     /// Time of the record the page starts at, seconds.
     pub start_s: f64,
+    /// Print the 1 mm / 5 mm grid (off: a plain page, as some printers and fax copies give).
+    pub grid: bool,
+    /// Print the 1 mV calibration pulse at the start of each row.
+    pub calibration_pulse: bool,
 }
 
 impl Default for RenderOptions {
@@ -58,6 +62,8 @@ impl Default for RenderOptions {
             dpi: 200.0,
             rhythm_lead: StandardLead::II,
             start_s: 0.0,
+            grid: true,
+            calibration_pulse: true,
         }
     }
 }
@@ -283,6 +289,9 @@ pub fn render(record: &EcgRecord, options: &RenderOptions) -> Result<RenderedPag
     let squares_x = (g.width).round() as i64;
     let squares_y = (g.height).round() as i64;
     for major in [false, true] {
+        if !options.grid {
+            break;
+        }
         let mut pb = PathBuilder::new();
         for k in 0..=squares_x {
             if (k % 5 == 0) == major {

@@ -75,7 +75,12 @@ pub fn analyze(
     let (mut record, mut image) = (None, None);
     match args.input.load()? {
         EcgInput::Signal(s) => record = Some(s.record),
-        EcgInput::Image(i) => image = Some(i),
+        EcgInput::Image(i) => {
+            // The model sees the image; the measurements and the protocol read the signal
+            // digitised from it, when the page can be digitised.
+            record = super::input::signal_of(&EcgInput::Image(i.clone())).ok();
+            image = Some(i);
+        }
     }
     if let Some(path) = &args.image {
         match load_path(path, &args.input.load_options()?)? {

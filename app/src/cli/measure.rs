@@ -22,19 +22,30 @@ pub struct MeasureArgs {
 
 pub fn run(args: &MeasureArgs, out: &mut dyn Write) -> Result<()> {
     let input = args.input.load()?;
-    let EcgInput::Signal(signal) = input else {
-        bail!(
-            "{}: an image carries no signal; measurements need a signal file (no image digitisation yet)",
-            args.input.file.display()
-        );
+    let record = super::input::signal_of(&input)?;
+    let image_notes = if matches!(input, EcgInput::Image(_)) {
+        record.processing_notes.clone()
+    } else {
+        Vec::new()
     };
-    let m = features::measure(&signal.record)
+    if !args.json {
+        for note in &image_notes {
+            writeln!(out, "note: {note}")?;
+        }
+    }
+    let m = features::measure(&record)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.input.file.display()))?;
     if args.json {
         writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&measurements_json(&m))?
+            serde_json::to_string_pretty(&{
+                let mut v = measurements_json(&m);
+                if let Some(map) = v.as_object_mut().filter(|_| !image_notes.is_empty()) {
+                    map.insert("input_notes".into(), serde_json::json!(image_notes));
+                }
+                v
+            })?
         )?;
     } else {
         write_text(&m, out)?;

@@ -9,6 +9,7 @@ mod bench_gui;
 pub mod compare;
 mod convert;
 mod demo;
+mod digitise;
 mod eval;
 mod history;
 mod info;
@@ -57,6 +58,8 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Local model checkpoints: parity scoring, description, benchmarks and quantisation.
     Model(model::ModelArgs),
+    /// Digitise a PNG/JPEG of a printed 12-lead page into a signal file (.csv or .hea).
+    Digitise(digitise::DigitiseArgs),
     /// Draw a signal file on ECG paper as a PNG (3x4/6x2/12x1, 25/50 mm/s, 5/10/20 mm/mV).
     Render(render::RenderArgs),
     /// Open the workstation window (the default when no subcommand is given).
@@ -108,6 +111,7 @@ where
         Some(Command::Eval(args)) => eval::run(&args, out, err),
         Some(Command::Model(args)) => model::run(&args, out),
         Some(Command::Render(args)) => render::run(&args, out),
+        Some(Command::Digitise(args)) => digitise::run(&args, out),
         Some(Command::Gui(args)) => crate::gui::run(&args),
         Some(Command::User(args)) => user::run(&args, out, err),
         Some(Command::Sign(args)) => sign::run(&args, out, err),

@@ -59,7 +59,7 @@ pub fn run(args: &RenderArgs, out: &mut dyn Write) -> Result<()> {
         gain_mm_mv: args.gain.parse().context("--gain")?,
         dpi: args.dpi,
         rhythm_lead: args.rhythm_lead,
-        start_s: 0.0,
+        ..RenderOptions::default()
     };
     let page = render(&record, &options).with_context(|| args.input.file.display().to_string())?;
     write_png(&page, &args.output)?;

@@ -76,13 +76,7 @@ pub fn write_verification_text(v: &Verification, out: &mut dyn Write) -> Result<
 pub fn run(args: &VerifyArgs, out: &mut dyn Write) -> Result<()> {
     let trace = std::fs::read_to_string(&args.trace)
         .with_context(|| format!("reading the trace {}", args.trace.display()))?;
-    let record = match args.input.load()? {
-        EcgInput::Signal(s) => s.record,
-        EcgInput::Image(_) => bail!(
-            "{}: an image cannot be measured, so a trace cannot be checked against it",
-            args.input.file.display()
-        ),
-    };
+    let record = super::input::signal_of(&args.input.load()?)?;
     let measurements =
         measure(&record).with_context(|| format!("measuring {}", args.input.file.display()))?;
     let comparison = match &args.prior {

@@ -199,10 +199,21 @@ pub(crate) fn median_beats(
     let mut column = Vec::with_capacity(used.len());
     let mut leads = Vec::with_capacity(work.len());
     for w in work {
+        // A windowed lead (one panel of a page) averages only the beats inside its window.
+        let inside: Vec<usize> = used
+            .iter()
+            .copied()
+            .filter(|&r| r - pre >= w.window.start && r + post <= w.window.end)
+            .collect();
+        let beats_here = if inside.is_empty() { &used } else { &inside };
         let mut median = vec![0.0; width];
         for (k, m) in median.iter_mut().enumerate() {
             column.clear();
-            column.extend(used.iter().map(|&r| order_key(w.samples[r - pre + k])));
+            column.extend(
+                beats_here
+                    .iter()
+                    .map(|&r| order_key(w.samples[r - pre + k])),
+            );
             *m = median_of_keys(&mut column).unwrap_or(0.0);
         }
         leads.push((w.lead.name().to_string(), median));
@@ -222,7 +233,11 @@ pub(crate) fn beat_noise(w: &WorkLead, median: &[f64], beats: &[Beat], pre: usiz
     let (mut sum, mut count) = (0.0, 0usize);
     let mut nbeats = 0;
     for b in beats.iter().filter(|b| b.kind == BeatKind::Dominant) {
-        if b.r_index < pre || b.r_index - pre + width > n {
+        if b.r_index < pre
+            || b.r_index - pre + width > n
+            || b.r_index - pre < w.window.start
+            || b.r_index - pre + width > w.window.end
+        {
             continue;
         }
         nbeats += 1;

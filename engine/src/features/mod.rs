@@ -376,6 +376,22 @@ pub(crate) struct WorkLead {
     pub lead: StandardLead,
     pub samples: Vec<f64>,
     pub quality: LeadQuality,
+    /// The samples the lead covers: all of them for a recording; for a lead digitised from
+    /// one panel of a printed page, the panel's time window (absent outside it).
+    pub window: std::ops::Range<usize>,
+}
+
+/// The span from the first to the last valid sample, and the invalid samples inside it.
+fn valid_window(x: &[f64]) -> (std::ops::Range<usize>, usize) {
+    let first = x.iter().position(|v| v.is_finite());
+    let last = x.iter().rposition(|v| v.is_finite());
+    match (first, last) {
+        (Some(a), Some(b)) => {
+            let inside = x[a..=b].iter().filter(|v| !v.is_finite()).count();
+            (a..b + 1, inside)
+        }
+        _ => (0..x.len(), x.len()),
+    }
 }
 
 fn ms(samples: f64, fs: f64) -> f64 {
@@ -396,6 +412,7 @@ pub fn measure(record: &EcgRecord) -> Result<Measurements, FeatureError> {
     let n = record.samples_per_lead();
     // Copies of the standard leads, in the standard order, invalid samples held.
     let mut held: Vec<(StandardLead, Vec<f64>, usize)> = Vec::with_capacity(12);
+    let mut windows: Vec<std::ops::Range<usize>> = Vec::with_capacity(12);
     for lead in StandardLead::STANDARD_ORDER {
         let Some(signal) = record
             .leads
@@ -405,7 +422,18 @@ pub fn measure(record: &EcgRecord) -> Result<Measurements, FeatureError> {
             continue;
         };
         let mut samples = signal.samples_uv.clone();
-        let invalid = filter::hold_invalid(&mut samples);
+        // A lead present over a window of at least MIN_DURATION_S (a panel of a digitised
+        // page) is judged on that window; its absent ends are not "invalid".
+        let (window, inside) = valid_window(&samples);
+        let held_all = filter::hold_invalid(&mut samples);
+        let windowed = window.len() as f64 >= MIN_DURATION_S * fs && window.len() < n;
+        let (window, invalid) = if windowed {
+            let scale = n as f64 / window.len() as f64;
+            (window, (inside as f64 * scale) as usize)
+        } else {
+            (0..n, held_all)
+        };
+        windows.push(window);
         held.push((lead, samples, invalid));
     }
     // Conditioned several leads at a time (interleaved; the same values as one at a time).
@@ -421,12 +449,14 @@ pub fn measure(record: &EcgRecord) -> Result<Measurements, FeatureError> {
     }
     let mut work: Vec<WorkLead> = held
         .into_iter()
-        .map(|(lead, samples, invalid)| {
+        .zip(windows)
+        .map(|((lead, samples, invalid), window)| {
             let quality = leads::assess_quality(&samples, invalid, fs);
             WorkLead {
                 lead,
                 samples,
                 quality,
+                window,
             }
         })
         .collect();
@@ -453,7 +483,15 @@ pub fn measure(record: &EcgRecord) -> Result<Measurements, FeatureError> {
         }
     }
     // Detection on the usable leads together.
-    let usable: Vec<&WorkLead> = work.iter().filter(|w| w.quality.usable()).collect();
+    let all_usable: Vec<&WorkLead> = work.iter().filter(|w| w.quality.usable()).collect();
+    // Beats are found and typed on the leads that cover the whole record (a digitised page's
+    // rhythm strip) when there are any: a panel lead is flat outside its window.
+    let whole: Vec<&WorkLead> = all_usable
+        .iter()
+        .copied()
+        .filter(|w| w.window.len() == n)
+        .collect();
+    let usable = if whole.is_empty() { all_usable } else { whole };
     let r_peaks = if usable.is_empty() {
         Vec::new()
     } else {

@@ -318,7 +318,8 @@ pub fn page_layout(record: &EcgRecord, options: &RenderOptions) -> Result<PageLa
             true,
         ));
     }
-    let calibrations = (0..rows)
+    let pulse_rows = if options.calibration_pulse { rows } else { 0 };
+    let calibrations = (0..pulse_rows)
         .map(|row| {
             let x_rise = grid.x + (cal_w - pulse_w) / 2.0;
             CalibrationPulse {
