@@ -6,5 +6,6 @@ pub mod engines;
 pub mod eval;
 pub mod gui;
 pub mod pdf;
+pub mod record_export;
 pub mod report_pdf;
 pub mod store;

@@ -11,6 +11,7 @@ mod convert;
 mod demo;
 mod digitise;
 mod eval;
+mod export;
 mod history;
 mod info;
 pub mod input;
@@ -71,6 +72,9 @@ pub enum Command {
     /// Write the clinical report of a stored run as a PDF (ECG, measurements, assessment,
     /// verifier, signature, provenance).
     Report(report::ReportArgs),
+    /// Export a signed run to the patient's record: HL7 v2.5.1 ORU^R01 (--hl7) and/or a FHIR
+    /// R4 Bundle (--fhir), with LOINC-coded measurements and the PDF report embedded.
+    Export(export::ExportArgs),
     /// List the audit history (optionally of one case or one user).
     History(history::HistoryArgs),
     /// Verify or export the tamper-evident audit history.
@@ -116,6 +120,7 @@ where
         Some(Command::User(args)) => user::run(&args, out, err),
         Some(Command::Sign(args)) => sign::run(&args, out, err),
         Some(Command::Report(args)) => report::run(&args, out, err),
+        Some(Command::Export(args)) => export::run(&args, out, err),
         Some(Command::History(args)) => history::run(&args, out, err),
         Some(Command::Audit(args)) => audit_cmd::run(&args, out, err),
         Some(Command::BenchAudit(args)) => bench_audit::run(&args, out),

@@ -21,6 +21,7 @@ use crate::store::{
     CaseStore, DecisionRecord, PatientIdentity, Role, RunRecord, Session, StoredInput,
 };
 
+pub(crate) use draw::verifier_counts;
 pub use input::{ReadBack, read_back};
 
 /// How to make the report.
@@ -115,7 +116,7 @@ fn patient_section(
     ))
 }
 
-fn gather(
+pub(crate) fn gather(
     store: &dyn CaseStore,
     session: &Session,
     run_id: i64,
@@ -203,11 +204,12 @@ pub fn build_report_pdf(
 ) -> Result<ReportPdf> {
     let data = gather(store, session, run_id, options)?;
     let doc = draw::document(&data);
-    let bytes = doc.to_bytes();
+    let bytes = doc.to_bytes().context("writing the report PDF")?;
+    let pages = doc.page_count();
     let identity_included = matches!(data.patient, PatientSection::Identified(_));
     let pdf = ReportPdf {
         sha256: sha256_hex(&bytes),
-        pages: doc.page_count(),
+        pages,
         bytes,
         case_id: data.run.case_id,
         run_id,
@@ -232,6 +234,14 @@ pub fn build_report_pdf(
         )
         .context("recording the report in the audit history")?;
     Ok(pdf)
+}
+
+/// The report's PDF bytes for gathered data, without recording anything (the record export
+/// embeds it and records itself).
+pub(crate) fn render(data: &ReportData) -> Result<Vec<u8>> {
+    draw::document(data)
+        .to_bytes()
+        .context("writing the report PDF")
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::*;
 use crate::audit::AuditKey;
 use crate::cli::verify::verification_json;
-use crate::pdf::checks::{assert_xref_valid, inflate_stream};
+use crate::pdf::checks::{assert_pdfa_2b, pdf_text};
 use crate::store::{
     AnalysisIds, DbLocation, HistoryFilter, KeySource, NewAnalysis, NewDecision, NewRun,
     RunOutcome, SignatureMeaning, SqliteStore, StoreConfig, Verdict,
@@ -95,11 +95,9 @@ fn as_model(report: &mut Report) {
     report.raw_output = "<think>Step 1: heart rate is 150 bpm, sinus tachycardia. Step 2: QRS 160 ms, wide.</think><answer>yes</answer>".into();
 }
 
-fn all_text(pdf: &[u8], pages: usize) -> String {
-    (0..pages)
-        .map(|k| inflate_stream(pdf, k))
-        .collect::<Vec<_>>()
-        .join("\n")
+/// The text of the report as a reader of the PDF gets it.
+fn all_text(pdf: &[u8]) -> String {
+    pdf_text(pdf)
 }
 
 fn options() -> ReportOptions {
@@ -132,10 +130,10 @@ fn a_signed_model_run_gives_a_valid_deterministic_report() {
         "same inputs and clock, same bytes"
     );
     assert!(first.pages >= 2);
-    assert_xref_valid(&first.bytes);
-    let text = all_text(&first.bytes, first.pages);
+    assert_pdfa_2b(&first.bytes);
+    let text = all_text(&first.bytes);
     for needle in [
-        "P\\(yes\\) 0.87: high probability of ischemia",
+        "P(yes) 0.87: high probability of ischemia",
         "Page 1 of",
         "meaning: approved",
         "contradicted",
@@ -176,12 +174,15 @@ fn an_unsigned_protocol_run_says_so() {
     let (store, session) = open_store();
     let ids = store_run(&store, &session, PatientInfo::default(), |_| {});
     let pdf = build_report_pdf(&store, &session, ids.run_id, &options()).unwrap();
-    let text = all_text(&pdf.bytes, pdf.pages);
-    assert!(text.contains("rule-based, no P\\(yes\\)"));
+    let text = all_text(&pdf.bytes);
+    assert!(text.contains("rule-based, no P(yes)"));
     assert!(text.contains("Not signed"));
     assert!(text.contains("none: a built-in rule-based engine has no weights"));
     assert!(text.contains("no identifying data came with the input"));
-    assert!(text.contains("(chest pain) Tj"), "the case notes are shown");
+    assert!(
+        text.lines().any(|l| l.trim() == "chest pain"),
+        "the case notes are shown"
+    );
 }
 
 #[test]
@@ -196,7 +197,7 @@ fn identity_is_printed_only_when_allowed_and_wanted() {
     let ids = store_run(&store, &session, patient, |_| {});
     let pdf = build_report_pdf(&store, &session, ids.run_id, &options()).unwrap();
     assert!(pdf.identity_included);
-    assert!(all_text(&pdf.bytes, pdf.pages).contains("MRN-4711"));
+    assert!(all_text(&pdf.bytes).contains("MRN-4711"));
 
     let deidentified = ReportOptions {
         deidentified: true,
@@ -204,11 +205,11 @@ fn identity_is_printed_only_when_allowed_and_wanted() {
     };
     let pdf = build_report_pdf(&store, &session, ids.run_id, &deidentified).unwrap();
     assert!(!pdf.identity_included);
-    let text = all_text(&pdf.bytes, pdf.pages);
+    let text = all_text(&pdf.bytes);
     assert!(!text.contains("MRN-4711") && !text.contains("Doe^Jane"));
     assert!(text.contains("de-identified report"));
     assert!(
-        !text.contains("(chest pain) Tj"),
+        !text.lines().any(|l| l.trim() == "chest pain"),
         "free-text notes stay out"
     );
 
@@ -217,7 +218,7 @@ fn identity_is_printed_only_when_allowed_and_wanted() {
         .unwrap();
     let trainer = store.login("tom", None).unwrap();
     let pdf = build_report_pdf(&store, &trainer, ids.run_id, &options()).unwrap();
-    let text = all_text(&pdf.bytes, pdf.pages);
+    let text = all_text(&pdf.bytes);
     assert!(!text.contains("MRN-4711"));
     assert!(text.contains("patient identity withheld"));
     // The trainer was not refused anything: the report never asked for the identity.
@@ -268,12 +269,12 @@ fn a_failed_run_is_reported_as_failed() {
         )
         .unwrap();
     let pdf = build_report_pdf(&store, &session, failed, &options()).unwrap();
-    assert_xref_valid(&pdf.bytes);
-    let text = all_text(&pdf.bytes, pdf.pages);
-    assert!(text.contains("none: the run failed \\(checkpoint not found\\)"));
-    assert!(text.contains("no P\\(yes\\): the engine did not report one"));
+    assert_pdfa_2b(&pdf.bytes);
+    let text = all_text(&pdf.bytes);
+    assert!(text.contains("none: the run failed (checkpoint not found)"));
+    assert!(text.contains("no P(yes): the engine did not report one"));
     assert!(text.contains("not verified: no verifier result was stored with this run"));
     // The ECG and its measurements are still there: they come from the stored input.
     assert!(text.contains("Per lead"));
-    assert!(text.contains("(V6) Tj"));
+    assert!(text.contains("V6"));
 }

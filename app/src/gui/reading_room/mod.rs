@@ -11,6 +11,9 @@ pub(crate) mod decision;
 pub(crate) mod document;
 mod evidence;
 mod notes;
+mod record_export;
+#[cfg(test)]
+mod record_export_tests;
 mod report_export;
 pub mod run;
 mod run_panel;
@@ -36,6 +39,7 @@ use decision::DecisionForm;
 use document::{Document, Origin, open_file, open_sample, open_stored};
 pub use document::{SAMPLE_FILES, samples_dir};
 use notes::NotesEditor;
+use record_export::RecordExport;
 use report_export::ReportExport;
 pub use run::RunSettings;
 use run::{ActiveRun, EngineChoice, RunInput};
@@ -120,6 +124,7 @@ pub struct ReadingRoom {
     shown: usize,
     decision: DecisionForm,
     report_export: ReportExport,
+    record_export: RecordExport,
     overlay: PaperOverlay,
     /// Set at a start without a file: the sample is shown until the worklist arrives, and
     /// replaced by the newest stored case when the store has cases (and the user has not
@@ -163,6 +168,7 @@ impl ReadingRoom {
             shown: 0,
             decision: DecisionForm::default(),
             report_export: ReportExport::default(),
+            record_export: RecordExport::default(),
             overlay: PaperOverlay::default(),
             newest_case_pending: false,
             preferred_case: None,

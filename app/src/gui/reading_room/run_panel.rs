@@ -229,6 +229,9 @@ impl ReadingRoom {
             self.decision.ui(ui, run, link);
             ui.separator();
             self.report_export.ui(ui, run.run_id, link);
+            ui.separator();
+            let signed = !run.decisions.is_empty();
+            self.record_export.ui(ui, run.run_id, signed, link);
         }
         hovered
     }

@@ -52,7 +52,7 @@ impl<'a> Flow<'a> {
         self.ensure(50.0);
         self.y += 10.0;
         self.doc.set_fill_rgb(0.0, 0.0, 0.0);
-        self.doc.text(MARGIN, self.y, 12.0, Face::Bold, text);
+        self.doc.heading(1, MARGIN, self.y, 12.0, Face::Bold, text);
         self.y += 4.0;
         let right = self.right();
         self.doc.set_stroke_rgb(0.6, 0.6, 0.6);
@@ -63,7 +63,7 @@ impl<'a> Flow<'a> {
     fn subheading(&mut self, text: &str) {
         self.ensure(30.0);
         self.y += 4.0;
-        self.doc.text(MARGIN, self.y, 10.0, Face::Bold, text);
+        self.doc.heading(2, MARGIN, self.y, 10.0, Face::Bold, text);
         self.y += LEADING + 2.0;
     }
 

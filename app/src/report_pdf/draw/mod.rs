@@ -16,7 +16,7 @@ use self::details::{
 };
 use self::paper::draw_ecg;
 use super::{MeasuredSection, PatientSection, ReadBack, ReportData};
-use crate::pdf::{Face, PdfDocument, PdfImage, text_width, wrap};
+use crate::pdf::{DocumentInfo, Face, PdfDocument, PdfImage, text_width, wrap};
 
 /// Points per millimetre.
 const MM: f64 = 72.0 / 25.4;
@@ -40,6 +40,7 @@ pub fn human_time(stamp: &str) -> String {
 fn header(doc: &mut PdfDocument, data: &ReportData) {
     let (w, _) = doc.page_size();
     let m = if w > 700.0 { 38.0 } else { MARGIN };
+    doc.furniture();
     doc.set_fill_rgb(0.0, 0.0, 0.0);
     doc.text(m, 30.0, 14.0, Face::Bold, "Clinical ECG report");
     doc.text(
@@ -69,6 +70,7 @@ fn header(doc: &mut PdfDocument, data: &ReportData) {
     );
     doc.set_stroke_rgb(0.0, 0.0, 0.0);
     doc.line(m, 48.0, w - m, 48.0, 0.8);
+    doc.content();
 }
 
 fn footers(doc: &mut PdfDocument) {
@@ -77,6 +79,7 @@ fn footers(doc: &mut PdfDocument) {
         doc.select_page(k);
         let (w, h) = doc.page_size();
         let m = if w > 700.0 { 38.0 } else { MARGIN };
+        doc.furniture();
         doc.set_fill_rgb(0.0, 0.0, 0.0);
         doc.set_stroke_rgb(0.0, 0.0, 0.0);
         doc.line(m, h - 30.0, w - m, h - 30.0, 0.5);
@@ -88,15 +91,24 @@ fn footers(doc: &mut PdfDocument) {
             Face::Bold,
             &format!("Page {} of {pages}", k + 1),
         );
+        doc.content();
     }
 }
 
 /// The whole document.
 pub(crate) fn document(data: &ReportData) -> PdfDocument {
-    let mut doc = PdfDocument::new(&format!(
-        "ECG report - case {} run {}",
-        data.run.case_id, data.run.id
-    ));
+    let mut doc = PdfDocument::new(DocumentInfo {
+        title: format!("ECG report – case {} run {}", data.run.case_id, data.run.id),
+        author: Some(data.generated_by.clone()),
+        created_utc: Some(data.generated_at.clone()),
+        // One identity per run and input: every report of the run is a version of one
+        // document (the instance id in the XMP differs when the content does).
+        document_id: Some(format!(
+            "ecgr1 report case {} run {} input {}",
+            data.run.case_id, data.run.id, data.input.sha256
+        )),
+        language: "en".into(),
+    });
     doc.add_landscape_page();
     header(&mut doc, data);
     first_page(&mut doc, data);
@@ -158,6 +170,10 @@ fn first_page(doc: &mut PdfDocument, data: &ReportData) {
         } => {
             let scale = (box_w / f64::from(*width)).min(box_h / f64::from(*height));
             let (iw, ih) = (f64::from(*width) * scale, f64::from(*height) * scale);
+            doc.figure(&format!(
+                "The stored ECG image, {} x {} pixels, as the engine saw it",
+                original.0, original.1
+            ));
             doc.image(
                 PdfImage {
                     width_px: *width,
@@ -169,6 +185,7 @@ fn first_page(doc: &mut PdfDocument, data: &ReportData) {
                 iw,
                 ih,
             );
+            doc.content();
             let caption = format!(
                 "The stored image ({} x {} pixels) as the engine saw it. Not to scale: an image has no calibration, and it cannot be measured.",
                 original.0, original.1
@@ -288,7 +305,7 @@ fn answer_text(data: &ReportData) -> String {
     }
 }
 
-fn verifier_counts(v: &Value) -> String {
+pub(crate) fn verifier_counts(v: &Value) -> String {
     let s = &v["summary"];
     let count = |k: &str| s[k].as_u64().unwrap_or(0);
     format!(

@@ -20,6 +20,16 @@ pub(super) fn draw_ecg(doc: &mut PdfDocument, record: &EcgRecord, top: f64) -> R
     let (w, _) = doc.page_size();
     let ox = (w - layout.width_mm * MM) / 2.0;
     let at = |x_mm: f64, y_mm: f64| (ox + x_mm * MM, top + y_mm * MM);
+    doc.figure(&format!(
+        "The ECG on paper at true size: {} at 25 mm/s and 10 mm/mV, {:.1} s",
+        layout
+            .panels
+            .iter()
+            .map(|p| p.label.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        record.duration_s()
+    ));
 
     // Grid: minor lines first so the major lines sit on top.
     let g = layout.grid;
@@ -122,5 +132,6 @@ pub(super) fn draw_ecg(doc: &mut PdfDocument, record: &EcgRecord, top: f64) -> R
         Face::Regular,
         &format!("{}   true size: print at 100 %", layout.footer),
     );
+    doc.content();
     Ok(top + layout.height_mm * MM)
 }
