@@ -10,6 +10,8 @@ pub(crate) mod decision;
 pub(crate) mod document;
 mod evidence;
 mod notes;
+#[cfg(test)]
+mod remote_tests;
 mod report_export;
 pub mod run;
 mod run_panel;
@@ -367,6 +369,11 @@ impl ReadingRoom {
             && self.run_settings.checkpoint.trim().is_empty()
         {
             return Err("choose the checkpoint directory of the local model first");
+        }
+        if self.run_settings.engine == EngineChoice::Remote
+            && self.run_settings.server.trim().is_empty()
+        {
+            return Err("enter the inference server's URL first");
         }
         Ok(())
     }
