@@ -113,7 +113,7 @@ pub fn build_cancellable(
                 );
             };
             let mut options = RemoteOptions::new(server.clone())
-                .with_key_from(args.api_key_file.as_ref())?;
+                .with_key_from(args.api_key_file.as_deref())?;
             options.model.clone_from(&args.model);
             options.max_tokens = args.max_tokens;
             options.top_logprobs = args.top_logprobs;

@@ -201,28 +201,27 @@ impl HttpClient {
             if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
                 return Err(RemoteError::Cancelled);
             }
-            let retry_reason = match send() {
+            match send() {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
-                    if status == 429 && attempt < self.limits.retries {
-                        // A full queue refused the request before any work: safe to send again.
-                        if let Some(after) = resp
-                            .headers()
-                            .get("retry-after")
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| v.trim().parse::<u64>().ok())
-                        {
-                            pause = pause.max(Duration::from_secs(after.min(8)));
-                        }
-                        "the server's queue is full (429)".to_string()
-                    } else {
+                    if status != 429 || attempt >= self.limits.retries {
                         return Ok(Answer {
                             status,
                             body: resp.into_body(),
                         });
                     }
+                    // A full queue refused the request before any work: safe to send again,
+                    // after the pause the server asks for (at most 8 s).
+                    if let Some(after) = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                    {
+                        pause = pause.max(Duration::from_secs(after.min(8)));
+                    }
                 }
-                Err(e) if is_connection_error(&e) && attempt < self.limits.retries => e.to_string(),
+                Err(e) if is_connection_error(&e) && attempt < self.limits.retries => {}
                 Err(e) => {
                     return Err(RemoteError::Connect {
                         server: self.root.clone(),
@@ -231,8 +230,7 @@ impl HttpClient {
                         problem: e.to_string(),
                     });
                 }
-            };
-            let _ = retry_reason;
+            }
             attempt += 1;
             sleep_unless_cancelled(pause, cancel);
             pause = (pause * 2).min(Duration::from_secs(8));

@@ -13,7 +13,7 @@ pub mod messages;
 pub mod score;
 pub mod stream;
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
@@ -71,11 +71,12 @@ pub enum RemoteError {
         problem: String,
         text_so_far: usize,
     },
-    #[error("the inference server {server} sent nothing for {seconds:.0} s{}", if *partial { " in the middle of its answer (not sent again)" } else { "" })]
+    #[error("the inference server {server} sent nothing for {seconds:.0} s {when}")]
     Timeout {
         server: String,
         seconds: f64,
-        partial: bool,
+        /// "before its answer began" or "in the middle of its answer (not sent again)".
+        when: &'static str,
     },
     #[error("{0}")]
     Input(String),
@@ -132,8 +133,8 @@ impl RemoteOptions {
     }
 
     /// With the key read from `key_file`, else `$ECGR1_API_KEY`.
-    pub fn with_key_from(mut self, key_file: Option<&PathBuf>) -> Result<Self, RemoteError> {
-        self.api_key = http::read_api_key(key_file.map(PathBuf::as_path))?;
+    pub fn with_key_from(mut self, key_file: Option<&Path>) -> Result<Self, RemoteError> {
+        self.api_key = http::read_api_key(key_file)?;
         Ok(self)
     }
 }

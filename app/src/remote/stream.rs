@@ -89,7 +89,11 @@ pub fn read_stream(
                     return Err(RemoteError::Timeout {
                         server: server.to_string(),
                         seconds: read_timeout.as_secs_f64(),
-                        partial: !out.text.is_empty(),
+                        when: if out.text.is_empty() {
+                            "before its answer began"
+                        } else {
+                            "in the middle of its answer (not sent again)"
+                        },
                     });
                 }
                 continue;

@@ -15,6 +15,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use futures_util::stream::{self, Stream};
 use serde_json::json;
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
@@ -221,7 +222,9 @@ async fn whole_answer(
                             role: "assistant".into(),
                             content: Some(text),
                         },
-                        logprobs: state_logprobs(&state.limits, logprobs),
+                        logprobs: (!logprobs.is_empty()).then_some(ChoiceLogprobs {
+                            content: Some(logprobs),
+                        }),
                         finish_reason: Some(reason.into()),
                     }],
                     usage: Some(Usage {
@@ -249,12 +252,6 @@ async fn whole_answer(
         "server_error",
         "the model worker dropped the request",
     )
-}
-
-fn state_logprobs(_limits: &Limits, content: Vec<TokenLogprob>) -> Option<ChoiceLogprobs> {
-    (!content.is_empty()).then_some(ChoiceLogprobs {
-        content: Some(content),
-    })
 }
 
 struct StreamState {

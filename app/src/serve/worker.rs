@@ -143,6 +143,17 @@ fn execute(
     params.temperature = spec.temperature;
     params.top_p = spec.top_p;
     params.seed = spec.seed;
+    if let (Some(signal), Some(tower)) = (&spec.signal, engine.model().ecg_tower())
+        && (signal.leads != tower.leads || signal.samples != tower.samples())
+    {
+        return Err(ModelError::Signal(format!(
+            "the served model's ECG tower takes {} leads × {} samples, the ecg part holds {} × {}",
+            tower.leads,
+            tower.samples(),
+            signal.leads,
+            signal.samples
+        )));
+    }
     let processed = spec.image.as_ref().map(|i| engine.preprocess(i)).transpose()?;
     let ecg_tokens = if spec.signal.is_some() {
         engine.ecg_tokens()
