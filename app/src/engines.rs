@@ -112,8 +112,8 @@ pub fn build_cancellable(
                     "--engine remote needs --server URL (an OpenAI-compatible inference server, e.g. http://gpu-box:8080)"
                 );
             };
-            let mut options = RemoteOptions::new(server.clone())
-                .with_key_from(args.api_key_file.as_deref())?;
+            let mut options =
+                RemoteOptions::new(server.clone()).with_key_from(args.api_key_file.as_deref())?;
             options.model.clone_from(&args.model);
             options.max_tokens = args.max_tokens;
             options.top_logprobs = args.top_logprobs;

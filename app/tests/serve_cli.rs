@@ -25,7 +25,14 @@ fn the_serve_command_and_analyze_engine_remote_end_to_end() {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ecgr1"))
         .args(["serve", "--model"])
         .arg(&model)
-        .args(["--listen", "127.0.0.1:0", "--cpu", "--max-logprobs", "512", "--api-key-file"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--cpu",
+            "--max-logprobs",
+            "512",
+            "--api-key-file",
+        ])
         .arg(&keys)
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -67,7 +74,13 @@ fn the_serve_command_and_analyze_engine_remote_end_to_end() {
         "--top-logprobs",
         "512",
     ]);
-    let local = run(&["--engine", "local", "--model", model.to_str().unwrap(), "--cpu"]);
+    let local = run(&[
+        "--engine",
+        "local",
+        "--model",
+        model.to_str().unwrap(),
+        "--cpu",
+    ]);
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(code, 0, "{err}");
@@ -76,6 +89,9 @@ fn the_serve_command_and_analyze_engine_remote_end_to_end() {
     let local: serde_json::Value = serde_json::from_slice(&local.1).unwrap();
     assert_eq!(remote["engine"], "remote");
     assert_eq!(remote["raw_output"], local["raw_output"]);
-    let (r, l) = (remote["p_yes"].as_f64().unwrap(), local["p_yes"].as_f64().unwrap());
+    let (r, l) = (
+        remote["p_yes"].as_f64().unwrap(),
+        local["p_yes"].as_f64().unwrap(),
+    );
     assert!((r - l).abs() < 1e-4, "remote {r} local {l}");
 }

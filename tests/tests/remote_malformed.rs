@@ -10,7 +10,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-const MODELS: &str = r#"{"object":"list","data":[{"id":"fake-vl","object":"model","created":0,"owned_by":"test"}]}"#;
+const MODELS: &str =
+    r#"{"object":"list","data":[{"id":"fake-vl","object":"model","created":0,"owned_by":"test"}]}"#;
 
 /// A chunk with one token of text and its log-probabilities.
 fn chunk(text: &str, with_logprobs: bool, finish: Option<&str>) -> String {
@@ -32,9 +33,7 @@ fn chunk(text: &str, with_logprobs: bool, finish: Option<&str>) -> String {
 }
 
 fn http(status: &str, content_type: &str, body: &str) -> String {
-    format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nConnection: close\r\n\r\n{body}"
-    )
+    format!("HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nConnection: close\r\n\r\n{body}")
 }
 
 /// Serves `/v1/models` and answers every chat request with `chat` (raw HTTP, then closes).
@@ -99,9 +98,21 @@ fn each_malformed_answer_is_a_clear_error_and_nothing_is_stored() {
         pw.to_str().unwrap(),
     );
     let image = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/model/ecg_small.png");
-    let store = ["--db", dbs, "--key", keys, "--user", "alice", "--password-file", pws];
+    let store = [
+        "--db",
+        dbs,
+        "--key",
+        keys,
+        "--user",
+        "alice",
+        "--password-file",
+        pws,
+    ];
     // One stored run first (the protocol engine), so the store exists and has a history.
-    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/samples/synthetic_twi.csv");
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../assets/samples/synthetic_twi.csv"
+    );
     let mut args = vec!["analyze", sample, "--task", "twi", "--json"];
     args.extend_from_slice(&store);
     let (code, _, err) = cli(&args);
@@ -152,13 +163,18 @@ fn each_malformed_answer_is_a_clear_error_and_nothing_is_stored() {
         let (code, out, err) = cli(&args);
         assert_eq!(code, 1, "{case}: {out}");
         assert!(err.starts_with("error:"), "{case}: {err}");
-        assert!(err.contains(expected), "{case}: expected '{expected}' in {err}");
+        assert!(
+            err.contains(expected),
+            "{case}: expected '{expected}' in {err}"
+        );
         assert!(err.contains(&url), "{case}: the server is named: {err}");
         // The answer was never asked for twice: a partial or failed answer is not re-sent.
         assert_eq!(*chats.lock().unwrap(), 1, "{case}");
     }
     // Still the one protocol run: no remote run was stored, finished or otherwise.
-    let (code, out, err) = cli(&["history", "--json", "--db", dbs, "--key", keys, "--as", "alice"]);
+    let (code, out, err) = cli(&[
+        "history", "--json", "--db", dbs, "--key", keys, "--as", "alice",
+    ]);
     assert_eq!(code, 0, "{err}");
     let text = out.to_lowercase();
     assert!(!text.contains("remote"), "{out}");
@@ -168,18 +184,35 @@ fn each_malformed_answer_is_a_clear_error_and_nothing_is_stored() {
 
 #[test]
 fn an_unreachable_server_and_a_missing_model_are_named() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("http://127.0.0.1:{port}");
     let image = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/model/ecg_small.png");
     let (code, _, err) = cli(&["analyze", image, "--engine", "remote", "--server", &url]);
     assert_eq!(code, 1);
-    assert!(err.contains("cannot reach the inference server") && err.contains(&url), "{err}");
+    assert!(
+        err.contains("cannot reach the inference server") && err.contains(&url),
+        "{err}"
+    );
     let (url, _) = fake_server(String::new());
     let (code, _, err) = cli(&[
-        "analyze", image, "--engine", "remote", "--server", &url, "--model", "ecg-r1-8b",
+        "analyze",
+        image,
+        "--engine",
+        "remote",
+        "--server",
+        &url,
+        "--model",
+        "ecg-r1-8b",
     ]);
     assert_eq!(code, 1);
-    assert!(err.contains("does not serve a model named 'ecg-r1-8b'") && err.contains("fake-vl"), "{err}");
+    assert!(
+        err.contains("does not serve a model named 'ecg-r1-8b'") && err.contains("fake-vl"),
+        "{err}"
+    );
     let (code, _, err) = cli(&["analyze", image, "--engine", "remote"]);
     assert_eq!(code, 1);
     assert!(err.contains("--server URL"), "{err}");

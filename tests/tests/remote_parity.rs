@@ -66,7 +66,11 @@ fn remote(server: &ServerHandle, top_logprobs: usize, max_tokens: usize) -> Remo
     RemoteEngine::connect(options).unwrap()
 }
 
-fn request<'a>(record: Option<&'a EcgRecord>, image: Option<&'a EcgImage>, task: Task) -> Request<'a> {
+fn request<'a>(
+    record: Option<&'a EcgRecord>,
+    image: Option<&'a EcgImage>,
+    task: Task,
+) -> Request<'a> {
     Request {
         record,
         image,
@@ -80,7 +84,10 @@ fn assert_same(local: &Report, remote: &Report, case: &str) {
     assert_eq!(remote.answer, local.answer, "{case}");
     match (local.p_yes(), remote.p_yes()) {
         (Some(l), Some(r)) => assert!((l - r).abs() < 1e-4, "{case}: P(yes) local {l} remote {r}"),
-        other => panic!("{case}: P(yes) {other:?}; remote issues {:?}", remote.parse_issues),
+        other => panic!(
+            "{case}: P(yes) {other:?}; remote issues {:?}",
+            remote.parse_issues
+        ),
     }
     assert_eq!(remote.band, local.band, "{case}");
 }
@@ -102,9 +109,15 @@ fn remote_against_ecgr1_serve_matches_the_local_engine_for_image_signal_and_both
         let r = remote.run(&req).unwrap();
         assert_same(&l, &r, case);
         assert_eq!(r.engine.name, "remote");
-        assert_eq!(r.engine.weights_sha256, l.engine.weights_sha256, "{case}: the server reports the weights' hashes");
+        assert_eq!(
+            r.engine.weights_sha256, l.engine.weights_sha256,
+            "{case}: the server reports the weights' hashes"
+        );
         let checkpoint = r.engine.checkpoint.clone().unwrap();
-        assert!(checkpoint.contains(&server.url()) && checkpoint.contains("ecgr1-tiny"), "{checkpoint}");
+        assert!(
+            checkpoint.contains(&server.url()) && checkpoint.contains("ecgr1-tiny"),
+            "{checkpoint}"
+        );
         if record.is_some() {
             assert!(
                 r.input_notes.iter().any(|n| n.contains("ECG tower")),
@@ -148,11 +161,18 @@ fn remote_against_a_qwen2vl_server_matches_and_streams_into_the_trace() {
         .run(&request(Some(&rec), None, Task::Twi))
         .unwrap_err()
         .to_string();
-    assert!(e.contains("does not take ECG signals") && e.contains(&server.url()), "{e}");
-    // With an image too, the image goes alone and the report says so.
-    let r = remote.run(&request(Some(&rec), Some(&img), Task::Twi)).unwrap();
     assert!(
-        r.input_notes.iter().any(|n| n.contains("only the image was sent")),
+        e.contains("does not take ECG signals") && e.contains(&server.url()),
+        "{e}"
+    );
+    // With an image too, the image goes alone and the report says so.
+    let r = remote
+        .run(&request(Some(&rec), Some(&img), Task::Twi))
+        .unwrap();
+    assert!(
+        r.input_notes
+            .iter()
+            .any(|n| n.contains("only the image was sent")),
         "{:?}",
         r.input_notes
     );
@@ -169,9 +189,9 @@ fn top_20_of_a_random_model_says_p_yes_is_unknown_never_zero_or_one() {
     assert_eq!(r.p_yes(), None);
     assert_eq!(r.band, None);
     assert!(
-        r.parse_issues
-            .iter()
-            .any(|i| i.contains("neither a \"yes\" nor a \"no\" token is among the server's top 20")),
+        r.parse_issues.iter().any(
+            |i| i.contains("neither a \"yes\" nor a \"no\" token is among the server's top 20")
+        ),
         "{:?}",
         r.parse_issues
     );
@@ -181,7 +201,10 @@ fn top_20_of_a_random_model_says_p_yes_is_unknown_never_zero_or_one() {
         .run(&request(None, Some(&img), Task::Twi))
         .unwrap_err()
         .to_string();
-    assert!(e.contains("HTTP 400") && e.contains("--max-logprobs"), "{e}");
+    assert!(
+        e.contains("HTTP 400") && e.contains("--max-logprobs"),
+        "{e}"
+    );
 }
 
 fn remote_with(server: &ServerHandle, top_logprobs: usize) -> RemoteEngine {

@@ -82,7 +82,11 @@ fn raw_chat(server: &ServerHandle, max_tokens: usize) -> u16 {
 
 fn health(server: &ServerHandle) -> serde_json::Value {
     let mut s = TcpStream::connect(server.addr).unwrap();
-    write!(s, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
@@ -112,7 +116,10 @@ fn four_clients_times_twenty_requests_all_get_the_single_client_answer() {
                     // different prompts are in the queue together.
                     let k = (c + r) % notes.len();
                     let got = ask(&mut engine, img, notes[k]);
-                    assert_eq!(got.raw_output, expected[k].raw_output, "client {c} request {r}");
+                    assert_eq!(
+                        got.raw_output, expected[k].raw_output,
+                        "client {c} request {r}"
+                    );
                     assert_eq!(got.p_yes(), expected[k].p_yes(), "client {c} request {r}");
                 }
             });
@@ -133,7 +140,10 @@ fn a_full_queue_answers_429_and_the_server_keeps_serving() {
     });
     assert!(statuses.contains(&429), "{statuses:?}");
     assert!(statuses.contains(&200), "{statuses:?}");
-    assert!(statuses.iter().all(|s| *s == 200 || *s == 429), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
     assert_eq!(health(&server)["queue_capacity"], 1);
     assert_eq!(raw_chat(&server, 2), 200);
 }
@@ -174,7 +184,10 @@ fn closing_the_connection_cancels_the_request() {
 fn api_keys_are_required_when_configured() {
     let server = serve(4, vec!["sk-station-4".into()]);
     let e = RemoteEngine::connect(RemoteOptions::new(server.url())).unwrap_err();
-    assert!(e.to_string().contains("HTTP 401") && e.to_string().contains("needs an API key"), "{e}");
+    assert!(
+        e.to_string().contains("HTTP 401") && e.to_string().contains("needs an API key"),
+        "{e}"
+    );
     let mut wrong = RemoteOptions::new(server.url());
     wrong.api_key = Some("sk-guess".into());
     let e = RemoteEngine::connect(wrong).unwrap_err().to_string();

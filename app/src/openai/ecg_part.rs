@@ -43,7 +43,9 @@ pub enum EcgPartError {
     Hash { claimed: String, actual: String },
     #[error("ECG part: sample {index} is not a finite number")]
     NotFinite { index: usize },
-    #[error("ECG part: the signal is {leads} leads × {samples} samples; {ECG_FORMAT} needs 12 × 5000")]
+    #[error(
+        "ECG part: the signal is {leads} leads × {samples} samples; {ECG_FORMAT} needs 12 × 5000"
+    )]
     Shape { leads: usize, samples: usize },
 }
 
@@ -144,10 +146,18 @@ mod tests {
         assert!(matches!(part.to_signal(), Err(EcgPartError::Hash { .. })));
         let mut part = EcgPart::from_signal(&signal()).unwrap();
         part.format = "i16-12x5000-uV".into();
-        assert!(part.to_signal().unwrap_err().to_string().contains("not supported"));
+        assert!(
+            part.to_signal()
+                .unwrap_err()
+                .to_string()
+                .contains("not supported")
+        );
         let mut part = EcgPart::from_signal(&signal()).unwrap();
         part.data = STANDARD.encode([0u8; 16]);
-        assert!(matches!(part.to_signal(), Err(EcgPartError::Length { got: 16, .. })));
+        assert!(matches!(
+            part.to_signal(),
+            Err(EcgPartError::Length { got: 16, .. })
+        ));
         part.data = "***".into();
         assert!(matches!(part.to_signal(), Err(EcgPartError::Base64(_))));
         let mut s = signal();
@@ -156,6 +166,9 @@ mod tests {
         assert_eq!(part.to_signal(), Err(EcgPartError::NotFinite { index: 7 }));
         let mut s = signal();
         s.samples = 4000;
-        assert!(matches!(EcgPart::from_signal(&s), Err(EcgPartError::Shape { .. })));
+        assert!(matches!(
+            EcgPart::from_signal(&s),
+            Err(EcgPartError::Shape { .. })
+        ));
     }
 }

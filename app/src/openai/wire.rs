@@ -306,7 +306,12 @@ impl ErrorBody {
             .and_then(Value::as_str);
         match found {
             Some(m) => m.to_string(),
-            None => body.chars().take(300).collect::<String>().trim().to_string(),
+            None => body
+                .chars()
+                .take(300)
+                .collect::<String>()
+                .trim()
+                .to_string(),
         }
     }
 }
@@ -324,7 +329,9 @@ mod tests {
         let MessageContent::Parts(parts) = m.content else {
             panic!("parts")
         };
-        assert!(matches!(&parts[0], ContentPart::ImageUrl { image_url } if image_url.url.starts_with("data:")));
+        assert!(
+            matches!(&parts[0], ContentPart::ImageUrl { image_url } if image_url.url.starts_with("data:"))
+        );
         let s: Message = serde_json::from_str(r#"{"role":"system","content":"be brief"}"#).unwrap();
         assert_eq!(s.content, MessageContent::Text("be brief".into()));
         let e = serde_json::from_str::<Message>(
@@ -341,7 +348,10 @@ mod tests {
         );
         assert_eq!(ErrorBody::message_of(r#"{"error":"bad"}"#), "bad");
         assert_eq!(ErrorBody::message_of(r#"{"detail":"nope"}"#), "nope");
-        assert_eq!(ErrorBody::message_of("Internal Server Error"), "Internal Server Error");
+        assert_eq!(
+            ErrorBody::message_of("Internal Server Error"),
+            "Internal Server Error"
+        );
     }
 
     #[test]

@@ -47,7 +47,9 @@ pub enum RemoteError {
     Url { url: String, problem: String },
     #[error("API key file {path}: {problem}")]
     KeyFile { path: String, problem: String },
-    #[error("cannot reach the inference server {server} ({path}) after {attempts} attempts: {problem}")]
+    #[error(
+        "cannot reach the inference server {server} ({path}) after {attempts} attempts: {problem}"
+    )]
     Connect {
         server: String,
         path: String,
@@ -301,9 +303,7 @@ impl RemoteEngine {
 
     /// The streamed answer to `body`.
     fn stream_answer(&self, body: &ChatRequest) -> Result<stream::Streamed, RemoteError> {
-        let answer = self
-            .client
-            .post_json(CHAT_PATH, body, Some(&self.cancel))?;
+        let answer = self.client.post_json(CHAT_PATH, body, Some(&self.cancel))?;
         if answer.status != 200 {
             return Err(self.client.status_error(CHAT_PATH, answer));
         }
@@ -402,7 +402,9 @@ impl RemoteEngine {
                 });
             }
             let top = match answer_position(&streamed.logprobs, ANSWER_TAG) {
-                Some(k) if k < streamed.logprobs.len() => score_top(&streamed.logprobs[k].top_logprobs),
+                Some(k) if k < streamed.logprobs.len() => {
+                    score_top(&streamed.logprobs[k].top_logprobs)
+                }
                 Some(_) => self.score_continuation(messages, text.clone())?,
                 None => {
                     parse_issues.push(

@@ -120,7 +120,12 @@ mod tests {
 
     #[test]
     fn sums_every_variant_like_the_local_engine() {
-        let s = score_top(&top(&[(" Yes", 0.5), ("yes", 0.1), ("No", 0.2), ("maybe", 0.1)]));
+        let s = score_top(&top(&[
+            (" Yes", 0.5),
+            ("yes", 0.1),
+            ("No", 0.2),
+            ("maybe", 0.1),
+        ]));
         let TopScore::Listed(s) = s else {
             panic!("{s:?}")
         };

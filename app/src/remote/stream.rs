@@ -228,7 +228,8 @@ mod tests {
     #[test]
     fn reads_text_logprobs_and_the_end() {
         let (tx, rx) = mpsc::channel();
-        let body = format!("data: {CHUNK_A}\n\n: keep-alive\n\ndata: {CHUNK_END}\n\ndata: [DONE]\n\n");
+        let body =
+            format!("data: {CHUNK_A}\n\n: keep-alive\n\ndata: {CHUNK_END}\n\ndata: [DONE]\n\n");
         let s = read_stream(
             std::io::Cursor::new(body.into_bytes()),
             "x",
@@ -247,7 +248,9 @@ mod tests {
 
     #[test]
     fn a_cut_stream_and_bad_json_are_named() {
-        let e = read(&format!("data: {CHUNK_A}\n\n")).unwrap_err().to_string();
+        let e = read(&format!("data: {CHUNK_A}\n\n"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("before the answer was finished"), "{e}");
         assert!(e.contains("127.0.0.1:9"), "{e}");
         let e = read("data: {not json\n\n").unwrap_err().to_string();

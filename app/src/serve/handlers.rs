@@ -41,11 +41,7 @@ pub struct AppState {
 }
 
 fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
-    (
-        status,
-        Json(ErrorBody::new(message, kind, status.as_u16())),
-    )
-        .into_response()
+    (status, Json(ErrorBody::new(message, kind, status.as_u16()))).into_response()
 }
 
 /// Compares without stopping at the first differing byte, so response times do not reveal how
@@ -88,6 +84,8 @@ fn now_s() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+// axum handlers are async by signature even when they do not wait for anything.
+#[allow(clippy::unused_async)]
 pub async fn health(State(state): State<Arc<AppState>>) -> Response {
     Json(json!({
         "status": "ok",
@@ -98,6 +96,7 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Response {
     .into_response()
 }
 
+#[allow(clippy::unused_async)]
 pub async fn models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     if let Err(r) = authorised(&state, &headers) {
         return r;
@@ -119,11 +118,7 @@ impl Drop for CancelOnDrop {
     }
 }
 
-pub async fn chat(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn chat(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = authorised(&state, &headers) {
         return r;
     }
@@ -266,7 +261,12 @@ struct StreamState {
 }
 
 impl StreamState {
-    fn chunk(&self, delta: Delta, logprobs: Option<TokenLogprob>, finish: Option<&str>) -> ChatChunk {
+    fn chunk(
+        &self,
+        delta: Delta,
+        logprobs: Option<TokenLogprob>,
+        finish: Option<&str>,
+    ) -> ChatChunk {
         ChatChunk {
             id: self.id.clone(),
             object: "chat.completion.chunk".into(),

@@ -75,7 +75,9 @@ fn decode_image(url: &str) -> Result<EcgImage, BadRequest> {
         return Err(bad("image_url: a data URL needs a ',' before its data"));
     };
     if !meta.ends_with(";base64") {
-        return Err(bad("image_url: the data URL must be base64 (data:image/png;base64,…)"));
+        return Err(bad(
+            "image_url: the data URL must be base64 (data:image/png;base64,…)",
+        ));
     }
     let bytes = STANDARD
         .decode(data.trim().as_bytes())
@@ -161,7 +163,9 @@ pub fn read_request(req: &ChatRequest, limits: &Limits) -> Result<JobSpec, BadRe
                             )));
                         }
                         if signal.is_some() {
-                            return Err(bad("ecgr1 serve reads at most one ECG signal per request"));
+                            return Err(bad(
+                                "ecgr1 serve reads at most one ECG signal per request",
+                            ));
                         }
                         signal = Some(ecg.to_signal().map_err(|e| bad(e.to_string()))?);
                     }
@@ -268,20 +272,35 @@ mod tests {
                 url: "https://example.org/ecg.png".into(),
             },
         }])]);
-        assert!(read_request(&url, &limits()).unwrap_err().0.contains("does not fetch"));
+        assert!(
+            read_request(&url, &limits())
+                .unwrap_err()
+                .0
+                .contains("does not fetch")
+        );
         let not_png = request(vec![user(vec![ContentPart::ImageUrl {
             image_url: ImageUrl {
                 url: format!("data:image/png;base64,{}", STANDARD.encode(b"hello")),
             },
         }])]);
-        assert!(read_request(&not_png, &limits()).unwrap_err().0.contains("image_url"));
+        assert!(
+            read_request(&not_png, &limits())
+                .unwrap_err()
+                .0
+                .contains("image_url")
+        );
         let mut many = request(vec![user(vec![])]);
         many.top_logprobs = Some(50);
         let e = read_request(&many, &limits()).unwrap_err().0;
         assert!(e.contains("--max-logprobs"), "{e}");
         let mut wrong = request(vec![user(vec![])]);
         wrong.model = Some("gpt-4".into());
-        assert!(read_request(&wrong, &limits()).unwrap_err().0.contains("'tiny'"));
+        assert!(
+            read_request(&wrong, &limits())
+                .unwrap_err()
+                .0
+                .contains("'tiny'")
+        );
         let mut cont = request(vec![user(vec![])]);
         cont.continue_final_message = true;
         assert!(read_request(&cont, &limits()).is_err());
@@ -290,7 +309,10 @@ mod tests {
             content: MessageContent::Text("<think>".into()),
         });
         assert_eq!(
-            read_request(&cont, &limits()).unwrap().continuation.as_deref(),
+            read_request(&cont, &limits())
+                .unwrap()
+                .continuation
+                .as_deref(),
             Some("<think>")
         );
         let signal = ModelSignal {

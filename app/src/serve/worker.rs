@@ -11,8 +11,7 @@ use std::sync::mpsc::{self, Receiver};
 
 use ecgr1_engine::model::decoder::Session;
 use ecgr1_engine::model::generate::{
-    GenerationEvent, StopReason, TextStreamer, TokenStepper, generate, log_softmax,
-    top_k_logprobs,
+    GenerationEvent, StopReason, TextStreamer, TokenStepper, generate, log_softmax, top_k_logprobs,
 };
 use ecgr1_engine::model::{ChatPrompt, LocalModelEngine, ModelError, PromptInput};
 use tokio::sync::mpsc::UnboundedSender;
@@ -36,10 +35,7 @@ pub enum JobEvent {
         completion_tokens: usize,
     },
     /// The request could not be run; `client_error` marks a problem with its input (400).
-    Failed {
-        message: String,
-        client_error: bool,
-    },
+    Failed { message: String, client_error: bool },
 }
 
 /// One queued request.
@@ -154,7 +150,11 @@ fn execute(
             signal.samples
         )));
     }
-    let processed = spec.image.as_ref().map(|i| engine.preprocess(i)).transpose()?;
+    let processed = spec
+        .image
+        .as_ref()
+        .map(|i| engine.preprocess(i))
+        .transpose()?;
     let ecg_tokens = if spec.signal.is_some() {
         engine.ecg_tokens()
     } else {

@@ -37,7 +37,10 @@ fn with_remote(url: &str, task: ecgr1_engine::Task, max_tokens: usize) -> App {
         .set_missing_glyph_policy(egui::MissingGlyphPolicy::Tofu);
     click(&mut harness, "Engine");
     click(&mut harness, REMOTE_ENGINE);
-    assert_eq!(harness.state().reading.run_settings.engine, EngineChoice::Remote);
+    assert_eq!(
+        harness.state().reading.run_settings.engine,
+        EngineChoice::Remote
+    );
     type_into(&mut harness, SERVER_FIELD, url);
     assert_eq!(harness.state().reading.run_settings.server, url);
     let settings = &mut harness.state_mut().reading.run_settings;
@@ -66,14 +69,23 @@ fn a_remote_run_streams_into_the_live_trace_can_be_cancelled_and_completes() {
     assert!(
         harness.state().reading.is_running(),
         "the run ended before it could be cancelled: {:?}",
-        harness.state().reading.shown_run().map(|r| (&r.status, &r.error))
+        harness
+            .state()
+            .reading
+            .shown_run()
+            .map(|r| (&r.status, &r.error))
     );
     harness.get_by_label("Trace (live)");
     harness.get_by_label_contains("tokens/s");
     harness.get_by_label(CANCEL_BUTTON).click();
     settle(&mut harness);
-    step_until(&mut harness, "the cancelled run", |app| !app.reading.is_running());
-    assert_eq!(harness.state().reading.shown_run().unwrap().status, "cancelled");
+    step_until(&mut harness, "the cancelled run", |app| {
+        !app.reading.is_running()
+    });
+    assert_eq!(
+        harness.state().reading.shown_run().unwrap().status,
+        "cancelled"
+    );
 
     harness.state_mut().reading.run_settings.max_tokens = 8;
     settle(&mut harness);
@@ -82,7 +94,14 @@ fn a_remote_run_streams_into_the_live_trace_can_be_cancelled_and_completes() {
     assert_eq!(run.status, "completed", "{:?}", run.error);
     let report = run.report.as_ref().unwrap();
     assert_eq!(report.engine.name, "remote");
-    assert!(report.engine.checkpoint.as_deref().unwrap().contains(&server.url()));
+    assert!(
+        report
+            .engine
+            .checkpoint
+            .as_deref()
+            .unwrap()
+            .contains(&server.url())
+    );
     assert!(!report.raw_output.is_empty());
     harness.get_by_label_contains("Stored: case 1, run 2");
 }
@@ -134,7 +153,11 @@ fn failure_shown(url: &str, expected: &str) {
 
 #[test]
 fn each_server_failure_is_a_clear_error_in_the_run_panel() {
-    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     failure_shown(
         &format!("http://127.0.0.1:{closed}"),
         "cannot reach the inference server",

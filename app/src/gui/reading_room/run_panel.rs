@@ -25,8 +25,16 @@ pub const KEY_FILE_FIELD: &str = "API key file:";
 fn remote_fields(ui: &mut Ui, s: &mut super::run::RunSettings) {
     for (label, value, hint) in [
         (SERVER_FIELD, &mut s.server, "http://gpu-box:8080"),
-        (REMOTE_MODEL_FIELD, &mut s.remote_model, "the server's only model"),
-        (KEY_FILE_FIELD, &mut s.api_key_file, "none, or $ECGR1_API_KEY"),
+        (
+            REMOTE_MODEL_FIELD,
+            &mut s.remote_model,
+            "the server's only model",
+        ),
+        (
+            KEY_FILE_FIELD,
+            &mut s.api_key_file,
+            "none, or $ECGR1_API_KEY",
+        ),
     ] {
         ui.horizontal(|ui| {
             let label = ui.label(label);
@@ -140,7 +148,9 @@ impl ReadingRoom {
                 (Phase::Loading, true) if self.run_settings.engine == EngineChoice::Remote => {
                     ui.horizontal(|ui| {
                         ui.spinner();
-                        ui.label(format!("Connecting to the inference server… {elapsed:.1} s"));
+                        ui.label(format!(
+                            "Connecting to the inference server… {elapsed:.1} s"
+                        ));
                     });
                 }
                 (Phase::Loading, true) => {
