@@ -1,5 +1,6 @@
 //! Choosing and building an interpretation engine from the user's settings.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::Sender;
@@ -11,15 +12,30 @@ use ecgr1_engine::model::{LocalModelEngine, LocalModelOptions, ModelDType};
 use ecgr1_engine::protocol::ProtocolEngine;
 use ecgr1_engine::report::Engine;
 
+use crate::remote::{RemoteEngine, RemoteOptions};
+
 /// Engine selection shared by `analyze`, `eval` and the GUI.
 #[derive(Debug, Clone, Args)]
 pub struct EngineArgs {
-    /// protocol (built in, deterministic, the default) or local (an ECG-R1 checkpoint on this machine).
+    /// protocol (built in, deterministic, the default), local (an ECG-R1 checkpoint on this
+    /// machine) or remote (an OpenAI-compatible inference server, --server URL).
     #[arg(long, default_value = "protocol")]
     pub engine: String,
-    /// Checkpoint directory, or ORG/NAME[@REVISION] in the local Hugging Face cache (for --engine local).
+    /// Checkpoint directory, or ORG/NAME[@REVISION] in the local Hugging Face cache (for --engine
+    /// local); the served model's name (for --engine remote; default: the server's only model).
     #[arg(long)]
     pub model: Option<String>,
+    /// The inference server for --engine remote, e.g. https://gpu-box:8080 (its /v1 API).
+    #[arg(long)]
+    pub server: Option<String>,
+    /// File holding the server's API key (first non-comment line); without it $ECGR1_API_KEY is
+    /// read. The key is never taken from the command line and never stored.
+    #[arg(long)]
+    pub api_key_file: Option<PathBuf>,
+    /// Alternatives the remote engine asks for at each token to read P(yes) (OpenAI and vLLM
+    /// allow at most 20 unless the server is started with a larger limit).
+    #[arg(long, default_value_t = 20)]
+    pub top_logprobs: usize,
     /// Compute dtype for the local model: f32, bf16 or f16 (default: bf16 on a GPU; on the CPU bf16
     /// for bf16 weights where the packed bf16 kernels run, else f32).
     #[arg(long)]
@@ -37,6 +53,9 @@ impl Default for EngineArgs {
         Self {
             engine: "protocol".into(),
             model: None,
+            server: None,
+            api_key_file: None,
+            top_logprobs: 20,
             dtype: None,
             cpu: false,
             max_tokens: 2048,
@@ -89,8 +108,24 @@ pub fn build_cancellable(
             })
         }
         "remote" => {
-            bail!("the remote engine (an OpenAI-compatible server) is not built into this version")
+            let Some(server) = &args.server else {
+                bail!(
+                    "--engine remote needs --server URL (an OpenAI-compatible inference server, e.g. http://gpu-box:8080)"
+                );
+            };
+            let mut options =
+                RemoteOptions::new(server.clone()).with_key_from(args.api_key_file.as_deref())?;
+            options.model.clone_from(&args.model);
+            options.max_tokens = args.max_tokens;
+            options.top_logprobs = args.top_logprobs;
+            let mut engine = RemoteEngine::connect(options)?;
+            engine.set_stream(stream);
+            let cancel = engine.cancel_flag();
+            Ok(BuiltEngine {
+                engine: Box::new(engine),
+                cancel: Some(cancel),
+            })
         }
-        other => bail!("unknown engine '{other}' (available: protocol, local)"),
+        other => bail!("unknown engine '{other}' (available: protocol, local, remote)"),
     }
 }

@@ -205,6 +205,7 @@ pub fn run_parameters(engine: &EngineArgs, report: &Report, image_sha256: Option
     json!({
         "engine": engine.engine,
         "model": engine.model,
+        "server": engine.server,
         "max_tokens": engine.max_tokens,
         "dtype": report.engine.dtype,
         "image_sha256": image_sha256,

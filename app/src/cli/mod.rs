@@ -20,6 +20,7 @@ mod model;
 mod model_quantize;
 mod render;
 mod report;
+mod serve;
 mod sign;
 pub mod store_args;
 mod user;
@@ -67,6 +68,9 @@ pub enum Command {
     Gui(crate::gui::GuiArgs),
     /// Manage users of the case store (admin): add, set passwords.
     User(user::UserArgs),
+    /// Serve a local checkpoint as an OpenAI-compatible inference server for the department's
+    /// workstations (their --engine remote).
+    Serve(serve::ServeArgs),
     /// Sign a decision on a stored run: agree, or override with your own answer.
     Sign(sign::SignArgs),
     /// Write the clinical report of a stored run as a PDF (ECG, measurements, assessment,
@@ -118,6 +122,7 @@ where
         Some(Command::Digitise(args)) => digitise::run(&args, out),
         Some(Command::Gui(args)) => crate::gui::run(&args),
         Some(Command::User(args)) => user::run(&args, out, err),
+        Some(Command::Serve(args)) => serve::run(&args, out),
         Some(Command::Sign(args)) => sign::run(&args, out, err),
         Some(Command::Report(args)) => report::run(&args, out, err),
         Some(Command::Export(args)) => export::run(&args, out, err),

@@ -6,7 +6,53 @@
 //! answer, problems) and should be replaced by the shared parser when the branches meet.
 
 use super::generate::softmax;
-use crate::report::AnswerScore;
+use crate::report::{AnswerScore, Task, TraceStep};
+
+/// Which answer word a token's text is: "yes" or "no" in any case, with or without one leading
+/// space. The one rule both the local engine (over the vocabulary) and the remote engine (over
+/// a server's top log-probabilities) sum P(yes) by.
+pub fn yes_no_word(token: &str) -> Option<bool> {
+    let s = token.strip_prefix(' ').unwrap_or(token).to_lowercase();
+    match s.as_str() {
+        "yes" => Some(true),
+        "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// The answer labels of a parsed output: TWI's one lower-cased word, or the interpretation's
+/// `;`-separated labels.
+pub fn answer_labels(answer: Option<&str>, task: Task) -> Vec<String> {
+    match (answer, task) {
+        (Some(a), Task::Twi) => vec![a.to_lowercase()],
+        (Some(a), Task::Interpret) => a
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        (None, _) => Vec::new(),
+    }
+}
+
+/// The trace steps of a model's output: ECG-R1-8B writes six headed steps (parsed by the
+/// shared trace parser, like every engine's output); the 2B TWI model writes free reasoning,
+/// kept as one step.
+pub fn trace_steps(text: &str, think: Option<&str>) -> Vec<TraceStep> {
+    let shared = crate::trace::parse(text);
+    if shared.steps.is_empty() {
+        think
+            .iter()
+            .map(|t| TraceStep {
+                title: "Reasoning".into(),
+                text: (*t).to_string(),
+                evidence: Vec::new(),
+            })
+            .collect()
+    } else {
+        shared.steps
+    }
+}
 
 /// Every vocabulary id that decodes to "yes" or "no" (any case, with or without one leading
 /// space).
@@ -22,11 +68,10 @@ impl YesNoTokens {
         let mut out = Self::default();
         for id in 0..vocab_size as u32 {
             let Some(s) = decode(id) else { continue };
-            let s = s.strip_prefix(' ').unwrap_or(&s).to_lowercase();
-            if s == "yes" {
-                out.yes.push(id);
-            } else if s == "no" {
-                out.no.push(id);
+            match yes_no_word(&s) {
+                Some(true) => out.yes.push(id),
+                Some(false) => out.no.push(id),
+                None => {}
             }
         }
         out

@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::Sender;
 use std::time::Instant;
 
-use super::answer::{YesNoTokens, parse_output};
+use super::answer::{YesNoTokens, answer_labels, parse_output, trace_steps};
 use super::checkpoint::{Checkpoint, ModelFamily};
 use super::decoder::Session;
 use super::generate::{
@@ -23,7 +23,6 @@ use crate::formats::EcgImage;
 use crate::record::ModelSignal;
 use crate::report::{
     AnswerScore, Engine, EngineError, EngineIdentity, Report, Request, RiskBand, Task, Timings,
-    TraceStep,
 };
 
 /// ECG-R1's system prompt.
@@ -34,7 +33,16 @@ Think step by step inside <think></think>, then answer yes or no inside <answer>
 /// The interpretation question.
 pub const INTERPRET_QUESTION: &str = "Interpret this 12-lead ECG. Reason step by step inside \
 <think></think>, then give the diagnostic labels separated by ';' inside <answer></answer>.";
-const ANSWER_TAG: &str = "<answer>";
+/// The tag the answer follows; P(yes) is read at the token after it.
+pub const ANSWER_TAG: &str = "<answer>";
+
+/// The question a task asks the model.
+pub fn question_for(task: Task) -> &'static str {
+    match task {
+        Task::Twi => TWI_QUESTION,
+        Task::Interpret => INTERPRET_QUESTION,
+    }
+}
 
 /// How to load and run a checkpoint.
 #[derive(Clone, Debug)]
@@ -318,10 +326,7 @@ impl LocalModelEngine {
                 p.token_count(self.image_config.merge_size)
             ));
         }
-        let question = match request.task {
-            Task::Twi => TWI_QUESTION,
-            Task::Interpret => INTERPRET_QUESTION,
-        };
+        let question = question_for(request.task);
         let input = PromptInput {
             system: Some(&self.options.system_prompt),
             notes: request.notes,
@@ -413,32 +418,8 @@ impl LocalModelEngine {
         if request.task == Task::Twi && score.is_none() {
             parse_issues.push("no probability mass on yes/no tokens at the answer position".into());
         }
-        let answer: Vec<String> = match (&parsed.answer, request.task) {
-            (Some(a), Task::Twi) => vec![a.to_lowercase()],
-            (Some(a), Task::Interpret) => a
-                .split(';')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect(),
-            (None, _) => Vec::new(),
-        };
-        // ECG-R1-8B writes six headed steps (parsed by the shared trace parser, like every
-        // engine's output); the 2B TWI model writes free reasoning, kept as one step.
-        let shared = crate::trace::parse(&text);
-        let steps = if shared.steps.is_empty() {
-            parsed
-                .think
-                .iter()
-                .map(|t| TraceStep {
-                    title: "Reasoning".into(),
-                    text: t.clone(),
-                    evidence: Vec::new(),
-                })
-                .collect()
-        } else {
-            shared.steps
-        };
+        let answer = answer_labels(parsed.answer.as_deref(), request.task);
+        let steps = trace_steps(&text, parsed.think.as_deref());
         Ok(Report {
             engine: self.identity.clone(),
             task: request.task,

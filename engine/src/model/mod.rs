@@ -37,7 +37,7 @@ pub mod rope;
 pub mod vision;
 pub mod weights;
 
-pub use answer::{AnswerParse, YesNoTokens, parse_output};
+pub use answer::{AnswerParse, YesNoTokens, answer_labels, parse_output, trace_steps, yes_no_word};
 pub use checkpoint::{Checkpoint, ModelFamily, resolve_model_path};
 pub use engine::{LocalModelEngine, LocalModelOptions};
 pub use generate::{GenerationEvent, GenerationOutput, GenerationParams, StopReason};

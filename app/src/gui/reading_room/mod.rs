@@ -14,6 +14,8 @@ mod notes;
 mod record_export;
 #[cfg(test)]
 mod record_export_tests;
+#[cfg(test)]
+mod remote_tests;
 mod report_export;
 pub mod run;
 mod run_panel;
@@ -420,6 +422,11 @@ impl ReadingRoom {
             && self.run_settings.checkpoint.trim().is_empty()
         {
             return Err("choose the checkpoint directory of the local model first");
+        }
+        if self.run_settings.engine == EngineChoice::Remote
+            && self.run_settings.server.trim().is_empty()
+        {
+            return Err("enter the inference server's URL first");
         }
         Ok(())
     }

@@ -29,6 +29,8 @@ use crate::store::{NewAnalysis, NewRun, RunOutcome};
 pub enum EngineChoice {
     Protocol,
     Local,
+    /// An OpenAI-compatible inference server (`ecgr1 serve`, vLLM, llama.cpp's server).
+    Remote,
 }
 
 /// Where the local model runs.
@@ -53,6 +55,13 @@ pub struct RunSettings {
     #[serde(with = "dtype_name")]
     pub dtype: Option<ModelDType>,
     pub max_tokens: usize,
+    /// The inference server's URL (remote engine).
+    pub server: String,
+    /// The served model's name; empty takes the server's only model.
+    pub remote_model: String,
+    /// A file holding the server's API key; empty reads `$ECGR1_API_KEY` (or no key). The key
+    /// itself is never kept.
+    pub api_key_file: String,
 }
 
 impl Default for RunSettings {
@@ -64,6 +73,9 @@ impl Default for RunSettings {
             device: DeviceChoice::Auto,
             dtype: None,
             max_tokens: 2048,
+            server: String::new(),
+            remote_model: String::new(),
+            api_key_file: String::new(),
         }
     }
 }
@@ -90,16 +102,27 @@ mod dtype_name {
 
 impl RunSettings {
     pub fn engine_args(&self) -> EngineArgs {
+        let given = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
+        let remote = self.engine == EngineChoice::Remote;
         EngineArgs {
             engine: match self.engine {
                 EngineChoice::Protocol => "protocol".into(),
                 EngineChoice::Local => "local".into(),
+                EngineChoice::Remote => "remote".into(),
             },
-            model: (self.engine == EngineChoice::Local && !self.checkpoint.trim().is_empty())
-                .then(|| self.checkpoint.trim().to_string()),
+            model: match self.engine {
+                EngineChoice::Local => given(&self.checkpoint),
+                EngineChoice::Remote => given(&self.remote_model),
+                EngineChoice::Protocol => None,
+            },
+            server: given(&self.server).filter(|_| remote),
+            api_key_file: given(&self.api_key_file)
+                .filter(|_| remote)
+                .map(std::path::PathBuf::from),
             dtype: self.dtype,
             cpu: self.device == DeviceChoice::Cpu,
             max_tokens: self.max_tokens,
+            ..EngineArgs::default()
         }
     }
 }
@@ -384,6 +407,7 @@ fn unfinished_run<'a>(
         parameters: json!({
             "engine": args.engine,
             "model": args.model,
+            "server": args.server,
             "max_tokens": args.max_tokens,
             "dtype": identity.dtype,
             "image_sha256": image_sha256,
@@ -445,6 +469,7 @@ mod tests {
             device: DeviceChoice::Cpu,
             dtype: Some(ModelDType::Bf16),
             max_tokens: 512,
+            ..RunSettings::default()
         };
         let json = serde_json::to_string(&settings).unwrap();
         assert!(json.contains("\"bf16\""), "{json}");
@@ -459,5 +484,17 @@ mod tests {
         let partial: RunSettings = serde_json::from_str(r#"{"task":"twi"}"#).unwrap();
         assert_eq!(partial.engine, EngineChoice::Protocol);
         assert_eq!(partial.engine_args().model, None);
+        let remote = RunSettings {
+            engine: EngineChoice::Remote,
+            server: " http://127.0.0.1:8080 ".into(),
+            remote_model: "ecg-r1-8b".into(),
+            checkpoint: "/models/ignored".into(),
+            ..RunSettings::default()
+        };
+        let args = remote.engine_args();
+        assert_eq!(args.engine, "remote");
+        assert_eq!(args.server.as_deref(), Some("http://127.0.0.1:8080"));
+        assert_eq!(args.model.as_deref(), Some("ecg-r1-8b"));
+        assert_eq!(args.api_key_file, None);
     }
 }

@@ -17,6 +17,41 @@ use super::{CANCEL_BUTTON, Document, RUN_BUTTON, RUN_SHORTCUT, ReadingRoom, evid
 
 /// Label of the patient identifier field shown for a file that names no patient.
 pub const PATIENT_ID_FIELD: &str = "Patient ID:";
+/// The engine choice for a department's inference server.
+pub const REMOTE_ENGINE: &str = "Remote server";
+pub const SERVER_FIELD: &str = "Server URL:";
+pub const REMOTE_MODEL_FIELD: &str = "Served model:";
+pub const KEY_FILE_FIELD: &str = "API key file:";
+
+/// Where the remote engine's server is: URL, model name and the file holding its key.
+fn remote_fields(ui: &mut Ui, s: &mut super::run::RunSettings) {
+    for (label, value, hint) in [
+        (SERVER_FIELD, &mut s.server, "http://gpu-box:8080"),
+        (
+            REMOTE_MODEL_FIELD,
+            &mut s.remote_model,
+            "the server's only model",
+        ),
+        (
+            KEY_FILE_FIELD,
+            &mut s.api_key_file,
+            "none, or $ECGR1_API_KEY",
+        ),
+    ] {
+        ui.horizontal(|ui| {
+            let label = ui.label(label);
+            ui.add(
+                egui::TextEdit::singleline(value)
+                    .hint_text(hint)
+                    .desired_width(220.0),
+            )
+            .labelled_by(label.id);
+        });
+    }
+    let label = ui.label("Max tokens:");
+    ui.add(egui::DragValue::new(&mut s.max_tokens).range(1..=8192))
+        .labelled_by(label.id);
+}
 
 impl ReadingRoom {
     pub(super) fn run_panel(&mut self, ui: &mut Ui, link: Option<&StoreLink>) {
@@ -46,10 +81,13 @@ impl ReadingRoom {
                 .selected_text(match s.engine {
                     EngineChoice::Protocol => "Protocol (built in, rule-based)",
                     EngineChoice::Local => "Local ECG-R1 model",
+                    EngineChoice::Remote => REMOTE_ENGINE,
                 })
                 .show_ui(ui, |ui| {
                     ui.selectable_value(&mut s.engine, EngineChoice::Protocol, "Protocol (built in, rule-based)");
                     ui.selectable_value(&mut s.engine, EngineChoice::Local, "Local ECG-R1 model");
+                    ui.selectable_value(&mut s.engine, EngineChoice::Remote, REMOTE_ENGINE)
+                        .on_hover_text("The department's OpenAI-compatible inference server (ecgr1 serve, vLLM, llama.cpp)");
                 });
             ui.horizontal(|ui| {
                 ui.label("Task:");
@@ -58,6 +96,9 @@ impl ReadingRoom {
                 ui.radio_value(&mut s.task, Task::Twi, "TWI triage")
                     .on_hover_text("Is the T-wave inversion ischemic? yes/no with P(yes)");
             });
+            if s.engine == EngineChoice::Remote {
+                remote_fields(ui, s);
+            }
             if s.engine == EngineChoice::Local {
                 ui.horizontal(|ui| {
                     let label = ui.label("Checkpoint:");
@@ -124,6 +165,14 @@ impl ReadingRoom {
         if let Some(active) = &self.active {
             let elapsed = active.started.elapsed().as_secs_f64();
             match (active.phase, active.streaming) {
+                (Phase::Loading, true) if self.run_settings.engine == EngineChoice::Remote => {
+                    ui.horizontal(|ui| {
+                        ui.spinner();
+                        ui.label(format!(
+                            "Connecting to the inference server… {elapsed:.1} s"
+                        ));
+                    });
+                }
                 (Phase::Loading, true) => {
                     ui.horizontal(|ui| {
                         ui.spinner();
