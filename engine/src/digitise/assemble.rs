@@ -198,7 +198,7 @@ pub(crate) fn read_page(
         _ => None,
     };
     let size_scale = grid_found.map_or(f64::from(planes.width) / ASSUMED_PAGE_WIDTH_MM, |g| {
-        (g.px_per_mm_x + g.px_per_mm_y) / 2.0
+        f64::midpoint(g.px_per_mm_x, g.px_per_mm_y)
     });
     // Strokes about a pixel wide: read the ink again, counting half-covered pixels.
     let planes = if size_scale < THIN_STROKE_PX_PER_MM && planes.colour {
@@ -251,18 +251,17 @@ pub(crate) fn read_page(
         (_, Some(g), Some(gain)) => (gain * g.px_per_mm_y, Some(gain), GainSource::Stated),
         (Some(p), Some(g), None) => {
             let measured = p.height_px / g.px_per_mm_y;
-            match snap(measured, &STANDARD_GAINS_MM_MV) {
-                Some(gain) => (
+            if let Some(gain) = snap(measured, &STANDARD_GAINS_MM_MV) {
+                (
                     gain * g.px_per_mm_y,
                     Some(gain),
                     GainSource::CalibrationPulse,
-                ),
-                None => {
-                    notes.push(format!(
-                        "calibration pulse is {measured:.1} mm high: not a standard gain, used as measured"
-                    ));
-                    (p.height_px, Some(measured), GainSource::CalibrationPulse)
-                }
+                )
+            } else {
+                notes.push(format!(
+                    "calibration pulse is {measured:.1} mm high: not a standard gain, used as measured"
+                ));
+                (p.height_px, Some(measured), GainSource::CalibrationPulse)
             }
         }
         (Some(p), None, _) => {

@@ -60,7 +60,7 @@ pub(crate) fn separate(image: &RgbImage, thin_strokes: bool) -> Planes {
     }
     // Paper: the bright end of the page (most of a page is paper).
     let paper_level = percentile(&hist, 0.75).max(percentile(&hist, 0.95) - 10.0);
-    let redness = |p: [u8; 3]| f64::from(p[0]) - (f64::from(p[1]) + f64::from(p[2])) / 2.0;
+    let redness = |p: [u8; 3]| f64::from(p[0]) - f64::midpoint(f64::from(p[1]), f64::from(p[2]));
     for p in image.pixels() {
         if luminance(p.0) < paper_level - 25.0 {
             non_paper += 1;

@@ -59,7 +59,7 @@ pub(crate) fn runs(ink: &GrayImage, x: u32, y0: u32, y1: u32) -> Vec<(u32, u32)>
 }
 
 fn centre((a, b): (u32, u32)) -> f64 {
-    (f64::from(a) + f64::from(b)) / 2.0
+    f64::midpoint(f64::from(a), f64::from(b))
 }
 
 /// Finds the pulse on `row`, `None` when the row starts without one.

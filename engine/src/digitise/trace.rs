@@ -51,7 +51,7 @@ fn gap(a: (u32, u32), b: (u32, u32)) -> f64 {
 }
 
 fn mid(r: (u32, u32)) -> f64 {
-    (f64::from(r.0) + f64::from(r.1)) / 2.0
+    f64::midpoint(f64::from(r.0), f64::from(r.1))
 }
 
 /// Traces the row between columns `x0` and `x1` inside the band `y0..y1`.

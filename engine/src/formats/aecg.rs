@@ -250,7 +250,7 @@ fn read_sequence_set(
                 format!("more than {MAX_CHANNELS} lead sequences"),
             ));
         }
-        leads.push(read_lead(code, value, budget, ctx)?);
+        leads.push(read_lead(&code, value, budget, ctx)?);
     }
     let Some(rate) = rate else {
         return Err(ctx.err(
@@ -318,12 +318,12 @@ fn sample_rate(
 
 /// One lead sequence: an SLIST_PQ whose digits, scaled, are the samples in µV.
 fn read_lead(
-    code: String,
+    code: &str,
     value: Node<'_, '_>,
     budget: &mut usize,
     ctx: &Ctx<'_>,
 ) -> Result<LeadSignal, FormatError> {
-    let name = if code.is_empty() { "(no code)" } else { &code };
+    let name = if code.is_empty() { "(no code)" } else { code };
     let kind = xsi_type(value).unwrap_or_default();
     if !kind.ends_with("SLIST_PQ") {
         return Err(ctx.err(
@@ -418,7 +418,7 @@ fn read_lead(
     if samples.is_empty() {
         return Err(problem(FormatErrorKind::Invalid, "no samples".into()));
     }
-    let mut lead = LeadSignal::new(LeadId::from_label(&code), &code, samples);
+    let mut lead = LeadSignal::new(LeadId::from_label(code), code, samples);
     // physical = (stored − baseline) / gain in the scale's units.
     lead.calibration = Some(Calibration {
         gain: 1.0 / scale_value,
