@@ -87,17 +87,17 @@ pub fn run(args: &DigitiseArgs, out: &mut dyn Write) -> Result<()> {
                 .resampled(record.sample_rate_hz)
                 .with_context(|| format!("{}: resampling to 500 Hz", path.display()))?;
             let shown = snr::shown_part(&truth, &digitised.report);
-            Some((
-                snr::score(&shown, record)?,
-                snr::score(&truth, record)?,
-            ))
+            Some((snr::score(&shown, record)?, snr::score(&truth, record)?))
         }
     };
     if args.json {
         let mut value = serde_json::to_value(&digitised.report)?;
         if let (Some((shown, whole)), Some(map)) = (&score, value.as_object_mut()) {
             map.insert("snr_db".into(), serde_json::json!(shown.mean_snr_db));
-            map.insert("snr_whole_record_db".into(), serde_json::json!(whole.mean_snr_db));
+            map.insert(
+                "snr_whole_record_db".into(),
+                serde_json::json!(whole.mean_snr_db),
+            );
             map.insert("snr_per_lead".into(), serde_json::to_value(&shown.leads)?);
         }
         map_output(&args.output, &mut value);
@@ -115,20 +115,30 @@ pub fn run(args: &DigitiseArgs, out: &mut dyn Write) -> Result<()> {
         r.rotation_corrected_deg
     )?;
     match r.grid {
-        Some(g) => writeln!(out, "grid: {:.3} × {:.3} px/mm", g.px_per_mm_x, g.px_per_mm_y)?,
+        Some(g) => writeln!(
+            out,
+            "grid: {:.3} × {:.3} px/mm",
+            g.px_per_mm_x, g.px_per_mm_y
+        )?,
         None => writeln!(out, "grid: none found")?,
     }
     writeln!(
         out,
         "gain: {} ({:?}); speed: {} ({:?}); mean confidence {:.2}",
-        r.gain_mm_mv.map_or("no mm scale".into(), |g| format!("{g} mm/mV")),
+        r.gain_mm_mv
+            .map_or("no mm scale".into(), |g| format!("{g} mm/mV")),
         r.gain_source,
-        r.speed_mm_s.map_or("no mm scale".into(), |s| format!("{s} mm/s")),
+        r.speed_mm_s
+            .map_or("no mm scale".into(), |s| format!("{s} mm/s")),
         r.speed_source,
         r.mean_confidence()
     )?;
     if let Some(e) = r.einthoven_relative {
-        writeln!(out, "Einthoven residual (I + III − II): {:.0} % of II", e * 100.0)?;
+        writeln!(
+            out,
+            "Einthoven residual (I + III − II): {:.0} % of II",
+            e * 100.0
+        )?;
     }
     if let Some((shown, whole)) = &score {
         writeln!(
@@ -145,6 +155,9 @@ pub fn run(args: &DigitiseArgs, out: &mut dyn Write) -> Result<()> {
 
 fn map_output(path: &std::path::Path, value: &mut serde_json::Value) {
     if let Some(map) = value.as_object_mut() {
-        map.insert("output".into(), serde_json::json!(path.display().to_string()));
+        map.insert(
+            "output".into(),
+            serde_json::json!(path.display().to_string()),
+        );
     }
 }
