@@ -220,7 +220,9 @@ mod tests {
 
     fn zero_mean(mut v: Vec<f64>) -> Vec<f64> {
         let m = v.iter().sum::<f64>() / v.len() as f64;
-        v.iter_mut().for_each(|x| *x -= m);
+        for x in v.iter_mut() {
+            *x -= m;
+        }
         v
     }
 
