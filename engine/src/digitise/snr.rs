@@ -220,7 +220,7 @@ mod tests {
 
     fn zero_mean(mut v: Vec<f64>) -> Vec<f64> {
         let m = v.iter().sum::<f64>() / v.len() as f64;
-        for x in v.iter_mut() {
+        for x in &mut v {
             *x -= m;
         }
         v
