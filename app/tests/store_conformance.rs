@@ -1,28 +1,76 @@
-//! The reading room's store queries: worklist, a case's runs, note versions, stored input.
+//! The store's conformance suite: every backend-neutral store test, run against SQLite
+//! (`:memory:`) and against a real PostgreSQL database (one fresh, `init-postgres`-prepared
+//! database per test; skipped with a printed reason when no test cluster is configured, see
+//! `support/mod.rs`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
 
 use std::path::Path;
 
+use ecgr1_app::audit::AuditKey;
+use ecgr1_app::store::{
+    CaseProgress, CaseStore, DbLocation, DynStore, HistoryFilter, KeySource, NewAnalysis,
+    NewDecision, NewRun, Role, RunOutcome, Session, SignatureMeaning, StoreConfig, StoreError,
+    Verdict, WorklistFilter, WorklistRow, open_store,
+};
 use ecgr1_engine::formats::{EcgInput, LoadOptions, load_path};
 use ecgr1_engine::protocol::ProtocolEngine;
 use ecgr1_engine::report::{Engine, Request, RiskBand, Task};
 use serde_json::json;
-
-use super::*;
-use crate::audit::AuditKey;
+use support::records::{self, engine, new_run, populate, report};
+use support::TestDb;
 
 const PASSWORD: &str = "correct horse";
 
-fn store() -> (SqliteStore, Session) {
-    let store = SqliteStore::open(&StoreConfig {
-        db: DbLocation::Memory,
-        key: KeySource::Given(AuditKey::random().unwrap()),
-        first_user: "dr_reed".into(),
-        first_password: Some(PASSWORD.into()),
-        clock: crate::store::clock::Clock::System,
-    })
-    .unwrap();
-    let session = store.login("dr_reed", Some(PASSWORD)).unwrap();
-    (store, session)
+#[derive(Clone, Copy, Debug)]
+enum Which {
+    SqliteMemory,
+    Postgres,
+}
+
+/// A fresh store of one backend (and the database it lives in, for PostgreSQL).
+struct Fixture {
+    store: DynStore,
+    first_user: String,
+    password: String,
+    _db: Option<TestDb>,
+}
+
+impl Fixture {
+    fn open(which: Which, first_user: &str, password: &str) -> Option<Self> {
+        let (db, location) = match which {
+            Which::SqliteMemory => (None, DbLocation::Memory),
+            Which::Postgres => {
+                let db = TestDb::new("conf")?;
+                let location = db.location();
+                (Some(db), location)
+            }
+        };
+        let store = open_store(&StoreConfig {
+            db: location,
+            key: KeySource::Given(AuditKey::random().unwrap()),
+            first_user: first_user.into(),
+            first_password: Some(password.into()),
+            clock: ecgr1_app::store::clock::Clock::System,
+        })
+        .unwrap();
+        Some(Self {
+            store,
+            first_user: first_user.into(),
+            password: password.into(),
+            _db: db,
+        })
+    }
+
+    /// The store and its first user's session (password verified).
+    fn parts(&self) -> (&dyn CaseStore, Session) {
+        let session = self
+            .store
+            .login(&self.first_user, Some(&self.password))
+            .unwrap();
+        (self.store.as_ref(), session)
+    }
 }
 
 fn sample() -> (Vec<u8>, EcgInput) {
@@ -34,7 +82,12 @@ fn sample() -> (Vec<u8>, EcgInput) {
 
 /// Stores the sample with `notes` and one run (completed with the protocol engine's report
 /// for `task`, or cancelled).
-fn store_case(store: &SqliteStore, session: &Session, notes: &str, completed: Option<Task>) -> i64 {
+fn store_case(
+    store: &dyn CaseStore,
+    session: &Session,
+    notes: &str,
+    completed: Option<Task>,
+) -> i64 {
     let (bytes, input) = sample();
     let EcgInput::Signal(signal) = &input else {
         panic!("the sample is a signal")
@@ -82,12 +135,14 @@ fn ids(rows: &[WorklistRow]) -> Vec<i64> {
     rows.iter().map(|r| r.case_id).collect()
 }
 
-#[test]
-fn the_worklist_lists_cases_newest_first_with_their_progress() {
-    let (store, session) = store();
-    let unread = store_case(&store, &session, "", None);
-    let run = store_case(&store, &session, "chest pain", Some(Task::Interpret));
-    let signed = store_case(&store, &session, "", Some(Task::Interpret));
+fn the_worklist_lists_cases_newest_first_with_their_progress(which: Which) {
+    let Some(fx) = Fixture::open(which, "dr_reed", PASSWORD) else {
+        return;
+    };
+    let (store, session) = fx.parts();
+    let unread = store_case(store, &session, "", None);
+    let run = store_case(store, &session, "chest pain", Some(Task::Interpret));
+    let signed = store_case(store, &session, "", Some(Task::Interpret));
     let run_id = store.case_runs(&session, signed).unwrap()[0].id;
     store
         .sign(
@@ -132,16 +187,18 @@ fn the_worklist_lists_cases_newest_first_with_their_progress() {
     }
 }
 
-#[test]
-fn the_worklist_searches_file_name_case_id_and_notes() {
-    let (store, session) = store();
+fn the_worklist_searches_file_name_case_id_and_notes(which: Which) {
+    let Some(fx) = Fixture::open(which, "dr_reed", PASSWORD) else {
+        return;
+    };
+    let (store, session) = fx.parts();
     let a = store_case(
         &store,
         &session,
         "Chest pain since this morning",
         Some(Task::Interpret),
     );
-    let b = store_case(&store, &session, "syncope", Some(Task::Interpret));
+    let b = store_case(store, &session, "syncope", Some(Task::Interpret));
     let search = |text: &str| {
         let filter = WorklistFilter {
             search: text.into(),
@@ -156,11 +213,13 @@ fn the_worklist_searches_file_name_case_id_and_notes() {
     assert!(search("no such text").is_empty());
 }
 
-#[test]
-fn the_worklist_filters_by_band_and_date() {
-    let (store, session) = store();
-    let twi = store_case(&store, &session, "", Some(Task::Twi));
-    let interpret = store_case(&store, &session, "", Some(Task::Interpret));
+fn the_worklist_filters_by_band_and_date(which: Which) {
+    let Some(fx) = Fixture::open(which, "dr_reed", PASSWORD) else {
+        return;
+    };
+    let (store, session) = fx.parts();
+    let twi = store_case(store, &session, "", Some(Task::Twi));
+    let interpret = store_case(store, &session, "", Some(Task::Interpret));
     let rows = store
         .worklist(&session, &WorklistFilter::default())
         .unwrap();
@@ -197,10 +256,12 @@ fn the_worklist_filters_by_band_and_date() {
     );
 }
 
-#[test]
-fn a_case_gives_back_its_runs_note_versions_and_original_bytes() {
-    let (store, session) = store();
-    let case = store_case(&store, &session, "first", Some(Task::Interpret));
+fn a_case_gives_back_its_runs_note_versions_and_original_bytes(which: Which) {
+    let Some(fx) = Fixture::open(which, "dr_reed", PASSWORD) else {
+        return;
+    };
+    let (store, session) = fx.parts();
+    let case = store_case(store, &session, "first", Some(Task::Interpret));
     store.add_note(&session, case, "second").unwrap();
     let notes = store.notes(&session, case).unwrap();
     assert_eq!(
@@ -250,10 +311,12 @@ fn a_case_gives_back_its_runs_note_versions_and_original_bytes() {
     ));
 }
 
-#[test]
-fn a_trainer_cannot_read_the_original_input() {
-    let (store, admin) = store();
-    let case = store_case(&store, &admin, "", Some(Task::Interpret));
+fn a_trainer_cannot_read_the_original_input(which: Which) {
+    let Some(fx) = Fixture::open(which, "dr_reed", PASSWORD) else {
+        return;
+    };
+    let (store, admin) = fx.parts();
+    let case = store_case(store, &admin, "", Some(Task::Interpret));
     store
         .add_user(
             &admin,
@@ -276,11 +339,13 @@ fn a_trainer_cannot_read_the_original_input() {
     );
 }
 
-#[test]
-fn teaching_cases_come_in_set_order_with_the_signed_answer_and_refuse_auditors() {
-    let (store, session) = store();
-    let unsigned = store_case(&store, &session, "", Some(Task::Interpret));
-    let signed = store_case(&store, &session, "", Some(Task::Interpret));
+fn teaching_cases_come_in_set_order_with_the_signed_answer_and_refuse_auditors(which: Which) {
+    let Some(fx) = Fixture::open(which, "dr_reed", PASSWORD) else {
+        return;
+    };
+    let (store, session) = fx.parts();
+    let unsigned = store_case(store, &session, "", Some(Task::Interpret));
+    let signed = store_case(store, &session, "", Some(Task::Interpret));
     let run = store.case_runs(&session, signed).unwrap()[0].id;
     let decision = store
         .sign(
@@ -333,3 +398,134 @@ fn teaching_cases_come_in_set_order_with_the_signed_answer_and_refuse_auditors()
         .count();
     assert_eq!(views, 2, "each shown teaching case is audited");
 }
+
+fn roles_are_enforced_in_the_store_and_refusals_audited(which: Which) {
+    let Some(fx) = Fixture::open(which, "alice", records::PASSWORD) else {
+        return;
+    };
+    let store = fx.store.as_ref();
+    assert!(
+        store
+            .notices()
+            .iter()
+            .any(|n| n.contains("created the first user 'alice' as cardiologist and admin")),
+        "{:?}",
+        store.notices()
+    );
+    let (case_id, run_id) = populate(store);
+    let alice = store.login("alice", None).unwrap();
+    store
+        .add_user(&alice, "audrey", &[Role::Auditor], None)
+        .unwrap();
+    store
+        .add_user(&alice, "tom", &[Role::Trainer], None)
+        .unwrap();
+    let audrey = store.login("audrey", None).unwrap();
+    let tom = store.login("tom", None).unwrap();
+
+    let (engine, report) = (engine(), report());
+    let e = store
+        .record_run(&audrey, case_id, &new_run(&engine, &report))
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("permission denied: audrey (auditor) may not store an engine run"),
+        "{e}"
+    );
+    assert!(store.add_note(&audrey, case_id, "x").is_err());
+    assert!(
+        store
+            .add_user(&audrey, "eve", &[Role::Admin], None)
+            .is_err()
+    );
+    assert!(store.add_user(&tom, "eve", &[Role::Admin], None).is_err());
+    assert!(store.create_case_set(&alice, "set", &[case_id]).is_err());
+    // Auditors read everything.
+    assert_eq!(
+        store.run_record(&audrey, run_id).unwrap().status,
+        "completed"
+    );
+    let identity = store.patient_identity(&audrey, 1).unwrap();
+    assert_eq!(identity.name.as_deref(), Some("Jane Roe"));
+    // Trainers build de-identified sets and sessions.
+    let set = store
+        .create_case_set(&tom, "TWI basics", &[case_id])
+        .unwrap();
+    let session = store.create_teaching_session(&tom, set, "Monday").unwrap();
+    store
+        .record_trainee_answer(&alice, session, case_id, "yes")
+        .unwrap();
+    assert!(
+        store
+            .record_trainee_answer(&audrey, session, case_id, "no")
+            .is_err()
+    );
+
+    let denied = store
+        .history(
+            &audrey,
+            &HistoryFilter {
+                user: Some("audrey".into()),
+                ..HistoryFilter::default()
+            },
+        )
+        .unwrap();
+    let actions: Vec<&str> = denied.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| **a == "permission_denied")
+            .count(),
+        4,
+        "{actions:?}"
+    );
+    assert!(actions.contains(&"view_identity"), "{actions:?}");
+    // Signing needs the password again.
+    let wrong = store.sign(
+        &alice,
+        &NewDecision {
+            run_id,
+            verdict: Verdict::Override("no".into()),
+            reason: "r",
+            meaning: SignatureMeaning::Reviewed,
+            password: "not the password",
+        },
+    );
+    assert!(matches!(wrong, Err(StoreError::WrongPassword(_))));
+    assert!(store.login("alice", Some("nope-nope")).is_err());
+    assert!(store.login("mallory", None).is_err());
+    let all = store.history(&alice, &HistoryFilter::default()).unwrap();
+    for action in [
+        "login_failed",
+        "sign_refused",
+        "login",
+        "sign",
+        "create",
+        "change",
+    ] {
+        assert!(all.iter().any(|e| e.action == action), "no {action} event");
+    }
+    assert!(store.verify_audit().unwrap().is_intact());
+}
+
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_memory {
+            $( #[test] fn $name() { super::$name(super::Which::SqliteMemory) } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { super::$name(super::Which::Postgres) } )*
+        }
+    };
+}
+
+conformance!(
+    the_worklist_lists_cases_newest_first_with_their_progress,
+    the_worklist_searches_file_name_case_id_and_notes,
+    the_worklist_filters_by_band_and_date,
+    a_case_gives_back_its_runs_note_versions_and_original_bytes,
+    a_trainer_cannot_read_the_original_input,
+    teaching_cases_come_in_set_order_with_the_signed_answer_and_refuse_auditors,
+    roles_are_enforced_in_the_store_and_refusals_audited,
+);
