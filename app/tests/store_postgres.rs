@@ -14,38 +14,12 @@ use std::time::Duration;
 
 use ecgr1_app::store::{CaseStore, HistoryFilter};
 use support::records::{PASSWORD, cli, populate};
-use support::{TestDb, child};
+use support::{TempDir, TestDb, child};
 
 #[test]
 #[ignore = "child process of the crash and concurrency tests"]
 fn writer_child() {
     child::writer_main();
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "ecgr1-pg-{tag}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// A prepared database with a populated history (as the first workstation login), its key

@@ -15,32 +15,8 @@ use ecgr1_app::audit::AuditKey;
 use ecgr1_app::store::{
     CaseStore, DbLocation, HistoryFilter, KeySource, SqliteStore, StoreConfig, StoreError,
 };
-use support::child;
+use support::{TempDir, child};
 use support::records::{PASSWORD, cli, engine, new_run, populate, report};
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir =
-            std::env::temp_dir().join(format!("ecgr1-store-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn config(db: &Path, key: &Path) -> StoreConfig {
     StoreConfig {

@@ -11,7 +11,7 @@ use clap::Args;
 use super::store_args::{DbArgs, PasswordArgs, StoreArgs};
 use crate::audit::AuditEvent;
 use crate::store::clock::{Bound, parse_bound};
-use crate::store::{CaseStore, HistoryFilter};
+use crate::store::HistoryFilter;
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {

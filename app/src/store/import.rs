@@ -7,7 +7,8 @@
 //! payloads, the entity id translated to the destination's, and the reason replaced by a JSON
 //! record of the source event's position, entity id, reason and hash. Each source event can so
 //! be rebuilt exactly and the source chain re-verified with the workstation's key; the final
-//! `import` event records the source chain's signed head (sequence number and hash) and key id.
+//! `import` event records the source chain's signed head (sequence number, hash and MAC) and
+//! key id.
 //! The copy is one destination transaction: it lands whole or not at all.
 
 use std::collections::HashMap;
@@ -277,9 +278,9 @@ impl<D: Backend> Store<D> {
             });
         }
         let head = read_head(&mut s).await?;
-        let (head_seq, head_hash) = head
-            .as_ref()
-            .map_or((0, String::new()), |h| (h.seq, hex::encode(&h.hash)));
+        let (head_seq, head_hash, head_mac) = head.as_ref().map_or((0, String::new(), String::new()), |h| {
+            (h.seq, hex::encode(&h.hash), hex::encode(&h.mac))
+        });
 
         let mut d = self.backend().write().await?;
         let mut ids = IdMap::default();
@@ -320,6 +321,7 @@ impl<D: Backend> Store<D> {
             "source_events": verification.events,
             "source_head_seq": head_seq,
             "source_head_hash": head_hash,
+            "source_head_mac": head_mac,
             "source_key_id": key_id,
             "first_seq": first_seq,
             "rows": rows,

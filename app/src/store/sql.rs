@@ -6,7 +6,7 @@
 //! and PostgreSQL accept, and binds every value; SQL text is never built from data. The few
 //! expressions the two dialects spell differently are constants of the backend.
 
-use sqlx::{ColumnIndex, Decode, Row, Type};
+use sqlx::{AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Row, Type};
 
 use super::{Result, StoreError};
 
@@ -58,6 +58,28 @@ impl<'a> From<&'a [u8]> for Val<'a> {
     fn from(v: &'a [u8]) -> Self {
         Self::Blob(v)
     }
+}
+
+/// A query of `sql` with `args` bound in order, for either backend's driver. Only the
+/// store's own constant SQL reaches here; every value is bound, never spliced into the text.
+pub(crate) fn bound<DB>(sql: &str, args: &[Val<'_>]) -> sqlx::query::Query<'static, DB, DB::Arguments>
+where
+    DB: Database,
+    Option<i64>: for<'t> Encode<'t, DB> + Type<DB>,
+    Option<f64>: for<'t> Encode<'t, DB> + Type<DB>,
+    for<'a> Option<&'a str>: Encode<'a, DB> + Type<DB>,
+    for<'a> &'a [u8]: Encode<'a, DB> + Type<DB>,
+{
+    let mut query = sqlx::query(AssertSqlSafe(sql.to_string()));
+    for arg in args {
+        query = match *arg {
+            Val::Int(v) => query.bind(v),
+            Val::Real(v) => query.bind(v),
+            Val::Text(v) => query.bind(v),
+            Val::Blob(v) => query.bind(v),
+        };
+    }
+    query
 }
 
 /// A column by name or by position.

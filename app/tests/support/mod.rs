@@ -10,6 +10,7 @@
 pub mod child;
 pub mod records;
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use ecgr1_app::store::{DbLocation, InitPostgres, PostgresUrl, init_postgres};
@@ -141,5 +142,30 @@ impl Drop for TestDb {
             &maintenance,
             &[&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)],
         );
+    }
+}
+
+/// A temporary folder, removed with the value.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir =
+            std::env::temp_dir().join(format!("ecgr1-store-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

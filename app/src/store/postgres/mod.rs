@@ -11,8 +11,8 @@ mod open;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::{PgArguments, PgPool, PgRow, Postgres};
-use sqlx::{AssertSqlSafe, Transaction};
+use sqlx::postgres::{PgPool, PgRow, Postgres};
+use sqlx::Transaction;
 
 use super::shared::Store;
 use super::sql::{Backend, SqlTx, Val};
@@ -82,20 +82,8 @@ pub struct PgTx {
     name: Arc<ServerName>,
 }
 
-type PgQuery<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
-
-fn bind<'q>(sql: &str, args: &[Val<'_>]) -> PgQuery<'q> {
-    // Only the store's own constant SQL reaches here; every value is bound.
-    let mut query = sqlx::query(AssertSqlSafe(sql.to_string()));
-    for arg in args {
-        query = match *arg {
-            Val::Int(v) => query.bind(v),
-            Val::Real(v) => query.bind(v),
-            Val::Text(v) => query.bind(v),
-            Val::Blob(v) => query.bind(v),
-        };
-    }
-    query
+fn bind(sql: &str, args: &[Val<'_>]) -> sqlx::query::Query<'static, Postgres, <Postgres as sqlx::Database>::Arguments> {
+    super::sql::bound::<Postgres>(sql, args)
 }
 
 impl SqlTx for PgTx {

@@ -5,10 +5,10 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 use super::super::location::PostgresUrl;
-use super::super::shared::bootstrap::bootstrap;
 use super::super::{DbLocation, Result, StoreConfig, StoreError};
 use super::{CONNECT_TIMEOUT, PostgresBackend, PostgresStore, ServerName};
 
@@ -28,23 +28,11 @@ impl PostgresStore {
                 problem: format!("{} is not a PostgreSQL URL", config.db.describe()),
             });
         };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let (backend, key, notices) = rt.block_on(async {
+        Self::open_with(config, || async {
             let backend = connect(url).await?;
             let existed = migrate_if_needed(&backend, url).await?;
-            let mut notices = Vec::new();
-            let key = bootstrap(&backend, config, existed, &mut notices).await?;
-            Ok::<_, StoreError>((backend, key, notices))
-        })?;
-        Ok(Self::from_parts(
-            rt,
-            backend,
-            key,
-            notices,
-            config.clock.clone(),
-        ))
+            Ok((backend, existed))
+        })
     }
 }
 
@@ -66,10 +54,25 @@ pub(crate) fn connect_options(url: &PostgresUrl) -> Result<PgConnectOptions> {
 
 pub(crate) async fn connect_pool(url: &PostgresUrl, max: u32) -> Result<PgPool> {
     let name = server_name(url);
+    let options = connect_options(url)?;
+    // One direct connection first: the pool retries a refused connection until its timeout and
+    // then reports only that it timed out, where this names the actual refusal (no server,
+    // wrong password, no such database) at once.
+    match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
+        Ok(Ok(probe)) => probe.close().await.map_err(|e| name.error(e))?,
+        Ok(Err(e)) => return Err(name.error(e)),
+        Err(_) => {
+            return Err(StoreError::Server {
+                server: name.server,
+                database: name.database,
+                problem: format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+            });
+        }
+    }
     PgPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(CONNECT_TIMEOUT)
-        .connect_with(connect_options(url)?)
+        .connect_with(options)
         .await
         .map_err(|e| name.error(e))
 }

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::super::clock::Clock;
-use super::super::sql::{RowRead, SqlTx, Val};
+use super::super::sql::{RowRead, SqlTx};
 use super::super::{Result, Session, StoreError};
 use crate::audit::{AuditEvent, AuditKey, Chain, GENESIS, HASH_LEN, Head, Verification, Verifier};
 

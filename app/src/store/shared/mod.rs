@@ -51,6 +51,32 @@ impl<B: Backend> Store<B> {
         }
     }
 
+    /// Opens a store: `connect` reaches the database and brings its schema up to date
+    /// (returning whether it existed before), then the shared bootstrap finds the key and the
+    /// first user.
+    pub(crate) fn open_with<F, Fut>(config: &super::StoreConfig, connect: F) -> Result<Self>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<(B, bool)>>,
+    {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (backend, key, notices) = rt.block_on(async {
+            let (backend, existed) = connect().await?;
+            let mut notices = Vec::new();
+            let key = bootstrap::bootstrap(&backend, config, existed, &mut notices).await?;
+            Ok::<_, StoreError>((backend, key, notices))
+        })?;
+        Ok(Self::from_parts(
+            rt,
+            backend,
+            key,
+            notices,
+            config.clock.clone(),
+        ))
+    }
+
     /// Closes the connections cleanly (for SQLite: checkpointing the WAL into the main file).
     pub fn close(self) {
         let Self { rt, backend, .. } = self;

@@ -8,8 +8,8 @@ mod open;
 
 use std::time::Duration;
 
-use sqlx::sqlite::{Sqlite, SqliteArguments, SqlitePool, SqliteRow};
-use sqlx::{AssertSqlSafe, Transaction};
+use sqlx::sqlite::{Sqlite, SqlitePool, SqliteRow};
+use sqlx::Transaction;
 
 use super::shared::Store;
 use super::sql::{Backend, SqlTx, Val};
@@ -38,20 +38,8 @@ pub struct SqliteBackend {
 /// A transaction on the SQLite connection.
 pub struct SqliteTx(Transaction<'static, Sqlite>);
 
-type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments>;
-
-fn bind<'q>(sql: &str, args: &[Val<'_>]) -> SqliteQuery<'q> {
-    // Only the store's own constant SQL reaches here; every value is bound.
-    let mut query = sqlx::query(AssertSqlSafe(sql.to_string()));
-    for arg in args {
-        query = match *arg {
-            Val::Int(v) => query.bind(v),
-            Val::Real(v) => query.bind(v),
-            Val::Text(v) => query.bind(v),
-            Val::Blob(v) => query.bind(v),
-        };
-    }
-    query
+fn bind(sql: &str, args: &[Val<'_>]) -> sqlx::query::Query<'static, Sqlite, <Sqlite as sqlx::Database>::Arguments> {
+    super::sql::bound::<Sqlite>(sql, args)
 }
 
 impl SqlTx for SqliteTx {

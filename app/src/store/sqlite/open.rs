@@ -10,7 +10,6 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, Row};
 
-use super::super::shared::bootstrap::bootstrap;
 use super::super::{DbLocation, Result, StoreConfig, StoreError};
 use super::{BUSY_TIMEOUT, SqliteBackend, SqliteStore};
 
@@ -24,23 +23,8 @@ impl SqliteStore {
     /// migrations, loads (or, for a new database only, creates) the audit key, and creates the
     /// first user when there is none.
     pub fn open(config: &StoreConfig) -> Result<Self> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()?;
         let location = config.db.describe();
-        let (backend, key, notices) = rt.block_on(async {
-            let (backend, existed) = connect(&config.db, &location).await?;
-            let mut notices = Vec::new();
-            let key = bootstrap(&backend, config, existed, &mut notices).await?;
-            Ok::<_, StoreError>((backend, key, notices))
-        })?;
-        Ok(Self::from_parts(
-            rt,
-            backend,
-            key,
-            notices,
-            config.clock.clone(),
-        ))
+        Self::open_with(config, || connect(&config.db, &location))
     }
 }
 
