@@ -12,11 +12,11 @@ pub mod jobs;
 pub mod link;
 pub(crate) mod reading_room;
 pub mod settings;
+#[cfg(test)]
+mod snapshot_tests;
 pub mod store_settings;
 #[cfg(test)]
 mod store_settings_tests;
-#[cfg(test)]
-mod snapshot_tests;
 pub mod teaching;
 #[cfg(test)]
 mod teaching_tests;

@@ -18,8 +18,8 @@ use ecgr1_engine::formats::{EcgInput, LoadOptions, load_path};
 use ecgr1_engine::protocol::ProtocolEngine;
 use ecgr1_engine::report::{Engine, Request, RiskBand, Task};
 use serde_json::json;
-use support::records::{self, engine, new_run, populate, report};
 use support::TestDb;
+use support::records::{self, engine, new_run, populate, report};
 
 const PASSWORD: &str = "correct horse";
 
@@ -507,7 +507,6 @@ fn roles_are_enforced_in_the_store_and_refusals_audited(which: Which) {
     }
     assert!(store.verify_audit().unwrap().is_intact());
 }
-
 
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {

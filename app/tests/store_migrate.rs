@@ -83,7 +83,11 @@ fn migrate_into(dest: &str, dir: &Path) {
             ..event.clone()
         };
         let hash = hex::decode(p["source_hash"].as_str().unwrap()).unwrap();
-        assert!(verifier.feed(&original, &hash), "source event {}", original.seq);
+        assert!(
+            verifier.feed(&original, &hash),
+            "source event {}",
+            original.seq
+        );
         rebuilt += 1;
     }
     assert_eq!(rebuilt, source_events);

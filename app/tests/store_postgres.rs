@@ -34,7 +34,14 @@ fn populated(tag: &str, dir: &TempDir) -> Option<(TestDb, PathBuf, i64)> {
 }
 
 fn verify_cli(db: &str, key: &Path) -> (u8, String, String) {
-    cli(&["audit", "verify", "--db", db, "--key", key.to_str().unwrap()])
+    cli(&[
+        "audit",
+        "verify",
+        "--db",
+        db,
+        "--key",
+        key.to_str().unwrap(),
+    ])
 }
 
 #[test]
@@ -44,15 +51,24 @@ fn the_application_role_cannot_change_or_remove_history() {
         return;
     };
     for (sql, expected) in [
-        ("UPDATE audit_events SET reason = 'x' WHERE seq = 1", "permission denied"),
-        ("DELETE FROM audit_events WHERE seq = 1", "permission denied"),
+        (
+            "UPDATE audit_events SET reason = 'x' WHERE seq = 1",
+            "permission denied",
+        ),
+        (
+            "DELETE FROM audit_events WHERE seq = 1",
+            "permission denied",
+        ),
         ("TRUNCATE audit_events", "permission denied"),
         ("DELETE FROM audit_head", "permission denied"),
         ("TRUNCATE audit_head", "permission denied"),
         ("UPDATE audit_head SET seq = seq - 1", "only moves forward"),
         ("UPDATE runs SET p_yes = 0.9", "permission denied"),
         ("DELETE FROM runs", "permission denied"),
-        ("UPDATE decisions SET final_answer = 'no'", "permission denied"),
+        (
+            "UPDATE decisions SET final_answer = 'no'",
+            "permission denied",
+        ),
         ("UPDATE notes SET text = 'x'", "permission denied"),
         ("DELETE FROM ecg_inputs", "permission denied"),
         ("UPDATE store_meta SET value = 'x'", "permission denied"),
@@ -94,7 +110,10 @@ fn a_superusers_edit_is_named_by_verify() {
     let (code, out, err) = verify_cli(&url, &key);
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("event 5 was altered"), "{out}");
-    assert!(err.contains("audit verification failed at event 5"), "{err}");
+    assert!(
+        err.contains("audit verification failed at event 5"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -250,13 +269,33 @@ fn two_workstations_as_two_users_sign_concurrently_and_verify_passes() {
     std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
     let keys = key.to_str().unwrap().to_string();
     let (code, _, err) = cli(&[
-        "user", "add", "bob", "--role", "cardiologist", "--db", &url_a, "--key", &keys, "--user",
+        "user",
+        "add",
+        "bob",
+        "--role",
+        "cardiologist",
+        "--db",
+        &url_a,
+        "--key",
+        &keys,
+        "--user",
         "alice",
     ]);
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = cli(&[
-        "user", "passwd", "bob", "--db", &url_a, "--key", &keys, "--user", "alice",
-        "--password-file", pw.to_str().unwrap(), "--new-password-file", pw.to_str().unwrap(),
+        "user",
+        "passwd",
+        "bob",
+        "--db",
+        &url_a,
+        "--key",
+        &keys,
+        "--user",
+        "alice",
+        "--password-file",
+        pw.to_str().unwrap(),
+        "--new-password-file",
+        pw.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/samples/waveform_ecg.dcm");
@@ -267,21 +306,44 @@ fn two_workstations_as_two_users_sign_concurrently_and_verify_passes() {
             let mut signed = Vec::new();
             for _ in 0..4 {
                 let out = Command::new(ecgr1)
-                    .args(["analyze", sample.to_str().unwrap(), "--json", "--db", &url, "--key"])
+                    .args([
+                        "analyze",
+                        sample.to_str().unwrap(),
+                        "--json",
+                        "--db",
+                        &url,
+                        "--key",
+                    ])
                     .arg(&keys)
                     .args(["--user", user])
                     .output()
                     .unwrap();
-                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
                 let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
                 let run = value["run_id"].as_i64().unwrap().to_string();
                 let out = Command::new(ecgr1)
                     .args(["sign", &run, "--agree", "--reason", "reviewed on the ward"])
-                    .args(["--db", &url, "--key", &keys, "--user", user, "--password-file"])
+                    .args([
+                        "--db",
+                        &url,
+                        "--key",
+                        &keys,
+                        "--user",
+                        user,
+                        "--password-file",
+                    ])
                     .arg(&pw)
                     .output()
                     .unwrap();
-                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
                 signed.push(run);
             }
             signed
@@ -295,7 +357,11 @@ fn two_workstations_as_two_users_sign_concurrently_and_verify_passes() {
         .args(["audit", "verify", "--json", "--db", &url_b, "--key", &keys])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["intact"], true);
     let store = child::open(&url_a, &key);

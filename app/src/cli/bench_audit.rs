@@ -17,7 +17,9 @@ use clap::Args;
 use crate::audit::{AuditEvent, AuditKey, Chain, GENESIS, encode_event};
 use crate::store::clock::now_utc;
 use crate::store::sql::Backend;
-use crate::store::{CaseStore, DbLocation, KeySource, PostgresStore, SqliteStore, Store, StoreConfig};
+use crate::store::{
+    CaseStore, DbLocation, KeySource, PostgresStore, SqliteStore, Store, StoreConfig,
+};
 
 /// The verification speed the issue asks for.
 pub const VERIFY_TARGET_EVENTS_PER_S: f64 = 200_000.0;
@@ -213,7 +215,10 @@ fn writers_rate<B: Backend>(
         Ok::<_, anyhow::Error>(())
     })?;
     // Each writer's login is an event too.
-    Ok(rate(per_writer * writers + writers, t.elapsed().as_secs_f64()))
+    Ok(rate(
+        per_writer * writers + writers,
+        t.elapsed().as_secs_f64(),
+    ))
 }
 
 /// Verify events/s over the whole chain.
@@ -226,7 +231,12 @@ fn verify_rate<B: Backend>(store: &Store<B>) -> Result<f64> {
     Ok(rate(v.events, t.elapsed().as_secs_f64()))
 }
 
-fn concurrent(args: &BenchAuditArgs, db: &str, dir: &std::path::Path, out: &mut dyn Write) -> Result<()> {
+fn concurrent(
+    args: &BenchAuditArgs,
+    db: &str,
+    dir: &std::path::Path,
+    out: &mut dyn Write,
+) -> Result<()> {
     let DbLocation::Postgres(url) = DbLocation::parse(db)? else {
         bail!("--db {db}: the concurrent comparison needs a postgres:// URL");
     };
@@ -256,11 +266,18 @@ fn concurrent(args: &BenchAuditArgs, db: &str, dir: &std::path::Path, out: &mut 
         "\nconcurrent writers ({n} events per configuration, one event per transaction), PostgreSQL {} beside SQLite (scratch file):",
         url.redacted()
     )?;
-    writeln!(out, "writers  sqlite appends/s  postgres appends/s  postgres/sqlite")?;
+    writeln!(
+        out,
+        "writers  sqlite appends/s  postgres appends/s  postgres/sqlite"
+    )?;
     for writers in [1u64, 4, 8] {
         let sqlite = writers_rate(&sqlite_open, writers, n)?;
         let pg = writers_rate(&pg_open, writers, n)?;
-        writeln!(out, "{writers:>7}  {sqlite:>16.0}  {pg:>18.0}  {:>14.2}x", pg / sqlite)?;
+        writeln!(
+            out,
+            "{writers:>7}  {sqlite:>16.0}  {pg:>18.0}  {:>14.2}x",
+            pg / sqlite
+        )?;
     }
     let sqlite_verify = verify_rate(&sqlite_open()?)?;
     let pg_verify = verify_rate(&first)?;

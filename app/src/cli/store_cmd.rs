@@ -146,10 +146,20 @@ pub fn run(args: &StoreCmdArgs, out: &mut dyn Write, err: &mut dyn Write) -> Res
                 key: from_key.clone(),
             };
             let report = match destination {
-                DbLocation::Postgres(_) => copy(&PostgresStore::open(&config)?, &user, password.as_deref(), &source, err)?,
-                DbLocation::File(_) | DbLocation::Memory => {
-                    copy(&SqliteStore::open(&config)?, &user, password.as_deref(), &source, err)?
-                }
+                DbLocation::Postgres(_) => copy(
+                    &PostgresStore::open(&config)?,
+                    &user,
+                    password.as_deref(),
+                    &source,
+                    err,
+                )?,
+                DbLocation::File(_) | DbLocation::Memory => copy(
+                    &SqliteStore::open(&config)?,
+                    &user,
+                    password.as_deref(),
+                    &source,
+                    err,
+                )?,
             };
             if *json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
@@ -194,7 +204,11 @@ fn copy<B: Backend>(
         writeln!(err, "note: {notice}")?;
     }
     let session = store.login(user, password)?;
-    store
-        .import_sqlite(&session, source)
-        .with_context(|| format!("copying {} into {}", source.path.display(), store.location()))
+    store.import_sqlite(&session, source).with_context(|| {
+        format!(
+            "copying {} into {}",
+            source.path.display(),
+            store.location()
+        )
+    })
 }

@@ -256,7 +256,10 @@ impl<D: Backend> Store<D> {
         let mut s = src.read().await?;
         let key_id = Chain::new(source_key).key_id();
         let stored = s
-            .fetch_optional("SELECT value FROM store_meta WHERE key = 'audit_key_id'", &[])
+            .fetch_optional(
+                "SELECT value FROM store_meta WHERE key = 'audit_key_id'",
+                &[],
+            )
             .await?
             .map(|r| r.text(0))
             .transpose()?;
@@ -278,14 +281,19 @@ impl<D: Backend> Store<D> {
             });
         }
         let head = read_head(&mut s).await?;
-        let (head_seq, head_hash, head_mac) = head.as_ref().map_or((0, String::new(), String::new()), |h| {
-            (h.seq, hex::encode(&h.hash), hex::encode(&h.mac))
-        });
+        let (head_seq, head_hash, head_mac) = head
+            .as_ref()
+            .map_or((0, String::new(), String::new()), |h| {
+                (h.seq, hex::encode(&h.hash), hex::encode(&h.mac))
+            });
 
         let mut d = self.backend().write().await?;
         let mut ids = IdMap::default();
         let mut rows = Vec::new();
-        rows.push(("users".to_string(), copy_users(&mut s, &mut d, &mut ids).await?));
+        rows.push((
+            "users".to_string(),
+            copy_users(&mut s, &mut d, &mut ids).await?,
+        ));
         rows.push((
             "patients".to_string(),
             copy_patients(&mut s, &mut d, &mut ids).await?,
@@ -357,7 +365,11 @@ impl<D: Backend> Store<D> {
             source_head_hash: head_hash,
             source_key_id: key_id,
             rows,
-            first_seq: if first_seq == 0 { import_seq } else { first_seq },
+            first_seq: if first_seq == 0 {
+                import_seq
+            } else {
+                first_seq
+            },
             import_seq,
             destination_events: destination.events,
         })
@@ -367,11 +379,12 @@ impl<D: Backend> Store<D> {
 /// A source event as appended to the destination chain (see the module docs).
 fn imported(event: &AuditEvent, hash: &[u8], source: &str, ids: &IdMap) -> AuditEvent {
     let entity_id = match (&event.entity_id, entity_table(&event.entity_type)) {
-        (Some(id), Some(table)) => match id.parse::<i64>().ok().and_then(|n| ids.get(table, n).ok())
-        {
-            Some(mapped) => Some(mapped.to_string()),
-            None => Some(id.clone()),
-        },
+        (Some(id), Some(table)) => {
+            match id.parse::<i64>().ok().and_then(|n| ids.get(table, n).ok()) {
+                Some(mapped) => Some(mapped.to_string()),
+                None => Some(id.clone()),
+            }
+        }
         (id, _) => id.clone(),
     };
     let provenance = json!({
@@ -426,7 +439,10 @@ async fn copy_users<S: SqlTx, D: SqlTx>(s: &mut S, d: &mut D, ids: &mut IdMap) -
         };
         ids.insert("users", id, to);
         for role in s
-            .fetch_all("SELECT role FROM user_roles WHERE user_id = $1", &[id.into()])
+            .fetch_all(
+                "SELECT role FROM user_roles WHERE user_id = $1",
+                &[id.into()],
+            )
             .await?
         {
             d.execute(
@@ -439,11 +455,7 @@ async fn copy_users<S: SqlTx, D: SqlTx>(s: &mut S, d: &mut D, ids: &mut IdMap) -
     Ok(copied)
 }
 
-async fn copy_patients<S: SqlTx, D: SqlTx>(
-    s: &mut S,
-    d: &mut D,
-    ids: &mut IdMap,
-) -> Result<u64> {
+async fn copy_patients<S: SqlTx, D: SqlTx>(s: &mut S, d: &mut D, ids: &mut IdMap) -> Result<u64> {
     let patients = s
         .fetch_all(
             "SELECT p.id, p.pseudonym, p.created_at, i.name, i.identifier, i.birth_date, i.sex, \
@@ -534,11 +546,9 @@ async fn copy_table<S: SqlTx, D: SqlTx>(
             for (i, (_, kind, refers)) in columns.iter().enumerate() {
                 let at = i + 1;
                 values.push(match (kind, refers) {
-                    (Kind::Int, Some(table)) => Owned::Int(
-                        row.opt_i64(at)?
-                            .map(|id| ids.get(table, id))
-                            .transpose()?,
-                    ),
+                    (Kind::Int, Some(table)) => {
+                        Owned::Int(row.opt_i64(at)?.map(|id| ids.get(table, id)).transpose()?)
+                    }
                     (Kind::Int, None) => Owned::Int(row.opt_i64(at)?),
                     (Kind::Real, _) => Owned::Real(row.opt_f64(at)?),
                     (Kind::Text, _) => Owned::Text(row.opt_text(at)?),

@@ -62,7 +62,10 @@ impl<'a> From<&'a [u8]> for Val<'a> {
 
 /// A query of `sql` with `args` bound in order, for either backend's driver. Only the
 /// store's own constant SQL reaches here; every value is bound, never spliced into the text.
-pub(crate) fn bound<DB>(sql: &str, args: &[Val<'_>]) -> sqlx::query::Query<'static, DB, DB::Arguments>
+pub(crate) fn bound<DB>(
+    sql: &str,
+    args: &[Val<'_>],
+) -> sqlx::query::Query<'static, DB, DB::Arguments>
 where
     DB: Database,
     Option<i64>: for<'t> Encode<'t, DB> + Type<DB>,

@@ -89,7 +89,10 @@ impl TestDb {
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::SeqCst)
         );
-        let login = app.user().expect("the app URL names its login role").to_string();
+        let login = app
+            .user()
+            .expect("the app URL names its login role")
+            .to_string();
         let db_admin = admin.with_database(&name);
         if prepare {
             admin_sql(&admin, &[&format!("CREATE DATABASE {name}")]).unwrap();
@@ -140,7 +143,10 @@ impl Drop for TestDb {
         let maintenance = self.admin.with_database("postgres");
         let _ = admin_sql(
             &maintenance,
-            &[&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)],
+            &[&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            )],
         );
     }
 }

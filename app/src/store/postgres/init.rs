@@ -121,7 +121,12 @@ async fn init_async(init: &InitPostgres) -> Result<InitReport> {
         &name,
     )
     .await?;
-    run(&mut conn, format!("GRANT USAGE ON SCHEMA public TO {app}"), &name).await?;
+    run(
+        &mut conn,
+        format!("GRANT USAGE ON SCHEMA public TO {app}"),
+        &name,
+    )
+    .await?;
 
     // The schema is created as the owner role, so the tables belong to it and not to the
     // superuser running this.

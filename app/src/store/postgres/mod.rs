@@ -11,8 +11,8 @@ mod open;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::{PgPool, PgRow, Postgres};
 use sqlx::Transaction;
+use sqlx::postgres::{PgPool, PgRow, Postgres};
 
 use super::shared::Store;
 use super::sql::{Backend, SqlTx, Val};
@@ -50,7 +50,9 @@ impl ServerName {
                 database: self.database.clone(),
                 problem: e.to_string(),
             },
-            sqlx::Error::Database(ref db) if db.code().as_deref().is_some_and(is_connection_refusal) => {
+            sqlx::Error::Database(ref db)
+                if db.code().as_deref().is_some_and(is_connection_refusal) =>
+            {
                 StoreError::Server {
                     server: self.server.clone(),
                     database: self.database.clone(),
@@ -65,7 +67,11 @@ impl ServerName {
 /// SQLSTATEs that mean the server refused the session itself (authentication, no such
 /// database, too many connections, shutting down).
 fn is_connection_refusal(code: &str) -> bool {
-    code.starts_with("28") || code.starts_with("08") || code.starts_with("57P") || code == "3D000" || code == "53300"
+    code.starts_with("28")
+        || code.starts_with("08")
+        || code.starts_with("57P")
+        || code == "3D000"
+        || code == "53300"
 }
 
 /// An open PostgreSQL database.
@@ -82,7 +88,10 @@ pub struct PgTx {
     name: Arc<ServerName>,
 }
 
-fn bind(sql: &str, args: &[Val<'_>]) -> sqlx::query::Query<'static, Postgres, <Postgres as sqlx::Database>::Arguments> {
+fn bind(
+    sql: &str,
+    args: &[Val<'_>],
+) -> sqlx::query::Query<'static, Postgres, <Postgres as sqlx::Database>::Arguments> {
     super::sql::bound::<Postgres>(sql, args)
 }
 

@@ -88,12 +88,11 @@ async fn connect(url: &PostgresUrl) -> Result<PostgresBackend> {
 
 /// The schema versions applied, or `None` when the database has no ecgr1 schema yet.
 async fn applied_versions(pool: &PgPool, name: &ServerName) -> Result<Option<Vec<i64>>> {
-    let exists: Option<String> = sqlx::query_scalar(
-        "SELECT CAST(to_regclass('_sqlx_migrations') AS TEXT)",
-    )
-    .fetch_one(pool)
-    .await
-    .map_err(|e| name.error(e))?;
+    let exists: Option<String> =
+        sqlx::query_scalar("SELECT CAST(to_regclass('_sqlx_migrations') AS TEXT)")
+            .fetch_one(pool)
+            .await
+            .map_err(|e| name.error(e))?;
     if exists.is_none() {
         return Ok(None);
     }

@@ -63,7 +63,10 @@ pub(crate) async fn bootstrap<B: Backend>(
     };
     let key_id = Chain::new(&key).key_id();
     let stored = tx
-        .fetch_optional("SELECT value FROM store_meta WHERE key = 'audit_key_id'", &[])
+        .fetch_optional(
+            "SELECT value FROM store_meta WHERE key = 'audit_key_id'",
+            &[],
+        )
         .await?
         .map(|r| r.text(0))
         .transpose()?;

@@ -326,8 +326,14 @@ impl<B: Backend> Store<B> {
             })));
         }
 
-        let (run_id, run_after) =
-            insert_run(&mut tx, &self.clock, session.user_id, case_id, &analysis.run).await?;
+        let (run_id, run_after) = insert_run(
+            &mut tx,
+            &self.clock,
+            session.user_id,
+            case_id,
+            &analysis.run,
+        )
+        .await?;
         drafts.push(Draft::new("create", "run", run_id).after(run_after));
         append_events(&mut tx, &self.key, &self.clock, &actor, &drafts).await?;
         tx.commit().await?;
@@ -466,8 +472,9 @@ impl<B: Backend> Store<B> {
         };
         let (kind, final_answer) = match &decision.verdict {
             Verdict::Agree => {
-                let report: Option<ecgr1_engine::report::Report> =
-                    report_json.as_deref().and_then(|j| serde_json::from_str(j).ok());
+                let report: Option<ecgr1_engine::report::Report> = report_json
+                    .as_deref()
+                    .and_then(|j| serde_json::from_str(j).ok());
                 let Some(report) = report.filter(|_| status == "completed") else {
                     return Err(StoreError::Invalid {
                         field: "--agree".into(),

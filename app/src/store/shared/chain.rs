@@ -244,9 +244,8 @@ pub(crate) async fn read_page<T: SqlTx>(
     tx: &mut T,
     after: i64,
 ) -> Result<Vec<(AuditEvent, Vec<u8>)>> {
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2"
-    );
+    let sql =
+        format!("SELECT {EVENT_COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2");
     tx.fetch_all(&sql, &[after.into(), VERIFY_PAGE.into()])
         .await?
         .iter()

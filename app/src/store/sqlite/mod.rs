@@ -8,8 +8,8 @@ mod open;
 
 use std::time::Duration;
 
-use sqlx::sqlite::{Sqlite, SqlitePool, SqliteRow};
 use sqlx::Transaction;
+use sqlx::sqlite::{Sqlite, SqlitePool, SqliteRow};
 
 use super::shared::Store;
 use super::sql::{Backend, SqlTx, Val};
@@ -38,7 +38,10 @@ pub struct SqliteBackend {
 /// A transaction on the SQLite connection.
 pub struct SqliteTx(Transaction<'static, Sqlite>);
 
-fn bind(sql: &str, args: &[Val<'_>]) -> sqlx::query::Query<'static, Sqlite, <Sqlite as sqlx::Database>::Arguments> {
+fn bind(
+    sql: &str,
+    args: &[Val<'_>],
+) -> sqlx::query::Query<'static, Sqlite, <Sqlite as sqlx::Database>::Arguments> {
     super::sql::bound::<Sqlite>(sql, args)
 }
 
@@ -46,10 +49,7 @@ impl SqlTx for SqliteTx {
     type Row = SqliteRow;
 
     async fn execute(&mut self, sql: &str, args: &[Val<'_>]) -> Result<u64> {
-        Ok(bind(sql, args)
-            .execute(&mut *self.0)
-            .await?
-            .rows_affected())
+        Ok(bind(sql, args).execute(&mut *self.0).await?.rows_affected())
     }
 
     async fn fetch_all(&mut self, sql: &str, args: &[Val<'_>]) -> Result<Vec<SqliteRow>> {
