@@ -421,9 +421,10 @@ async fn copy_users<S: SqlTx, D: SqlTx>(s: &mut S, d: &mut D, ids: &mut IdMap) -
         let existing = d
             .fetch_optional("SELECT id FROM users WHERE name = $1", &[(&name).into()])
             .await?;
-        let to = match existing {
-            Some(row) => row.i64(0)?,
-            None => {
+        let to = if let Some(row) = existing {
+            row.i64(0)?
+        } else {
+            {
                 copied += 1;
                 d.insert(
                     "INSERT INTO users (name, password_hash, created_at, active) VALUES ($1, $2, $3, $4) RETURNING id",
@@ -477,9 +478,10 @@ async fn copy_patients<S: SqlTx, D: SqlTx>(s: &mut S, d: &mut D, ids: &mut IdMap
                 .transpose()?,
             None => None,
         };
-        let to = match existing {
-            Some(id) => id,
-            None => {
+        let to = if let Some(id) = existing {
+            id
+        } else {
+            {
                 copied += 1;
                 let id = d
                     .insert(
