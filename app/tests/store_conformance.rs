@@ -193,7 +193,7 @@ fn the_worklist_searches_file_name_case_id_and_notes(which: Which) {
     };
     let (store, session) = fx.parts();
     let a = store_case(
-        &store,
+        store,
         &session,
         "Chest pain since this morning",
         Some(Task::Interpret),

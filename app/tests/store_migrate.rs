@@ -8,7 +8,7 @@ mod support;
 use std::path::Path;
 
 use ecgr1_app::audit::{AuditEvent, AuditKey, Head, Verifier};
-use ecgr1_app::store::{CaseStore, HistoryFilter};
+use ecgr1_app::store::HistoryFilter;
 use support::records::{PASSWORD, cli, populate};
 use support::{TestDb, child};
 

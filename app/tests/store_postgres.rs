@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use ecgr1_app::store::{CaseStore, HistoryFilter};
+use ecgr1_app::store::HistoryFilter;
 use support::records::{PASSWORD, cli, populate};
 use support::{TempDir, TestDb, child};
 

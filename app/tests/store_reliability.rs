@@ -15,7 +15,7 @@ use ecgr1_app::audit::AuditKey;
 use ecgr1_app::store::{
     CaseStore, DbLocation, HistoryFilter, KeySource, SqliteStore, StoreConfig, StoreError,
 };
-use support::records::{PASSWORD, cli, engine, new_run, populate, report};
+use support::records::{PASSWORD, cli, populate};
 use support::{TempDir, child};
 
 fn config(db: &Path, key: &Path) -> StoreConfig {
