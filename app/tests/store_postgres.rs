@@ -381,12 +381,26 @@ fn two_workstations_as_two_users_sign_concurrently_and_verify_passes() {
 fn urls_are_never_taken_for_files_and_an_unreachable_server_is_named() {
     let dir = TempDir::new("urls");
     let cwd_marker = Path::new("postgres:");
-    let (code, _, err) = cli(&["history", "--db", "mysql://root@db/cardio", "--user", "x"]);
+    let (code, _, err) = cli(&[
+        "user",
+        "add",
+        "z",
+        "--role",
+        "auditor",
+        "--db",
+        "mysql://root@db/cardio",
+        "--user",
+        "x",
+    ]);
     assert_eq!(code, 1);
     assert!(err.contains("unknown database scheme 'mysql'"), "{err}");
     let key = dir.path("k");
     let (code, _, err) = cli(&[
-        "history",
+        "user",
+        "add",
+        "z",
+        "--role",
+        "auditor",
         "--db",
         "postgres://ward:hunter2@127.0.0.1:1/cardio",
         "--key",
