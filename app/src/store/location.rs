@@ -226,7 +226,7 @@ mod tests {
         let e = DbLocation::parse("postgres://secret:hunter2@/db")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("names no server"), "{e}");
+        assert!(e.contains("not a valid PostgreSQL URL: empty host"), "{e}");
         assert!(!e.contains("hunter2"), "{e}");
         let e = DbLocation::parse("postgres://u@h").unwrap_err().to_string();
         assert!(e.contains("names no database"), "{e}");
