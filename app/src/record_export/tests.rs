@@ -90,6 +90,7 @@ fn store_run(store: &SqliteStore, session: &Session, patient: PatientInfo) -> An
                     outcome: RunOutcome::Completed(&report),
                     measurements: Some(serde_json::to_value(&measurements).unwrap()),
                     verifier_flags: Some(verification_json(&verification)),
+                    comparison: None,
                 },
             },
         )

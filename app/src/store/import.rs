@@ -127,6 +127,7 @@ const TABLES: [(&str, &[Column]); 9] = [
             ("status", Kind::Text, None),
             ("error", Kind::Text, None),
             ("created_by", Kind::Int, Some("users")),
+            ("comparison_json", Kind::Text, None),
         ],
     ),
     (

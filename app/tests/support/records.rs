@@ -80,6 +80,7 @@ pub fn new_run<'a>(engine: &'a EngineIdentity, report: &'a Report) -> NewRun<'a>
         outcome: RunOutcome::Completed(report),
         measurements: Some(serde_json::json!({ "qrs_ms": 92 })),
         verifier_flags: None,
+        comparison: None,
     }
 }
 

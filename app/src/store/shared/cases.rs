@@ -88,11 +88,13 @@ async fn insert_run<T: SqlTx>(
     let parameters = run.parameters.to_string();
     let measurements = run.measurements.as_ref().map(Value::to_string);
     let flags = run.verifier_flags.as_ref().map(Value::to_string);
+    let comparison = run.comparison.as_ref().map(Value::to_string);
     let id = tx
         .insert(
             "INSERT INTO runs (case_id, engine_json, task, parameters_json, seed, started_at, finished_at, \
-             raw_output, report_json, p_yes, band, measurements_json, verifier_flags_json, status, error, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
+             raw_output, report_json, p_yes, band, measurements_json, verifier_flags_json, status, error, created_by, \
+             comparison_json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+             RETURNING id",
             &[
                 case_id.into(),
                 (&engine_json).into(),
@@ -110,12 +112,13 @@ async fn insert_run<T: SqlTx>(
                 status.into(),
                 (&error).into(),
                 user_id.into(),
+                (&comparison).into(),
             ],
         )
         .await?;
     // The event records the run's identity and outcome; the full output stays in the run row,
     // which the database keeps immutable, and is bound to the event by the raw output's SHA-256.
-    let after = json!({
+    let mut after = json!({
         "case_id": case_id,
         "engine": run.engine.name,
         "engine_version": run.engine.version,
@@ -129,7 +132,25 @@ async fn insert_run<T: SqlTx>(
         "report_sha256": report_json.as_ref().map(|r| sha256_hex(r.as_bytes())),
         "error": error,
     });
+    if let Some(c) = &run.comparison {
+        // The event names the prior ECG and the changes found; the full comparison is in the
+        // run row, bound to the event by its SHA-256 (of the same text the row holds).
+        after["comparison"] = comparison_event(c);
+    }
     Ok((id, after))
+}
+
+/// What a run's audit event says of its serial comparison: the prior ECG's SHA-256, the kinds
+/// of the changes found, and the SHA-256 of the comparison's JSON text. Part of the chained
+/// event, so the same on every backend.
+fn comparison_event(c: &Value) -> Value {
+    json!({
+        "prior_sha256": c["prior"]["sha256"],
+        "changes": c["changes"]
+            .as_array()
+            .map(|a| a.iter().map(|x| x["kind"].clone()).collect::<Vec<_>>()),
+        "comparison_sha256": sha256_hex(c.to_string().as_bytes()),
+    })
 }
 
 fn new_pseudonym() -> Result<String> {

@@ -15,7 +15,7 @@ use super::clock::{Clock, now_utc};
 use super::sql::{Backend, SqlTx};
 use super::{
     AnalysisIds, CaseInput, CaseStore, DecisionRecord, HistoryFilter, NewAnalysis, NewDecision,
-    NewRun, NoteVersion, PatientIdentity, Result, Role, RunRecord, Session, StoreError,
+    NewRun, NoteVersion, PatientIdentity, PriorCase, Result, Role, RunRecord, Session, StoreError,
     StoredInput, TeachingCase, WorklistFilter, WorklistRow,
 };
 use crate::audit::{AuditEvent, AuditKey, GENESIS, Verification};
@@ -356,6 +356,10 @@ impl<B: Backend> CaseStore for Store<B> {
 
     fn notes(&self, _session: &Session, case_id: i64) -> Result<Vec<NoteVersion>> {
         self.block_on(self.notes_async(case_id))
+    }
+
+    fn prior_case(&self, session: &Session, case_id: i64) -> Result<Option<PriorCase>> {
+        self.block_on(self.prior_case_async(session, case_id))
     }
 
     fn case_input(&self, session: &Session, case_id: i64) -> Result<CaseInput> {

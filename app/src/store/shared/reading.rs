@@ -4,8 +4,8 @@ use serde_json::{Value, json};
 
 use super::super::sql::{Backend, RowRead, SqlTx};
 use super::super::{
-    CaseInput, CaseProgress, DecisionRecord, HistoryFilter, NoteVersion, PatientIdentity, Result,
-    Role, RunRecord, Session, StoreError, StoredInput, WORKLIST_DEFAULT_LIMIT, WorklistFilter,
+    CaseInput, CaseProgress, DecisionRecord, HistoryFilter, NoteVersion, PatientIdentity,
+    PriorCase, Result, Role, RunRecord, Session, StoreError, StoredInput, WORKLIST_DEFAULT_LIMIT, WorklistFilter,
     WorklistRow,
 };
 use super::Store;
@@ -33,6 +33,7 @@ pub(crate) fn run_record_from_row(row: &impl RowRead) -> Result<RunRecord> {
         band: row.opt_text("band")?,
         measurements_json: row.opt_text("measurements_json")?,
         verifier_flags_json: row.opt_text("verifier_flags_json")?,
+        comparison_json: row.opt_text("comparison_json")?,
         status: row.text("status")?,
         error: row.opt_text("error")?,
         created_by: row.text("creator")?,
@@ -370,6 +371,44 @@ impl<B: Backend> Store<B> {
                 })
             })
             .collect()
+    }
+
+    pub(super) async fn prior_case_async(
+        &self,
+        session: &Session,
+        case_id: i64,
+    ) -> Result<Option<PriorCase>> {
+        self.require(
+            session,
+            &[Role::Cardiologist, Role::Auditor, Role::Admin],
+            "look up a patient's prior ECG",
+        )
+        .await?;
+        let mut tx = self.backend.read().await?;
+        case_exists(&mut tx, case_id).await?;
+        let row = tx
+            .fetch_optional(
+                "SELECT p.id, p.created_at, i.file_name, i.metadata_json FROM cases c \
+                 JOIN cases p ON p.patient_id = c.patient_id AND p.id < c.id \
+                 JOIN ecg_inputs i ON i.id = p.ecg_input_id \
+                 WHERE c.id = $1 AND c.patient_id IS NOT NULL AND i.kind = 'signal' \
+                 ORDER BY p.id DESC LIMIT 1",
+                &[case_id.into()],
+            )
+            .await?;
+        tx.commit().await?;
+        row.map(|r| {
+            let acquisition_time = serde_json::from_str::<Value>(&r.text(3)?)
+                .ok()
+                .and_then(|m| m["acquisition_time"].as_str().map(str::to_string));
+            Ok(PriorCase {
+                case_id: r.i64(0)?,
+                created_at: r.text(1)?,
+                file_name: r.text(2)?,
+                acquisition_time,
+            })
+        })
+        .transpose()
     }
 
     pub(super) async fn case_input_async(
