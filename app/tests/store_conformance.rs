@@ -508,6 +508,110 @@ fn roles_are_enforced_in_the_store_and_refusals_audited(which: Which) {
     assert!(store.verify_audit().unwrap().is_intact());
 }
 
+/// A comparison as `ecgr1 analyze` stores it (the fields the store reads: the prior's SHA-256
+/// and the kinds of the changes).
+fn comparison() -> serde_json::Value {
+    json!({
+        "prior": { "sha256": "cd".repeat(32), "label": "2026-03-12T10:21:32" },
+        "changes": [
+            { "kind": "new_t_wave_inversion", "leads": ["V2", "V3", "V4"] },
+            { "kind": "qrs_widened", "delta_ms": 24.0 },
+        ],
+        "not_compared": ["qtc_ms"],
+    })
+}
+
+fn a_patients_prior_case_and_a_runs_comparison_are_stored_and_audited(which: Which) {
+    let Some(fx) = Fixture::open(which, "alice", records::PASSWORD) else {
+        return;
+    };
+    let store = fx.store.as_ref();
+    let alice = store.login("alice", None).unwrap();
+    let (engine, report) = (engine(), report());
+    let analyse = |patient: &str, acquired: Option<&str>, comparison: Option<serde_json::Value>| {
+        let (bytes, mut input) = records::signal_input(patient);
+        if let EcgInput::Signal(s) = &mut input {
+            s.record.acquisition_time = acquired.map(str::to_string);
+        }
+        let mut run = new_run(&engine, &report);
+        run.comparison = comparison;
+        store
+            .record_analysis(
+                &alice,
+                &NewAnalysis {
+                    input_bytes: &bytes,
+                    input: &input,
+                    notes: "",
+                    run,
+                },
+            )
+            .unwrap()
+    };
+    let first = analyse("MRN-1", Some("2026-03-12T10:21:32"), None);
+    let other = analyse("MRN-2", None, None);
+    let second = analyse("MRN-1", None, Some(comparison()));
+    let third = analyse("MRN-1", None, None);
+
+    let prior = store.prior_case(&alice, second.case_id).unwrap().unwrap();
+    assert_eq!(prior.case_id, first.case_id);
+    assert_eq!(prior.file_name, "test.csv");
+    assert_eq!(prior.acquisition_time.as_deref(), Some("2026-03-12T10:21:32"));
+    // The most recent earlier case, never a later one nor another patient's.
+    assert_eq!(
+        store
+            .prior_case(&alice, third.case_id)
+            .unwrap()
+            .map(|p| p.case_id),
+        Some(second.case_id)
+    );
+    assert_eq!(store.prior_case(&alice, first.case_id).unwrap(), None);
+    assert_eq!(store.prior_case(&alice, other.case_id).unwrap(), None);
+    assert!(matches!(
+        store.prior_case(&alice, 999),
+        Err(StoreError::NotFound { .. })
+    ));
+    store
+        .add_user(&alice, "audrey", &[Role::Auditor], None)
+        .unwrap();
+    store
+        .add_user(&alice, "tom", &[Role::Trainer], None)
+        .unwrap();
+    let audrey = store.login("audrey", None).unwrap();
+    let tom = store.login("tom", None).unwrap();
+    assert!(store.prior_case(&audrey, second.case_id).unwrap().is_some());
+    assert!(matches!(
+        store.prior_case(&tom, second.case_id),
+        Err(StoreError::PermissionDenied { .. })
+    ));
+
+    // The comparison is kept with the run, and the run's event names it.
+    let c = comparison();
+    let stored = store.run_record(&alice, second.run_id).unwrap();
+    assert_eq!(stored.comparison_json, Some(c.to_string()));
+    assert_eq!(
+        store.run_record(&alice, first.run_id).unwrap().comparison_json,
+        None
+    );
+    let events = store.history(&alice, &HistoryFilter::default()).unwrap();
+    let run_event = |run_id: i64| -> serde_json::Value {
+        let e = events
+            .iter()
+            .find(|e| e.entity_type == "run" && e.entity_id.as_deref() == Some(&*run_id.to_string()))
+            .unwrap();
+        serde_json::from_str(e.after_json.as_deref().unwrap()).unwrap()
+    };
+    assert_eq!(
+        run_event(second.run_id)["comparison"],
+        json!({
+            "prior_sha256": "cd".repeat(32),
+            "changes": ["new_t_wave_inversion", "qrs_widened"],
+            "comparison_sha256": ecgr1_engine::formats::sha256_hex(c.to_string().as_bytes()),
+        })
+    );
+    assert!(run_event(first.run_id).get("comparison").is_none());
+    assert!(store.verify_audit().unwrap().is_intact());
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite_memory {
@@ -527,4 +631,5 @@ conformance!(
     a_trainer_cannot_read_the_original_input,
     teaching_cases_come_in_set_order_with_the_signed_answer_and_refuse_auditors,
     roles_are_enforced_in_the_store_and_refusals_audited,
+    a_patients_prior_case_and_a_runs_comparison_are_stored_and_audited,
 );

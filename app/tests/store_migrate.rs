@@ -8,14 +8,21 @@ mod support;
 use std::path::Path;
 
 use ecgr1_app::audit::{AuditEvent, AuditKey, Head, Verifier};
-use ecgr1_app::store::HistoryFilter;
-use support::records::{PASSWORD, cli, populate};
+use ecgr1_app::store::{HistoryFilter, WorklistFilter};
+use support::records::{PASSWORD, cli, engine, new_run, populate, report};
 use support::{TestDb, child};
 
 fn migrate_into(dest: &str, dir: &Path) {
     let (source, source_key) = (dir.join("ward.sqlite"), dir.join("ward.key"));
     let store = child::open(source.to_str().unwrap(), &source_key);
-    populate(store.as_ref());
+    let (case_id, _) = populate(store.as_ref());
+    // A second run with a serial comparison: the copy keeps it.
+    let alice = store.login("alice", None).unwrap();
+    let (engine, report) = (engine(), report());
+    let comparison = serde_json::json!({ "prior": { "sha256": "cd".repeat(32) }, "changes": [] });
+    let mut run = new_run(&engine, &report);
+    run.comparison = Some(comparison.clone());
+    store.record_run(&alice, case_id, &run).unwrap();
     let source_events = store.verify_audit().unwrap().events;
     drop(store);
     let dest_key = dir.join("department.key");
@@ -48,7 +55,7 @@ fn migrate_into(dest: &str, dir: &Path) {
             .as_array()
             .unwrap()
             .iter()
-            .any(|r| r[0] == "runs" && r[1] == 1),
+            .any(|r| r[0] == "runs" && r[1] == 2),
         "{report}"
     );
     let (code, out, err) = cli(&[
@@ -109,6 +116,12 @@ fn migrate_into(dest: &str, dir: &Path) {
         .filter(|e| e.entity_type == "case" && e.action == "create")
         .count();
     assert_eq!(cases, 1);
+    let copied = store.worklist(&alice, &WorklistFilter::default()).unwrap();
+    let runs = store.case_runs(&alice, copied[0].case_id).unwrap();
+    assert_eq!(
+        runs.iter().map(|r| r.comparison_json.clone()).collect::<Vec<_>>(),
+        vec![None, Some(comparison.to_string())]
+    );
 }
 
 #[test]
