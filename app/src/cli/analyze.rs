@@ -72,16 +72,15 @@ pub fn analyze(
     args: &AnalyzeArgs,
     stream_out: Option<&mut (dyn Write + Send)>,
 ) -> Result<Analysis> {
-    let (mut record, mut image) = (None, None);
-    match args.input.load()? {
-        EcgInput::Signal(s) => record = Some(s.record),
-        EcgInput::Image(i) => {
-            // The model sees the image; the measurements and the protocol read the signal
-            // digitised from it, when the page can be digitised.
-            record = super::input::signal_of(&EcgInput::Image(i.clone())).ok();
-            image = Some(i);
-        }
-    }
+    let (record, mut image) = match args.input.load()? {
+        EcgInput::Signal(s) => (Some(s.record), None),
+        // The model sees the image; the measurements and the protocol read the signal
+        // digitised from it, when the page can be digitised.
+        EcgInput::Image(i) => (
+            super::input::signal_of(&EcgInput::Image(i.clone())).ok(),
+            Some(i),
+        ),
+    };
     if let Some(path) = &args.image {
         match load_path(path, &args.input.load_options()?)? {
             EcgInput::Image(i) => image = Some(i),

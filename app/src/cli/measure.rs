@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Args;
 use ecgr1_engine::features::{self, LeadMeasurements, Measured, Measurements};
 use ecgr1_engine::formats::EcgInput;

@@ -147,6 +147,19 @@ where
     }
 }
 
+/// `ecgr1 model SUBCOMMAND --model MODEL EXTRA…`, captured: the model commands' tests.
+#[cfg(test)]
+pub(crate) fn run_model(
+    subcommand: &str,
+    model: &std::path::Path,
+    extra: &[&str],
+) -> (u8, String, String) {
+    let model = model.display().to_string();
+    let mut args = vec!["ecgr1", "model", subcommand, "--model", model.as_str()];
+    args.extend_from_slice(extra);
+    run_captured(&args)
+}
+
 /// Runs the command line on `args` and returns the exit code with what it wrote to stdout and
 /// stderr (for the commands' tests).
 #[cfg(test)]

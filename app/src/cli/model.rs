@@ -42,19 +42,84 @@ pub enum ModelCommand {
     Quantize(super::model_quantize::QuantizeArgs),
 }
 
+/// The checkpoint to load and where to run it: the same flags for `model score` and `model bench`.
 #[derive(Debug, Args)]
-pub struct BenchArgs {
+pub struct EngineChoice {
     /// Checkpoint directory, or ORG/NAME[@REVISION] in the local Hugging Face cache.
     #[arg(long)]
     pub model: String,
-    /// The ECG image to prefill with (PNG or JPEG); without it the prompt is text only (the
-    /// notes and the question), which keeps a CPU comparison of float and quantised weights
-    /// short.
+    /// Compute dtype: f32, bf16 or f16 (default: bf16 on a GPU; on the CPU bf16 for bf16 weights
+    /// where the packed bf16 kernels run, else f32; `model info` says which).
+    #[arg(long)]
+    pub dtype: Option<ModelDType>,
+    /// Run on the CPU even when a GPU is available.
+    #[arg(long)]
+    pub cpu: bool,
+}
+
+impl EngineChoice {
+    fn load(&self) -> Result<LocalModelEngine> {
+        let mut opts = LocalModelOptions::new(self.model.clone());
+        opts.dtype = self.dtype;
+        opts.prefer_gpu = !self.cpu;
+        LocalModelEngine::load(opts).with_context(|| format!("loading {}", self.model))
+    }
+}
+
+/// The ECG the prompt carries: an image, a signal (ECG-R1), both, or neither (text only).
+#[derive(Debug, Args)]
+pub struct PromptFiles {
+    /// ECG image (PNG or JPEG); it becomes an image part of the user message.
     #[arg(long)]
     pub image: Option<PathBuf>,
-    /// An ECG signal file for a checkpoint with an ECG tower (ECG-R1), alone or with --image.
+    /// ECG signal file (WFDB, EDF, DICOM, HL7 aECG, CSV, MUSE, Sierra) for a checkpoint with an
+    /// ECG tower (ECG-R1): resampled to 500 Hz, leads reordered to ECG-R1's training order,
+    /// 10 s; its tokens come first in the user message. Alone, or together with --image.
     #[arg(long)]
     pub ecg: Option<PathBuf>,
+}
+
+impl PromptFiles {
+    /// The preprocessed image and the tower's signal, each when given.
+    fn load(
+        &self,
+        engine: &LocalModelEngine,
+    ) -> Result<(Option<ProcessedImage>, Option<ModelSignal>)> {
+        let image = match &self.image {
+            None => None,
+            Some(path) => match load_path(path, &LoadOptions::default())? {
+                EcgInput::Image(img) => Some(engine.preprocess(&img)?),
+                EcgInput::Signal(_) => {
+                    bail!("{}: --image needs a PNG or JPEG image", path.display())
+                }
+            },
+        };
+        let signal = match &self.ecg {
+            None => None,
+            Some(path) => match load_path(path, &LoadOptions::default())? {
+                EcgInput::Signal(s) => Some(
+                    engine
+                        .model_signal(&s.record)
+                        .with_context(|| format!("{}: --ecg", path.display()))?,
+                ),
+                EcgInput::Image(_) => bail!(
+                    "{}: --ecg needs a signal file; give images with --image",
+                    path.display()
+                ),
+            },
+        };
+        Ok((image, signal))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub engine: EngineChoice,
+    /// Without --image or --ecg the prompt is text only (the notes and the question), which
+    /// keeps a CPU comparison of float and quantised weights short.
+    #[command(flatten)]
+    pub files: PromptFiles,
     #[arg(
         long,
         default_value = "Male, 64 years. Chest pain for 2 hours. History of hypertension."
@@ -63,13 +128,6 @@ pub struct BenchArgs {
     /// Tokens to decode (greedy, stop tokens ignored so every run decodes the same count).
     #[arg(long, default_value_t = 32)]
     pub new_tokens: usize,
-    /// Compute dtype: f32, bf16 or f16 (default: bf16 on a GPU; on the CPU bf16 for bf16 weights
-    /// where the packed bf16 kernels run, else f32; `model info` says which).
-    #[arg(long)]
-    pub dtype: Option<ModelDType>,
-    /// Run on the CPU even when a GPU is available.
-    #[arg(long)]
-    pub cpu: bool,
     /// Python with torch + transformers (scripts/requirements-model.txt) to run the reference
     /// benchmark in the same run.
     #[arg(long)]
@@ -87,17 +145,10 @@ pub struct BenchArgs {
 
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
-    /// Checkpoint directory, or ORG/NAME[@REVISION] in the local Hugging Face cache.
-    #[arg(long)]
-    pub model: String,
-    /// ECG image (PNG or JPEG); it becomes an image part of the user message.
-    #[arg(long)]
-    pub image: Option<PathBuf>,
-    /// ECG signal file (WFDB, EDF, DICOM, HL7 aECG, CSV) for a checkpoint with an ECG tower
-    /// (ECG-R1): resampled to 500 Hz, leads reordered to ECG-R1's training order, 10 s; its
-    /// tokens come first in the user message. Give it alone, or together with --image.
-    #[arg(long)]
-    pub ecg: Option<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineChoice,
+    #[command(flatten)]
+    pub files: PromptFiles,
     /// Clinical notes; the user text is the notes, a blank line, then the prompt.
     #[arg(long, default_value = "")]
     pub notes: String,
@@ -110,13 +161,6 @@ pub struct ScoreArgs {
     /// How many of the most likely next tokens to print.
     #[arg(long, default_value_t = 20)]
     pub top_k: usize,
-    /// Compute dtype: f32, bf16 or f16 (default: bf16 on a GPU; on the CPU bf16 for bf16 weights
-    /// where the packed bf16 kernels run, else f32; `model info` says which).
-    #[arg(long)]
-    pub dtype: Option<ModelDType>,
-    /// Run on the CPU even when a GPU is available.
-    #[arg(long)]
-    pub cpu: bool,
     /// Print JSON: {"prompt_tokens", "prompt_token_ids", "top_logprobs": [[id, logprob], …],
     /// "top_tokens", "ecg_notes"}.
     #[arg(long)]
@@ -142,45 +186,12 @@ pub fn run(args: &ModelArgs, out: &mut dyn Write) -> Result<()> {
     }
 }
 
-/// The preprocessed image and the tower's signal of `--image` / `--ecg`, each when given.
-fn load_inputs(
-    engine: &LocalModelEngine,
-    image: Option<&Path>,
-    ecg: Option<&Path>,
-) -> Result<(Option<ProcessedImage>, Option<ModelSignal>)> {
-    let image = match image {
-        None => None,
-        Some(path) => match load_path(path, &LoadOptions::default())? {
-            EcgInput::Image(img) => Some(engine.preprocess(&img)?),
-            EcgInput::Signal(_) => bail!("{}: --image needs a PNG or JPEG image", path.display()),
-        },
-    };
-    let signal = match ecg {
-        None => None,
-        Some(path) => match load_path(path, &LoadOptions::default())? {
-            EcgInput::Signal(s) => Some(
-                engine
-                    .model_signal(&s.record)
-                    .with_context(|| format!("{}: --ecg", path.display()))?,
-            ),
-            EcgInput::Image(_) => bail!(
-                "{}: --ecg needs a signal file; give images with --image",
-                path.display()
-            ),
-        },
-    };
-    Ok((image, signal))
-}
-
 fn score(args: &ScoreArgs, out: &mut dyn Write) -> Result<()> {
     if args.top_k == 0 {
         bail!("--top-k must be at least 1");
     }
-    let mut opts = LocalModelOptions::new(args.model.clone());
-    opts.dtype = args.dtype;
-    opts.prefer_gpu = !args.cpu;
-    let engine = LocalModelEngine::load(opts).with_context(|| format!("loading {}", args.model))?;
-    let (image, signal) = load_inputs(&engine, args.image.as_deref(), args.ecg.as_deref())?;
+    let engine = args.engine.load()?;
+    let (image, signal) = args.files.load(&engine)?;
     let input = PromptInput {
         system: args.system.as_deref(),
         notes: &args.notes,
@@ -374,16 +385,13 @@ fn peak_rss_mib() -> Option<f64> {
 fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
     use std::time::Instant;
     // Hash first (cached beside the weights) so the load time is the model's alone.
-    Checkpoint::open(&args.model)?.weight_hashes()?;
+    Checkpoint::open(&args.engine.model)?.weight_hashes()?;
     // The machine's memory bandwidth, measured before the weights take the memory: the roofline
     // every decode figure is printed against.
     let bandwidth =
         ecgr1_engine::model::kernels::roofline::measure_bandwidth(args.bandwidth_mib, 3);
-    let mut opts = LocalModelOptions::new(args.model.clone());
-    opts.dtype = args.dtype;
-    opts.prefer_gpu = !args.cpu;
     let t = Instant::now();
-    let engine = LocalModelEngine::load(opts).with_context(|| format!("loading {}", args.model))?;
+    let engine = args.engine.load()?;
     let load_s = t.elapsed().as_secs_f64();
     let (quantized, matrices) = engine.model().quantized_matrices();
     let weights_bytes: u64 = engine
@@ -396,7 +404,7 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
         .sum();
     // Neither an image nor a signal: a text-only prompt (the notes and the question), which
     // keeps a CPU comparison of float and quantised weights short.
-    let (image, signal) = load_inputs(&engine, args.image.as_deref(), args.ecg.as_deref())?;
+    let (image, signal) = args.files.load(&engine)?;
     let ecg_tokens = if signal.is_some() {
         engine.ecg_tokens()
     } else {
@@ -586,10 +594,10 @@ fn run_reference(
         .arg(args.new_tokens.max(1).to_string())
         .arg("--dtype")
         .arg(dtype);
-    if let Some(image) = &args.image {
+    if let Some(image) = &args.files.image {
         cmd.arg("--image").arg(image);
     }
-    if let Some(ecg) = &args.ecg {
+    if let Some(ecg) = &args.files.ecg {
         cmd.arg("--ecg").arg(ecg);
     }
     let output = cmd
@@ -708,7 +716,21 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/model")
     }
 
-    use crate::cli::run_captured as run;
+    use crate::cli::{run_captured as run, run_model};
+
+    /// A reference case's prompt as `model score` flags, on the CPU, printing JSON.
+    fn case_prompt(case: &serde_json::Value) -> [&str; 8] {
+        [
+            "--notes",
+            case["notes"].as_str().unwrap(),
+            "--prompt",
+            case["question"].as_str().unwrap(),
+            "--system",
+            case["system"].as_str().unwrap(),
+            "--cpu",
+            "--json",
+        ]
+    }
 
     #[test]
     fn score_matches_the_reference_for_an_image_prompt() {
@@ -720,25 +742,15 @@ mod tests {
         assert_eq!(case["name"], "image");
         let model = fixtures().join("qwen2vl-tiny");
         let image = fixtures().join("ecg_small.png");
-        let (code, out, err) = run(&[
-            "ecgr1",
-            "model",
+        let (code, out, err) = run_model(
             "score",
-            "--model",
-            model.to_str().unwrap(),
-            "--image",
-            image.to_str().unwrap(),
-            "--notes",
-            case["notes"].as_str().unwrap(),
-            "--prompt",
-            case["question"].as_str().unwrap(),
-            "--system",
-            case["system"].as_str().unwrap(),
-            "--top-k",
-            "20",
-            "--cpu",
-            "--json",
-        ]);
+            &model,
+            &[
+                &["--image", image.to_str().unwrap(), "--top-k", "20"][..],
+                &case_prompt(case),
+            ]
+            .concat(),
+        );
         assert_eq!(code, 0, "{err}");
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(
@@ -769,28 +781,13 @@ mod tests {
                 continue;
             };
             let ecg = fixtures().join("../../..").join(ecg);
-            let mut args = vec![
-                "ecgr1".to_string(),
-                "model".into(),
-                "score".into(),
-                "--model".into(),
-                model.display().to_string(),
-                "--ecg".into(),
-                ecg.display().to_string(),
-                "--notes".into(),
-                case["notes"].as_str().unwrap().into(),
-                "--prompt".into(),
-                case["question"].as_str().unwrap().into(),
-                "--system".into(),
-                case["system"].as_str().unwrap().into(),
-                "--cpu".into(),
-                "--json".into(),
-            ];
+            let (ecg, image) = (ecg.display().to_string(), image.display().to_string());
+            let mut extra = vec!["--ecg", ecg.as_str()];
+            extra.extend(case_prompt(case));
             if case["image"].is_string() {
-                args.extend(["--image".into(), image.display().to_string()]);
+                extra.extend(["--image", image.as_str()]);
             }
-            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-            let (code, out, err) = run(&refs);
+            let (code, out, err) = run_model("score", &model, &extra);
             assert_eq!(code, 0, "{err}");
             let v: serde_json::Value = serde_json::from_str(&out).unwrap();
             assert_eq!(v["prompt_token_ids"], case["input_ids"], "{}", case["name"]);
@@ -806,18 +803,11 @@ mod tests {
     fn score_refuses_a_signal_for_a_model_without_a_tower() {
         let model = fixtures().join("qwen3vl-tiny");
         let ecg = fixtures().join("../../../assets/samples/synthetic_sinus.csv");
-        let (code, _, err) = run(&[
-            "ecgr1",
-            "model",
+        let (code, _, err) = run_model(
             "score",
-            "--model",
-            model.to_str().unwrap(),
-            "--ecg",
-            ecg.to_str().unwrap(),
-            "--prompt",
-            "Q",
-            "--cpu",
-        ]);
+            &model,
+            &["--ecg", ecg.to_str().unwrap(), "--prompt", "Q", "--cpu"],
+        );
         assert_eq!(code, 1);
         assert!(err.contains("no ECG tower"), "{err}");
     }
@@ -825,14 +815,7 @@ mod tests {
     #[test]
     fn info_reports_ecgr1_with_its_tower_sizes() {
         let model = fixtures().join("ecgr1-tiny");
-        let (code, out, err) = run(&[
-            "ecgr1",
-            "model",
-            "info",
-            "--model",
-            model.to_str().unwrap(),
-            "--json",
-        ]);
+        let (code, out, err) = run_model("info", &model, &["--json"]);
         assert_eq!(code, 0, "{err}");
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["family"], "ecg-r1");
@@ -844,13 +827,7 @@ mod tests {
         assert_eq!(t["samples"], 5000);
         assert_eq!(t["depth"], 2);
         assert_eq!(t["projector"], "mlp2x_gelu");
-        let (code, out, _) = run(&[
-            "ecgr1",
-            "model",
-            "info",
-            "--model",
-            fixtures().join("qwen3vl-tiny").to_str().unwrap(),
-        ]);
+        let (code, out, _) = run_model("info", &fixtures().join("qwen3vl-tiny"), &[]);
         assert_eq!(code, 0);
         assert!(out.starts_with("family:     Qwen3-VL\n"), "{out}");
         assert!(!out.contains("ECG tower"), "{out}");
@@ -859,14 +836,7 @@ mod tests {
     #[test]
     fn info_lists_family_parameters_and_hashes() {
         let model = fixtures().join("qwen2vl-legacy");
-        let (code, out, err) = run(&[
-            "ecgr1",
-            "model",
-            "info",
-            "--model",
-            model.to_str().unwrap(),
-            "--json",
-        ]);
+        let (code, out, err) = run_model("info", &model, &["--json"]);
         assert_eq!(code, 0, "{err}");
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         let reference: serde_json::Value = serde_json::from_str(
@@ -900,19 +870,18 @@ mod tests {
     fn bench_runs_ecgr1_on_a_signal_and_names_the_prompt_parts() {
         let model = fixtures().join("ecgr1-tiny");
         let ecg = fixtures().join("../../../assets/samples/synthetic_sinus.csv");
-        let (code, out, err) = run(&[
-            "ecgr1",
-            "model",
+        let (code, out, err) = run_model(
             "bench",
-            "--model",
-            model.to_str().unwrap(),
-            "--ecg",
-            ecg.to_str().unwrap(),
-            "--new-tokens",
-            "2",
-            "--cpu",
-            "--json",
-        ]);
+            &model,
+            &[
+                "--ecg",
+                ecg.to_str().unwrap(),
+                "--new-tokens",
+                "2",
+                "--cpu",
+                "--json",
+            ],
+        );
         assert_eq!(code, 0, "{err}");
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["ecgr1"]["ecg_tokens"], 101);
@@ -922,18 +891,11 @@ mod tests {
         assert_eq!(v["ecgr1"]["text_tokens"].as_u64().unwrap(), prompt - 101);
         assert!(v["prompt_ids_match"].is_null());
         // The table names the tower's row and the prompt's parts.
-        let (code, out, err) = run(&[
-            "ecgr1",
-            "model",
+        let (code, out, err) = run_model(
             "bench",
-            "--model",
-            model.to_str().unwrap(),
-            "--ecg",
-            ecg.to_str().unwrap(),
-            "--new-tokens",
-            "2",
-            "--cpu",
-        ]);
+            &model,
+            &["--ecg", ecg.to_str().unwrap(), "--new-tokens", "2", "--cpu"],
+        );
         assert_eq!(code, 0, "{err}");
         assert!(out.contains("\nECG tower (s)"), "{out}");
         assert!(out.contains("(101 ECG, 0 image, "), "{out}");
@@ -944,16 +906,11 @@ mod tests {
     #[test]
     fn bench_refuses_a_reference_it_cannot_run() {
         let model = fixtures().join("qwen2vl-tiny");
-        let (code, _, err) = run(&[
-            "ecgr1",
-            "model",
+        let (code, _, err) = run_model(
             "bench",
-            "--model",
-            model.to_str().unwrap(),
-            "--python",
-            "/nonexistent/python3",
-            "--cpu",
-        ]);
+            &model,
+            &["--python", "/nonexistent/python3", "--cpu"],
+        );
         assert_eq!(code, 1);
         assert!(err.contains("--python needs --image for Qwen2-VL"), "{err}");
     }
@@ -962,19 +919,18 @@ mod tests {
     fn bench_reports_its_figures_on_the_tiny_checkpoint() {
         let model = fixtures().join("qwen2vl-tiny");
         let image = fixtures().join("ecg_small.png");
-        let (code, out, err) = run(&[
-            "ecgr1",
-            "model",
+        let (code, out, err) = run_model(
             "bench",
-            "--model",
-            model.to_str().unwrap(),
-            "--image",
-            image.to_str().unwrap(),
-            "--new-tokens",
-            "4",
-            "--cpu",
-            "--json",
-        ]);
+            &model,
+            &[
+                "--image",
+                image.to_str().unwrap(),
+                "--new-tokens",
+                "4",
+                "--cpu",
+                "--json",
+            ],
+        );
         assert_eq!(code, 0, "{err}");
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert!(v["ecgr1"]["decode_tokens_per_s"].as_f64().unwrap() > 0.0);

@@ -84,7 +84,7 @@ pub fn run(args: &QuantizeArgs, out: &mut dyn Write) -> Result<()> {
 mod tests {
     use std::path::Path;
 
-    use crate::cli::run_captured as run;
+    use crate::cli::{run_captured as run, run_model};
 
     #[test]
     fn quantize_then_info_and_a_text_only_bench_on_the_copy() {
@@ -92,18 +92,11 @@ mod tests {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/model/qwen2vl-legacy");
         let out = std::env::temp_dir().join(format!("ecgr1-cli-quant-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&out);
-        let (code, text, err) = run(&[
-            "ecgr1",
-            "model",
+        let (code, text, err) = run_model(
             "quantize",
-            "--model",
-            model.to_str().unwrap(),
-            "--to",
-            "q8_0",
-            "-o",
-            out.to_str().unwrap(),
-            "--json",
-        ]);
+            &model,
+            &["--to", "q8_0", "-o", out.to_str().unwrap(), "--json"],
+        );
         assert_eq!(code, 0, "{err}");
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["manifest"]["quant_type"], "q8_0");
@@ -116,43 +109,19 @@ mod tests {
                 .any(|f| f == "tokenizer.json")
         );
 
-        let (code, text, err) = run(&[
-            "ecgr1",
-            "model",
-            "info",
-            "--model",
-            out.to_str().unwrap(),
-            "--json",
-        ]);
+        let (code, text, err) = run_model("info", &out, &["--json"]);
         assert_eq!(code, 0, "{err}");
         let info: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(info["quantization"]["type"], "q8_0");
         assert_eq!(info["dtype"], "q8_0");
         // The same parameters as the float original, wherever they are stored.
-        let (_, orig, _) = run(&[
-            "ecgr1",
-            "model",
-            "info",
-            "--model",
-            model.to_str().unwrap(),
-            "--json",
-        ]);
+        let (_, orig, _) = run_model("info", &model, &["--json"]);
         let orig: serde_json::Value = serde_json::from_str(&orig).unwrap();
         assert_eq!(info["parameters"], orig["parameters"]);
         let files = info["files"].as_array().unwrap();
         assert!(files.iter().any(|f| f["name"] == "model-q8_0.gguf"));
 
-        let (code, text, err) = run(&[
-            "ecgr1",
-            "model",
-            "bench",
-            "--model",
-            out.to_str().unwrap(),
-            "--new-tokens",
-            "3",
-            "--cpu",
-            "--json",
-        ]);
+        let (code, text, err) = run_model("bench", &out, &["--new-tokens", "3", "--cpu", "--json"]);
         assert_eq!(code, 0, "{err}");
         let b: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(b["ecgr1"]["quantization"], "q8_0");
@@ -161,17 +130,11 @@ mod tests {
         assert!(b["ecgr1"]["decode_tokens_per_s"].as_f64().unwrap() > 0.0);
 
         // Quantising into a directory that is not empty is an error line.
-        let (code, _, err) = run(&[
-            "ecgr1",
-            "model",
+        let (code, _, err) = run_model(
             "quantize",
-            "--model",
-            model.to_str().unwrap(),
-            "--to",
-            "q4k",
-            "-o",
-            out.to_str().unwrap(),
-        ]);
+            &model,
+            &["--to", "q4k", "-o", out.to_str().unwrap()],
+        );
         assert_eq!(code, 1);
         assert!(err.contains("not empty"), "{err}");
         let _ = std::fs::remove_dir_all(&out);

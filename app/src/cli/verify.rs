@@ -4,10 +4,9 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use ecgr1_engine::features::measure;
-use ecgr1_engine::formats::EcgInput;
 use ecgr1_engine::serial::compare;
 use ecgr1_engine::verify::{ClaimStatus, Verification, verify_text_with_prior};
 use serde_json::{Value, json};

@@ -328,15 +328,20 @@ impl RecordContent {
     /// The engine as one line: name, version, family, device, dtype.
     pub fn engine_line(&self) -> String {
         let e = &self.engine;
-        let mut line = format!("{} {}", e.name, e.version);
-        if let Some(family) = &e.family {
-            line.push_str(&format!(" ({family})"));
-        }
-        line.push_str(&format!(", device {}", e.device));
-        if let Some(dtype) = &e.dtype {
-            line.push_str(&format!(", dtype {dtype}"));
-        }
-        line
+        let family = e
+            .family
+            .as_ref()
+            .map(|f| format!(" ({f})"))
+            .unwrap_or_default();
+        let dtype = e
+            .dtype
+            .as_ref()
+            .map(|d| format!(", dtype {d}"))
+            .unwrap_or_default();
+        format!(
+            "{} {}{family}, device {}{dtype}",
+            e.name, e.version, e.device
+        )
     }
 
     /// The patient's name split the way the store keeps it (DICOM person-name order:

@@ -74,7 +74,9 @@ fn entry(full_url: &str, resource: Value, kind: &str, if_none_exist: Option<Stri
     if let Some(query) = if_none_exist {
         request["ifNoneExist"] = Value::String(query);
     }
-    json!({"fullUrl": full_url, "resource": resource, "request": request})
+    let mut entry = json!({"fullUrl": full_url, "request": request});
+    entry["resource"] = resource;
+    entry
 }
 
 fn reference(url: &str) -> Value {

@@ -247,6 +247,13 @@ impl ReadingRoom {
             return None;
         };
         ui.small(run.stored_note.as_str());
+        if let Some(c) = &run.comparison {
+            // The verifier checked this run's serial claims against that comparison.
+            ui.small(format!(
+                "Read with the comparison to the prior ECG: {}",
+                c.prior.label
+            ));
+        }
         if let Some(e) = &run.error {
             ui.colored_label(
                 ui.visuals().warn_fg_color,
