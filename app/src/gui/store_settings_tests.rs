@@ -21,6 +21,7 @@ fn start_unreachable() -> Harness<'static, WorkstationApp> {
         }),
         user: "dr_reed".into(),
         persisted: None,
+        load_options: ecgr1_engine::formats::LoadOptions::default(),
     };
     let mut harness = Harness::builder()
         .with_size(egui::vec2(1600.0, 1000.0))

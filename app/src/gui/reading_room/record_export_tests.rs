@@ -28,6 +28,7 @@ fn with_identified_patient() -> App {
         }),
         user: "dr_reed".into(),
         persisted: None,
+        load_options: ecgr1_engine::formats::LoadOptions::default(),
     };
     let mut harness = Harness::builder()
         .with_size(egui::vec2(1600.0, 1000.0))
