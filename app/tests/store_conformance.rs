@@ -555,7 +555,10 @@ fn a_patients_prior_case_and_a_runs_comparison_are_stored_and_audited(which: Whi
     let prior = store.prior_case(&alice, second.case_id).unwrap().unwrap();
     assert_eq!(prior.case_id, first.case_id);
     assert_eq!(prior.file_name, "test.csv");
-    assert_eq!(prior.acquisition_time.as_deref(), Some("2026-03-12T10:21:32"));
+    assert_eq!(
+        prior.acquisition_time.as_deref(),
+        Some("2026-03-12T10:21:32")
+    );
     // The most recent earlier case, never a later one nor another patient's.
     assert_eq!(
         store
@@ -589,14 +592,19 @@ fn a_patients_prior_case_and_a_runs_comparison_are_stored_and_audited(which: Whi
     let stored = store.run_record(&alice, second.run_id).unwrap();
     assert_eq!(stored.comparison_json, Some(c.to_string()));
     assert_eq!(
-        store.run_record(&alice, first.run_id).unwrap().comparison_json,
+        store
+            .run_record(&alice, first.run_id)
+            .unwrap()
+            .comparison_json,
         None
     );
     let events = store.history(&alice, &HistoryFilter::default()).unwrap();
     let run_event = |run_id: i64| -> serde_json::Value {
         let e = events
             .iter()
-            .find(|e| e.entity_type == "run" && e.entity_id.as_deref() == Some(&*run_id.to_string()))
+            .find(|e| {
+                e.entity_type == "run" && e.entity_id.as_deref() == Some(&*run_id.to_string())
+            })
             .unwrap();
         serde_json::from_str(e.after_json.as_deref().unwrap()).unwrap()
     };

@@ -119,7 +119,9 @@ fn migrate_into(dest: &str, dir: &Path) {
     let copied = store.worklist(&alice, &WorklistFilter::default()).unwrap();
     let runs = store.case_runs(&alice, copied[0].case_id).unwrap();
     assert_eq!(
-        runs.iter().map(|r| r.comparison_json.clone()).collect::<Vec<_>>(),
+        runs.iter()
+            .map(|r| r.comparison_json.clone())
+            .collect::<Vec<_>>(),
         vec![None, Some(comparison.to_string())]
     );
 }

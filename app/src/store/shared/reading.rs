@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 use super::super::sql::{Backend, RowRead, SqlTx};
 use super::super::{
     CaseInput, CaseProgress, DecisionRecord, HistoryFilter, NoteVersion, PatientIdentity,
-    PriorCase, Result, Role, RunRecord, Session, StoreError, StoredInput, WORKLIST_DEFAULT_LIMIT, WorklistFilter,
-    WorklistRow,
+    PriorCase, Result, Role, RunRecord, Session, StoreError, StoredInput, WORKLIST_DEFAULT_LIMIT,
+    WorklistFilter, WorklistRow,
 };
 use super::Store;
 use super::cases::case_exists;
