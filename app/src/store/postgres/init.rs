@@ -103,7 +103,18 @@ async fn init_async(init: &InitPostgres) -> Result<InitReport> {
     run(&mut conn, create_role(&init.app_role, false), &name).await?;
     for login in &init.logins {
         run(&mut conn, create_role(login, true), &name).await?;
-        run(&mut conn, format!("GRANT {app} TO {}", ident(login)), &name).await?;
+        // Roles and memberships belong to the cluster, not the database: an init-postgres of
+        // another database of the same cluster may grant the same membership at the same
+        // moment, and the loser of that race gets a unique violation, not the usual notice.
+        run(
+            &mut conn,
+            format!(
+                "DO $$ BEGIN GRANT {app} TO {}; EXCEPTION WHEN unique_violation THEN NULL; END $$",
+                ident(login)
+            ),
+            &name,
+        )
+        .await?;
     }
     let database = init.admin.database();
     run(
