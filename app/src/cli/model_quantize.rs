@@ -84,7 +84,7 @@ pub fn run(args: &QuantizeArgs, out: &mut dyn Write) -> Result<()> {
 mod tests {
     use std::path::Path;
 
-    use crate::cli::{run_captured as run, run_model};
+    use crate::cli::run_model;
 
     #[test]
     fn quantize_then_info_and_a_text_only_bench_on_the_copy() {

@@ -65,7 +65,7 @@ impl Default for HttpLimits {
     fn default() -> Self {
         Self {
             connect: Duration::from_secs(10),
-            read: Duration::from_secs(300),
+            read: Duration::from_mins(5),
             retries: 3,
             backoff: Duration::from_millis(250),
         }

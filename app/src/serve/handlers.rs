@@ -54,7 +54,8 @@ fn same_key(a: &str, b: &str) -> bool {
             == 0
 }
 
-fn authorised(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+/// `Err` holds the 401 answer, boxed: a `Response` is too large to return by value in an `Err`.
+fn authorised(state: &AppState, headers: &HeaderMap) -> Result<(), Box<Response>> {
     if state.api_keys.is_empty() {
         return Ok(());
     }
@@ -65,16 +66,16 @@ fn authorised(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
         .map(str::trim);
     match given {
         Some(key) if state.api_keys.iter().any(|k| same_key(k, key)) => Ok(()),
-        Some(_) => Err(error(
+        Some(_) => Err(Box::new(error(
             StatusCode::UNAUTHORIZED,
             "authentication_error",
             "the API key is not one this server accepts",
-        )),
-        None => Err(error(
+        ))),
+        None => Err(Box::new(error(
             StatusCode::UNAUTHORIZED,
             "authentication_error",
             "this server needs an API key (Authorization: Bearer KEY)",
-        )),
+        ))),
     }
 }
 
@@ -99,7 +100,7 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Response {
 #[allow(clippy::unused_async)]
 pub async fn models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     if let Err(r) = authorised(&state, &headers) {
-        return r;
+        return *r;
     }
     Json(ModelList {
         object: "list".into(),
@@ -120,7 +121,7 @@ impl Drop for CancelOnDrop {
 
 pub async fn chat(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = authorised(&state, &headers) {
-        return r;
+        return *r;
     }
     let request: ChatRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,

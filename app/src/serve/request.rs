@@ -195,7 +195,7 @@ pub fn read_request(req: &ChatRequest, limits: &Limits) -> Result<JobSpec, BadRe
     };
     let temperature = req.temperature.unwrap_or(0.0);
     let top_p = req.top_p.unwrap_or(1.0);
-    if !(temperature.is_finite() && temperature >= 0.0) || !(top_p > 0.0 && top_p <= 1.0) {
+    if !(temperature.is_finite() && temperature >= 0.0 && top_p > 0.0 && top_p <= 1.0) {
         return Err(bad("temperature must be ≥ 0 and top_p in (0, 1]"));
     }
     Ok(JobSpec {
