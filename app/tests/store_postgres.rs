@@ -2,7 +2,8 @@
 //! test skips with a printed reason when no test cluster is configured): the database refuses
 //! the application role's changes to the history, a superuser's edit is named by verify,
 //! concurrent writers on one database keep one contiguous chain, a killed writer loses no
-//! acknowledged event, concurrent first opens succeed, and two workstations acting as two
+//! acknowledged event, concurrent first opens succeed, an older schema waits for
+//! `init-postgres` and is brought up to date by it, and two workstations acting as two
 //! different users sign into one database with the real `ecgr1` binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,8 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use ecgr1_app::store::HistoryFilter;
-use support::records::{PASSWORD, cli, populate};
+use ecgr1_app::store::{
+    HistoryFilter, InitPostgres, KeySource, StoreConfig, StoreError, init_postgres, open_store,
+};
+use support::records::{PASSWORD, cli, engine, new_run, populate, report};
 use support::{TempDir, TestDb, child};
 
 #[test]
@@ -249,6 +252,59 @@ fn eight_processes_opening_a_new_database_at_once_all_succeed() {
         .filter(|e| e.action == "create" && e.entity_type == "user")
         .count();
     assert_eq!(first_users, 1);
+}
+
+/// A department database at schema version 1 (before the serial comparison): a workstation
+/// may not alter the owner's tables, so it is told to have `init-postgres` run; that brings
+/// the schema to the current version without touching the history, and runs then keep their
+/// comparison.
+#[test]
+fn init_postgres_brings_an_older_schema_up_to_date_and_workstations_wait_for_it() {
+    let dir = TempDir::new("upgrade");
+    let Some((db, key, case_id)) = populated("upgrade", &dir) else {
+        return;
+    };
+    db.admin_sql(&[
+        "ALTER TABLE runs DROP COLUMN comparison_json",
+        "DELETE FROM _sqlx_migrations WHERE version = 20261203090000",
+    ])
+    .unwrap();
+    let config = StoreConfig {
+        db: db.location(),
+        key: KeySource::File(key.clone()),
+        first_user: "alice".into(),
+        first_password: Some(PASSWORD.into()),
+        clock: ecgr1_app::store::clock::Clock::System,
+    };
+    let refused = open_store(&config).err().unwrap();
+    assert!(
+        matches!(refused, StoreError::SchemaMissing { .. }),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("init-postgres"), "{refused}");
+
+    init_postgres(&InitPostgres {
+        admin: db.admin.clone(),
+        owner_role: support::OWNER_ROLE.into(),
+        app_role: support::APP_ROLE.into(),
+        logins: Vec::new(),
+    })
+    .unwrap();
+    let store = open_store(&config).unwrap();
+    assert!(store.verify_audit().unwrap().is_intact());
+    let alice = store.login("alice", None).unwrap();
+    let (engine, report) = (engine(), report());
+    let mut run = new_run(&engine, &report);
+    run.comparison =
+        Some(serde_json::json!({ "prior": { "sha256": "cd".repeat(32) }, "changes": [] }));
+    let run_id = store.record_run(&alice, case_id, &run).unwrap();
+    assert!(
+        store
+            .run_record(&alice, run_id)
+            .unwrap()
+            .comparison_json
+            .is_some()
+    );
 }
 
 /// The "done when": two workstation processes, logged in to PostgreSQL as two
