@@ -61,6 +61,40 @@ impl InputArgs {
     }
 }
 
+/// The signal an input carries: a signal file's record, or an image's record digitised from
+/// its pixels (its processing notes say so and name the digitiser's version). `Err` says why
+/// an image could not be digitised (it then stays an input for the model only).
+pub fn signal_of(input: &EcgInput) -> Result<ecgr1_engine::EcgRecord> {
+    match input {
+        EcgInput::Signal(s) => Ok(s.record.clone()),
+        EcgInput::Image(i) => {
+            let d = ecgr1_engine::digitise::digitise_image(
+                i,
+                &ecgr1_engine::digitise::DigitiseOptions::default(),
+            )
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: the image could not be digitised, so it cannot be measured: {e}",
+                    i.provenance.file_name
+                )
+            })?;
+            let mut record = d.record;
+            record.processing_notes.push(format!(
+                "measurements come from the digitised image (layout {}, mean confidence {:.2}, gain {}, speed {})",
+                d.report.layout,
+                d.report.mean_confidence(),
+                d.report
+                    .gain_mm_mv
+                    .map_or("from the pulse, no grid".into(), |g| format!("{g} mm/mV")),
+                d.report
+                    .speed_mm_s
+                    .map_or("from the 10 s row, no grid".into(), |s| format!("{s} mm/s")),
+            ));
+            Ok(record)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -150,39 +184,5 @@ mod tests {
         let (code, _, err) = run_captured(&["ecgr1", "measure", &bare_path, "--units", "furlong"]);
         assert_eq!(code, 1);
         assert!(err.contains("--units furlong"), "{err}");
-    }
-}
-
-/// The signal an input carries: a signal file's record, or an image's record digitised from
-/// its pixels (its processing notes say so and name the digitiser's version). `Err` says why
-/// an image could not be digitised (it then stays an input for the model only).
-pub fn signal_of(input: &EcgInput) -> Result<ecgr1_engine::EcgRecord> {
-    match input {
-        EcgInput::Signal(s) => Ok(s.record.clone()),
-        EcgInput::Image(i) => {
-            let d = ecgr1_engine::digitise::digitise_image(
-                i,
-                &ecgr1_engine::digitise::DigitiseOptions::default(),
-            )
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "{}: the image could not be digitised, so it cannot be measured: {e}",
-                    i.provenance.file_name
-                )
-            })?;
-            let mut record = d.record;
-            record.processing_notes.push(format!(
-                "measurements come from the digitised image (layout {}, mean confidence {:.2}, gain {}, speed {})",
-                d.report.layout,
-                d.report.mean_confidence(),
-                d.report
-                    .gain_mm_mv
-                    .map_or("from the pulse, no grid".into(), |g| format!("{g} mm/mV")),
-                d.report
-                    .speed_mm_s
-                    .map_or("from the 10 s row, no grid".into(), |s| format!("{s} mm/s")),
-            ));
-            Ok(record)
-        }
     }
 }

@@ -177,7 +177,7 @@ fn segments(message: &[u8]) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn field<'a>(segment: &'a [String], k: usize) -> &'a str {
+fn field(segment: &[String], k: usize) -> &str {
     segment.get(k).map_or("", String::as_str)
 }
 
