@@ -14,6 +14,9 @@ pub(crate) mod reading_room;
 pub mod settings;
 #[cfg(test)]
 mod snapshot_tests;
+pub mod store_settings;
+#[cfg(test)]
+mod store_settings_tests;
 pub mod teaching;
 #[cfg(test)]
 mod teaching_tests;
@@ -119,6 +122,10 @@ impl StartOptions {
 pub struct WorkstationApp {
     workspace: Workspace,
     store: StoreState,
+    /// The store configuration in use (to reopen it elsewhere from the settings window).
+    store_config: Option<StoreConfig>,
+    store_settings: store_settings::StoreSettings,
+    user: String,
     /// Messages from opening the store (a new database, its first user, ...).
     store_notices: Vec<String>,
     reading: ReadingRoom,
@@ -128,15 +135,9 @@ pub struct WorkstationApp {
 
 impl WorkstationApp {
     pub fn new(ctx: &egui::Context, options: StartOptions) -> Self {
+        let store_config = options.store.as_ref().ok().cloned();
         let store = match options.store {
-            Ok(config) => {
-                let user = options.user.clone();
-                let mut slot = JobSlot::default();
-                slot.start(Job::spawn(ctx, "opening the case store", move || {
-                    open_store(&config, &user)
-                }));
-                StoreState::Opening(slot)
-            }
+            Ok(config) => Self::start_opening(ctx, config, options.user.clone()),
             Err(e) => StoreState::Unavailable(e),
         };
         let persisted = options.persisted.unwrap_or_default();
@@ -158,11 +159,73 @@ impl WorkstationApp {
         Self {
             workspace: persisted.workspace(),
             store,
+            store_config,
+            store_settings: store_settings::StoreSettings::default(),
+            user: options.user,
             store_notices: Vec::new(),
             reading,
             auditor: auditor::AuditorView::default(),
             teaching: teaching::TeachingView::default(),
         }
+    }
+
+    fn start_opening(ctx: &egui::Context, config: StoreConfig, user: String) -> StoreState {
+        let mut slot = JobSlot::default();
+        slot.start(Job::spawn(ctx, "opening the case store", move || {
+            open_store(&config, &user)
+        }));
+        StoreState::Opening(slot)
+    }
+
+    /// What the store settings window shows.
+    fn store_status(&self) -> store_settings::StoreStatus {
+        let (location, kind) = match &self.store_config {
+            Some(config) => store_settings::StoreStatus::describe(&config.db),
+            None => ("none".to_string(), "no store configured".to_string()),
+        };
+        let state = match &self.store {
+            StoreState::Opening(_) => Ok(None),
+            StoreState::Open(link) => Ok(Some(link.session.name.clone())),
+            StoreState::Unavailable(e) => Err(e.clone()),
+        };
+        store_settings::StoreStatus {
+            location,
+            kind,
+            state,
+        }
+    }
+
+    /// Switches to the store at `db` (the audit key stays the one in use).
+    fn reopen_store(&mut self, ctx: &egui::Context, db: crate::store::DbLocation) {
+        let key = match &self.store_config {
+            Some(config) => Ok(config.key.clone()),
+            None => crate::cli::store_args::DbArgs::default()
+                .key_source(&db)
+                .map_err(|e| format!("{e:#}")),
+        };
+        let key = match key {
+            Ok(key) => key,
+            Err(e) => {
+                self.store = StoreState::Unavailable(e);
+                return;
+            }
+        };
+        // The field shows a URL's password as ***: unchanged, it means the one in use.
+        let db = match &self.store_config {
+            Some(config) if config.db.describe() == db.describe() => config.db.clone(),
+            _ => db,
+        };
+        let config = StoreConfig {
+            db,
+            key,
+            first_user: self.user.clone(),
+            first_password: None,
+            clock: crate::store::clock::Clock::System,
+        };
+        self.store_config = Some(config.clone());
+        self.store = Self::start_opening(ctx, config, self.user.clone());
+        self.auditor.invalidate();
+        self.teaching.invalidate();
     }
 
     /// The reading room (the benchmark watches it for the first drawn ECG).
@@ -239,6 +302,14 @@ impl WorkstationApp {
                     .on_hover_text(e.as_str());
                 }
             }
+            if ui
+                .button("Case store…")
+                .on_hover_text("Which store this workstation uses, and why it is not open")
+                .clicked()
+            {
+                let status = self.store_status();
+                self.store_settings.show_for(&status);
+            }
         });
     }
 }
@@ -271,6 +342,10 @@ impl WorkstationApp {
     pub fn show(&mut self, ui: &mut egui::Ui) {
         self.receive_store();
         egui::Panel::top("workspace_bar").show(ui, |ui| self.workspace_bar(ui));
+        let status = self.store_status();
+        if let Some(db) = self.store_settings.ui(ui.ctx(), &status) {
+            self.reopen_store(ui.ctx(), db);
+        }
         let link = match &self.store {
             StoreState::Open(link) => Some(link),
             _ => None,

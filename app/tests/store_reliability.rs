@@ -6,45 +6,17 @@
 // Test helpers outside #[test] functions panic on failure by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod support;
 
 use ecgr1_app::audit::AuditKey;
 use ecgr1_app::store::{
-    CaseStore, DbLocation, HistoryFilter, KeySource, NewAnalysis, NewDecision, NewRun, Role,
-    RunOutcome, SignatureMeaning, SqliteStore, StoreConfig, StoreError, Verdict,
+    CaseStore, DbLocation, HistoryFilter, KeySource, SqliteStore, StoreConfig, StoreError,
 };
-use ecgr1_engine::formats::{EcgInput, Format, SignalInput, sha256_hex};
-use ecgr1_engine::record::{EcgRecord, LeadId, LeadSignal, PatientInfo, Provenance};
-use ecgr1_engine::report::{EngineIdentity, Report, Task, Timings};
-
-const PASSWORD: &str = "correct horse battery";
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir =
-            std::env::temp_dir().join(format!("ecgr1-store-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use support::records::{PASSWORD, cli, populate};
+use support::{TempDir, child};
 
 fn config(db: &Path, key: &Path) -> StoreConfig {
     StoreConfig {
@@ -54,126 +26,6 @@ fn config(db: &Path, key: &Path) -> StoreConfig {
         first_password: Some(PASSWORD.into()),
         clock: ecgr1_app::store::clock::Clock::System,
     }
-}
-
-fn signal_input(patient_id: &str) -> (Vec<u8>, EcgInput) {
-    let bytes = format!("I,II\n{patient_id},1\n").into_bytes();
-    let record = EcgRecord {
-        sample_rate_hz: 500.0,
-        leads: vec![
-            LeadSignal::new(LeadId::from_label("I"), "I", vec![0.0; 10]),
-            LeadSignal::new(LeadId::from_label("II"), "II", vec![0.0; 10]),
-        ],
-        acquisition_time: None,
-        device: None,
-        provenance: Provenance {
-            format: Format::Csv,
-            file_name: "test.csv".into(),
-            sha256: sha256_hex(&bytes),
-            byte_len: bytes.len() as u64,
-        },
-        annotations: Vec::new(),
-        representative_beats: None,
-        processing_notes: Vec::new(),
-    };
-    let input = EcgInput::Signal(Box::new(SignalInput {
-        record,
-        patient: PatientInfo {
-            name: Some("Jane Roe".into()),
-            id: Some(patient_id.into()),
-            birth_date: Some("1950-01-01".into()),
-            sex: Some("F".into()),
-        },
-    }));
-    (bytes, input)
-}
-
-fn engine() -> EngineIdentity {
-    EngineIdentity {
-        name: "protocol".into(),
-        version: "0.1.0".into(),
-        weights_sha256: vec![("model.safetensors".into(), "ab".repeat(32))],
-        device: "cpu".into(),
-        ..EngineIdentity::default()
-    }
-}
-
-fn report() -> Report {
-    Report {
-        engine: engine(),
-        task: Task::Twi,
-        steps: Vec::new(),
-        summary: "summary".into(),
-        answer: vec!["yes".into()],
-        raw_output: "<think>…</think><answer>yes</answer>".into(),
-        score: None,
-        band: None,
-        parse_issues: Vec::new(),
-        input_notes: Vec::new(),
-        timings: Timings::default(),
-    }
-}
-
-fn new_run<'a>(engine: &'a EngineIdentity, report: &'a Report) -> NewRun<'a> {
-    NewRun {
-        engine,
-        task: Task::Twi,
-        parameters: serde_json::json!({ "max_new_tokens": 2048 }),
-        seed: Some(7),
-        started_at: None,
-        finished_at: None,
-        outcome: RunOutcome::Completed(report),
-        measurements: Some(serde_json::json!({ "qrs_ms": 92 })),
-        verifier_flags: None,
-        comparison: None,
-    }
-}
-
-/// A database with a few cases, notes, runs and a signed decision; returns (case, run).
-fn populate(store: &SqliteStore) -> (i64, i64) {
-    let alice = store.login("alice", Some(PASSWORD)).unwrap();
-    let (bytes, input) = signal_input("MRN-1");
-    let (engine, report) = (engine(), report());
-    let ids = store
-        .record_analysis(
-            &alice,
-            &NewAnalysis {
-                input_bytes: &bytes,
-                input: &input,
-                notes: "chest pain 2 h",
-                run: new_run(&engine, &report),
-            },
-        )
-        .unwrap();
-    store
-        .add_note(&alice, ids.case_id, "chest pain 3 h")
-        .unwrap();
-    store
-        .sign(
-            &alice,
-            &NewDecision {
-                run_id: ids.run_id,
-                verdict: Verdict::Agree,
-                reason: "matches my reading",
-                meaning: SignatureMeaning::Approved,
-                password: PASSWORD,
-            },
-        )
-        .unwrap();
-    (ids.case_id, ids.run_id)
-}
-
-fn cli(args: &[&str]) -> (u8, String, String) {
-    let mut out = Vec::new();
-    let mut err = Vec::new();
-    let mut full = vec!["ecgr1"];
-    full.extend_from_slice(args);
-    let code = ecgr1_app::cli::run(full, &mut out, &mut err);
-    (
-        code,
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(err).unwrap(),
-    )
 }
 
 /// Runs raw SQL on a database file, bypassing the store (and, after dropping them, its triggers).
@@ -344,115 +196,6 @@ fn tampering_is_named_at_the_exact_event() {
     assert!(!dir.path("absent.sqlite").exists());
     // The original is untouched and still verifies.
     assert_eq!(verify_cli(&db, &key).0, 0);
-}
-
-#[test]
-fn roles_are_enforced_in_the_store_and_refusals_audited() {
-    let dir = TempDir::new("roles");
-    let (db, key) = (dir.path("store.sqlite"), dir.path("audit.key"));
-    let store = SqliteStore::open(&config(&db, &key)).unwrap();
-    assert!(
-        store
-            .notices()
-            .iter()
-            .any(|n| n.contains("created the first user 'alice' as cardiologist and admin")),
-        "{:?}",
-        store.notices()
-    );
-    let (case_id, run_id) = populate(&store);
-    let alice = store.login("alice", None).unwrap();
-    store
-        .add_user(&alice, "audrey", &[Role::Auditor], None)
-        .unwrap();
-    store
-        .add_user(&alice, "tom", &[Role::Trainer], None)
-        .unwrap();
-    let audrey = store.login("audrey", None).unwrap();
-    let tom = store.login("tom", None).unwrap();
-
-    let (engine, report) = (engine(), report());
-    let e = store
-        .record_run(&audrey, case_id, &new_run(&engine, &report))
-        .unwrap_err();
-    assert!(
-        e.to_string()
-            .contains("permission denied: audrey (auditor) may not store an engine run"),
-        "{e}"
-    );
-    assert!(store.add_note(&audrey, case_id, "x").is_err());
-    assert!(
-        store
-            .add_user(&audrey, "eve", &[Role::Admin], None)
-            .is_err()
-    );
-    assert!(store.add_user(&tom, "eve", &[Role::Admin], None).is_err());
-    assert!(store.create_case_set(&alice, "set", &[case_id]).is_err());
-    // Auditors read everything.
-    assert_eq!(
-        store.run_record(&audrey, run_id).unwrap().status,
-        "completed"
-    );
-    let identity = store.patient_identity(&audrey, 1).unwrap();
-    assert_eq!(identity.name.as_deref(), Some("Jane Roe"));
-    // Trainers build de-identified sets and sessions.
-    let set = store
-        .create_case_set(&tom, "TWI basics", &[case_id])
-        .unwrap();
-    let session = store.create_teaching_session(&tom, set, "Monday").unwrap();
-    store
-        .record_trainee_answer(&alice, session, case_id, "yes")
-        .unwrap();
-    assert!(
-        store
-            .record_trainee_answer(&audrey, session, case_id, "no")
-            .is_err()
-    );
-
-    let denied = store
-        .history(
-            &audrey,
-            &HistoryFilter {
-                user: Some("audrey".into()),
-                ..HistoryFilter::default()
-            },
-        )
-        .unwrap();
-    let actions: Vec<&str> = denied.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(
-        actions
-            .iter()
-            .filter(|a| **a == "permission_denied")
-            .count(),
-        4,
-        "{actions:?}"
-    );
-    assert!(actions.contains(&"view_identity"), "{actions:?}");
-    // Signing needs the password again.
-    let wrong = store.sign(
-        &alice,
-        &NewDecision {
-            run_id,
-            verdict: Verdict::Override("no".into()),
-            reason: "r",
-            meaning: SignatureMeaning::Reviewed,
-            password: "not the password",
-        },
-    );
-    assert!(matches!(wrong, Err(StoreError::WrongPassword(_))));
-    assert!(store.login("alice", Some("nope-nope")).is_err());
-    assert!(store.login("mallory", None).is_err());
-    let all = store.history(&alice, &HistoryFilter::default()).unwrap();
-    for action in [
-        "login_failed",
-        "sign_refused",
-        "login",
-        "sign",
-        "create",
-        "change",
-    ] {
-        assert!(all.iter().any(|e| e.action == action), "no {action} event");
-    }
-    assert!(store.verify_audit().unwrap().is_intact());
 }
 
 #[test]
@@ -755,113 +498,16 @@ fn bad_files_give_clear_errors_and_are_not_modified() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Child processes: a writer that prints "ack <run id>" after each committed run.
-
-const CHILD_DB: &str = "ECGR1_TEST_CHILD_DB";
-const CHILD_KEY: &str = "ECGR1_TEST_CHILD_KEY";
-const CHILD_CASE: &str = "ECGR1_TEST_CHILD_CASE";
-const CHILD_COUNT: &str = "ECGR1_TEST_CHILD_COUNT";
+// Child processes (see support/child.rs).
 
 #[test]
 #[ignore = "child process of the crash and concurrency tests"]
 fn writer_child() {
-    let (Ok(db), Ok(key), Ok(case)) = (
-        std::env::var(CHILD_DB),
-        std::env::var(CHILD_KEY),
-        std::env::var(CHILD_CASE),
-    ) else {
-        panic!("writer_child runs only as a child process");
-    };
-    let count: u64 = std::env::var(CHILD_COUNT)
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(u64::MAX);
-    let case_id: i64 = case.parse().unwrap();
-    let store = SqliteStore::open(&config(Path::new(&db), Path::new(&key))).unwrap();
-    let alice = store.login("alice", None).unwrap();
-    let (engine, report) = (engine(), report());
-    let mut out = std::io::stdout().lock();
-    for _ in 0..count {
-        let run_id = store
-            .record_run(&alice, case_id, &new_run(&engine, &report))
-            .unwrap();
-        std::io::Write::write_all(&mut out, format!("ack {run_id}\n").as_bytes()).unwrap();
-        std::io::Write::flush(&mut out).unwrap();
-    }
+    child::writer_main();
 }
 
-fn spawn_writer(db: &Path, key: &Path, case_id: i64, count: Option<u64>) -> std::process::Child {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "writer_child",
-        "--exact",
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env(CHILD_DB, db)
-    .env(CHILD_KEY, key)
-    .env(CHILD_CASE, case_id.to_string())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null());
-    if let Some(n) = count {
-        cmd.env(CHILD_COUNT, n.to_string());
-    }
-    cmd.spawn().unwrap()
-}
-
-fn read_acks(stdout: std::process::ChildStdout) -> std::thread::JoinHandle<Vec<i64>> {
-    std::thread::spawn(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .filter_map(|l| {
-                l.rsplit_once("ack ")
-                    .and_then(|(_, id)| id.trim().parse().ok())
-            })
-            .collect()
-    })
-}
-
-/// xorshift64*: reproducible "random" kill delays without a dependency.
-fn next_random(state: &mut u64) -> u64 {
-    *state ^= *state >> 12;
-    *state ^= *state << 25;
-    *state ^= *state >> 27;
-    state.wrapping_mul(0x2545_F491_4F6C_DD1D)
-}
-
-fn assert_all_present(db: &Path, key: &Path, acked: &[i64]) -> usize {
-    let store = SqliteStore::open(&config(db, key)).unwrap();
-    let v = store.verify_audit().unwrap();
-    assert!(v.is_intact(), "chain broken: {:?}", v.first_break);
-    let alice = store.login("alice", None).unwrap();
-    for id in acked {
-        let run = store
-            .run_record(&alice, *id)
-            .unwrap_or_else(|e| panic!("acked run {id}: {e}"));
-        assert_eq!(run.status, "completed");
-    }
-    // Every stored run has its creation event (one transaction each).
-    let events = store.history(&alice, &HistoryFilter::default()).unwrap();
-    let run_events = events
-        .iter()
-        .filter(|e| e.action == "create" && e.entity_type == "run")
-        .count();
-    let max_run = events
-        .iter()
-        .filter(|e| e.entity_type == "run")
-        .filter_map(|e| e.entity_id.as_ref()?.parse::<i64>().ok())
-        .max()
-        .unwrap_or(0);
-    for id in 1..=max_run {
-        assert!(
-            store.run_record(&alice, id).is_ok(),
-            "run {id} has an event but no row"
-        );
-    }
-    store.close();
-    run_events
+fn reopen(db: &Path, key: &Path) -> SqliteStore {
+    SqliteStore::open(&config(db, key)).unwrap()
 }
 
 #[cfg(unix)]
@@ -876,9 +522,9 @@ fn sigkill_at_random_moments_loses_no_acknowledged_write() {
     let mut acked_total = Vec::new();
     let mut killed_mid_write = 0;
     for round in 0..20 {
-        let mut child = spawn_writer(&db, &key, case_id, None);
-        let acks = read_acks(child.stdout.take().unwrap());
-        let delay = 30 + next_random(&mut seed) % 400;
+        let mut child = child::spawn_writer(db.to_str().unwrap(), &key, Some(case_id), None);
+        let acks = child::read_acks(child.stdout.take().unwrap());
+        let delay = 30 + child::next_random(&mut seed) % 400;
         std::thread::sleep(Duration::from_millis(delay));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
@@ -887,7 +533,9 @@ fn sigkill_at_random_moments_loses_no_acknowledged_write() {
             killed_mid_write += 1;
         }
         acked_total.extend(acked);
-        let runs = assert_all_present(&db, &key, &acked_total);
+        let store = reopen(&db, &key);
+        let runs = child::assert_all_present(&store, &acked_total);
+        store.close();
         assert!(
             runs >= acked_total.len(),
             "round {round}: {runs} run events < {} acked",
@@ -914,22 +562,49 @@ fn two_processes_writing_at_once_lose_nothing() {
     store.close();
     let per_writer = 150;
     let start = Instant::now();
-    let mut a = spawn_writer(&db, &key, case_id, Some(per_writer));
-    let mut b = spawn_writer(&db, &key, case_id, Some(per_writer));
-    let (acks_a, acks_b) = (
-        read_acks(a.stdout.take().unwrap()),
-        read_acks(b.stdout.take().unwrap()),
-    );
-    assert!(a.wait().unwrap().success());
-    assert!(b.wait().unwrap().success());
-    let (ra, rb) = (acks_a.join().unwrap(), acks_b.join().unwrap());
+    let dbs = db.to_str().unwrap();
+    let a = child::spawn_writer(dbs, &key, Some(case_id), Some(per_writer));
+    let b = child::spawn_writer(dbs, &key, Some(case_id), Some(per_writer));
+    let (ra, rb) = (child::finish(a, "writer a"), child::finish(b, "writer b"));
     assert_eq!(ra.len() as u64, per_writer);
     assert_eq!(rb.len() as u64, per_writer);
     let mut all: Vec<i64> = ra.iter().chain(&rb).copied().collect();
     all.sort_unstable();
     all.dedup();
     assert_eq!(all.len() as u64, 2 * per_writer, "run ids collided");
-    let runs = assert_all_present(&db, &key, &all);
+    let store = reopen(&db, &key);
+    let runs = child::assert_all_present(&store, &all);
     assert_eq!(runs as u64, 2 * per_writer + 1);
     assert!(start.elapsed() < Duration::from_mins(2));
+}
+
+/// Eight processes opening the same NEW database at the same moment: each creates or finds
+/// the schema, the key and the first user, and stores an analysis; none fails.
+#[test]
+fn eight_processes_opening_a_new_database_at_once_all_succeed() {
+    for round in 0..3 {
+        let dir = TempDir::new("first-open");
+        let (db, key) = (dir.path("new.sqlite"), dir.path("audit.key"));
+        let dbs = db.to_str().unwrap();
+        let children: Vec<_> = (0..8)
+            .map(|_| child::spawn_writer(dbs, &key, None, Some(1)))
+            .collect();
+        let acked: Vec<i64> = children
+            .into_iter()
+            .enumerate()
+            .flat_map(|(i, c)| child::finish(c, &format!("round {round}, opener {i}")))
+            .collect();
+        assert_eq!(acked.len(), 8, "round {round}: {acked:?}");
+        let store = reopen(&db, &key);
+        assert_eq!(child::assert_all_present(&store, &acked), 8);
+        let alice = store.login("alice", None).unwrap();
+        let users = store
+            .history(&alice, &HistoryFilter::default())
+            .unwrap()
+            .iter()
+            .filter(|e| e.action == "create" && e.entity_type == "user")
+            .count();
+        assert_eq!(users, 1, "round {round}: one first user");
+        store.close();
+    }
 }

@@ -21,7 +21,7 @@ use super::input::InputArgs;
 use super::store_args::StoreArgs;
 use super::verify::{verification_json, write_verification_text};
 use crate::engines::{EngineArgs, build};
-use crate::store::{AnalysisIds, CaseStore, NewAnalysis, NewRun, RunOutcome};
+use crate::store::{AnalysisIds, NewAnalysis, NewRun, RunOutcome};
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::store_args::{DbArgs, StoreArgs, login_name};
 use crate::audit::AuditEvent;
-use crate::store::{CaseStore, DbLocation, SqliteStore};
+use crate::store::{CaseStore, DbLocation};
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -71,7 +71,7 @@ pub fn run(args: &AuditArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
             }
             let user = login_name().unwrap_or_else(|_| "ecgr1".into());
             let store = location.open(&user, None, err)?;
-            verify(&store, *json, out)
+            verify(store.as_ref(), *json, out)
         }
         AuditCommand::Export {
             format,
@@ -111,7 +111,7 @@ pub fn run(args: &AuditArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
     }
 }
 
-fn verify(store: &SqliteStore, as_json: bool, out: &mut dyn Write) -> Result<()> {
+fn verify(store: &dyn CaseStore, as_json: bool, out: &mut dyn Write) -> Result<()> {
     let v = store.verify_audit()?;
     if as_json {
         let value = json!({

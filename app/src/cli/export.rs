@@ -56,7 +56,7 @@ pub fn run(args: &ExportArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resul
         placer_order: args.placer_order.clone(),
     };
     for (format, path) in targets {
-        let export = export_for_record(&store, &session, args.run, format, &options)?;
+        let export = export_for_record(store.as_ref(), &session, args.run, format, &options)?;
         std::fs::write(path, &export.bytes)
             .with_context(|| format!("writing the export to {}", path.display()))?;
         writeln!(

@@ -10,8 +10,8 @@ use clap::Args;
 
 use super::store_args::{DbArgs, PasswordArgs, StoreArgs};
 use crate::audit::AuditEvent;
+use crate::store::HistoryFilter;
 use crate::store::clock::{Bound, parse_bound};
-use crate::store::{CaseStore, HistoryFilter};
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {

@@ -23,6 +23,7 @@ mod report;
 mod serve;
 mod sign;
 pub mod store_args;
+mod store_cmd;
 mod user;
 pub mod verify;
 
@@ -83,6 +84,9 @@ pub enum Command {
     History(history::HistoryArgs),
     /// Verify or export the tamper-evident audit history.
     Audit(audit_cmd::AuditArgs),
+    /// The case store itself: prepare a department PostgreSQL database, or copy a
+    /// workstation's history into one.
+    Store(store_cmd::StoreCmdArgs),
     /// Benchmark: append and verify audit events.
     BenchAudit(bench_audit::BenchAuditArgs),
     /// Benchmark: read and render every bundled sample against the reference Python readers.
@@ -128,6 +132,7 @@ where
         Some(Command::Export(args)) => export::run(&args, out, err),
         Some(Command::History(args)) => history::run(&args, out, err),
         Some(Command::Audit(args)) => audit_cmd::run(&args, out, err),
+        Some(Command::Store(args)) => store_cmd::run(&args, out, err),
         Some(Command::BenchAudit(args)) => bench_audit::run(&args, out),
         Some(Command::BenchFormats(args)) => bench_formats::run(&args, out),
         Some(Command::BenchGui(args)) => bench_gui::run(&args, out),

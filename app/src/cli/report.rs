@@ -38,7 +38,7 @@ pub fn run(args: &ReportArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resul
     }
     let (store, session, _) = args.store.open_and_login(err)?;
     let report = build_report_pdf(
-        &store,
+        store.as_ref(),
         &session,
         args.run,
         &ReportOptions {

@@ -6,7 +6,7 @@ use anyhow::{Result, anyhow};
 use clap::Args;
 
 use super::store_args::StoreArgs;
-use crate::store::{CaseStore, NewDecision, SignatureMeaning, Verdict};
+use crate::store::{NewDecision, SignatureMeaning, Verdict};
 
 #[derive(Debug, Args)]
 pub struct SignArgs {

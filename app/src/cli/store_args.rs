@@ -11,14 +11,15 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 
 use crate::audit::AuditKey;
-use crate::store::{CaseStore, DbLocation, KeySource, Session, SqliteStore, StoreConfig};
+use crate::store::{DbLocation, DynStore, KeySource, Session, StoreConfig, open_store};
 
 /// Where the store and its key are.
 #[derive(Clone, Debug, Default, Args)]
 pub struct DbArgs {
-    /// The database file (default: $ECGR1_DB, else <data dir>/ecgr1/ecgr1.sqlite). `:memory:`
-    /// opens a throwaway store.
-    #[arg(long, value_name = "PATH")]
+    /// The database: an SQLite file path (or sqlite:PATH), or a department's PostgreSQL
+    /// database as postgres://USER@HOST/DB (default: $ECGR1_DB, else
+    /// <data dir>/ecgr1/ecgr1.sqlite). `:memory:` opens a throwaway store.
+    #[arg(long, value_name = "PATH|URL")]
     pub db: Option<String>,
     /// The audit key file (default: $ECGR1_KEY, else <config dir>/ecgr1/audit.key). Created
     /// (mode 0600) only together with a new database.
@@ -94,7 +95,7 @@ impl PasswordArgs {
 impl DbArgs {
     pub fn db_location(&self) -> Result<DbLocation> {
         if let Some(db) = self.db.clone().or_else(|| std::env::var("ECGR1_DB").ok()) {
-            return Ok(DbLocation::parse(&db));
+            return Ok(DbLocation::parse(&db)?);
         }
         StoreConfig::default_db_path()
             .map(DbLocation::File)
@@ -124,7 +125,7 @@ impl DbArgs {
         first_user: &str,
         first_password: Option<String>,
         err: &mut dyn Write,
-    ) -> Result<SqliteStore> {
+    ) -> Result<DynStore> {
         let db = self.db_location()?;
         let config = StoreConfig {
             key: self.key_source(&db)?,
@@ -133,7 +134,7 @@ impl DbArgs {
             first_password,
             clock: crate::store::clock::Clock::System,
         };
-        let store = SqliteStore::open(&config)
+        let store = open_store(&config)
             .with_context(|| format!("opening the case store {}", db.describe()))?;
         for notice in store.notices() {
             writeln!(err, "note: {notice}")?;
@@ -154,7 +155,7 @@ impl StoreArgs {
     pub fn open_and_login(
         &self,
         err: &mut dyn Write,
-    ) -> Result<(SqliteStore, Session, Option<String>)> {
+    ) -> Result<(DynStore, Session, Option<String>)> {
         let user = self.acting_user()?;
         let password = self.password.read()?;
         let store = self.location.open(&user, password.clone(), err)?;

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 
 use super::store_args::StoreArgs;
-use crate::store::{CaseStore, Role};
+use crate::store::Role;
 
 #[derive(Debug, Args)]
 pub struct UserArgs {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::store::{CaseStore, Session, SqliteStore, StoreConfig};
+use crate::store::{CaseStore, Session, StoreConfig, open_store as open_case_store};
 
 /// The store as every view and worker sees it: through the backend-neutral trait.
 pub type SharedStore = Arc<dyn CaseStore + Send + Sync>;
@@ -36,7 +36,7 @@ impl StoreLink {
 /// for the password again). Returns the link and the store's notices (a new database, ...).
 pub fn open_store(config: &StoreConfig, user: &str) -> Result<(StoreLink, Vec<String>), String> {
     let location = config.db.describe();
-    let store = SqliteStore::open(config)
+    let store = open_case_store(config)
         .map_err(|e| format!("cannot open the case store {location}: {e}"))?;
     let notices = store.notices().to_vec();
     let session = store
@@ -44,7 +44,7 @@ pub fn open_store(config: &StoreConfig, user: &str) -> Result<(StoreLink, Vec<St
         .map_err(|e| format!("cannot log in as '{user}' to {location}: {e}"))?;
     Ok((
         StoreLink {
-            store: Arc::new(store),
+            store: Arc::from(store),
             session,
             location,
         },

@@ -1,19 +1,24 @@
 //! The case store: cases, ECG inputs, notes, engine runs, decisions, teaching sessions, users
 //! and the tamper-evident audit history.
 //!
-//! Callers use the [`CaseStore`] trait; [`SqliteStore`] is the workstation implementation (a
-//! department server would add a PostgreSQL one without changing callers). The trait is
-//! synchronous: the SQLite implementation drives sqlx on its own small tokio runtime, so the
-//! CLI and the GUI's worker thread call it directly. Do not call it from inside an async task.
+//! Callers use the [`CaseStore`] trait. Its logic (roles, records, the audit chain) is written
+//! once in `shared/` over the [`sql::Backend`] seam; `sqlite/` (the workstation's embedded
+//! store) and `postgres/` (a department's shared store) each bring their connection, write
+//! lock and migrations. [`open_store`] picks one from the [`DbLocation`]. The trait is
+//! synchronous: each store drives sqlx on its own small tokio runtime, so the CLI and the GUI's
+//! worker thread call it directly. Do not call it from inside an async task.
 //!
 //! Roles are enforced here, not in the UI: every write checks the acting [`Session`]'s roles,
 //! and a refused attempt is itself written to the audit history before the error is returned.
 
 pub mod clock;
+mod import;
+mod location;
 pub mod password;
+pub mod postgres;
+mod shared;
+pub mod sql;
 mod sqlite;
-#[cfg(test)]
-mod worklist_tests;
 
 use std::path::PathBuf;
 
@@ -23,9 +28,25 @@ use serde::Serialize;
 
 use crate::audit::{AuditEvent, AuditKey, KeyError, Verification};
 
-pub use sqlite::{SqliteStore, open_sqlite};
+pub use import::{ImportReport, ImportSource};
+pub use location::{DbLocation, LocationError, PostgresUrl};
+pub use postgres::{InitPostgres, InitReport, PostgresStore, init_postgres};
+pub use shared::Store;
+pub use sqlite::{APPLICATION_ID, SqliteStore, open_sqlite};
 
-/// Largest original input stored (SQLite's own BLOB limit is 1 GB).
+/// A store of either backend, as callers hold it.
+pub type DynStore = Box<dyn CaseStore + Send + Sync>;
+
+/// Opens the store the configuration names: SQLite for a path or `:memory:`, PostgreSQL for a
+/// `postgres://` URL.
+pub fn open_store(config: &StoreConfig) -> Result<DynStore> {
+    Ok(match &config.db {
+        DbLocation::Memory | DbLocation::File(_) => Box::new(SqliteStore::open(config)?),
+        DbLocation::Postgres(_) => Box::new(PostgresStore::open(config)?),
+    })
+}
+
+/// Largest original input stored (SQLite's own BLOB limit is 1 GB; PostgreSQL's is 1 GB).
 pub const MAX_INPUT_BYTES: usize = 256 * 1024 * 1024;
 
 /// What a user may do.
@@ -106,32 +127,6 @@ pub(crate) fn roles_text(roles: &[Role]) -> String {
     names.join(",")
 }
 
-/// Where the database is.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DbLocation {
-    /// An in-memory database (tests).
-    Memory,
-    File(PathBuf),
-}
-
-impl DbLocation {
-    /// `:memory:` or a path.
-    pub fn parse(text: &str) -> Self {
-        if text == ":memory:" {
-            Self::Memory
-        } else {
-            Self::File(PathBuf::from(text))
-        }
-    }
-
-    pub fn describe(&self) -> String {
-        match self {
-            Self::Memory => ":memory:".into(),
-            Self::File(p) => p.display().to_string(),
-        }
-    }
-}
-
 /// Where the audit key comes from.
 #[derive(Clone, Debug)]
 pub enum KeySource {
@@ -185,6 +180,19 @@ pub enum StoreError {
     },
     #[error("{path} is damaged: {problem}")]
     Corrupt { path: String, problem: String },
+    #[error("PostgreSQL server {server} (database {database}): {problem}")]
+    Server {
+        server: String,
+        database: String,
+        problem: String,
+    },
+    #[error(
+        "{db} has no ecgr1 schema yet (or an older one) and {user} may not create it: a database administrator \
+         runs `ecgr1 store init-postgres --db postgres://SUPERUSER@HOST/DB` once"
+    )]
+    SchemaMissing { db: String, user: String },
+    #[error(transparent)]
+    Location(#[from] LocationError),
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error(
@@ -534,6 +542,9 @@ pub struct TeachingCase {
 pub trait CaseStore {
     /// Messages about what opening did (a new database, its first user, a new key file).
     fn notices(&self) -> &[String];
+
+    /// The database as shown to people: a path, or a URL without its password.
+    fn location(&self) -> String;
 
     /// Chooses the acting user. A wrong password fails (and is audited); no password gives a
     /// session that can read and write but not sign. Every login is audited.
