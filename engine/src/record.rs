@@ -360,6 +360,12 @@ pub enum RecordError {
 }
 
 impl EcgRecord {
+    /// Whether this record was digitised from an ECG image (its provenance is an image format:
+    /// no other reader gives one).
+    pub fn is_digitised(&self) -> bool {
+        matches!(self.provenance.format, Format::Png | Format::Jpeg)
+    }
+
     /// Checks the invariants every consumer relies on: a positive rate, at least one lead,
     /// equal lengths, no standard lead twice.
     pub fn validate(&self) -> Result<(), RecordError> {

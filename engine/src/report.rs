@@ -210,6 +210,24 @@ pub struct Request<'a> {
     pub task: Task,
 }
 
+impl<'a> Request<'a> {
+    /// The signal a model is given: the record, unless it was digitised from the request's own
+    /// image. That signal is for the measurements, the protocol and the verifier; the model reads
+    /// the image itself, and is not given the same ECG twice, once reconstructed.
+    pub fn model_signal(&self) -> Option<&'a EcgRecord> {
+        self.record
+            .filter(|r| !(self.image.is_some() && r.is_digitised()))
+    }
+
+    /// The note a model engine adds to its input notes when it leaves the digitised signal out.
+    pub fn digitised_signal_note(&self) -> Option<&'static str> {
+        (self.record.is_some() && self.model_signal().is_none()).then_some(
+            "the signal digitised from the image is used for the measurements and the verifier; \
+             the model reads the image",
+        )
+    }
+}
+
 /// Why an engine could not produce a report at all (a malformed output is still a report).
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {

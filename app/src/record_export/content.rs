@@ -344,8 +344,10 @@ impl RecordContent {
         )
     }
 
-    /// The patient's name split the way the store keeps it (DICOM person-name order:
-    /// family^given^middle^prefix^suffix).
+    /// The patient's name in components, where the store keeps them (DICOM person-name order:
+    /// family^given^middle^prefix^suffix, as a name entered with carets). A name kept as one
+    /// string (the file readers join a DICOM name's components with spaces) is one component,
+    /// sent whole as the family name: which word is the given name cannot be known from it.
     pub fn name_parts(&self) -> Vec<String> {
         self.patient
             .name

@@ -138,7 +138,7 @@ pub fn message(c: &RecordContent) -> Vec<u8> {
     let observed = dtm(&c.observed_at);
     let mut segments = vec![
         format!(
-            "MSH|^~\\&|ECGR1|||||{generated}||ORU^R01^ORU_R01|{}|P|2.5.1|||||UNICODE UTF-8",
+            "MSH|^~\\&|ECGR1||||{generated}||ORU^R01^ORU_R01|{}|P|2.5.1||||||UNICODE UTF-8",
             c.message_id
         ),
         segment(

@@ -39,12 +39,12 @@ fn fixtures() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/export")
 }
 
-/// A store on a stepping clock, so every stored time (and so every export) is the same on any
-/// day.
+/// A store on a stepping clock and a fixed audit key, so every stored time, hash and keyed
+/// pseudonym (and so every export) is the same on any day.
 fn open_store() -> (SqliteStore, Session) {
     let store = SqliteStore::open(&StoreConfig {
         db: DbLocation::Memory,
-        key: KeySource::Given(AuditKey::random().unwrap()),
+        key: KeySource::Given(AuditKey::from_bytes([0x5a; crate::audit::key::KEY_LEN])),
         first_user: "alice".into(),
         first_password: Some(PASSWORD.into()),
         // 2026-11-24T08:00:00Z
@@ -189,6 +189,8 @@ fn the_hl7_message_carries_patient_order_measurements_decision_engine_and_pdf() 
     assert_eq!(&names[..5], ["MSH", "SFT", "PID", "ORC", "OBR"]);
     let msh = &segs[0];
     assert_eq!(field(msh, 2), "^~\\&");
+    assert_eq!(field(msh, 3), "ECGR1");
+    assert_eq!(field(msh, 18), "UNICODE UTF-8");
     assert_eq!(field(msh, 9), "ORU^R01^ORU_R01");
     assert_eq!(field(msh, 10), hl7.message_id);
     assert_eq!(field(msh, 12), "2.5.1");

@@ -265,7 +265,10 @@ impl RemoteEngine {
         request: &Request<'_>,
         notes: &mut Vec<String>,
     ) -> Result<Option<EcgPart>, RemoteError> {
-        let Some(record) = request.record else {
+        if let Some(note) = request.digitised_signal_note() {
+            notes.push(note.into());
+        }
+        let Some(record) = request.model_signal() else {
             return Ok(None);
         };
         if !self.server_accepts_ecg() {

@@ -290,8 +290,12 @@ impl LocalModelEngine {
     fn run_model(&self, request: &Request<'_>) -> Result<Report, ModelError> {
         let started = Instant::now();
         let reads_signal = self.model_reads_signal();
-        let mut input_notes = Vec::new();
-        let signal = match request.record {
+        let mut input_notes: Vec<String> = request
+            .digitised_signal_note()
+            .map(String::from)
+            .into_iter()
+            .collect();
+        let signal = match request.model_signal() {
             Some(record) if reads_signal => {
                 let s = self.model_signal(record)?;
                 input_notes.push(format!(

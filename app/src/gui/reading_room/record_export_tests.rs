@@ -6,7 +6,7 @@ use egui_kittest::kittest::Queryable;
 
 use super::record_export::{FHIR_CHOICE, RECORD_BUTTON, RECORD_PATH_FIELD, unsigned_refusal};
 use super::tests::{
-    App, click, enter_password, prepare_signature, run_protocol, settle, step_until,
+    App, click, enter_password, prepare_signature, run_protocol, settle, step_until, type_into,
 };
 use crate::audit::AuditKey;
 use crate::gui::{StartOptions, WorkstationApp};
@@ -78,6 +78,14 @@ fn an_unsigned_run_is_refused_and_a_signed_run_goes_to_the_record_as_hl7_and_fhi
     harness.get_by_label_contains("is not signed: only a signed run");
     assert!(!refused.exists(), "nothing written for an unsigned run");
 
+    // The file holds 1.2 s, too short for the protocol to answer: the cardiologist signs an
+    // answer of their own.
+    click(&mut harness, "Override");
+    type_into(
+        &mut harness,
+        "My answer:",
+        "Sinus rhythm; no ischaemia on this strip.",
+    );
     prepare_signature(&mut harness);
     enter_password(&mut harness, "correct horse");
     let hl7 = dir.path().join("run.hl7");
@@ -94,8 +102,9 @@ fn an_unsigned_run_is_refused_and_a_signed_run_goes_to_the_record_as_hl7_and_fhi
         &message[..80]
     );
     assert!(
-        message.contains("\rPID|1||SYN-0001^^^^MR||Doe^Jane|"),
-        "the patient"
+        // The reader gives the name as one string, so it is sent whole (see `name_parts`).
+        message.contains("\rPID|1||SYN-0001^^^^MR||Doe Jane|"),
+        "the patient: {message}"
     );
     assert!(message.contains("|8867-4^Heart rate^LN|"), "the heart rate");
 

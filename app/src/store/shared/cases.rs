@@ -153,7 +153,14 @@ fn comparison_event(c: &Value) -> Value {
     })
 }
 
-fn new_pseudonym() -> Result<String> {
+/// A new patient pseudonym: random, except on a stepping clock (tests, fixtures), where it is
+/// derived from the clock's reading so that stored cases and their exports are the same on
+/// every run. A stepping reading is never repeated, so neither is the pseudonym.
+fn new_pseudonym(clock: &Clock, now: &str) -> Result<String> {
+    if matches!(clock, Clock::Stepping(_)) {
+        let digest = sha256_hex(format!("pseudonym|{now}").as_bytes());
+        return Ok(format!("P-{}", &digest[..12]));
+    }
     let mut bytes = [0u8; 6];
     getrandom::fill(&mut bytes).map_err(|e| StoreError::Invalid {
         field: "pseudonym".into(),
@@ -211,6 +218,7 @@ fn provenance_file_name(input: &EcgInput) -> &str {
 async fn find_or_create_patient<T: SqlTx>(
     tx: &mut T,
     input: &EcgInput,
+    clock: &Clock,
     now: &str,
     drafts: &mut Vec<Draft>,
 ) -> Result<Option<i64>> {
@@ -232,7 +240,7 @@ async fn find_or_create_patient<T: SqlTx>(
             return Ok(Some(row.i64(0)?));
         }
     }
-    let pseudonym = new_pseudonym()?;
+    let pseudonym = new_pseudonym(clock, now)?;
     let id = tx
         .insert(
             "INSERT INTO patients (pseudonym, created_at) VALUES ($1, $2) RETURNING id",
@@ -278,7 +286,8 @@ impl<B: Backend> Store<B> {
         let now = self.clock.now();
         let mut tx = self.backend.write().await?;
         let mut drafts = Vec::new();
-        let patient_id = find_or_create_patient(&mut tx, analysis.input, &now, &mut drafts).await?;
+        let patient_id =
+            find_or_create_patient(&mut tx, analysis.input, &self.clock, &now, &mut drafts).await?;
 
         let (kind, sample_rate, leads, metadata) = describe_input(analysis.input);
         let sha256 = sha256_hex(analysis.input_bytes);
