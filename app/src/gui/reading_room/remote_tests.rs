@@ -106,7 +106,9 @@ fn a_remote_run_streams_into_the_live_trace_can_be_cancelled_and_completes() {
     harness.get_by_label_contains("Stored: case 1, run 2");
 }
 
-/// Answers `/v1/models` and then every chat request with `chat`, raw.
+/// Answers `/v1/models` as an `ecgr1 serve` with an ECG tower would (so the sample's signal is
+/// sent, and the failure under test is the chat answer's), then every chat request with
+/// `chat`, raw.
 fn fake_server(chat: &'static str) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -129,7 +131,7 @@ fn fake_server(chat: &'static str) -> String {
             }
             let _ = reader.read_exact(&mut vec![0u8; length]);
             let answer = if first.starts_with("GET /v1/models") {
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{\"object\":\"list\",\"data\":[{\"id\":\"fake\"}]}"
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{\"object\":\"list\",\"data\":[{\"id\":\"fake\",\"ecgr1\":{\"server_version\":\"fake\",\"family\":\"ecg-r1\",\"weights_sha256\":[],\"dtype\":\"f32\",\"device\":\"cpu\",\"accepts_ecg\":true,\"ecg_tokens\":101,\"max_logprobs\":20}}]}"
             } else {
                 chat
             };
