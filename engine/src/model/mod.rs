@@ -205,9 +205,7 @@ pub fn check_memory(
 ) -> Result<(), ModelError> {
     let per = dtype.candle().size_in_bytes() as u64;
     let weights = parameters.saturating_mul(per);
-    let need = weights
-        .saturating_add(weights / 20)
-        .saturating_add(3 << 29);
+    let need = weights.saturating_add(weights / 20).saturating_add(3 << 29);
     match available {
         Some(avail) if need > avail => Err(ModelError::Memory(format!(
             "{parameters} parameters in {} need about {:.1} GiB but {:.1} GiB are available; \
