@@ -269,7 +269,7 @@ impl TextEmbedding {
                             TextLinear::Float(Dense::Packed(p)),
                         ))
                     }
-                    candle => Ok((Self::Float(e), TextLinear::Float(candle))),
+                    candle @ Dense::Candle(_) => Ok((Self::Float(e), TextLinear::Float(candle))),
                 }
             }
             Self::Quantized { table, dtype } => {
