@@ -225,7 +225,8 @@ fn check_synthetic(quant: QuantType) {
     assert!(q_proj.is_quantized());
     assert!(!up.is_quantized());
     assert!(embed.is_quantized());
-    assert!(embed.tied_head().unwrap().is_quantized());
+    let (embed, head) = embed.tied().unwrap();
+    assert!(embed.is_quantized() && head.is_quantized());
     // A shape the config disagrees with is refused, naming the tensor.
     let e = text_linear(128, 256, true, &layer.pp("self_attn.q_proj"), Some(&gguf))
         .unwrap_err()
