@@ -561,6 +561,8 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
     let value = json!({
         "machine": {
             "memory_read_gb_s": bandwidth.read_gb_s,
+            "memory_read_one_stream_gb_s": bandwidth.read_one_stream_gb_s,
+            "memory_read_many_streams_gb_s": bandwidth.read_many_streams_gb_s,
             "memory_copy_gb_s": bandwidth.copy_gb_s,
             "threads": bandwidth.threads,
         },
@@ -659,9 +661,17 @@ fn print_bench(value: &serde_json::Value, out: &mut dyn Write) -> Result<()> {
     let machine = &value["machine"];
     writeln!(
         out,
-        "memory: read {:.1} GB/s, copy {:.1} GB/s on {} threads; a decode step reads {:.2} GB \
-         of weights, so the roofline is {:.2} tokens/s; {} kernels",
+        "memory: read {:.1} GB/s (best of {:.1} with one stream and {:.1} with {} streams per \
+         thread), copy {:.1} GB/s on {} threads; a decode step reads {:.2} GB of weights, so \
+         the roofline is {:.2} tokens/s; {} kernels",
         machine["memory_read_gb_s"].as_f64().unwrap_or(0.0),
+        machine["memory_read_one_stream_gb_s"]
+            .as_f64()
+            .unwrap_or(0.0),
+        machine["memory_read_many_streams_gb_s"]
+            .as_f64()
+            .unwrap_or(0.0),
+        ecgr1_engine::model::kernels::roofline::READ_STREAMS,
         machine["memory_copy_gb_s"].as_f64().unwrap_or(0.0),
         machine["threads"],
         ours["decode_bytes_per_token"].as_f64().unwrap_or(0.0) / 1e9,

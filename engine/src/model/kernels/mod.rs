@@ -16,8 +16,9 @@
 //!   projector build: packed bf16 on the CPU, candle's own `Linear` elsewhere (f32, GPU).
 //! - [`q8::PackedQ8`] and [`q8::matmul`] do the same for q8_0 GGUF weights with the AVX512-VNNI
 //!   integer dot product (`avx512vnni.rs`), repacked once at load, the GGUF blocks dropped.
-//! - [`attention`] is scaled dot-product attention over query × key tiles with an online softmax
-//!   (the flash-attention scheme), in the same kernels, so no score matrix is ever built whole.
+//! - [`attention`] is scaled dot-product attention one tile of queries at a time against every
+//!   key the tile may see, with an exact softmax per row, in the same kernels, so no score matrix
+//!   larger than one tile is ever built.
 //!
 //! This module is the one place in the workspace where `unsafe` is allowed: each block states why
 //! it is sound, and each SIMD path is tested against the scalar reference.
