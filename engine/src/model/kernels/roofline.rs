@@ -93,6 +93,10 @@ fn read_streams_portable(words: &[u64]) -> u64 {
 /// The processor must support AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
+#[expect(
+    clippy::cast_ptr_alignment,
+    reason = "the loads and the store are the unaligned forms (loadu, storeu)"
+)]
 unsafe fn read_streams_avx2(words: &[u64]) -> u64 {
     use std::arch::x86_64::{
         __m256i, _mm256_add_epi64, _mm256_loadu_si256, _mm256_setzero_si256, _mm256_storeu_si256,
