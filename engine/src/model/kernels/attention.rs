@@ -210,8 +210,13 @@ mod tests {
         if best != Isa::Scalar {
             v.push(Isa::Avx2);
         }
-        if best == Isa::Avx512Bf16 {
+        if matches!(best, Isa::Avx512Bf16 | Isa::AmxBf16) {
+            v.push(Isa::Avx512Bf16);
+        }
+        if best == Isa::AmxBf16 {
             v.push(best);
+        } else {
+            println!("AMX-BF16 attention not tested: {}", best.name());
         }
         v
     }
@@ -227,6 +232,16 @@ mod tests {
                 queries: 70,
                 keys: 70,
                 head_dim: 8,
+                causal_past: Some(0),
+            },
+            // Heads wide enough for AMX tiles (16 pairs), two 32-row tiles per query tile and a
+            // key count that leaves 3 pairs to the AVX-512 kernel in `P V`.
+            AttentionShape {
+                heads: 2,
+                kv_heads: 1,
+                queries: 70,
+                keys: 70,
+                head_dim: 32,
                 causal_past: Some(0),
             },
             // A decode step after 9 cached tokens (odd key count).

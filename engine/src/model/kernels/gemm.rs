@@ -193,6 +193,7 @@ fn group_results(isa: Isa, x: &[u16], m: usize, w: &PackedBf16, g: usize) -> Vec
 /// Rows per tile for each kernel (its accumulators fill the register file).
 fn max_rows(isa: Isa) -> usize {
     match isa {
+        Isa::AmxBf16 => super::amx::TILE_ROWS * super::amx::MAX_ROW_TILES,
         Isa::Avx512Bf16 => 6,
         Isa::Avx2 | Isa::Scalar => 4,
     }
@@ -201,6 +202,7 @@ fn max_rows(isa: Isa) -> usize {
 /// One tile's operands: `rows` rows of activations from `a` (row stride `lda`, starting at the
 /// block's first pair), `panels` panels of weights from `b` (panel `p`'s pair `q` at
 /// `b[p * panel_stride + q]`), `pairs` pairs.
+#[derive(Clone, Copy)]
 pub(crate) struct Tile<'a> {
     pub a: &'a [u16],
     pub lda: usize,
@@ -231,6 +233,8 @@ pub(crate) fn run_tile(isa: Isa, t: &Tile<'_>, acc: &mut [f32]) {
     );
     match isa {
         #[cfg(target_arch = "x86_64")]
+        Isa::AmxBf16 => amx_tile(t, acc),
+        #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx512Bf16` is only chosen when the processor reports AVX-512F, BW and
         // BF16 (`Isa::detect`, or a test that checked the same), and the assert above proves
         // every load and store the kernel makes is inside `t.a`, `t.b` and `acc`.
@@ -239,6 +243,70 @@ pub(crate) fn run_tile(isa: Isa, t: &Tile<'_>, acc: &mut [f32]) {
         // SAFETY: as above, for AVX2 and FMA.
         Isa::Avx2 => unsafe { super::avx2::tile(t, acc.as_mut_ptr(), GROUP_COLS) },
         _ => scalar_tile(t, acc),
+    }
+}
+
+/// The AMX kernel takes the part of a tile that fills whole AMX tiles (16 or 32 rows, a multiple
+/// of 16 pairs); the rest (the last rows of a prefill, an inner dimension that is not a multiple
+/// of 32) goes to the AVX512-BF16 kernel, which every AMX processor also has.
+#[cfg(target_arch = "x86_64")]
+fn amx_tile(t: &Tile<'_>, acc: &mut [f32]) {
+    use super::amx::{MAX_ROW_TILES, TILE_PAIRS, TILE_ROWS};
+    let amx_pairs = t.pairs / TILE_PAIRS * TILE_PAIRS;
+    let amx_rows = if amx_pairs == 0 {
+        0
+    } else {
+        (t.rows / TILE_ROWS).min(MAX_ROW_TILES) * TILE_ROWS
+    };
+    if amx_rows > 0 {
+        let core = Tile {
+            rows: amx_rows,
+            pairs: amx_pairs,
+            ..*t
+        };
+        assert!(
+            core.in_bounds() && acc.len() >= amx_rows * GROUP_COLS,
+            "AMX tile outside its operands"
+        );
+        // SAFETY: `Isa::AmxBf16` is only chosen when `amx::available()` (processor support and
+        // the kernel's grant of the tile state); the tile has 16 or 32 rows, a positive multiple
+        // of 16 pairs and 1 to 4 panels (`in_bounds`), and `acc` holds its rows of 64 f32.
+        unsafe { super::amx::tile(&core, acc.as_mut_ptr(), GROUP_COLS) };
+        if amx_pairs < t.pairs {
+            let tail = Tile {
+                a: &t.a[2 * amx_pairs..],
+                b: &t.b[amx_pairs..],
+                pairs: t.pairs - amx_pairs,
+                rows: amx_rows,
+                ..*t
+            };
+            avx512_rows(&tail, acc);
+        }
+    }
+    if amx_rows < t.rows {
+        let rest = Tile {
+            a: &t.a[amx_rows * t.lda..],
+            rows: t.rows - amx_rows,
+            ..*t
+        };
+        avx512_rows(&rest, &mut acc[amx_rows * GROUP_COLS..]);
+    }
+}
+
+/// `t` (any number of rows) on the AVX512-BF16 kernel, six rows at a time.
+#[cfg(target_arch = "x86_64")]
+fn avx512_rows(t: &Tile<'_>, acc: &mut [f32]) {
+    let mr_max = max_rows(Isa::Avx512Bf16);
+    let mut r0 = 0;
+    while r0 < t.rows {
+        let rows = mr_max.min(t.rows - r0);
+        let part = Tile {
+            a: &t.a[r0 * t.lda..],
+            rows,
+            ..*t
+        };
+        run_tile(Isa::Avx512Bf16, &part, &mut acc[r0 * GROUP_COLS..]);
+        r0 += rows;
     }
 }
 
@@ -302,6 +370,14 @@ mod tests {
                 v.push(Isa::Avx512Bf16);
             }
         }
+        if Isa::best_supported() == Isa::AmxBf16 {
+            v.push(Isa::AmxBf16);
+        } else {
+            println!(
+                "AMX-BF16 kernel not tested: {}",
+                Isa::best_supported().name()
+            );
+        }
         v
     }
 
@@ -317,6 +393,12 @@ mod tests {
             (7, 64, 2050),
             (13, 131, 66),
             (6, 16, 4),
+            // AMX: 32- and 16-row tiles with AVX-512 rows after them, an odd last panel pair
+            // (7 panels), an inner block of 515 pairs (3 past the last 16-pair step), and an
+            // inner dimension over one block that is a multiple of the step.
+            (40, 100, 1030),
+            (16, 48, 64),
+            (33, 16, 2112),
         ] {
             let x = random_bf16(&mut rng, m * k);
             let w = random_bf16(&mut rng, n * k);

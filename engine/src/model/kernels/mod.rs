@@ -10,7 +10,7 @@
 //!   AVX512-BF16 dot-product instruction (`vdpbf16ps`); the checkpoint's copy is dropped.
 //! - [`gemm::matmul`] computes `y = x Wᵀ + b` on that layout with whichever kernel the processor
 //!   runs ([`Isa::detect`], decided at run time, so a plain x86-64 build needs no `target-cpu`):
-//!   AVX512-BF16 (`avx512bf16.rs`), AVX2 + FMA widening bf16 to f32 (`avx2.rs`), or portable
+//!   AMX-BF16 tiles for products of 16 rows or more (`amx.rs`), AVX512-BF16 (`avx512bf16.rs`), AVX2 + FMA widening bf16 to f32 (`avx2.rs`), or portable
 //!   scalar code (also the safe reference every SIMD kernel is tested against).
 //! - [`linear::Dense`] is the linear layer the decoder, both vision towers, the ECG tower and the
 //!   projector build: packed bf16 on the CPU, candle's own `Linear` elsewhere (f32, GPU).
@@ -23,6 +23,8 @@
 //! This module is the one place in the workspace where `unsafe` is allowed: each block states why
 //! it is sound, and each SIMD path is tested against the scalar reference.
 
+#[cfg(target_arch = "x86_64")]
+mod amx;
 pub mod attention;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -42,6 +44,9 @@ pub use packed::PackedBf16;
 /// The instruction sets a kernel can be chosen for, best first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Isa {
+    /// Intel AMX tiles with the bf16 tile product (Sapphire Rapids and later), AVX512-BF16 for
+    /// the parts of a product too small for a tile; decode (one row) runs on AVX512-BF16.
+    AmxBf16,
     /// AVX-512 with the bf16 dot product (Zen 4, Sapphire Rapids and later).
     Avx512Bf16,
     /// AVX2 + FMA: bf16 widened to f32 in registers (Haswell and later, Zen 1–3).
@@ -51,24 +56,28 @@ pub enum Isa {
 }
 
 impl Isa {
-    /// The best kernel this processor runs. `ECGR1_CPU_KERNEL=avx2|scalar` forces a lesser one
-    /// (for benchmarks and for checking the fallbacks on a machine that has the better one).
+    /// The best kernel this processor runs. `ECGR1_CPU_KERNEL=avx512|avx2|scalar` forces a lesser
+    /// one (for benchmarks and for checking the fallbacks on a machine that has the better one).
     pub fn detect() -> Self {
         let best = Self::best_supported();
         match std::env::var("ECGR1_CPU_KERNEL").as_deref() {
             Ok("scalar") => Self::Scalar,
             Ok("avx2") if best != Self::Scalar => Self::Avx2,
+            Ok("avx512") if best == Self::AmxBf16 => Self::Avx512Bf16,
             _ => best,
         }
     }
 
-    fn best_supported() -> Self {
+    pub(crate) fn best_supported() -> Self {
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx512f")
                 && std::arch::is_x86_feature_detected!("avx512bw")
                 && std::arch::is_x86_feature_detected!("avx512bf16")
             {
+                if amx::available() {
+                    return Self::AmxBf16;
+                }
                 return Self::Avx512Bf16;
             }
             if std::arch::is_x86_feature_detected!("avx2")
@@ -82,6 +91,7 @@ impl Isa {
 
     pub fn name(self) -> &'static str {
         match self {
+            Self::AmxBf16 => "amx-bf16",
             Self::Avx512Bf16 => "avx512-bf16",
             Self::Avx2 => "avx2-fma",
             Self::Scalar => "scalar",
