@@ -152,6 +152,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         err.map_or(Ok(flops / s / 1e9), Err)
     };
     let ours_gflop_s = flops / ours_s / 1e9;
+    match roofline::measure_bf16_peak(isa, 200) {
+        Some(peak) => println!(
+            "bf16 peak of the {} instruction on registers alone ({} threads): {peak:.0} GFLOP/s; \
+             the prefill product reaches {:.2} of it",
+            isa.name(),
+            bandwidth.threads,
+            ours_gflop_s / peak
+        ),
+        None => println!("bf16 peak: not measured for the {} kernel", isa.name()),
+    }
     // On an AMX machine the AVX512-BF16 kernel (what the product ran on before the tiles) is
     // timed on the same operands, in the same run, as the second baseline.
     if isa == Isa::AmxBf16 {

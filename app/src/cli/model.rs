@@ -390,6 +390,11 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
     // every decode figure is printed against.
     let bandwidth =
         ecgr1_engine::model::kernels::roofline::measure_bandwidth(args.bandwidth_mib, 3);
+    // The bf16 kernel's instruction throughput on every thread: the ceiling of prefill.
+    let bf16_peak_gflop_s = ecgr1_engine::model::kernels::roofline::measure_bf16_peak(
+        ecgr1_engine::model::kernels::Isa::detect(),
+        200,
+    );
     let t = Instant::now();
     let engine = args.engine.load()?;
     let load_s = t.elapsed().as_secs_f64();
@@ -497,6 +502,7 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
         "decode_roofline_tokens_per_s": roofline_tps,
         "decode_roofline_fraction": decode_tps / roofline_tps,
         "prefill_decoder_gflop_s": prefill_flops / prefill_s / 1e9,
+        "prefill_peak_fraction": bf16_peak_gflop_s.map(|p| prefill_flops / prefill_s / 1e9 / p),
     });
     let ckpt_dir = engine.checkpoint().dir.clone();
     let dtype = model.dtype().name();
@@ -555,6 +561,14 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
                 "prefill_decoder_gflop_s".into(),
                 json!(prefill.map(|p| prefill_flops / p / 1e9)),
             );
+            o.insert(
+                "prefill_peak_fraction".into(),
+                json!(
+                    prefill
+                        .zip(bf16_peak_gflop_s)
+                        .map(|(p, peak)| prefill_flops / p / 1e9 / peak)
+                ),
+            );
         }
         r
     });
@@ -565,6 +579,7 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
             "memory_read_many_streams_gb_s": bandwidth.read_many_streams_gb_s,
             "memory_copy_gb_s": bandwidth.copy_gb_s,
             "threads": bandwidth.threads,
+            "bf16_peak_gflop_s": bf16_peak_gflop_s,
         },
         "ecgr1": ours,
         "transformers": reference,
@@ -644,6 +659,7 @@ fn print_bench(value: &serde_json::Value, out: &mut dyn Write) -> Result<()> {
         ("peak memory (MiB)", "peak_rss_mib", "peak_memory_ratio"),
         ("decode / roofline", "decode_roofline_fraction", ""),
         ("prefill GFLOP/s", "prefill_decoder_gflop_s", ""),
+        ("prefill / bf16 peak", "prefill_peak_fraction", ""),
     ]);
     let reference = value["transformers"]
         .as_object()
@@ -680,7 +696,13 @@ fn print_bench(value: &serde_json::Value, out: &mut dyn Write) -> Result<()> {
     )?;
     writeln!(
         out,
-        "prefill GFLOP/s counts the decoder's matrix products (2 × multiply-adds × prompt tokens)"
+        "prefill GFLOP/s counts the decoder's matrix products (2 × multiply-adds × prompt \
+         tokens); the bf16 peak is the kernel's dot-product instruction issued on registers \
+         alone on every thread: {}",
+        machine["bf16_peak_gflop_s"].as_f64().map_or_else(
+            || "not measured for this kernel".to_string(),
+            |p| format!("{p:.0} GFLOP/s")
+        ),
     )?;
     writeln!(
         out,

@@ -223,3 +223,39 @@ unsafe fn pass<const MT: usize, const NP: usize>(
         }
     }
 }
+
+/// Tile products per step of [`peak_loop`]: the four result registers, so that consecutive
+/// products do not wait on each other.
+const PEAK_DOTS: usize = 4;
+
+/// Floating-point operations of one `tdpbf16ps` on full tiles: 16 × 16 results × 32 products,
+/// a multiply and an add each.
+pub(super) const FLOP_PER_DOT: usize = 16 * 16 * 32 * 2;
+
+/// Runs `steps × 4` tile products on registers alone (no memory operands) and returns the
+/// products issued: the processor's tile throughput, the ceiling of the kernel.
+///
+/// # Safety
+/// [`available`] returned true on this process.
+pub(super) unsafe fn peak_loop(steps: usize) -> usize {
+    // SAFETY: valid configuration, tile state granted (the caller's guarantee); the products
+    // read and write tile registers only, and `tilerelease` ends the use.
+    unsafe {
+        asm!("ldtilecfg [{}]", in(reg) &raw const CONFIG, options(nostack, readonly));
+        asm!(
+            "tilezero tmm4",
+            "tilezero tmm5",
+            "tilezero tmm6",
+            "tilezero tmm7",
+            options(nomem, nostack, preserves_flags)
+        );
+        for _ in 0..steps {
+            tile_dot!(0, 4, 6);
+            tile_dot!(1, 4, 7);
+            tile_dot!(2, 5, 6);
+            tile_dot!(3, 5, 7);
+        }
+        asm!("tilerelease", options(nomem, nostack, preserves_flags));
+    }
+    steps * PEAK_DOTS
+}

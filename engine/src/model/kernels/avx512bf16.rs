@@ -91,3 +91,29 @@ fn as_bh(v: __m512i) -> __m512bh {
     // SAFETY: both are plain 512-bit vector types; every bit pattern is valid for either.
     unsafe { std::mem::transmute::<__m512i, __m512bh>(v) }
 }
+
+/// Independent accumulators of [`peak_loop`]: enough to cover the instruction's latency on
+/// both of a core's vector ports.
+const PEAK_ACCUMULATORS: usize = 12;
+
+/// Floating-point operations of one `vdpbf16ps`: 16 lanes × 2 products, a multiply and an add
+/// each.
+pub(super) const FLOP_PER_DOT: usize = 16 * 2 * 2;
+
+/// Runs `steps × 12` bf16 dot products on registers alone and returns the products issued.
+///
+/// # Safety
+/// The processor supports AVX-512F, AVX-512BW and AVX512-BF16.
+#[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+pub(super) unsafe fn peak_loop(steps: usize) -> usize {
+    let a = as_bh(_mm512_set1_epi32(0x3f80_3f80));
+    let b = as_bh(_mm512_set1_epi32(std::hint::black_box(0)));
+    let mut c = [_mm512_setzero_ps(); PEAK_ACCUMULATORS];
+    for _ in 0..steps {
+        for v in &mut c {
+            *v = _mm512_dpbf16_ps(*v, a, b);
+        }
+    }
+    std::hint::black_box(&c);
+    steps * PEAK_ACCUMULATORS
+}

@@ -1,7 +1,8 @@
 //! The machine's own limits, measured in the same run as a benchmark so that its figures can be
 //! printed as fractions of them: memory bandwidth (a STREAM-style read and copy over buffers far
 //! larger than the caches, on every kernel thread) bounds decode, which reads every weight once
-//! per token.
+//! per token; the bf16 kernel's own instruction issued back to back on registers alone (no
+//! memory operands), on every thread, bounds prefill, which is compute-bound.
 
 use std::time::Instant;
 
@@ -175,6 +176,55 @@ pub fn measure_bandwidth(buffer_mib: usize, repeats: usize) -> MemoryBandwidth {
     }
 }
 
+/// The bf16 multiply-add throughput of the kernel `isa` on this machine, in GFLOP/s over every
+/// kernel thread: its dot-product instruction (`tdpbf16ps` for AMX, `vdpbf16ps` for
+/// AVX512-BF16) issued for about `millis` ms per thread with no memory operands. `None` for the
+/// kernels whose work is not one such instruction (AVX2 widens to f32 FMAs, scalar code).
+pub fn measure_bf16_peak(isa: super::Isa, millis: u64) -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let (flop_per_dot, run): (usize, fn(usize) -> usize) = match isa {
+            // SAFETY: `Isa::AmxBf16` is only chosen when `amx::available()`.
+            super::Isa::AmxBf16 => (super::amx::FLOP_PER_DOT, |n| unsafe {
+                super::amx::peak_loop(n)
+            }),
+            // SAFETY: `Isa::Avx512Bf16` is only chosen when the processor reports AVX-512F, BW
+            // and BF16.
+            super::Isa::Avx512Bf16 => (super::avx512bf16::FLOP_PER_DOT, |n| unsafe {
+                super::avx512bf16::peak_loop(n)
+            }),
+            _ => return None,
+        };
+        let threads = super::threads().max(1);
+        // Calibrate the step count on one thread, then time every thread at once, best of 3.
+        let mut steps = 1024;
+        loop {
+            let t = Instant::now();
+            run(steps);
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            if ms >= 5.0 || steps >= 1 << 30 {
+                steps = ((steps as f64) * (millis.max(1) as f64) / ms.max(1e-3)) as usize;
+                break;
+            }
+            steps *= 4;
+        }
+        let steps = steps.max(1);
+        let mut best = 0f64;
+        for _ in 0..3 {
+            let t = Instant::now();
+            let dots: usize = (0..threads).into_par_iter().map(|_| run(steps)).sum();
+            let s = t.elapsed().as_secs_f64();
+            best = best.max((dots * flop_per_dot) as f64 / s / 1e9);
+        }
+        Some(best)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (isa, millis);
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +239,19 @@ mod tests {
             b.read_one_stream_gb_s.max(b.read_many_streams_gb_s)
         );
         assert_eq!(b.buffer_mib, 8);
+    }
+
+    #[test]
+    fn the_bf16_peak_is_positive_where_the_kernel_has_one() {
+        let isa = super::super::Isa::detect();
+        match measure_bf16_peak(isa, 2) {
+            Some(p) => assert!(p.is_finite() && p > 0.0, "{p}"),
+            None => assert!(!matches!(
+                isa,
+                super::super::Isa::AmxBf16 | super::super::Isa::Avx512Bf16
+            )),
+        }
+        assert!(measure_bf16_peak(super::super::Isa::Scalar, 2).is_none());
     }
 
     /// Both probes read every word exactly once, whatever the length.
