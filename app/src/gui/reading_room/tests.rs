@@ -347,7 +347,7 @@ fn a_stored_case_reopens_from_the_worklist_and_ctrl_n_walks_it() {
 }
 
 #[test]
-fn an_image_input_is_shown_and_said_to_be_unmeasurable() {
+fn an_image_that_cannot_be_digitised_is_shown_and_said_to_be_unmeasurable() {
     let mut harness = start("dr_reed");
     let image = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -359,7 +359,8 @@ fn an_image_input_is_shown_and_said_to_be_unmeasurable() {
     step_until(&mut harness, "the image", |app| {
         !app.reading.is_busy() && app.reading.doc.as_ref().is_some_and(|d| d.image.is_some())
     });
-    harness.get_by_label_contains("Not measured: an image carries no signal");
+    harness.get_by_label_contains("Not measured: ecg_small.png: the image could not be digitised");
+    harness.get_by_label_contains("The image could not be digitised");
     harness.get_by_label("ECG image ecg_small.png");
 }
 
