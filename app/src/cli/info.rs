@@ -33,7 +33,11 @@ pub fn run(args: &InfoArgs, out: &mut dyn Write) -> Result<()> {
         let mut value = describe(&input);
         if let (Some(d), Some(map)) = (&digitised, value.as_object_mut()) {
             let (report, record, error) = match d {
-                Ok(d) => (serde_json::to_value(&d.report)?, describe_record(&d.record), None),
+                Ok(d) => (
+                    serde_json::to_value(&d.report)?,
+                    describe_record(&d.record),
+                    None,
+                ),
                 Err(e) => (Value::Null, Value::Null, Some(e.clone())),
             };
             map.insert("digitised".into(), json!(error.is_none()));
@@ -100,24 +104,6 @@ pub fn describe(input: &EcgInput) -> serde_json::Value {
             }
             v
         }
-                "format": r.provenance.format.name(),
-                "file": r.provenance.file_name,
-                "sha256": r.provenance.sha256,
-                "sample_rate_hz": r.sample_rate_hz,
-                "samples": r.samples_per_lead(),
-                "duration_s": r.duration_s(),
-                "leads": r.leads.iter().map(|l| l.lead.to_string()).collect::<Vec<_>>(),
-                "source_labels": r.leads.iter().map(|l| l.source_label.clone()).collect::<Vec<_>>(),
-                "derived_leads": r.derived_leads(),
-                "missing_leads": r.missing_standard_leads().iter().map(|l| l.name()).collect::<Vec<_>>(),
-                "acquisition_time": r.acquisition_time,
-                "device": r.device,
-                "annotations": r.annotations,
-                "representative_beats": r.representative_beats.as_ref().map(|b| json!({
-                    "sample_rate_hz": b.sample_rate_hz,
-                    "leads": b.leads.iter().map(|l| l.lead.to_string()).collect::<Vec<_>>(),
-                    "samples": b.leads.first().map_or(0, |l| l.samples_uv.len()),
-                })),
         EcgInput::Image(i) => json!({
             "format": i.provenance.format.name(),
             "file": i.provenance.file_name,

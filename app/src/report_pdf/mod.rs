@@ -230,9 +230,9 @@ fn digitised_measurements(run: &RunRecord) -> MeasuredSection {
                 "the signal digitised from the image could not be measured: {e}"
             )),
         },
-        Ok(EcgInput::Image(_)) => MeasuredSection::Unavailable(
-            "the stored digitised signal is not a signal".into(),
-        ),
+        Ok(EcgInput::Image(_)) => {
+            MeasuredSection::Unavailable("the stored digitised signal is not a signal".into())
+        }
         Err(e) => MeasuredSection::Unavailable(format!(
             "the stored digitised signal of run {} cannot be read back: {e}",
             run.id

@@ -52,8 +52,10 @@ impl DigitiseState {
     pub fn start(&mut self, ctx: &egui::Context, doc: &Document, options: DigitiseOptions) {
         let input = doc.input.clone();
         self.error = None;
-        self.job.start(Job::spawn(ctx, "digitising the image again", move || {
-            match &*input {
+        self.job.start(Job::spawn(
+            ctx,
+            "digitising the image again",
+            move || match &*input {
                 EcgInput::Image(image) => digitise_page(image, options),
                 EcgInput::Signal(_) => (
                     DigitisedPage {
@@ -62,8 +64,8 @@ impl DigitiseState {
                     },
                     Err("a signal file is not digitised".into()),
                 ),
-            }
-        }));
+            },
+        ));
     }
 
     /// Puts a finished digitisation into the document; true when it changed.
@@ -156,7 +158,10 @@ impl DigitiseState {
                     });
                 }
                 if let Some(e) = &self.error {
-                    ui.colored_label(ui.visuals().error_fg_color, format!("Not re-digitised: {e}"));
+                    ui.colored_label(
+                        ui.visuals().error_fg_color,
+                        format!("Not re-digitised: {e}"),
+                    );
                 }
             });
         run

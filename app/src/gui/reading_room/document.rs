@@ -117,7 +117,9 @@ impl Document {
 
     /// The digitiser's output, for an image it could read.
     pub fn digitisation(&self) -> Option<&Arc<Digitised>> {
-        self.digitised.as_ref().and_then(|p| p.outcome.as_ref().ok())
+        self.digitised
+            .as_ref()
+            .and_then(|p| p.outcome.as_ref().ok())
     }
 
     pub fn patient(&self) -> Option<&PatientInfo> {

@@ -200,7 +200,10 @@ pub(super) fn measurements_section(f: &mut Flow<'_>, data: &ReportData) {
             m.duration_s,
             crate::cli::input::measured_from_note(d)
         ),
-        None => format!("The stored signal ({} Hz, {:.1} s)", m.sample_rate_hz, m.duration_s),
+        None => format!(
+            "The stored signal ({} Hz, {:.1} s)",
+            m.sample_rate_hz, m.duration_s
+        ),
     };
     f.para(
         0.0,

@@ -15,8 +15,8 @@ use self::details::{
     provenance_section, serial_section, verifier_section,
 };
 use self::paper::draw_ecg;
-use crate::cli::input::measured_from_note;
 use super::{MeasuredSection, PatientSection, ReadBack, ReportData};
+use crate::cli::input::measured_from_note;
 use crate::pdf::{DocumentInfo, Face, PdfDocument, PdfImage, text_width, wrap};
 
 /// Points per millimetre.
