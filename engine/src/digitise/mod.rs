@@ -352,4 +352,6 @@ pub fn digitise(image: &RgbImage, options: &DigitiseOptions) -> Result<Digitised
 #[cfg(test)]
 mod correction_tests;
 #[cfg(test)]
+mod independent_tests;
+#[cfg(test)]
 mod tests;

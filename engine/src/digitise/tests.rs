@@ -182,7 +182,7 @@ fn check_scales(out: &Digitised, o: &RenderOptions) {
 }
 
 /// The source's measurements are reproduced from the digitised page.
-fn check_measurements(out: &Digitised) {
+pub(crate) fn check_measurements(out: &Digitised) {
     let source = crate::features::measure(&source_record()).unwrap_or_else(|e| panic!("{e}"));
     let digit = crate::features::measure(&out.record).unwrap_or_else(|e| panic!("{e}"));
     for (id, tol) in [
