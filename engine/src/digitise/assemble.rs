@@ -89,6 +89,28 @@ fn correlation(a: &[f64], b: &[f64]) -> Option<f64> {
     (saa > 0.0 && sbb > 0.0).then(|| sab / (saa * sbb).sqrt())
 }
 
+/// Σ(a − b)² / Σb² over the pairs present in both, each side's mean removed: how far `a`
+/// is from `b` in shape and amplitude together.
+fn residual(a: &[f64], b: &[f64]) -> Option<f64> {
+    let pairs: Vec<(f64, f64)> = a
+        .iter()
+        .zip(b)
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .map(|(&x, &y)| (x, y))
+        .collect();
+    if pairs.len() < 50 {
+        return None;
+    }
+    let n = pairs.len() as f64;
+    let (ma, mb) = pairs
+        .iter()
+        .fold((0.0, 0.0), |(sa, sb), (x, y)| (sa + x / n, sb + y / n));
+    let (diff, power) = pairs.iter().fold((0.0, 0.0), |(d, p), (x, y)| {
+        (d + (x - ma - y + mb).powi(2), p + (y - mb).powi(2))
+    });
+    (power > 0.0).then(|| diff / power)
+}
+
 /// One panel's digitised samples (a whole page's length, NaN outside the panel's window).
 struct PanelSignal {
     /// The row of trace it was read from.
@@ -335,7 +357,7 @@ pub(crate) fn read_page(
             };
             let samples = reading.samples(&traced.points);
             let coverage = coverage_between(&traced.covered, x_start, xa, xb);
-            let confidence = coverage * if traced.jumps > 3 { 0.8 } else { 1.0 };
+            let confidence = confidence(coverage, traced.jumps);
             let lead = if rhythm {
                 StandardLead::II
             } else {
@@ -373,10 +395,23 @@ pub(crate) fn read_page(
         .map(|p| (p.lead, p.samples.clone()))
         .collect();
     for p in panels.iter_mut().filter(|p| p.rhythm) {
+        // Shape alone cannot tell leads apart whose waves are nearly proportional (II and aVF
+        // often are); the strip and the panels share one gain, so among the leads whose shape
+        // matches, the one of the same amplitude is the strip's.
         let best = lead_panels
             .iter()
-            .filter_map(|(lead, s)| correlation(&p.samples, s).map(|c| (*lead, c)))
-            .max_by(|a, b| a.1.total_cmp(&b.1));
+            .filter_map(|(lead, s)| {
+                let c = correlation(&p.samples, s)?;
+                (c >= MIN_RHYTHM_MATCH).then_some((*lead, c, residual(&p.samples, s)?))
+            })
+            .min_by(|a, b| a.2.total_cmp(&b.2))
+            .map(|(lead, c, _)| (lead, c))
+            .or_else(|| {
+                lead_panels
+                    .iter()
+                    .filter_map(|(lead, s)| correlation(&p.samples, s).map(|c| (*lead, c)))
+                    .max_by(|a, b| a.1.total_cmp(&b.1))
+            });
         match best {
             Some((lead, c)) if c >= MIN_RHYTHM_MATCH => p.lead = lead,
             other => notes.push(format!(
@@ -570,6 +605,11 @@ fn coverage_between(covered: &[bool], x_start: u32, xa: f64, xb: f64) -> f64 {
     }
 }
 
+/// A panel's confidence: its coverage, lowered when the path guessed across several gaps.
+fn confidence(coverage: f64, jumps: usize) -> f64 {
+    coverage * if jumps > 3 { 0.8 } else { 1.0 }
+}
+
 /// What a corrected panel reads.
 struct CorrectedPanel {
     samples: Vec<f64>,
@@ -650,7 +690,7 @@ fn read_corrected(
         t_start_s: t0,
         t_end_s: t1,
         coverage,
-        confidence: coverage * if traced.jumps > 3 { 0.8 } else { 1.0 },
+        confidence: confidence(coverage, traced.jumps),
         corrected: true,
     };
     Ok((CorrectedPanel { samples, lead_box }, traced.points))

@@ -7,8 +7,7 @@ use super::*;
 fn lead_samples(d: &Digitised, lead: StandardLead) -> Vec<f64> {
     d.record
         .lead(lead)
-        .map(|l| l.samples_uv.clone())
-        .unwrap_or_else(|| panic!("no lead {lead}"))
+        .map_or_else(|| panic!("no lead {lead}"), |l| l.samples_uv.clone())
 }
 
 /// Peak-to-peak amplitude over the finite samples.
@@ -57,8 +56,7 @@ fn a_corrected_lead_box_is_read_in_place_of_the_one_found() {
         .leads
         .iter()
         .find(|l| l.lead == StandardLead::V1)
-        .map(|l| l.aligned_snr_db)
-        .unwrap_or_else(|| panic!("no V1 score"));
+        .map_or_else(|| panic!("no V1 score"), |l| l.aligned_snr_db);
     assert!(v1_snr > 20.0, "{v1_snr}");
     // V1's box moved onto the row below (V2's panel): V1 now reads V2's trace.
     let v2 = lead_box(StandardLead::V2);

@@ -33,7 +33,7 @@ pub use deskew::MAX_SKEW_DEG;
 
 /// Identifies the digitiser's method in stored runs; bump the last number whenever a change
 /// can alter the digitised signal.
-pub const DIGITISER_VERSION: &str = concat!("ecgr1-digitise/", env!("CARGO_PKG_VERSION"), "+1");
+pub const DIGITISER_VERSION: &str = concat!("ecgr1-digitise/", env!("CARGO_PKG_VERSION"), "+2");
 /// Sample rate of every digitised record.
 pub const OUTPUT_RATE_HZ: f64 = 500.0;
 /// Paper speeds and gains a page is snapped to when measured within [`SNAP_TOLERANCE`].

@@ -359,7 +359,7 @@ mod tests {
     #[test]
     fn an_image_that_cannot_be_digitised_is_shown_and_says_why_it_is_not_measured() {
         let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/model/ecg_small.png");
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/model/ecg_tiny.png");
         let doc = open_file(&path, Origin::File(path.clone()), &LoadOptions::default()).unwrap();
         assert!(doc.image.is_some());
         assert!(doc.digitisation().is_none() && doc.measured_record().is_none());
