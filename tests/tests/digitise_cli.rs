@@ -97,10 +97,13 @@ fn info_digitises_a_page_and_says_how() {
     );
 }
 
+/// At 300 dpi. At 200 dpi the page's QRS reads 98 ms against the source's 102 ms: within the
+/// 10 ms the issue allows, but across the protocol's 100 ms threshold, so that reading lacks
+/// the source's "incomplete bundle branch block" (README, Digitisation).
 #[test]
 fn analyze_reads_a_rendered_page_as_it_reads_the_source_signal() {
     let dir = tempfile::tempdir().unwrap();
-    let page = render_page(dir.path(), "200");
+    let page = render_page(dir.path(), "300");
     let from_page = json(&["analyze", page.to_str().unwrap(), "--json"]);
     let from_signal = json(&["analyze", &sample("synthetic_sinus.hea"), "--json"]);
     assert_eq!(from_page["engine"], "protocol");
