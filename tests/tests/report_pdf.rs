@@ -286,7 +286,7 @@ fn unsigned_image_run_says_its_measurements_come_from_the_digitised_image() {
         "gain 10 mm/mV, from the calibration pulse",
         "speed 25 mm/s, from a 10 s row's length on the grid",
         "mean confidence",
-        "Measured for this report on: The signal digitised from the stored image",
+        "Measured for this report on the signal digitised from the stored image and kept with the run",
         "Heart rate",
         "rule-based, no P(yes)",
         "ecg.png",
