@@ -124,3 +124,28 @@ fn analyze_reads_a_rendered_page_as_it_reads_the_source_signal() {
         from_page["verification"]
     );
 }
+
+#[test]
+fn bench_digitise_prints_the_time_beside_its_baselines_and_the_snr() {
+    // A small page keeps the test short; the benchmark's own default is 300 dpi.
+    let v = json(&["bench-digitise", "--dpi", "100", "--repeats", "1", "--json"]);
+    for key in ["digitise_ms", "png_decode_ms", "render_ms", "snr_db"] {
+        assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {v}");
+    }
+    assert_eq!(v["threads"], 1);
+    assert!(v["snr_db"].as_f64().unwrap() > 10.0, "{v}");
+    let (code, out, err) = cli(&["bench-digitise", "--dpi", "100", "--repeats", "1"]);
+    assert_eq!(code, 0, "{err}");
+    for needle in [
+        "ms per page",
+        "baseline: decode",
+        "baseline: render",
+        "SNR",
+        "target < 1000 ms",
+    ] {
+        assert!(out.contains(needle), "{needle:?} is not in:\n{out}");
+    }
+    let (code, _, err) = cli(&["bench-digitise", "--dpi", "5"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--dpi 5"), "{err}");
+}
