@@ -509,6 +509,15 @@ fn roles_are_enforced_in_the_store_and_refusals_audited(which: Which) {
     assert!(store.verify_audit().unwrap().is_intact());
 }
 
+/// The `after` of the audit event that created run `run_id`.
+fn run_event(events: &[ecgr1_app::audit::AuditEvent], run_id: i64) -> serde_json::Value {
+    let e = events
+        .iter()
+        .find(|e| e.entity_type == "run" && e.entity_id.as_deref() == Some(&*run_id.to_string()))
+        .unwrap();
+    serde_json::from_str(e.after_json.as_deref().unwrap()).unwrap()
+}
+
 /// A comparison as `ecgr1 analyze` stores it (the fields the store reads: the prior's SHA-256
 /// and the kinds of the changes).
 fn comparison() -> serde_json::Value {
@@ -600,15 +609,7 @@ fn a_patients_prior_case_and_a_runs_comparison_are_stored_and_audited(which: Whi
         None
     );
     let events = store.history(&alice, &HistoryFilter::default()).unwrap();
-    let run_event = |run_id: i64| -> serde_json::Value {
-        let e = events
-            .iter()
-            .find(|e| {
-                e.entity_type == "run" && e.entity_id.as_deref() == Some(&*run_id.to_string())
-            })
-            .unwrap();
-        serde_json::from_str(e.after_json.as_deref().unwrap()).unwrap()
-    };
+    let run_event = |run_id: i64| run_event(&events, run_id);
     assert_eq!(
         run_event(second.run_id)["comparison"],
         json!({
@@ -679,15 +680,7 @@ fn an_image_runs_digitised_signal_is_kept_with_its_report(which: Which) {
         ]
     );
     let events = store.history(&alice, &HistoryFilter::default()).unwrap();
-    let run_event = |run_id: i64| -> serde_json::Value {
-        let e = events
-            .iter()
-            .find(|e| {
-                e.entity_type == "run" && e.entity_id.as_deref() == Some(&*run_id.to_string())
-            })
-            .unwrap();
-        serde_json::from_str(e.after_json.as_deref().unwrap()).unwrap()
-    };
+    let run_event = |run_id: i64| run_event(&events, run_id);
     assert_eq!(
         run_event(ids.run_id)["digitisation"],
         json!({

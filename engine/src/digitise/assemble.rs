@@ -65,8 +65,12 @@ fn layout_of(rows: usize, stated: Option<Layout>) -> Result<(Layout, usize), Dig
     }
 }
 
-/// Pearson correlation of two equally long slices, skipping NaN pairs.
-fn correlation(a: &[f64], b: &[f64]) -> Option<f64> {
+/// Sample pairs present in both of two slices, with each side's mean.
+type PresentPairs = (Vec<(f64, f64)>, f64, f64);
+
+/// The pairs of two equally long slices where both are present, with each side's mean;
+/// `None` with fewer than 50 pairs.
+fn present_pairs(a: &[f64], b: &[f64]) -> Option<PresentPairs> {
     let pairs: Vec<(f64, f64)> = a
         .iter()
         .zip(b)
@@ -80,6 +84,12 @@ fn correlation(a: &[f64], b: &[f64]) -> Option<f64> {
     let (ma, mb) = pairs
         .iter()
         .fold((0.0, 0.0), |(sa, sb), (x, y)| (sa + x / n, sb + y / n));
+    Some((pairs, ma, mb))
+}
+
+/// Pearson correlation of two equally long slices, skipping NaN pairs.
+fn correlation(a: &[f64], b: &[f64]) -> Option<f64> {
+    let (pairs, ma, mb) = present_pairs(a, b)?;
     let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
     for (x, y) in &pairs {
         sab += (x - ma) * (y - mb);
@@ -92,19 +102,7 @@ fn correlation(a: &[f64], b: &[f64]) -> Option<f64> {
 /// Σ(a − b)² / Σb² over the pairs present in both, each side's mean removed: how far `a`
 /// is from `b` in shape and amplitude together.
 fn residual(a: &[f64], b: &[f64]) -> Option<f64> {
-    let pairs: Vec<(f64, f64)> = a
-        .iter()
-        .zip(b)
-        .filter(|(x, y)| x.is_finite() && y.is_finite())
-        .map(|(&x, &y)| (x, y))
-        .collect();
-    if pairs.len() < 50 {
-        return None;
-    }
-    let n = pairs.len() as f64;
-    let (ma, mb) = pairs
-        .iter()
-        .fold((0.0, 0.0), |(sa, sb), (x, y)| (sa + x / n, sb + y / n));
+    let (pairs, ma, mb) = present_pairs(a, b)?;
     let (diff, power) = pairs.iter().fold((0.0, 0.0), |(d, p), (x, y)| {
         (d + (x - ma - y + mb).powi(2), p + (y - mb).powi(2))
     });
