@@ -616,6 +616,7 @@ struct CorrectedPanel {
 
 /// Reads a panel a reader placed by hand: the trace inside its box, timed by the page's time
 /// scale, measured from its 0 mV line.
+// The page's planes and scales, the same plain values the panel loop of `read_page` uses.
 #[allow(clippy::too_many_arguments)]
 fn read_corrected(
     ink: &image::GrayImage,
