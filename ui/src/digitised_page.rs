@@ -416,3 +416,49 @@ fn lead_name(lead: StandardLead, rhythm: bool) -> String {
         lead.to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(lead: StandardLead, y: f64) -> LeadBox {
+        LeadBox {
+            lead,
+            rhythm: false,
+            x_px: 10.0,
+            y_px: y,
+            width_px: 100.0,
+            height_px: 40.0,
+            zero_y_px: y + 20.0,
+            t_start_s: 0.0,
+            t_end_s: 2.5,
+            coverage: 1.0,
+            confidence: 1.0,
+            corrected: false,
+        }
+    }
+
+    #[test]
+    fn an_edited_box_replaces_the_earlier_correction_of_its_lead_only() {
+        let mut form = CorrectionForm::default();
+        form.edit(&found(StandardLead::I, 0.0));
+        form.keep_edited_box();
+        form.edit(&found(StandardLead::II, 50.0));
+        form.keep_edited_box();
+        // Editing I again starts from its correction, not from the box found.
+        form.edit(&found(StandardLead::I, 0.0));
+        let editing = form.editing.as_mut().unwrap_or_else(|| panic!("editing"));
+        assert_eq!(editing.y_px, 0.0);
+        editing.y_px = 7.0;
+        form.keep_edited_box();
+        let kept: Vec<(StandardLead, f64)> = form
+            .options
+            .lead_boxes
+            .iter()
+            .map(|c| (c.lead, c.y_px))
+            .collect();
+        assert_eq!(kept, vec![(StandardLead::II, 50.0), (StandardLead::I, 7.0)]);
+        form.edit(&found(StandardLead::I, 0.0));
+        assert_eq!(form.editing.as_ref().map(|e| e.y_px), Some(7.0));
+    }
+}
