@@ -124,6 +124,7 @@ fn store_case(
                     measurements: None,
                     verifier_flags: None,
                     comparison: None,
+                    digitisation: None,
                 },
             },
         )
@@ -508,6 +509,15 @@ fn roles_are_enforced_in_the_store_and_refusals_audited(which: Which) {
     assert!(store.verify_audit().unwrap().is_intact());
 }
 
+/// The `after` of the audit event that created run `run_id`.
+fn run_event(events: &[ecgr1_app::audit::AuditEvent], run_id: i64) -> serde_json::Value {
+    let e = events
+        .iter()
+        .find(|e| e.entity_type == "run" && e.entity_id.as_deref() == Some(&*run_id.to_string()))
+        .unwrap();
+    serde_json::from_str(e.after_json.as_deref().unwrap()).unwrap()
+}
+
 /// A comparison as `ecgr1 analyze` stores it (the fields the store reads: the prior's SHA-256
 /// and the kinds of the changes).
 fn comparison() -> serde_json::Value {
@@ -599,15 +609,7 @@ fn a_patients_prior_case_and_a_runs_comparison_are_stored_and_audited(which: Whi
         None
     );
     let events = store.history(&alice, &HistoryFilter::default()).unwrap();
-    let run_event = |run_id: i64| -> serde_json::Value {
-        let e = events
-            .iter()
-            .find(|e| {
-                e.entity_type == "run" && e.entity_id.as_deref() == Some(&*run_id.to_string())
-            })
-            .unwrap();
-        serde_json::from_str(e.after_json.as_deref().unwrap()).unwrap()
-    };
+    let run_event = |run_id: i64| run_event(&events, run_id);
     assert_eq!(
         run_event(second.run_id)["comparison"],
         json!({
@@ -617,6 +619,122 @@ fn a_patients_prior_case_and_a_runs_comparison_are_stored_and_audited(which: Whi
         })
     );
     assert!(run_event(first.run_id).get("comparison").is_none());
+    assert!(store.verify_audit().unwrap().is_intact());
+}
+
+/// A run on an image keeps the digitised signal it measured, with the digitiser's version
+/// and report, beside the original image; its event binds both by their SHA-256. A signal
+/// case refuses a digitised signal.
+fn an_image_runs_digitised_signal_is_kept_with_its_report(which: Which) {
+    let Some(fx) = Fixture::open(which, "alice", records::PASSWORD) else {
+        return;
+    };
+    let store = fx.store.as_ref();
+    let alice = store.login("alice", None).unwrap();
+    let (engine, report) = (engine(), report());
+    let (bytes, input) = records::image_input();
+    let d = records::digitisation();
+    let mut run = new_run(&engine, &report);
+    run.digitisation = Some(d.clone());
+    let ids = store
+        .record_analysis(
+            &alice,
+            &NewAnalysis {
+                input_bytes: &bytes,
+                input: &input,
+                notes: "",
+                run,
+            },
+        )
+        .unwrap();
+    // The image the model saw, exactly as read...
+    let original = store.input_bytes(&alice, ids.run_id).unwrap();
+    assert_eq!(original.kind, "image");
+    assert_eq!(original.bytes, bytes);
+    assert_eq!(original.sha256, ecgr1_engine::formats::sha256_hex(&bytes));
+    // ...and what was measured.
+    let stored = store.run_record(&alice, ids.run_id).unwrap();
+    assert_eq!(
+        stored.digitiser_version.as_deref(),
+        Some("ecgr1-digitise/0.1.0+1")
+    );
+    assert_eq!(stored.digitisation_json, Some(d.report.to_string()));
+    assert_eq!(
+        stored.digitised_signal_csv.as_deref(),
+        Some(d.signal_csv.as_str())
+    );
+    // A second run on the case (a corrected gain, say) keeps its own.
+    let mut second = new_run(&engine, &report);
+    let mut corrected = d.clone();
+    corrected.report["gain_mm_mv"] = json!(20.0);
+    second.digitisation = Some(corrected.clone());
+    let second_id = store.record_run(&alice, ids.case_id, &second).unwrap();
+    let runs = store.case_runs(&alice, ids.case_id).unwrap();
+    assert_eq!(
+        runs.iter()
+            .map(|r| r.digitisation_json.clone())
+            .collect::<Vec<_>>(),
+        vec![
+            Some(d.report.to_string()),
+            Some(corrected.report.to_string())
+        ]
+    );
+    let events = store.history(&alice, &HistoryFilter::default()).unwrap();
+    let run_event = |run_id: i64| run_event(&events, run_id);
+    assert_eq!(
+        run_event(ids.run_id)["digitisation"],
+        json!({
+            "digitiser_version": "ecgr1-digitise/0.1.0+1",
+            "report_sha256": ecgr1_engine::formats::sha256_hex(d.report.to_string().as_bytes()),
+            "signal_sha256": ecgr1_engine::formats::sha256_hex(d.signal_csv.as_bytes()),
+        })
+    );
+    assert!(run_event(second_id)["digitisation"].is_object());
+    // A signal case has nothing to digitise: refused, and nothing is stored.
+    let (signal_bytes, signal) = records::signal_input("MRN-9");
+    let mut wrong = new_run(&engine, &report);
+    wrong.digitisation = Some(d.clone());
+    let refused = store
+        .record_analysis(
+            &alice,
+            &NewAnalysis {
+                input_bytes: &signal_bytes,
+                input: &signal,
+                notes: "",
+                run: wrong,
+            },
+        )
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&refused, StoreError::Invalid { field, .. } if field == "run.digitisation"),
+        "{refused}"
+    );
+    assert_eq!(
+        store
+            .worklist(&alice, &WorklistFilter::default())
+            .unwrap()
+            .len(),
+        1
+    );
+    let plain = store
+        .record_analysis(
+            &alice,
+            &NewAnalysis {
+                input_bytes: &signal_bytes,
+                input: &signal,
+                notes: "",
+                run: new_run(&engine, &report),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        store
+            .run_record(&alice, plain.run_id)
+            .unwrap()
+            .digitised_signal_csv,
+        None
+    );
     assert!(store.verify_audit().unwrap().is_intact());
 }
 
@@ -640,4 +758,5 @@ conformance!(
     teaching_cases_come_in_set_order_with_the_signed_answer_and_refuse_auditors,
     roles_are_enforced_in_the_store_and_refusals_audited,
     a_patients_prior_case_and_a_runs_comparison_are_stored_and_audited,
+    an_image_runs_digitised_signal_is_kept_with_its_report,
 );

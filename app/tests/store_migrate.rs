@@ -8,8 +8,8 @@ mod support;
 use std::path::Path;
 
 use ecgr1_app::audit::{AuditEvent, AuditKey, Head, Verifier};
-use ecgr1_app::store::{HistoryFilter, WorklistFilter};
-use support::records::{PASSWORD, cli, engine, new_run, populate, report};
+use ecgr1_app::store::{HistoryFilter, NewAnalysis, WorklistFilter};
+use support::records::{self, PASSWORD, cli, engine, new_run, populate, report};
 use support::{TestDb, child};
 
 fn migrate_into(dest: &str, dir: &Path) {
@@ -23,6 +23,21 @@ fn migrate_into(dest: &str, dir: &Path) {
     let mut run = new_run(&engine, &report);
     run.comparison = Some(comparison.clone());
     store.record_run(&alice, case_id, &run).unwrap();
+    // An image case whose run keeps the digitised signal: the copy keeps it too.
+    let (image_bytes, image) = records::image_input();
+    let mut digitised_run = new_run(&engine, &report);
+    digitised_run.digitisation = Some(records::digitisation());
+    store
+        .record_analysis(
+            &alice,
+            &NewAnalysis {
+                input_bytes: &image_bytes,
+                input: &image,
+                notes: "",
+                run: digitised_run,
+            },
+        )
+        .unwrap();
     let source_events = store.verify_audit().unwrap().events;
     drop(store);
     let dest_key = dir.join("department.key");
@@ -55,7 +70,7 @@ fn migrate_into(dest: &str, dir: &Path) {
             .as_array()
             .unwrap()
             .iter()
-            .any(|r| r[0] == "runs" && r[1] == 2),
+            .any(|r| r[0] == "runs" && r[1] == 3),
         "{report}"
     );
     let (code, out, err) = cli(&[
@@ -115,9 +130,22 @@ fn migrate_into(dest: &str, dir: &Path) {
         .iter()
         .filter(|e| e.entity_type == "case" && e.action == "create")
         .count();
-    assert_eq!(cases, 1);
+    assert_eq!(cases, 2);
     let copied = store.worklist(&alice, &WorklistFilter::default()).unwrap();
-    let runs = store.case_runs(&alice, copied[0].case_id).unwrap();
+    // Newest first: the image case, then the signal case.
+    let image_runs = store.case_runs(&alice, copied[0].case_id).unwrap();
+    let d = records::digitisation();
+    assert_eq!(image_runs.len(), 1);
+    assert_eq!(
+        image_runs[0].digitiser_version.as_deref(),
+        Some(d.digitiser_version.as_str())
+    );
+    assert_eq!(image_runs[0].digitisation_json, Some(d.report.to_string()));
+    assert_eq!(
+        image_runs[0].digitised_signal_csv.as_deref(),
+        Some(d.signal_csv.as_str())
+    );
+    let runs = store.case_runs(&alice, copied[1].case_id).unwrap();
     assert_eq!(
         runs.iter()
             .map(|r| r.comparison_json.clone())

@@ -254,7 +254,8 @@ fn eight_processes_opening_a_new_database_at_once_all_succeed() {
     assert_eq!(first_users, 1);
 }
 
-/// A department database at schema version 1 (before the serial comparison): a workstation
+/// A department database at schema version 1 (before the serial comparison and the digitised
+/// signal): a workstation
 /// may not alter the owner's tables, so it is told to have `init-postgres` run; that brings
 /// the schema to the current version without touching the history, and runs then keep their
 /// comparison.
@@ -266,7 +267,10 @@ fn init_postgres_brings_an_older_schema_up_to_date_and_workstations_wait_for_it(
     };
     db.admin_sql(&[
         "ALTER TABLE runs DROP COLUMN comparison_json",
-        "DELETE FROM _sqlx_migrations WHERE version = 20261203090000",
+        "ALTER TABLE runs DROP COLUMN digitiser_version",
+        "ALTER TABLE runs DROP COLUMN digitisation_json",
+        "ALTER TABLE runs DROP COLUMN digitised_signal_csv",
+        "DELETE FROM _sqlx_migrations WHERE version IN (20261203090000, 20261204090000)",
     ])
     .unwrap();
     let config = StoreConfig {

@@ -254,7 +254,7 @@ fn signed_run_report_renders_with_the_ecg_on_paper_and_the_key_texts() {
 }
 
 #[test]
-fn unsigned_image_run_says_what_it_cannot_do() {
+fn unsigned_image_run_says_its_measurements_come_from_the_digitised_image() {
     let store = Store::new();
     let png = store.root.join("ecg.png");
     let (code, _, err) = cli(&[
@@ -275,15 +275,25 @@ fn unsigned_image_run_says_what_it_cannot_do() {
     ]));
     assert_eq!(code, 0, "{err}");
     assert!(!out.contains("includes patient identity"), "{out}");
-    let text = pdf_text(&pdf);
+    // Lines wrap where the page ends them: compare with single spaces.
+    let text = pdf_text(&pdf)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     for needle in [
         "Not signed",
-        "an image cannot be measured",
+        "measurements come from the digitised image (ecgr1-digitise/",
+        "gain 10 mm/mV, from the calibration pulse",
+        "speed 25 mm/s, from a 10 s row's length on the grid",
+        "mean confidence",
+        "Measured for this report on the signal digitised from the stored image and kept with the run",
+        "Heart rate",
         "rule-based, no P(yes)",
         "ecg.png",
     ] {
         assert!(text.contains(needle), "{needle:?} is not in:\n{text}");
     }
+    assert!(!text.contains("an image cannot be measured"), "{text}");
     // The embedded image shows the rendered paper: grid and ink on page 1.
     let dir = store.root.join("pages");
     std::fs::create_dir(&dir).unwrap();

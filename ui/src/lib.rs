@@ -2,6 +2,7 @@
 //! what the user did; they own no application state and do no I/O.
 
 pub mod assessment;
+pub mod digitised_page;
 pub mod measurements_table;
 pub mod overlay;
 pub mod paper;

@@ -7,6 +7,7 @@ use std::sync::mpsc;
 use anyhow::{Result, bail};
 use clap::Args;
 use ecgr1_engine::EcgRecord;
+use ecgr1_engine::digitise::DigitiseOptions;
 use ecgr1_engine::features::{Measurements, measure};
 use ecgr1_engine::formats::{EcgImage, EcgInput, load_path};
 use ecgr1_engine::model::generate::GenerationEvent;
@@ -17,11 +18,11 @@ use ecgr1_engine::verify::{Verification, verify_report_with_prior};
 use serde_json::{Value, json};
 
 use super::compare::{comparison_json, prior_of, read_and_measure};
-use super::input::InputArgs;
+use super::input::{InputArgs, digitise_for_measuring, run_digitisation};
 use super::store_args::StoreArgs;
 use super::verify::{verification_json, write_verification_text};
 use crate::engines::{EngineArgs, build};
-use crate::store::{AnalysisIds, NewAnalysis, NewRun, RunOutcome};
+use crate::store::{AnalysisIds, NewAnalysis, NewRun, RunDigitisation, RunOutcome};
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
@@ -64,6 +65,8 @@ pub struct Analysis {
     pub measurements: Option<Measurements>,
     /// The comparison with `--prior`, when given.
     pub comparison: Option<SerialComparison>,
+    /// For an image input that could be digitised: what the store keeps of it.
+    pub digitisation: Option<RunDigitisation>,
 }
 
 /// Loads the inputs, runs the engine and verifies its trace against the measurements.
@@ -72,14 +75,17 @@ pub fn analyze(
     args: &AnalyzeArgs,
     stream_out: Option<&mut (dyn Write + Send)>,
 ) -> Result<Analysis> {
-    let (record, mut image) = match args.input.load()? {
-        EcgInput::Signal(s) => (Some(s.record), None),
+    let (record, mut image, digitisation) = match args.input.load()? {
+        EcgInput::Signal(s) => (Some(s.record), None, None),
         // The model sees the image; the measurements and the protocol read the signal
         // digitised from it, when the page can be digitised.
-        EcgInput::Image(i) => (
-            super::input::signal_of(&EcgInput::Image(i.clone())).ok(),
-            Some(i),
-        ),
+        EcgInput::Image(i) => match digitise_for_measuring(&i, &DigitiseOptions::default()) {
+            Ok(d) => {
+                let stored = run_digitisation(&d);
+                (Some(d.record), Some(i), Some(stored))
+            }
+            Err(_) => (None, Some(i), None),
+        },
     };
     if let Some(path) = &args.image {
         match load_path(path, &args.input.load_options()?)? {
@@ -143,6 +149,7 @@ pub fn analyze(
         verification,
         measurements,
         comparison,
+        digitisation,
     })
 }
 
@@ -169,6 +176,7 @@ pub fn completed_run<'a>(
     measurements: Option<&Measurements>,
     verification: Option<&Verification>,
     comparison: Option<&SerialComparison>,
+    digitisation: Option<RunDigitisation>,
 ) -> NewRun<'a> {
     NewRun {
         engine: &report.engine,
@@ -181,6 +189,7 @@ pub fn completed_run<'a>(
         measurements: measurements.map(|m| serde_json::to_value(m).unwrap_or(Value::Null)),
         verifier_flags: verification.map(verification_json),
         comparison: comparison.map(|c| serde_json::to_value(c).unwrap_or(Value::Null)),
+        digitisation,
     }
 }
 
@@ -246,6 +255,7 @@ fn store_analysis(
                 analysis.measurements.as_ref(),
                 analysis.verification.as_ref(),
                 analysis.comparison.as_ref(),
+                analysis.digitisation.clone(),
             ),
         },
     )?;

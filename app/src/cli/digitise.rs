@@ -46,6 +46,7 @@ pub fn run(args: &DigitiseArgs, out: &mut dyn Write) -> Result<()> {
         gain_mm_mv: args.gain,
         speed_mm_s: args.speed,
         layout: args.layout.clone(),
+        lead_boxes: Vec::new(),
     };
     let digitised = digitise_image(&image, &options)
         .with_context(|| format!("{}: cannot digitise", args.image.display()))?;

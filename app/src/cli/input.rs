@@ -4,8 +4,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use clap::Args;
-use ecgr1_engine::formats::csv::{CsvOptions, CsvUnits};
-use ecgr1_engine::formats::{EcgInput, LoadOptions, load_path};
+use ecgr1_engine::EcgRecord;
+use ecgr1_engine::digitise::{DigitisationReport, DigitiseOptions, Digitised, digitise_image};
+use ecgr1_engine::formats::csv::{self, CsvOptions, CsvUnits};
+use ecgr1_engine::formats::{EcgImage, EcgInput, LoadOptions, load_path};
+
+use crate::store::RunDigitisation;
 
 /// How to read a file whose own header leaves something open. Every command that reads an
 /// ECG file flattens this one struct, so they all take the same options.
@@ -64,34 +68,47 @@ impl InputArgs {
 /// The signal an input carries: a signal file's record, or an image's record digitised from
 /// its pixels (its processing notes say so and name the digitiser's version). `Err` says why
 /// an image could not be digitised (it then stays an input for the model only).
-pub fn signal_of(input: &EcgInput) -> Result<ecgr1_engine::EcgRecord> {
+pub fn signal_of(input: &EcgInput) -> Result<EcgRecord> {
     match input {
         EcgInput::Signal(s) => Ok(s.record.clone()),
-        EcgInput::Image(i) => {
-            let d = ecgr1_engine::digitise::digitise_image(
-                i,
-                &ecgr1_engine::digitise::DigitiseOptions::default(),
-            )
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "{}: the image could not be digitised, so it cannot be measured: {e}",
-                    i.provenance.file_name
-                )
-            })?;
-            let mut record = d.record;
-            record.processing_notes.push(format!(
-                "measurements come from the digitised image (layout {}, mean confidence {:.2}, gain {}, speed {})",
-                d.report.layout,
-                d.report.mean_confidence(),
-                d.report
-                    .gain_mm_mv
-                    .map_or("from the pulse, no grid".into(), |g| format!("{g} mm/mV")),
-                d.report
-                    .speed_mm_s
-                    .map_or("from the 10 s row, no grid".into(), |s| format!("{s} mm/s")),
-            ));
-            Ok(record)
-        }
+        EcgInput::Image(i) => Ok(digitise_for_measuring(i, &DigitiseOptions::default())?.record),
+    }
+}
+
+/// Digitises an image for measuring it: the record's processing notes say that the
+/// measurements come from the digitised page, with its layout, scales and mean confidence.
+pub fn digitise_for_measuring(image: &EcgImage, options: &DigitiseOptions) -> Result<Digitised> {
+    let mut d = digitise_image(image, options).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: the image could not be digitised, so it cannot be measured: {e}",
+            image.provenance.file_name
+        )
+    })?;
+    let note = measured_from_note(&d.report);
+    d.record.processing_notes.push(note);
+    Ok(d)
+}
+
+/// The sentence every output that shows measurements of a digitised page carries: digitiser,
+/// layout, gain and speed with how each was found, and the mean confidence.
+pub fn measured_from_note(r: &DigitisationReport) -> String {
+    format!(
+        "measurements come from the digitised image ({}, layout {}, gain {}, speed {}, mean confidence {:.2})",
+        r.digitiser_version,
+        r.layout,
+        r.gain_text(),
+        r.speed_text(),
+        r.mean_confidence()
+    )
+}
+
+/// What a stored run keeps of a digitisation: the digitiser's version, its report and the
+/// digitised signal (CSV).
+pub fn run_digitisation(d: &Digitised) -> RunDigitisation {
+    RunDigitisation {
+        digitiser_version: d.report.digitiser_version.clone(),
+        report: serde_json::to_value(&d.report).unwrap_or(serde_json::Value::Null),
+        signal_csv: String::from_utf8_lossy(&csv::write(&d.record)).into_owned(),
     }
 }
 

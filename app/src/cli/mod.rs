@@ -4,6 +4,7 @@
 pub mod analyze;
 pub mod audit_cmd;
 mod bench_audit;
+mod bench_digitise;
 mod bench_formats;
 mod bench_gui;
 pub mod compare;
@@ -18,7 +19,7 @@ pub mod input;
 pub mod measure;
 mod model;
 mod model_quantize;
-mod render;
+pub(crate) mod render;
 mod report;
 mod serve;
 mod sign;
@@ -91,6 +92,9 @@ pub enum Command {
     BenchAudit(bench_audit::BenchAuditArgs),
     /// Benchmark: read and render every bundled sample against the reference Python readers.
     BenchFormats(bench_formats::BenchFormatsArgs),
+    /// Benchmark: digitise a rendered 300-dpi page on one thread (time per page beside the
+    /// PNG decode and the page render, and the SNR).
+    BenchDigitise(bench_digitise::BenchDigitiseArgs),
     /// Frame time of the reading room and time from launch to the first drawn ECG.
     BenchGui(bench_gui::BenchGuiArgs),
 }
@@ -135,6 +139,7 @@ where
         Some(Command::Store(args)) => store_cmd::run(&args, out, err),
         Some(Command::BenchAudit(args)) => bench_audit::run(&args, out),
         Some(Command::BenchFormats(args)) => bench_formats::run(&args, out),
+        Some(Command::BenchDigitise(args)) => bench_digitise::run(&args, out),
         Some(Command::BenchGui(args)) => bench_gui::run(&args, out),
         None => crate::gui::run(&crate::gui::GuiArgs::default()),
     };

@@ -91,6 +91,7 @@ fn store_run(store: &SqliteStore, session: &Session, patient: PatientInfo) -> An
                     measurements: Some(serde_json::to_value(&measurements).unwrap()),
                     verifier_flags: Some(verification_json(&verification)),
                     comparison: None,
+                    digitisation: None,
                 },
             },
         )

@@ -11,8 +11,9 @@ mod draw;
 pub mod input;
 
 use anyhow::{Context, Result};
+use ecgr1_engine::digitise::DigitisationReport;
 use ecgr1_engine::features::{Measurements, measure};
-use ecgr1_engine::formats::sha256_hex;
+use ecgr1_engine::formats::{EcgInput, LoadOptions, load_bytes, sha256_hex};
 use ecgr1_engine::report::{EngineIdentity, Report};
 use serde_json::{Value, json};
 
@@ -81,6 +82,9 @@ pub(crate) struct ReportData {
     /// The comparison with the patient's prior ECG the reading was made with; left out of a
     /// de-identified report, which must not link two ECGs of one patient.
     pub comparison: Option<ecgr1_engine::serial::SerialComparison>,
+    /// For an image input: the digitiser's report stored with the run, whose digitised signal
+    /// the measurements come from.
+    pub digitisation: Option<DigitisationReport>,
 }
 
 /// Roles that may read identifying patient fields (the store enforces the same list).
@@ -127,7 +131,9 @@ pub(crate) fn gather(
         .input_bytes(session, run_id)
         .with_context(|| format!("reading the stored input of run {run_id}"))?;
     let read_back = read_back(&input)?;
+    let digitisation = stored_digitisation(&run)?;
     let measured = match &read_back {
+        ReadBack::Image { .. } if digitisation.is_some() => digitised_measurements(&run),
         ReadBack::Signal(record) => match measure(record) {
             Ok(m) => MeasuredSection::Values(Box::new(m)),
             Err(e) => {
@@ -135,8 +141,8 @@ pub(crate) fn gather(
             }
         },
         ReadBack::Image { .. } => MeasuredSection::Unavailable(
-            "The input is an image: an image cannot be measured (no digitisation), so there are \
-             no intervals, axes or rate to report."
+            "The input is an image that could not be digitised when this run was made, so an \
+             image cannot be measured here: there are no intervals, axes or rate to report."
                 .into(),
         ),
         ReadBack::NotReproducible(why) => {
@@ -188,7 +194,50 @@ pub(crate) fn gather(
         decisions,
         patient,
         comparison,
+        digitisation,
     })
+}
+
+/// The digitiser's report stored with a run on an image, if the page was digitised.
+fn stored_digitisation(run: &RunRecord) -> Result<Option<DigitisationReport>> {
+    run.digitisation_json
+        .as_deref()
+        .map(|text| {
+            serde_json::from_str(text).with_context(|| {
+                format!(
+                    "the stored digitisation report of run {} is not readable",
+                    run.id
+                )
+            })
+        })
+        .transpose()
+}
+
+/// The measurements of the signal digitised from the image, as the run stored it: the same
+/// signal the run's measurements and verifier read.
+fn digitised_measurements(run: &RunRecord) -> MeasuredSection {
+    let Some(csv) = &run.digitised_signal_csv else {
+        return MeasuredSection::Unavailable(format!(
+            "run {} kept the digitiser's report but not the digitised signal",
+            run.id
+        ));
+    };
+    let read = load_bytes(csv.as_bytes(), "digitised.csv", &LoadOptions::default());
+    match read {
+        Ok(EcgInput::Signal(s)) => match measure(&s.record) {
+            Ok(m) => MeasuredSection::Values(Box::new(m)),
+            Err(e) => MeasuredSection::Unavailable(format!(
+                "the signal digitised from the image could not be measured: {e}"
+            )),
+        },
+        Ok(EcgInput::Image(_)) => {
+            MeasuredSection::Unavailable("the stored digitised signal is not a signal".into())
+        }
+        Err(e) => MeasuredSection::Unavailable(format!(
+            "the stored digitised signal of run {} cannot be read back: {e}",
+            run.id
+        )),
+    }
 }
 
 /// Builds the PDF report of run `run_id` and records its production in the audit history.

@@ -79,6 +79,7 @@ fn store_run(
                     measurements: Some(serde_json::to_value(&measurements).unwrap()),
                     verifier_flags: Some(verification_json(&verification)),
                     comparison: None,
+                    digitisation: None,
                 },
             },
         )
@@ -265,6 +266,7 @@ fn a_failed_run_is_reported_as_failed() {
                 measurements: None,
                 verifier_flags: None,
                 comparison: None,
+                digitisation: None,
             },
         )
         .unwrap();

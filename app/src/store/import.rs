@@ -128,6 +128,9 @@ const TABLES: [(&str, &[Column]); 9] = [
             ("error", Kind::Text, None),
             ("created_by", Kind::Int, Some("users")),
             ("comparison_json", Kind::Text, None),
+            ("digitiser_version", Kind::Text, None),
+            ("digitisation_json", Kind::Text, None),
+            ("digitised_signal_csv", Kind::Text, None),
         ],
     ),
     (

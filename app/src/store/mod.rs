@@ -270,6 +270,21 @@ pub struct NewRun<'a> {
     /// The serial comparison with the patient's prior ECG the reading was made with (JSON of
     /// `ecgr1_engine::serial::SerialComparison`), if any.
     pub comparison: Option<serde_json::Value>,
+    /// When the input is an image: the signal digitised from it, which the measurements and
+    /// the verifier read (the image itself stays the case's input, what a model saw).
+    pub digitisation: Option<RunDigitisation>,
+}
+
+/// What a run measured when its input was an image: the digitised signal with the
+/// digitiser's version and report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunDigitisation {
+    /// [`ecgr1_engine::digitise::DIGITISER_VERSION`] of the digitiser that read the page.
+    pub digitiser_version: String,
+    /// JSON of the [`ecgr1_engine::digitise::DigitisationReport`].
+    pub report: serde_json::Value,
+    /// The digitised record as the project's CSV ([`ecgr1_engine::formats::csv::write`]).
+    pub signal_csv: String,
 }
 
 /// A new case from one analysed input: the input, its patient, the notes and the run.
@@ -373,6 +388,11 @@ pub struct RunRecord {
     pub verifier_flags_json: Option<String>,
     /// The serial comparison with the prior ECG, as stored (see [`NewRun::comparison`]).
     pub comparison_json: Option<String>,
+    /// For an image input: the digitiser's version, its report (JSON) and the digitised signal
+    /// (CSV) the run measured (see [`NewRun::digitisation`]).
+    pub digitiser_version: Option<String>,
+    pub digitisation_json: Option<String>,
+    pub digitised_signal_csv: Option<String>,
     pub status: String,
     pub error: Option<String>,
     pub created_by: String,

@@ -3,7 +3,8 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use ecgr1_app::store::{
-    CaseStore, NewAnalysis, NewDecision, NewRun, RunOutcome, SignatureMeaning, Verdict,
+    CaseStore, NewAnalysis, NewDecision, NewRun, RunDigitisation, RunOutcome, SignatureMeaning,
+    Verdict,
 };
 use ecgr1_engine::formats::{EcgInput, Format, SignalInput, sha256_hex};
 use ecgr1_engine::record::{EcgRecord, LeadId, LeadSignal, PatientInfo, Provenance};
@@ -41,6 +42,31 @@ pub fn signal_input(patient_id: &str) -> (Vec<u8>, EcgInput) {
         },
     }));
     (bytes, input)
+}
+
+/// A page image input (the bytes of a small PNG as read from disk).
+pub fn image_input() -> (Vec<u8>, EcgInput) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/model/ecg_tiny.png");
+    let bytes = std::fs::read(&path).unwrap();
+    let input =
+        ecgr1_engine::formats::load_path(&path, &ecgr1_engine::formats::LoadOptions::default())
+            .unwrap();
+    (bytes, input)
+}
+
+/// What a run on an image keeps of its digitisation (the store does not read the contents).
+pub fn digitisation() -> RunDigitisation {
+    RunDigitisation {
+        digitiser_version: "ecgr1-digitise/0.1.0+1".into(),
+        report: serde_json::json!({
+            "digitiser_version": "ecgr1-digitise/0.1.0+1",
+            "layout": "3x4",
+            "gain_mm_mv": 10.0,
+            "leads": [{ "lead": "II", "confidence": 0.97 }],
+        }),
+        signal_csv: "time_s,II\n0.000,120\n0.002,\n".into(),
+    }
 }
 
 pub fn engine() -> EngineIdentity {
@@ -81,6 +107,7 @@ pub fn new_run<'a>(engine: &'a EngineIdentity, report: &'a Report) -> NewRun<'a>
         measurements: Some(serde_json::json!({ "qrs_ms": 92 })),
         verifier_flags: None,
         comparison: None,
+        digitisation: None,
     }
 }
 

@@ -11,8 +11,8 @@ use super::rows::{Row, evenly_spaced, find_rows};
 use super::trace::{RowTrace, sample, stroke_width, trace_row};
 use super::{
     DIGITISER_VERSION, DigitisationReport, DigitiseError, DigitiseOptions, Digitised, GainSource,
-    GridFound, LeadBox, OUTPUT_RATE_HZ, PulseFound, SNAP_TOLERANCE, STANDARD_GAINS_MM_MV,
-    STANDARD_SPEEDS_MM_S, SpeedSource, TraceOverlay, grid, labels,
+    GridFound, LeadBox, LeadBoxCorrection, OUTPUT_RATE_HZ, PulseFound, SNAP_TOLERANCE,
+    STANDARD_GAINS_MM_MV, STANDARD_SPEEDS_MM_S, SpeedSource, TraceOverlay, grid, labels,
 };
 
 /// Without a grid, size thresholds assume a page this many mm wide.
@@ -65,8 +65,12 @@ fn layout_of(rows: usize, stated: Option<Layout>) -> Result<(Layout, usize), Dig
     }
 }
 
-/// Pearson correlation of two equally long slices, skipping NaN pairs.
-fn correlation(a: &[f64], b: &[f64]) -> Option<f64> {
+/// Sample pairs present in both of two slices, with each side's mean.
+type PresentPairs = (Vec<(f64, f64)>, f64, f64);
+
+/// The pairs of two equally long slices where both are present, with each side's mean;
+/// `None` with fewer than 50 pairs.
+fn present_pairs(a: &[f64], b: &[f64]) -> Option<PresentPairs> {
     let pairs: Vec<(f64, f64)> = a
         .iter()
         .zip(b)
@@ -80,6 +84,12 @@ fn correlation(a: &[f64], b: &[f64]) -> Option<f64> {
     let (ma, mb) = pairs
         .iter()
         .fold((0.0, 0.0), |(sa, sb), (x, y)| (sa + x / n, sb + y / n));
+    Some((pairs, ma, mb))
+}
+
+/// Pearson correlation of two equally long slices, skipping NaN pairs.
+fn correlation(a: &[f64], b: &[f64]) -> Option<f64> {
+    let (pairs, ma, mb) = present_pairs(a, b)?;
     let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
     for (x, y) in &pairs {
         sab += (x - ma) * (y - mb);
@@ -89,8 +99,20 @@ fn correlation(a: &[f64], b: &[f64]) -> Option<f64> {
     (saa > 0.0 && sbb > 0.0).then(|| sab / (saa * sbb).sqrt())
 }
 
+/// Σ(a − b)² / Σb² over the pairs present in both, each side's mean removed: how far `a`
+/// is from `b` in shape and amplitude together.
+fn residual(a: &[f64], b: &[f64]) -> Option<f64> {
+    let (pairs, ma, mb) = present_pairs(a, b)?;
+    let (diff, power) = pairs.iter().fold((0.0, 0.0), |(d, p), (x, y)| {
+        (d + (x - ma - y + mb).powi(2), p + (y - mb).powi(2))
+    });
+    (power > 0.0).then(|| diff / power)
+}
+
 /// One panel's digitised samples (a whole page's length, NaN outside the panel's window).
 struct PanelSignal {
+    /// The row of trace it was read from.
+    row: usize,
     lead: StandardLead,
     rhythm: bool,
     samples: Vec<f64>,
@@ -282,6 +304,7 @@ pub(crate) fn read_page(
     let max_gap_px = 3.0 * size_scale;
     let mut panels: Vec<PanelSignal> = Vec::new();
     let mut overlays = Vec::new();
+    let mut corrected_overlays = Vec::new();
     for (r, row) in rows.iter().enumerate() {
         let x_start = time.x0.floor().max(0.0) as u32;
         let x_stop = ((time.x0 + PAGE_SECONDS * time.px_per_s).ceil() as u32).min(planes.width);
@@ -314,32 +337,25 @@ pub(crate) fn read_page(
                 (c as f64 * column_s, (c + 1) as f64 * column_s)
             };
             let (xa, xb) = (time.x0 + t0 * time.px_per_s, time.x0 + t1 * time.px_per_s);
-            let mut samples = vec![f64::NAN; n];
-            for (i, s) in samples.iter_mut().enumerate() {
-                let t = i as f64 / OUTPUT_RATE_HZ;
-                if t < t0 || t >= t1 {
-                    continue;
-                }
-                let x = time.x0 + t * time.px_per_s;
-                let inner_boundary = (c > 0 && x - xa < boundary_px)
-                    || (c + 1 < panel_count && xb - x < boundary_px);
-                if inner_boundary {
-                    continue;
-                }
-                if let Some(y) = sample(&traced.points, x, max_gap_px) {
-                    *s = (zero_y - y) / px_per_mv * 1000.0;
-                }
-            }
-            let (ca, cb) = (
-                (xa - f64::from(x_start)).max(0.0) as usize,
-                ((xb - f64::from(x_start)).max(0.0) as usize).min(traced.covered.len()),
-            );
-            let coverage = if cb > ca {
-                traced.covered[ca..cb].iter().filter(|&&v| v).count() as f64 / (cb - ca) as f64
-            } else {
-                0.0
+            let reading = PanelReading {
+                time: &time,
+                window_s: (t0, t1),
+                trim_px: (
+                    if c > 0 { boundary_px } else { 0.0 },
+                    if c + 1 < panel_count {
+                        boundary_px
+                    } else {
+                        0.0
+                    },
+                ),
+                max_gap_px,
+                zero_y,
+                px_per_mv,
+                n,
             };
-            let confidence = coverage * if traced.jumps > 3 { 0.8 } else { 1.0 };
+            let samples = reading.samples(&traced.points);
+            let coverage = coverage_between(&traced.covered, x_start, xa, xb);
+            let confidence = confidence(coverage, traced.jumps);
             let lead = if rhythm {
                 StandardLead::II
             } else {
@@ -357,8 +373,10 @@ pub(crate) fn read_page(
                 t_end_s: t1,
                 coverage,
                 confidence,
+                corrected: false,
             };
             panels.push(PanelSignal {
+                row: r,
                 lead,
                 rhythm,
                 samples,
@@ -375,10 +393,23 @@ pub(crate) fn read_page(
         .map(|p| (p.lead, p.samples.clone()))
         .collect();
     for p in panels.iter_mut().filter(|p| p.rhythm) {
+        // Shape alone cannot tell leads apart whose waves are nearly proportional (II and aVF
+        // often are); the strip and the panels share one gain, so among the leads whose shape
+        // matches, the one of the same amplitude is the strip's.
         let best = lead_panels
             .iter()
-            .filter_map(|(lead, s)| correlation(&p.samples, s).map(|c| (*lead, c)))
-            .max_by(|a, b| a.1.total_cmp(&b.1));
+            .filter_map(|(lead, s)| {
+                let c = correlation(&p.samples, s)?;
+                (c >= MIN_RHYTHM_MATCH).then_some((*lead, c, residual(&p.samples, s)?))
+            })
+            .min_by(|a, b| a.2.total_cmp(&b.2))
+            .map(|(lead, c, _)| (lead, c))
+            .or_else(|| {
+                lead_panels
+                    .iter()
+                    .filter_map(|(lead, s)| correlation(&p.samples, s).map(|c| (*lead, c)))
+                    .max_by(|a, b| a.1.total_cmp(&b.1))
+            });
         match best {
             Some((lead, c)) if c >= MIN_RHYTHM_MATCH => p.lead = lead,
             other => notes.push(format!(
@@ -388,6 +419,41 @@ pub(crate) fn read_page(
         }
         p.lead_box.lead = p.lead;
         rhythm_leads.push(p.lead);
+    }
+    // Panels a reader placed by hand replace the ones found.
+    for correction in &options.lead_boxes {
+        let Some(p) = panels
+            .iter_mut()
+            .find(|p| p.lead == correction.lead && p.rhythm == correction.rhythm)
+        else {
+            return Err(DigitiseError::BadOption {
+                option: "lead box",
+                problem: format!(
+                    "the page has no {} panel of lead {}",
+                    if correction.rhythm {
+                        "rhythm strip"
+                    } else {
+                        "lead"
+                    },
+                    correction.lead
+                ),
+            });
+        };
+        let (found, traced) = read_corrected(
+            &ink, planes, correction, &time, size_scale, px_per_mv, max_gap_px, n,
+        )?;
+        let (xa, xb) = (p.lead_box.x_px, p.lead_box.x_px + p.lead_box.width_px);
+        if let Some((_, points)) = overlays.iter_mut().find(|(r, _)| *r == p.row) {
+            // The row's path across the old box is what the reader rejected.
+            points.retain(|&(x, _)| x < xa || x >= xb);
+        }
+        p.samples = found.samples;
+        p.lead_box = found.lead_box;
+        corrected_overlays.push(TraceOverlay {
+            lead: correction.lead,
+            rhythm: correction.rhythm,
+            points_px: traced.iter().map(|&(x, y)| (x as f32, y as f32)).collect(),
+        });
     }
     // Leads: a rhythm strip covers its lead's whole page; otherwise the panel.
     let mut leads = Vec::new();
@@ -432,6 +498,7 @@ pub(crate) fn read_page(
     let overlays = overlays
         .iter()
         .map(|(r, pts)| overlay_of(*r, pts))
+        .chain(corrected_overlays)
         .collect();
     notes.push(format!(
         "{} lead(s) digitised; samples outside each panel's time window are absent (NaN), not zero",
@@ -479,6 +546,153 @@ pub(crate) fn read_page(
         report,
         overlays,
     })
+}
+
+/// How one panel's trace becomes samples: its time window, the columns trimmed at its inner
+/// edges (where the boundary markers are), and the voltage scale.
+struct PanelReading<'a> {
+    time: &'a TimeScale,
+    window_s: (f64, f64),
+    /// Columns left absent after the panel's start and before its end, px.
+    trim_px: (f64, f64),
+    max_gap_px: f64,
+    zero_y: f64,
+    px_per_mv: f64,
+    /// Samples in a page's length.
+    n: usize,
+}
+
+impl PanelReading<'_> {
+    /// A page's length of samples (µV), NaN outside the window and where the trace is absent.
+    fn samples(&self, points: &[(f64, f64)]) -> Vec<f64> {
+        let (t0, t1) = self.window_s;
+        let (xa, xb) = (
+            self.time.x0 + t0 * self.time.px_per_s,
+            self.time.x0 + t1 * self.time.px_per_s,
+        );
+        let mut samples = vec![f64::NAN; self.n];
+        for (i, s) in samples.iter_mut().enumerate() {
+            let t = i as f64 / OUTPUT_RATE_HZ;
+            if t < t0 || t >= t1 {
+                continue;
+            }
+            let x = self.time.x0 + t * self.time.px_per_s;
+            let trimmed = (self.trim_px.0 > 0.0 && x - xa < self.trim_px.0)
+                || (self.trim_px.1 > 0.0 && xb - x < self.trim_px.1);
+            if trimmed {
+                continue;
+            }
+            if let Some(y) = sample(points, x, self.max_gap_px) {
+                *s = (self.zero_y - y) / self.px_per_mv * 1000.0;
+            }
+        }
+        samples
+    }
+}
+
+/// Share of the columns `xa..xb` (page px) the path covered; `covered` starts at `x_start`.
+fn coverage_between(covered: &[bool], x_start: u32, xa: f64, xb: f64) -> f64 {
+    let (ca, cb) = (
+        (xa - f64::from(x_start)).max(0.0) as usize,
+        ((xb - f64::from(x_start)).max(0.0) as usize).min(covered.len()),
+    );
+    if cb > ca {
+        covered[ca..cb].iter().filter(|&&v| v).count() as f64 / (cb - ca) as f64
+    } else {
+        0.0
+    }
+}
+
+/// A panel's confidence: its coverage, lowered when the path guessed across several gaps.
+fn confidence(coverage: f64, jumps: usize) -> f64 {
+    coverage * if jumps > 3 { 0.8 } else { 1.0 }
+}
+
+/// What a corrected panel reads.
+struct CorrectedPanel {
+    samples: Vec<f64>,
+    lead_box: LeadBox,
+}
+
+/// Reads a panel a reader placed by hand: the trace inside its box, timed by the page's time
+/// scale, measured from its 0 mV line.
+// The page's planes and scales, the same plain values the panel loop of `read_page` uses.
+#[allow(clippy::too_many_arguments)]
+fn read_corrected(
+    ink: &image::GrayImage,
+    planes: &Planes,
+    c: &LeadBoxCorrection,
+    time: &TimeScale,
+    size_scale: f64,
+    px_per_mv: f64,
+    max_gap_px: f64,
+    n: usize,
+) -> Result<(CorrectedPanel, Vec<(f64, f64)>), DigitiseError> {
+    let (w, h) = (f64::from(planes.width), f64::from(planes.height));
+    let inside = [c.x_px, c.y_px, c.width_px, c.height_px, c.zero_y_px]
+        .iter()
+        .all(|v| v.is_finite())
+        && c.width_px >= 1.0
+        && c.height_px >= 1.0
+        && c.x_px >= 0.0
+        && c.y_px >= 0.0
+        && c.x_px + c.width_px <= w + 0.5
+        && c.y_px + c.height_px <= h + 0.5;
+    if !inside {
+        return Err(DigitiseError::BadOption {
+            option: "lead box",
+            problem: format!(
+                "lead {}: the box ({:.0}, {:.0}) {:.0}×{:.0} px is not inside the {w}×{h} px page",
+                c.lead, c.x_px, c.y_px, c.width_px, c.height_px
+            ),
+        });
+    }
+    let (xa, xb) = (
+        c.x_px as u32,
+        ((c.x_px + c.width_px) as u32).min(planes.width),
+    );
+    let (ya, yb) = (
+        c.y_px as u32,
+        ((c.y_px + c.height_px) as u32).min(planes.height),
+    );
+    let stroke = stroke_width(ink, ya, yb, xa, xb);
+    let traced = trace_row(
+        ink,
+        (xa, xb),
+        (ya, yb),
+        c.zero_y_px,
+        size_scale,
+        stroke,
+        &planes.darkness,
+    );
+    let t0 = ((c.x_px - time.x0) / time.px_per_s).clamp(0.0, PAGE_SECONDS);
+    let t1 = ((c.x_px + c.width_px - time.x0) / time.px_per_s).clamp(0.0, PAGE_SECONDS);
+    let reading = PanelReading {
+        time,
+        window_s: (t0, t1),
+        trim_px: (0.0, 0.0),
+        max_gap_px,
+        zero_y: c.zero_y_px,
+        px_per_mv,
+        n,
+    };
+    let samples = reading.samples(&traced.points);
+    let coverage = coverage_between(&traced.covered, xa, c.x_px, c.x_px + c.width_px);
+    let lead_box = LeadBox {
+        lead: c.lead,
+        rhythm: c.rhythm,
+        x_px: c.x_px,
+        y_px: c.y_px,
+        width_px: c.width_px,
+        height_px: c.height_px,
+        zero_y_px: c.zero_y_px,
+        t_start_s: t0,
+        t_end_s: t1,
+        coverage,
+        confidence: confidence(coverage, traced.jumps),
+        corrected: true,
+    };
+    Ok((CorrectedPanel { samples, lead_box }, traced.points))
 }
 
 /// RMS of I + III − II where all three are present (µV), and relative to II's RMS.

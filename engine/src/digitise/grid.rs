@@ -73,19 +73,30 @@ pub(crate) fn pitch(projection: &[f64], page_len_px: usize) -> Option<Pitch> {
     }
     let ac = autocorrelation(projection);
     let max_lag = n / 3;
+    // Peaks are chosen on a 3-lag average: a period that is not a whole number of pixels
+    // (5 mm = 29.5 px at 150 dpi) splits its peak over two lags when the lines are drawn on
+    // whole pixels, and either half alone can fall below a whole multiple's peak (10 mm =
+    // 59.06 px), which would be taken for the period.
+    let smooth: Vec<f64> = (0..ac.len())
+        .map(|i| {
+            let lo = i.saturating_sub(1);
+            let hi = (i + 1).min(ac.len() - 1);
+            ac[lo..=hi].iter().sum::<f64>() / (hi - lo + 1) as f64
+        })
+        .collect();
     // The first strong local maximum: at least 2 px out, clear of lag 0's own slope.
     let mut k = 2;
-    while k < max_lag && ac[k] < ac[k - 1] {
+    while k < max_lag && smooth[k] < smooth[k - 1] {
         k += 1;
     }
-    let floor = (k..max_lag)
-        .map(|i| ac[i])
-        .fold(f64::NEG_INFINITY, f64::max);
-    if !floor.is_finite() || floor < MIN_PERIODICITY {
+    let strongest = |v: &[f64]| (k..max_lag).map(|i| v[i]).fold(f64::NEG_INFINITY, f64::max);
+    if !strongest(&ac).is_finite() || strongest(&ac) < MIN_PERIODICITY {
         return None;
     }
-    let first =
-        (k..max_lag).find(|&i| ac[i] >= ac[i - 1] && ac[i] >= ac[i + 1] && ac[i] >= 0.6 * floor)?;
+    let floor = strongest(&smooth);
+    let first = (k..max_lag).find(|&i| {
+        smooth[i] >= smooth[i - 1] && smooth[i] >= smooth[i + 1] && smooth[i] >= 0.6 * floor
+    })?;
     let (period, strength) = peak_near(&ac, first as f64, 1.0)?;
     // Is `period` the 5 mm period with 1 mm lines inside it, or a single kind of line?
     let fifth = period / 5.0;

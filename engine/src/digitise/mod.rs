@@ -33,7 +33,7 @@ pub use deskew::MAX_SKEW_DEG;
 
 /// Identifies the digitiser's method in stored runs; bump the last number whenever a change
 /// can alter the digitised signal.
-pub const DIGITISER_VERSION: &str = concat!("ecgr1-digitise/", env!("CARGO_PKG_VERSION"), "+1");
+pub const DIGITISER_VERSION: &str = concat!("ecgr1-digitise/", env!("CARGO_PKG_VERSION"), "+2");
 /// Sample rate of every digitised record.
 pub const OUTPUT_RATE_HZ: f64 = 500.0;
 /// Paper speeds and gains a page is snapped to when measured within [`SNAP_TOLERANCE`].
@@ -51,6 +51,39 @@ pub struct DigitiseOptions {
     pub speed_mm_s: Option<f64>,
     /// Layout, when the page's rows are ambiguous ("3x4", "6x2", "12x1").
     pub layout: Option<String>,
+    /// Lead panels a reader placed by hand, read in place of the ones found.
+    #[serde(default)]
+    pub lead_boxes: Vec<LeadBoxCorrection>,
+}
+
+/// A reader's correction of one lead's panel: where on the levelled page its trace is and
+/// where its 0 mV line runs. The panel's time window follows from its columns and the page's
+/// time scale.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LeadBoxCorrection {
+    pub lead: StandardLead,
+    /// True for a long rhythm strip (its lead as the digitiser named it).
+    pub rhythm: bool,
+    pub x_px: f64,
+    pub y_px: f64,
+    pub width_px: f64,
+    pub height_px: f64,
+    pub zero_y_px: f64,
+}
+
+impl LeadBoxCorrection {
+    /// The correction that keeps a found panel where it is (the starting point of an edit).
+    pub fn of(found: &LeadBox) -> Self {
+        Self {
+            lead: found.lead,
+            rhythm: found.rhythm,
+            x_px: found.x_px,
+            y_px: found.y_px,
+            width_px: found.width_px,
+            height_px: found.height_px,
+            zero_y_px: found.zero_y_px,
+        }
+    }
 }
 
 /// How the paper speed (time scale) was decided.
@@ -65,6 +98,17 @@ pub enum SpeedSource {
     RowLengthNoGrid,
 }
 
+impl SpeedSource {
+    /// How the speed was decided, in words ("from a 10 s row's length on the grid").
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::RowLengthOnGrid => "from a 10 s row's length on the grid",
+            Self::Stated => "as stated",
+            Self::RowLengthNoGrid => "from a 10 s row's length, no grid",
+        }
+    }
+}
+
 /// How the gain (voltage scale) was decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -73,6 +117,34 @@ pub enum GainSource {
     CalibrationPulse,
     /// The caller stated it; the grid gives millimetres.
     Stated,
+}
+
+impl GainSource {
+    /// How the gain was decided, in words ("from the calibration pulse").
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::CalibrationPulse => "from the calibration pulse",
+            Self::Stated => "as stated",
+        }
+    }
+}
+
+impl DigitisationReport {
+    /// The gain and how it was found, in words ("10 mm/mV, from the calibration pulse").
+    pub fn gain_text(&self) -> String {
+        self.gain_mm_mv.map_or_else(
+            || "gain from the 1 mV pulse's height (no grid)".to_string(),
+            |g| format!("{g} mm/mV, {}", self.gain_source.describe()),
+        )
+    }
+
+    /// The paper speed and how it was found, in words.
+    pub fn speed_text(&self) -> String {
+        self.speed_mm_s.map_or_else(
+            || "time from a 10 s row's length (no grid)".to_string(),
+            |s| format!("{s} mm/s, {}", self.speed_source.describe()),
+        )
+    }
 }
 
 /// The grid found.
@@ -117,6 +189,9 @@ pub struct LeadBox {
     pub coverage: f64,
     /// 0–1: coverage, lowered when the path had to guess across gaps.
     pub confidence: f64,
+    /// Placed by a reader ([`DigitiseOptions::lead_boxes`]), not found.
+    #[serde(default)]
+    pub corrected: bool,
 }
 
 /// Everything the digitiser decided, for the report, the store and the GUI.
@@ -274,5 +349,9 @@ pub fn digitise(image: &RgbImage, options: &DigitiseOptions) -> Result<Digitised
     assemble::read_page(page, planes, rotation, layout, options)
 }
 
+#[cfg(test)]
+mod correction_tests;
+#[cfg(test)]
+mod independent_tests;
 #[cfg(test)]
 mod tests;

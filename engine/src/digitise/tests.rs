@@ -182,7 +182,7 @@ fn check_scales(out: &Digitised, o: &RenderOptions) {
 }
 
 /// The source's measurements are reproduced from the digitised page.
-fn check_measurements(out: &Digitised) {
+pub(crate) fn check_measurements(out: &Digitised) {
     let source = crate::features::measure(&source_record()).unwrap_or_else(|e| panic!("{e}"));
     let digit = crate::features::measure(&out.record).unwrap_or_else(|e| panic!("{e}"));
     for (id, tol) in [
@@ -239,7 +239,7 @@ fn a_clean_300_dpi_page_scores_above_20_db_and_measures_like_its_source() {
 
 #[test]
 fn low_resolution_and_other_layouts_keep_their_scales() {
-    // 100 dpi: strokes a pixel wide; the honest floor measured there is about 11 dB.
+    // 100 dpi: strokes a pixel wide; the honest floor measured there is about 13 dB.
     let o = options(Layout::ThreeByFour, 25.0, 10.0, 100.0);
     let (out, snr) = read(&o, Distortion::default(), &DigitiseOptions::default());
     check_scales(&out, &o);

@@ -1,5 +1,6 @@
 //! ECG page images (PNG, JPEG): kept as their original bytes with hash and pixel size. The
-//! model reads images directly; the measurements cannot (no digitisation yet).
+//! model reads images directly; the measurements read the signal [`crate::digitise`] takes
+//! from the page.
 
 use image::ImageDecoder;
 

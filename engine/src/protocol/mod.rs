@@ -26,7 +26,7 @@ use crate::trace;
 pub const NO_PROBABILITY_NOTE: &str =
     "The protocol engine's answer is rule-based: it has no P(yes), so no risk band is shown.";
 /// Said when only an image was given.
-pub const IMAGE_ONLY_NOTE: &str = "The protocol engine measures signals; it cannot measure an image (no digitisation yet), so it gives no reading rather than a guess. Open the signal file, or use the ecg-r1 model engine for images.";
+pub const IMAGE_ONLY_NOTE: &str = "The protocol engine measures signals; it cannot measure an image that could not be digitised, so it gives no reading rather than a guess. Open the signal file, or use the ecg-r1 model engine for images.";
 
 /// A bundle branch block pattern.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -342,7 +342,8 @@ impl ProtocolEngine {
         };
         let m = features::measure(record).map_err(|e| EngineError::Input(e.to_string()))?;
         let mut input_notes = record.processing_notes.clone();
-        if request.image.is_some() {
+        // A record digitised from the image says so in its own processing notes.
+        if request.image.is_some() && !record.is_digitised() {
             input_notes.push(
                 "an image was also given; the protocol engine reads only the signal".to_string(),
             );

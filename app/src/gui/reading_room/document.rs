@@ -4,13 +4,15 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use ecgr1_engine::digitise::{DigitiseOptions, Digitised};
 use ecgr1_engine::features::{BeatKind, Measurements, measure};
-use ecgr1_engine::formats::{EcgInput, LoadOptions, SignalInput, load_bytes, load_path};
+use ecgr1_engine::formats::{EcgImage, EcgInput, LoadOptions, SignalInput, load_bytes, load_path};
 use ecgr1_engine::{EcgRecord, PatientInfo};
 use ecgr1_ui::{BeatMark, Fiducial, FiducialKind};
 
 use super::super::demo_record;
 use crate::cli::analyze::original_bytes;
+use crate::cli::input::digitise_for_measuring;
 
 /// Bundled samples tried at start-up, in order of preference.
 pub const SAMPLE_FILES: [&str; 4] = [
@@ -51,6 +53,36 @@ pub struct ImagePixels {
     pub pixels: Vec<u8>,
 }
 
+/// An image's digitisation as the reading room holds it: what the digitiser was told (the
+/// reader's corrections) and what it read, or why it could not read the page.
+pub struct DigitisedPage {
+    pub options: DigitiseOptions,
+    pub outcome: Result<Arc<Digitised>, String>,
+}
+
+impl DigitisedPage {
+    pub fn digitised(&self) -> Option<&Digitised> {
+        self.outcome.as_deref().ok()
+    }
+}
+
+/// Digitises a page with `options` and measures what it read (on a worker thread).
+pub fn digitise_page(
+    image: &EcgImage,
+    options: DigitiseOptions,
+) -> (DigitisedPage, Result<Arc<Measurements>, String>) {
+    let outcome = digitise_for_measuring(image, &options)
+        .map(Arc::new)
+        .map_err(|e| format!("{e:#}"));
+    let measurements = match &outcome {
+        Ok(d) => measure(&d.record)
+            .map(Arc::new)
+            .map_err(|e| format!("the digitised signal cannot be measured: {e}")),
+        Err(why) => Err(why.clone()),
+    };
+    (DigitisedPage { options, outcome }, measurements)
+}
+
 /// An opened ECG.
 pub struct Document {
     pub origin: Origin,
@@ -60,6 +92,8 @@ pub struct Document {
     /// The measurements, or why there are none (an image, a record too short, ...).
     pub measurements: Result<Arc<Measurements>, String>,
     pub image: Option<ImagePixels>,
+    /// For an image: the signal digitised from it, which the measurements read.
+    pub digitised: Option<DigitisedPage>,
 }
 
 impl Document {
@@ -68,6 +102,24 @@ impl Document {
             EcgInput::Signal(s) => Some(&s.record),
             EcgInput::Image(_) => None,
         }
+    }
+
+    /// The signal the measurements read: the file's record, or the one digitised from the
+    /// image.
+    pub fn measured_record(&self) -> Option<&EcgRecord> {
+        self.record().or_else(|| {
+            self.digitised
+                .as_ref()
+                .and_then(DigitisedPage::digitised)
+                .map(|d| &d.record)
+        })
+    }
+
+    /// The digitiser's output, for an image it could read.
+    pub fn digitisation(&self) -> Option<&Arc<Digitised>> {
+        self.digitised
+            .as_ref()
+            .and_then(|p| p.outcome.as_ref().ok())
     }
 
     pub fn patient(&self) -> Option<&PatientInfo> {
@@ -95,7 +147,7 @@ impl Document {
     /// Per-beat delineation (P onset, QRS onset and offset, T offset) of the dominant beats,
     /// in seconds.
     pub fn fiducials(&self) -> Vec<Fiducial> {
-        let (Ok(m), Some(record)) = (&self.measurements, self.record()) else {
+        let (Ok(m), Some(record)) = (&self.measurements, self.measured_record()) else {
             return Vec::new();
         };
         let fs = record.sample_rate_hz;
@@ -133,13 +185,15 @@ impl Document {
         )
     }
 
-    /// Builds a document from a read input: measures a signal, decodes an image for display.
+    /// Builds a document from a read input: measures a signal; decodes an image for display,
+    /// digitises it and measures what it read.
     pub fn build(origin: Origin, input: EcgInput, bytes: Option<Vec<u8>>) -> Result<Self, String> {
-        let (measurements, image) = match &input {
+        let (measurements, image, digitised) = match &input {
             EcgInput::Signal(s) => (
                 measure(&s.record)
                     .map(Arc::new)
                     .map_err(|e| format!("cannot be measured: {e}")),
+                None,
                 None,
             ),
             EcgInput::Image(image) => {
@@ -153,12 +207,14 @@ impl Document {
                         pixels.extend_from_slice(&rgb.get_pixel(x, y).0);
                     }
                 }
+                let (page, measurements) = digitise_page(image, DigitiseOptions::default());
                 (
-                    Err("an image carries no signal: it cannot be measured (the model engine can read it)".to_string()),
+                    measurements,
                     Some(ImagePixels {
                         size: [tw as usize, th as usize],
                         pixels,
                     }),
+                    Some(page),
                 )
             }
         };
@@ -168,6 +224,7 @@ impl Document {
             bytes: bytes.map(Arc::new),
             measurements,
             image,
+            digitised,
         })
     }
 }
@@ -300,11 +357,13 @@ mod tests {
     }
 
     #[test]
-    fn an_image_is_shown_but_says_it_cannot_be_measured() {
+    fn an_image_that_cannot_be_digitised_is_shown_and_says_why_it_is_not_measured() {
         let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/model/ecg_small.png");
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/model/ecg_tiny.png");
         let doc = open_file(&path, Origin::File(path.clone()), &LoadOptions::default()).unwrap();
         assert!(doc.image.is_some());
-        assert!(doc.measurements.unwrap_err().contains("cannot be measured"));
+        assert!(doc.digitisation().is_none() && doc.measured_record().is_none());
+        let why = doc.measurements.unwrap_err();
+        assert!(why.contains("could not be digitised"), "{why}");
     }
 }

@@ -8,6 +8,9 @@
 
 pub(crate) mod compare;
 pub(crate) mod decision;
+mod digitised;
+#[cfg(test)]
+mod digitised_tests;
 pub(crate) mod document;
 mod evidence;
 mod notes;
@@ -138,6 +141,8 @@ pub struct ReadingRoom {
     filtered: Option<(DisplayFilters, EcgRecord)>,
     caliper: Option<Caliper>,
     compare: compare::CompareState,
+    /// An image's digitisation: layers drawn, corrections, a re-digitisation in progress.
+    digitise: digitised::DigitiseState,
     /// How opened files are read (the window's `--units`, `--sample-rate`).
     load_options: LoadOptions,
     /// A patient identifier typed for a file that carries none: the case is stored under it,
@@ -177,6 +182,7 @@ impl ReadingRoom {
             filtered: None,
             caliper: None,
             compare: compare::CompareState::default(),
+            digitise: digitised::DigitiseState::default(),
         };
         if let Some(path) = file {
             room.open_path(ctx, path);
@@ -340,6 +346,13 @@ impl ReadingRoom {
             self.shown = self.runs.len() - 1;
             self.decision.reset();
         }
+        if self.digitise.receive(self.doc.as_mut())
+            && let Some(doc) = &self.doc
+        {
+            // The beats and delineation of the new reading.
+            self.overlay.beats = doc.beat_marks();
+            self.overlay.fiducials = doc.fiducials();
+        }
         self.compare.receive();
         self.notes
             .receive(self.doc.as_ref().and_then(Document::case_id));
@@ -373,6 +386,7 @@ impl ReadingRoom {
         }
         self.shown = self.runs.len().saturating_sub(1);
         self.decision.reset();
+        self.digitise.reset(&opened.doc);
         self.doc = Some(opened.doc);
     }
 
@@ -404,6 +418,7 @@ impl ReadingRoom {
                 link: link.cloned(),
                 case_id: doc.case_id(),
                 comparison: self.compare.comparison(),
+                digitised: doc.digitisation().cloned(),
             },
         ));
     }
@@ -417,6 +432,9 @@ impl ReadingRoom {
         }
         if self.opening.is_running() {
             return Err("an ECG is being opened");
+        }
+        if self.digitise.is_running() {
+            return Err("the image is being digitised again");
         }
         if self.run_settings.engine == EngineChoice::Local
             && self.run_settings.checkpoint.trim().is_empty()
@@ -582,19 +600,31 @@ impl ReadingRoom {
                     ui.small(note);
                 }
             }
-            (None, Some(image)) => {
-                ui.label(format!(
-                    "{}  ·  image {}×{} shown  ·  an image carries no signal: it can be read by the model, not measured",
-                    doc.file_name(),
-                    image.size[0],
-                    image.size[1]
-                ));
-            }
+            (None, Some(image)) => match doc.digitisation() {
+                Some(d) => {
+                    ui.label(format!(
+                        "{}  ·  image {}×{} shown  ·  digitised: {} leads at {} Hz; the measurements read the digitised signal, a model reads the image",
+                        doc.file_name(),
+                        image.size[0],
+                        image.size[1],
+                        d.record.leads.len(),
+                        d.record.sample_rate_hz
+                    ));
+                }
+                None => {
+                    ui.label(format!(
+                        "{}  ·  image {}×{} shown  ·  not digitised: it can be read by the model, not measured",
+                        doc.file_name(),
+                        image.size[0],
+                        image.size[1]
+                    ));
+                }
+            },
             (None, None) => {}
         }
     }
 
-    fn measurements_panel(&self, ui: &mut Ui) {
+    fn measurements_panel(&mut self, ui: &mut Ui) {
         let Some(doc) = &self.doc else { return };
         egui::CollapsingHeader::new("Measurements")
             .default_open(true)
@@ -610,6 +640,9 @@ impl ReadingRoom {
                     cart_values(ui, &record.annotations);
                 }
             });
+        if let Some(options) = self.digitise.panel_ui(ui, doc) {
+            self.digitise.start(ui.ctx(), doc, options);
+        }
     }
 
     /// Draws the reading room into `ui`. `link` is the case store, once open.
@@ -735,17 +768,19 @@ impl ReadingRoom {
                 ui.ctx()
                     .load_texture(name.clone(), pixels, egui::TextureOptions::LINEAR)
             });
-            ui.label(
-                "Image input: shown as it is. It cannot be measured; the model engine can read it.",
-            );
+            if doc.digitisation().is_some() {
+                ui.label(
+                    "Image input: the measurements read the signal digitised from it (drawn over it); the model engine reads the image.",
+                );
+            } else {
+                ui.label(
+                    "Image input: shown as it is. It could not be digitised, so it cannot be measured; the model engine can read it.",
+                );
+            }
+            self.digitise.toggles_ui(ui, doc);
             egui::ScrollArea::both().show(ui, |ui| {
                 let width = ui.available_width() * self.settings.zoom;
-                let scale = width / image.size[0].max(1) as f32;
-                ui.add(
-                    egui::Image::new(&*tex)
-                        .fit_to_exact_size(egui::vec2(width, image.size[1] as f32 * scale))
-                        .alt_text(format!("ECG image {name}")),
-                );
+                self.digitise.page_ui(ui, doc, tex, width);
             });
         }
     }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::time::Instant;
 
+use ecgr1_engine::digitise::Digitised;
 use ecgr1_engine::formats::EcgInput;
 use ecgr1_engine::model::ModelDType;
 use ecgr1_engine::model::generate::GenerationEvent;
@@ -20,6 +21,7 @@ use serde_json::json;
 
 use super::super::link::StoreLink;
 use crate::cli::analyze::{check_report, completed_run};
+use crate::cli::input::run_digitisation;
 use crate::engines::{EngineArgs, build_cancellable};
 use crate::store::{NewAnalysis, NewRun, RunOutcome};
 
@@ -139,6 +141,9 @@ pub struct RunInput {
     pub case_id: Option<i64>,
     /// The comparison with the patient's prior ECG, when the clinician chose to compare.
     pub comparison: Option<Arc<SerialComparison>>,
+    /// For an image input: the signal digitised from it (with the reader's corrections), which
+    /// the protocol engine, the measurements and the verifier read and the store keeps.
+    pub digitised: Option<Arc<Digitised>>,
 }
 
 /// How a run ended.
@@ -315,7 +320,7 @@ fn execute(
     let mut engine = built.engine;
     let (record, image) = match &*input.input {
         EcgInput::Signal(s) => (Some(&s.record), None),
-        EcgInput::Image(i) => (None, Some(i)),
+        EcgInput::Image(i) => (input.digitised.as_ref().map(|d| &d.record), Some(i)),
     };
     let request = Request {
         record,
@@ -360,6 +365,7 @@ fn execute(
                 measurements.as_ref(),
                 verification.as_ref(),
                 comparison,
+                input.digitised.as_deref().map(run_digitisation),
             );
             let stored = store(input, &run);
             RunDone {
@@ -420,6 +426,7 @@ fn unfinished_run<'a>(
         measurements: None,
         verifier_flags: None,
         comparison: None,
+        digitisation: None,
     }
 }
 

@@ -347,11 +347,11 @@ fn a_stored_case_reopens_from_the_worklist_and_ctrl_n_walks_it() {
 }
 
 #[test]
-fn an_image_input_is_shown_and_said_to_be_unmeasurable() {
+fn an_image_that_cannot_be_digitised_is_shown_and_said_to_be_unmeasurable() {
     let mut harness = start("dr_reed");
     let image = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../tests/fixtures/model/ecg_small.png"
+        "/../tests/fixtures/model/ecg_tiny.png"
     );
     type_into(&mut harness, "File:", "");
     harness.state_mut().reading.path_text = image.to_string();
@@ -359,8 +359,9 @@ fn an_image_input_is_shown_and_said_to_be_unmeasurable() {
     step_until(&mut harness, "the image", |app| {
         !app.reading.is_busy() && app.reading.doc.as_ref().is_some_and(|d| d.image.is_some())
     });
-    harness.get_by_label_contains("Not measured: an image carries no signal");
-    harness.get_by_label("ECG image ecg_small.png");
+    harness.get_by_label_contains("Not measured: ecg_tiny.png: the image could not be digitised");
+    harness.get_by_label_contains("The image could not be digitised");
+    harness.get_by_label("ECG image ecg_tiny.png");
 }
 
 #[test]

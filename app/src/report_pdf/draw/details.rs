@@ -193,14 +193,19 @@ pub(super) fn measurements_section(f: &mut Flow<'_>, data: &ReportData) {
             return;
         }
     };
-    f.para(
-        0.0,
-        Face::Regular,
-        &format!(
+    let source = match &data.digitisation {
+        Some(d) => format!(
+            "Measured for this report on the signal digitised from the stored image and kept with the run ({} Hz, {:.1} s) by the workstation's feature database; the same values the verifier checks claims against. The {}.",
+            m.sample_rate_hz,
+            m.duration_s,
+            crate::cli::input::measured_from_note(d)
+        ),
+        None => format!(
             "Measured for this report on the stored signal ({} Hz, {:.1} s) by the workstation's feature database; the same values the verifier checks claims against.",
             m.sample_rate_hz, m.duration_s
         ),
-    );
+    };
+    f.para(0.0, Face::Regular, &source);
     f.gap(4.0);
     f.row(&[
         (0.0, 150.0, Face::Bold, "Measurement"),

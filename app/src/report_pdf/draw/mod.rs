@@ -16,6 +16,7 @@ use self::details::{
 };
 use self::paper::draw_ecg;
 use super::{MeasuredSection, PatientSection, ReadBack, ReportData};
+use crate::cli::input::measured_from_note;
 use crate::pdf::{DocumentInfo, Face, PdfDocument, PdfImage, text_width, wrap};
 
 /// Points per millimetre.
@@ -186,12 +187,24 @@ fn first_page(doc: &mut PdfDocument, data: &ReportData) {
                 ih,
             );
             doc.content();
-            let caption = format!(
-                "The stored image ({} x {} pixels) as the engine saw it. Not to scale: an image has no calibration, and it cannot be measured.",
-                original.0, original.1
-            );
-            doc.text(m, ECG_TOP_PT + ih + 11.0, 8.0, Face::Regular, &caption);
-            ECG_TOP_PT + ih + 14.0
+            let caption = match &data.digitisation {
+                Some(d) => format!(
+                    "The stored image ({} x {} pixels) as the engine saw it, not to scale. The {}.",
+                    original.0,
+                    original.1,
+                    measured_from_note(d)
+                ),
+                None => format!(
+                    "The stored image ({} x {} pixels) as the engine saw it. Not to scale: an image has no calibration, and it cannot be measured.",
+                    original.0, original.1
+                ),
+            };
+            let mut y = ECG_TOP_PT + ih + 11.0;
+            for line in wrap(&caption, Face::Regular, 8.0, box_w) {
+                doc.text(m, y, 8.0, Face::Regular, &line);
+                y += 10.0;
+            }
+            y + 3.0
         }
         ReadBack::NotReproducible(why) => {
             message_box(
@@ -319,7 +332,7 @@ pub(crate) fn verifier_counts(v: &Value) -> String {
 
 fn not_verified_reason(data: &ReportData) -> String {
     match &data.read_back {
-        ReadBack::Image { .. } => {
+        ReadBack::Image { .. } if data.digitisation.is_none() => {
             "not verified: an image cannot be measured, so the trace cannot be checked".into()
         }
         _ => "not verified: no verifier result was stored with this run".into(),

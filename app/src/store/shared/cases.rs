@@ -89,11 +89,19 @@ async fn insert_run<T: SqlTx>(
     let measurements = run.measurements.as_ref().map(Value::to_string);
     let flags = run.verifier_flags.as_ref().map(Value::to_string);
     let comparison = run.comparison.as_ref().map(Value::to_string);
+    if run.digitisation.is_some() {
+        image_case(tx, case_id).await?;
+    }
+    let digitisation = run.digitisation.as_ref();
+    let digitiser_version = digitisation.map(|d| d.digitiser_version.clone());
+    let digitisation_json = digitisation.map(|d| d.report.to_string());
+    let signal_csv = digitisation.map(|d| d.signal_csv.clone());
     let id = tx
         .insert(
             "INSERT INTO runs (case_id, engine_json, task, parameters_json, seed, started_at, finished_at, \
              raw_output, report_json, p_yes, band, measurements_json, verifier_flags_json, status, error, created_by, \
-             comparison_json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+             comparison_json, digitiser_version, digitisation_json, digitised_signal_csv) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
              RETURNING id",
             &[
                 case_id.into(),
@@ -113,6 +121,9 @@ async fn insert_run<T: SqlTx>(
                 (&error).into(),
                 user_id.into(),
                 (&comparison).into(),
+                (&digitiser_version).into(),
+                (&digitisation_json).into(),
+                (&signal_csv).into(),
             ],
         )
         .await?;
@@ -137,7 +148,41 @@ async fn insert_run<T: SqlTx>(
         // run row, bound to the event by its SHA-256 (of the same text the row holds).
         after["comparison"] = comparison_event(c);
     }
+    if let (Some(version), Some(report), Some(csv)) =
+        (&digitiser_version, &digitisation_json, &signal_csv)
+    {
+        // The event names the digitiser and binds the stored report and signal by their
+        // SHA-256 (of the same text the row holds).
+        after["digitisation"] = json!({
+            "digitiser_version": version,
+            "report_sha256": sha256_hex(report.as_bytes()),
+            "signal_sha256": sha256_hex(csv.as_bytes()),
+        });
+    }
     Ok((id, after))
+}
+
+/// A digitised signal belongs only to a case whose input is an image.
+async fn image_case<T: SqlTx>(tx: &mut T, case_id: i64) -> Result<()> {
+    let row = tx
+        .fetch_optional(
+            "SELECT i.kind FROM cases c JOIN ecg_inputs i ON i.id = c.ecg_input_id WHERE c.id = $1",
+            &[case_id.into()],
+        )
+        .await?;
+    match row.map(|r| r.text(0)).transpose()? {
+        Some(kind) if kind == "image" => Ok(()),
+        Some(kind) => Err(StoreError::Invalid {
+            field: "run.digitisation".into(),
+            problem: format!(
+                "case {case_id}'s input is a {kind}, not an image: only an image is digitised"
+            ),
+        }),
+        None => Err(StoreError::NotFound {
+            entity: "case",
+            id: case_id.to_string(),
+        }),
+    }
 }
 
 /// What a run's audit event says of its serial comparison: the prior ECG's SHA-256, the kinds

@@ -1,0 +1,192 @@
+//! An image case in the reading room: digitised on opening, drawn with the digitiser's
+//! reading over it (layers toggled), its per-lead confidence beside the measurements, and
+//! corrected by the reader (gain, lead box) and digitised and measured again.
+
+use std::path::PathBuf;
+
+use ecgr1_engine::StandardLead;
+use ecgr1_engine::formats::{EcgInput, LoadOptions, load_path};
+use ecgr1_engine::render::{RenderOptions, render};
+use ecgr1_ui::digitised_page::{
+    BOXES_TOGGLE, GAIN_FIELD, LEAD_BOX_FIELD, REDIGITISE_BUTTON, TRACE_TOGGLE, USE_BOX_BUTTON,
+};
+use egui_kittest::kittest::Queryable;
+
+use super::super::tests::start;
+use super::samples_dir;
+use super::tests::{App, click, settle, step_until};
+
+/// The bundled sample drawn as a 150-dpi page (3×4 + II, 25 mm/s, 10 mm/mV), written as PNG.
+fn rendered_page(dir: &tempfile::TempDir) -> PathBuf {
+    let source = samples_dir().unwrap().join("synthetic_sinus.hea");
+    let Ok(EcgInput::Signal(signal)) = load_path(&source, &LoadOptions::default()) else {
+        panic!("the sample is a signal");
+    };
+    let page = render(
+        &signal.record,
+        &RenderOptions {
+            dpi: 150.0,
+            ..RenderOptions::default()
+        },
+    )
+    .unwrap();
+    let path = dir.path().join("page.png");
+    crate::cli::render::write_png(&page, &path).unwrap();
+    path
+}
+
+fn open_page(harness: &mut App, path: &std::path::Path) {
+    harness.state_mut().reading.path_text = path.display().to_string();
+    click(harness, "Open path");
+    step_until(harness, "the digitised page", |app| {
+        !app.reading.is_busy()
+            && app
+                .reading
+                .doc
+                .as_ref()
+                .is_some_and(|d| d.digitisation().is_some())
+    });
+}
+
+fn wait_for_redigitisation(harness: &mut App) {
+    step_until(harness, "the page digitised again", |app| {
+        !app.reading.digitise.is_running()
+    });
+    settle(harness);
+}
+
+fn r_amplitude_ii(harness: &App) -> f64 {
+    let doc = harness.state().reading.doc.as_ref().unwrap();
+    let m = doc.measurements.as_ref().unwrap();
+    m.lead(StandardLead::II)
+        .and_then(|l| l.r_amplitude_uv.value)
+        .unwrap()
+}
+
+#[test]
+fn an_image_is_digitised_measured_and_drawn_with_toggled_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = rendered_page(&dir);
+    let mut harness = start("dr_reed");
+    open_page(&mut harness, &page);
+    assert!(
+        harness
+            .state()
+            .reading
+            .doc
+            .as_ref()
+            .unwrap()
+            .measurements
+            .is_ok()
+    );
+    harness.get_by_label_contains(
+        "ECG image page.png; drawn over it: digitised trace of 4 rows, 13 lead boxes, 4 calibration pulses",
+    );
+    // The digitiser's confidence beside the measurements, lead by lead.
+    harness.get_by_label_contains("Mean digitiser confidence");
+    harness.get_by_label_contains("V1 confidence");
+    harness.get_by_label_contains("Gain: 10 mm/mV, from the calibration pulse");
+    click(&mut harness, TRACE_TOGGLE);
+    assert!(!harness.state().reading.digitise.layers.traces);
+    harness.get_by_label_contains(
+        "ECG image page.png; drawn over it: 13 lead boxes, 4 calibration pulses",
+    );
+    click(&mut harness, BOXES_TOGGLE);
+    harness.get_by_label_contains("ECG image page.png; nothing drawn over it");
+    click(&mut harness, TRACE_TOGGLE);
+    harness.get_by_label_contains("ECG image page.png; drawn over it: digitised trace of 4 rows");
+}
+
+#[test]
+fn a_gain_correction_changes_the_measured_amplitudes_and_runs_store_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = rendered_page(&dir);
+    let mut harness = start("dr_reed");
+    open_page(&mut harness, &page);
+    let found = r_amplitude_ii(&harness);
+    click(&mut harness, GAIN_FIELD);
+    click(&mut harness, "20 mm/mV");
+    click(&mut harness, REDIGITISE_BUTTON);
+    wait_for_redigitisation(&mut harness);
+    let halved = r_amplitude_ii(&harness);
+    assert!(
+        (halved / found - 0.5).abs() < 0.02,
+        "R(II) {found:.0} µV at the found gain, {halved:.0} µV at 20 mm/mV"
+    );
+    harness.get_by_label_contains("Gain: 20 mm/mV, as stated");
+    // A run reads the corrected signal and the store keeps it with the digitiser's report.
+    super::tests::run_protocol(&mut harness);
+    let run = harness.state().reading.shown_run().unwrap();
+    let run_id = run.run_id.unwrap();
+    let link = harness.state().link().unwrap();
+    let stored = link.store.run_record(&link.session, run_id).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(stored.digitisation_json.as_deref().unwrap()).unwrap();
+    assert_eq!(report["gain_mm_mv"], 20.0);
+    assert_eq!(report["gain_source"], "stated");
+    assert!(
+        stored
+            .digitised_signal_csv
+            .as_deref()
+            .is_some_and(|csv| csv.starts_with("time_s,"))
+    );
+    let input = link.store.input_bytes(&link.session, run_id).unwrap();
+    assert_eq!(input.kind, "image");
+    assert_eq!(input.bytes, std::fs::read(&page).unwrap());
+}
+
+#[test]
+fn a_corrected_lead_box_is_digitised_and_measured_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = rendered_page(&dir);
+    let mut harness = start("dr_reed");
+    open_page(&mut harness, &page);
+    click(&mut harness, LEAD_BOX_FIELD);
+    click(&mut harness, "V1 box");
+    let (v1, v2) = {
+        let doc = harness.state().reading.doc.as_ref().unwrap();
+        let leads = &doc.digitisation().unwrap().report.leads;
+        let find = |lead| {
+            leads
+                .iter()
+                .find(|b| b.lead == lead && !b.rhythm)
+                .unwrap()
+                .clone()
+        };
+        (find(StandardLead::V1), find(StandardLead::V2))
+    };
+    // The reader drags V1's box onto the row below (the digitiser would then read V2's trace).
+    {
+        let form = &mut harness.state_mut().reading.digitise.form;
+        let editing = form.editing.as_mut().unwrap();
+        assert_eq!(editing.lead, StandardLead::V1);
+        editing.y_px = v2.y_px;
+        editing.zero_y_px = v2.zero_y_px;
+    }
+    settle(&mut harness);
+    click(&mut harness, USE_BOX_BUTTON);
+    harness.get_by_label_contains("Corrected boxes: V1");
+    click(&mut harness, REDIGITISE_BUTTON);
+    wait_for_redigitisation(&mut harness);
+    let doc = harness.state().reading.doc.as_ref().unwrap();
+    let corrected = doc
+        .digitisation()
+        .unwrap()
+        .report
+        .leads
+        .iter()
+        .find(|b| b.lead == StandardLead::V1 && !b.rhythm)
+        .unwrap();
+    assert!(corrected.corrected);
+    assert!((corrected.y_px - v2.y_px).abs() < 0.5 && (corrected.y_px - v1.y_px).abs() > 1.0);
+    // Measured again: V1 now shows what V2's panel shows.
+    let m = doc.measurements.as_ref().unwrap();
+    let r = |lead| m.lead(lead).and_then(|l| l.r_amplitude_uv.value).unwrap();
+    assert!(
+        (r(StandardLead::V1) - r(StandardLead::V2)).abs() < 60.0,
+        "R(V1) {} µV, R(V2) {} µV",
+        r(StandardLead::V1),
+        r(StandardLead::V2)
+    );
+    harness.get_by_label_contains("box corrected");
+}

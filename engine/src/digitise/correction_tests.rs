@@ -1,0 +1,144 @@
+//! A reader's corrections: a lead box placed by hand is read in place of the one found, and a
+//! stated gain rescales every lead.
+
+use super::tests::{Distortion, options, page_image, source_record};
+use super::*;
+
+fn lead_samples(d: &Digitised, lead: StandardLead) -> Vec<f64> {
+    d.record
+        .lead(lead)
+        .map_or_else(|| panic!("no lead {lead}"), |l| l.samples_uv.clone())
+}
+
+/// Peak-to-peak amplitude over the finite samples.
+fn span(samples: &[f64]) -> f64 {
+    let finite = samples.iter().copied().filter(|v| v.is_finite());
+    let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    hi - lo
+}
+
+fn page() -> RgbImage {
+    page_image(
+        &source_record(),
+        &options(Layout::ThreeByFour, 25.0, 10.0, 150.0),
+        Distortion::default(),
+    )
+}
+
+#[test]
+fn a_corrected_lead_box_is_read_in_place_of_the_one_found() {
+    let img = page();
+    let found = digitise(&img, &DigitiseOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let boxes = &found.report.leads;
+    let lead_box = |lead: StandardLead| {
+        boxes
+            .iter()
+            .find(|b| b.lead == lead && !b.rhythm)
+            .unwrap_or_else(|| panic!("no {lead} box"))
+    };
+    // The same box, placed by hand: the same trace, now marked as corrected.
+    let same = DigitiseOptions {
+        lead_boxes: vec![LeadBoxCorrection::of(lead_box(StandardLead::V1))],
+        ..DigitiseOptions::default()
+    };
+    let again = digitise(&img, &same).unwrap_or_else(|e| panic!("{e}"));
+    let v1 = again
+        .report
+        .leads
+        .iter()
+        .find(|b| b.lead == StandardLead::V1 && !b.rhythm)
+        .unwrap_or_else(|| panic!("no V1 box"));
+    assert!(v1.corrected);
+    let score = snr::score(&found.record, &again.record).unwrap_or_else(|e| panic!("{e}"));
+    let v1_snr = score
+        .leads
+        .iter()
+        .find(|l| l.lead == StandardLead::V1)
+        .map_or_else(|| panic!("no V1 score"), |l| l.aligned_snr_db);
+    assert!(v1_snr > 20.0, "{v1_snr}");
+    // V1's box moved onto the row below (V2's panel): V1 now reads V2's trace.
+    let v2 = lead_box(StandardLead::V2);
+    let mut moved = LeadBoxCorrection::of(lead_box(StandardLead::V1));
+    moved.y_px = v2.y_px;
+    moved.height_px = v2.height_px;
+    moved.zero_y_px = v2.zero_y_px;
+    let moved_out = digitise(
+        &img,
+        &DigitiseOptions {
+            lead_boxes: vec![moved],
+            ..DigitiseOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (v1_now, v2_found) = (
+        lead_samples(&moved_out, StandardLead::V1),
+        lead_samples(&found, StandardLead::V2),
+    );
+    // V2's panel shows the same seconds one row down: where both are read they agree.
+    let (mut diff, mut power, mut count) = (0.0, 0.0, 0usize);
+    for (a, b) in v1_now.iter().zip(&v2_found) {
+        if a.is_finite() && b.is_finite() {
+            diff += (a - b).powi(2);
+            power += b * b;
+            count += 1;
+        }
+    }
+    assert!(count > 1000, "{count} samples in common");
+    assert!(diff / power < 0.01, "relative error {}", diff / power);
+    assert!(span(&v1_now) > 300.0, "{}", span(&v1_now));
+    // A box off the page or a lead the page lacks is refused by name.
+    let mut outside = LeadBoxCorrection::of(lead_box(StandardLead::I));
+    outside.x_px = -50.0;
+    let err = digitise(
+        &img,
+        &DigitiseOptions {
+            lead_boxes: vec![outside],
+            ..DigitiseOptions::default()
+        },
+    )
+    .err()
+    .unwrap_or_else(|| panic!("accepted a box off the page"));
+    assert!(err.to_string().contains("lead box"), "{err}");
+    let mut no_such = LeadBoxCorrection::of(lead_box(StandardLead::I));
+    no_such.rhythm = true;
+    no_such.lead = StandardLead::V6;
+    let err = digitise(
+        &img,
+        &DigitiseOptions {
+            lead_boxes: vec![no_such],
+            ..DigitiseOptions::default()
+        },
+    )
+    .err()
+    .unwrap_or_else(|| panic!("accepted a rhythm strip the page lacks"));
+    assert!(
+        err.to_string().contains("no rhythm strip panel of lead V6"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_stated_gain_rescales_every_lead() {
+    let img = page();
+    let found = digitise(&img, &DigitiseOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(found.report.gain_mm_mv, Some(10.0));
+    let doubled = digitise(
+        &img,
+        &DigitiseOptions {
+            gain_mm_mv: Some(20.0),
+            ..DigitiseOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(doubled.report.gain_source, GainSource::Stated);
+    let (a, b) = (
+        span(&lead_samples(&found, StandardLead::II)),
+        span(&lead_samples(&doubled, StandardLead::II)),
+    );
+    assert!(
+        (b / a - 0.5).abs() < 0.01,
+        "{a} µV at 10 mm/mV, {b} µV at 20"
+    );
+}
