@@ -348,9 +348,10 @@ impl TextModel {
             let h = layer.attn.forward(&h, cos, sin, slot)?;
             x = (x + h)?;
             let h = layer.post_norm.forward(&x)?;
-            let h = layer
-                .down
-                .forward(&(layer.gate.forward(&h)?.silu()? * layer.up.forward(&h)?)?)?;
+            let h = layer.down.forward(&super::kernels::activation::silu_mul(
+                &layer.gate.forward(&h)?,
+                &layer.up.forward(&h)?,
+            )?)?;
             x = (x + h)?;
             if let (Some(rows), Some(add)) =
                 (&deepstack_rows, deepstack.and_then(|d| d.layers.get(i)))

@@ -20,9 +20,13 @@
 //!   key the tile may see, with an exact softmax per row, in the same kernels, so no score matrix
 //!   larger than one tile is ever built.
 //!
+//! - [`activation`] fuses the MLPs' elementwise activations (SwiGLU, tanh GELU) into one pass
+//!   each in bf16.
+//!
 //! This module is the one place in the workspace where `unsafe` is allowed: each block states why
 //! it is sound, and each SIMD path is tested against the scalar reference.
 
+pub mod activation;
 #[cfg(target_arch = "x86_64")]
 mod amx;
 pub mod attention;

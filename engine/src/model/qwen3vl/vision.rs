@@ -35,8 +35,10 @@ impl Block {
 
     fn forward(&self, x: &Tensor, rope: &VisionRope) -> candle_core::Result<Tensor> {
         let x = (x + self.attn.forward(&self.norm1.forward(x)?, rope)?)?;
-        // gelu_pytorch_tanh: candle's `gelu` is the tanh approximation.
-        let h = self.fc1.forward(&self.norm2.forward(&x)?)?.gelu()?;
+        // gelu_pytorch_tanh (in f32: candle's `gelu`, the tanh approximation).
+        let h = crate::model::kernels::activation::gelu_tanh(
+            &self.fc1.forward(&self.norm2.forward(&x)?)?,
+        )?;
         x + self.fc2.forward(&h)?
     }
 }
