@@ -45,7 +45,7 @@ fn fused_applies(x: &Tensor) -> bool {
 /// the exponent bits. `x` is clamped to [-87, 88], where `2^n` stays a normal number and the
 /// result finite; beyond it the callers' results round to the same bf16 values either way.
 #[inline]
-fn exp(x: f32) -> f32 {
+pub(super) fn exp(x: f32) -> f32 {
     const LOG2_E: f32 = std::f32::consts::LOG2_E;
     // ln 2 split in two so that `n · LN2_HI` is exact for the n that occur (|n| <= 127).
     const LN2_HI: f32 = 0.693_145_75;
