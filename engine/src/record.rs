@@ -220,6 +220,8 @@ pub enum Format {
     Muse,
     /// Philips Sierra ECG XML (PageWriter TC).
     Sierra,
+    /// SCP-ECG (EN 1064 / ISO 11073-91064).
+    Scp,
     Csv,
     Png,
     Jpeg,
@@ -235,6 +237,7 @@ impl Format {
             Self::Aecg => "hl7-aecg",
             Self::Muse => "ge-muse",
             Self::Sierra => "philips-sierra",
+            Self::Scp => "scp-ecg",
             Self::Csv => "csv",
             Self::Png => "png",
             Self::Jpeg => "jpeg",
@@ -297,9 +300,86 @@ pub struct RepresentativeBeats {
     pub leads: Vec<LeadSignal>,
 }
 
+/// A person's name in its parts. Its stored form is DICOM's person name,
+/// `Family^Given^Middle^Prefix^Suffix` (trailing empty parts left out): what
+/// [`PatientInfo::name`] holds whenever the file gave the name in parts (DICOM PN, MUSE and
+/// Sierra last/first name, SCP-ECG tags 0/1, aECG `<family>`/`<given>`), what the store keeps
+/// and what the record export reads its parts from. A name the file gave as one string has no
+/// caret and no parts: which word is the given name is not known, so it stays whole.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PersonName {
+    pub family: String,
+    pub given: String,
+    pub middle: String,
+    pub prefix: String,
+    pub suffix: String,
+}
+
+impl PersonName {
+    /// A name from its family and given parts, as the vendors' formats give them.
+    pub fn from_family_given(family: Option<&str>, given: Option<&str>) -> Self {
+        Self {
+            family: family.unwrap_or_default().trim().to_string(),
+            given: given.unwrap_or_default().trim().to_string(),
+            ..Self::default()
+        }
+    }
+
+    /// The parts of a stored name; `None` for a name kept as one string (no caret). In a DICOM
+    /// PN with `=`-separated groups (alphabetic=ideographic=phonetic) the first group is read.
+    pub fn parse(stored: &str) -> Option<Self> {
+        let alphabetic = stored.split('=').next().unwrap_or(stored);
+        if !alphabetic.contains('^') {
+            return None;
+        }
+        let mut parts = alphabetic.split('^').map(|p| p.trim().to_string());
+        let mut next = || parts.next().unwrap_or_default();
+        Some(Self {
+            family: next(),
+            given: next(),
+            middle: next(),
+            prefix: next(),
+            suffix: next(),
+        })
+    }
+
+    /// The parts in DICOM order, trailing empty ones left out.
+    pub fn parts(&self) -> Vec<&str> {
+        let mut parts = vec![
+            self.family.as_str(),
+            self.given.as_str(),
+            self.middle.as_str(),
+            self.prefix.as_str(),
+            self.suffix.as_str(),
+        ];
+        while parts.last().is_some_and(|p| p.is_empty()) {
+            parts.pop();
+        }
+        parts
+    }
+
+    /// The stored form, `None` when every part is empty. A name with only a family part is
+    /// stored as that part alone: the caret would add nothing.
+    pub fn stored(&self) -> Option<String> {
+        let parts = self.parts();
+        (!parts.is_empty()).then(|| parts.join("^"))
+    }
+
+    /// The stored form of a name as a file wrote it: a DICOM-style PN keeps its parts (each
+    /// trimmed), a name without carets is kept whole; `None` when nothing is left.
+    pub fn normalise(written: &str) -> Option<String> {
+        match Self::parse(written) {
+            Some(name) => name.stored(),
+            None => Some(written.trim().to_string()).filter(|n| !n.is_empty()),
+        }
+    }
+}
+
 /// Patient-identifying data, kept out of [`EcgRecord`] on purpose.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PatientInfo {
+    /// The name: parts joined with carets when the file gave parts ([`PersonName`]), else the
+    /// one string the file wrote.
     pub name: Option<String>,
     pub id: Option<String>,
     pub birth_date: Option<String>,
@@ -307,6 +387,11 @@ pub struct PatientInfo {
 }
 
 impl PatientInfo {
+    /// The name's parts, when the file gave them (see [`PersonName`]).
+    pub fn person_name(&self) -> Option<PersonName> {
+        self.name.as_deref().and_then(PersonName::parse)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.name.is_none() && self.id.is_none() && self.birth_date.is_none() && self.sex.is_none()
     }

@@ -25,7 +25,7 @@ use super::{
 };
 use crate::record::{
     Annotation, AnnotationKind, Calibration, EcgRecord, LeadId, LeadSignal, PatientInfo,
-    Provenance, RepresentativeBeats,
+    PersonName, Provenance, RepresentativeBeats,
 };
 
 /// Does the start of a file look like a MUSE RestingECG document?
@@ -120,12 +120,9 @@ fn patient(root: Node<'_, '_>) -> PatientInfo {
     let Some(p) = child(root, "PatientDemographics") else {
         return PatientInfo::default();
     };
-    let name = match (text(p, "PatientLastName"), text(p, "PatientFirstName")) {
-        (Some(last), Some(first)) => Some(format!("{last}^{first}")),
-        (Some(last), None) => Some(last.to_string()),
-        (None, Some(first)) => Some(first.to_string()),
-        (None, None) => None,
-    };
+    let name =
+        PersonName::from_family_given(text(p, "PatientLastName"), text(p, "PatientFirstName"))
+            .stored();
     PatientInfo {
         name,
         id: text(p, "PatientID").map(str::to_string),

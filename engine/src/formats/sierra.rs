@@ -28,7 +28,7 @@ use super::{
 };
 use crate::record::{
     Annotation, AnnotationKind, Calibration, EcgRecord, LeadId, LeadSignal, PatientInfo,
-    Provenance, RepresentativeBeats,
+    PersonName, Provenance, RepresentativeBeats,
 };
 
 /// Does the start of a file look like a Sierra ECG document?
@@ -438,10 +438,7 @@ fn patient(root: Node<'_, '_>) -> PatientInfo {
     let Some(p) = find(root, "generalpatientdata") else {
         return PatientInfo::default();
     };
-    let name = match (text(p, "lastname"), text(p, "firstname")) {
-        (Some(last), Some(first)) => Some(format!("{last}^{first}")),
-        (last, first) => last.or(first).map(str::to_string),
-    };
+    let name = PersonName::from_family_given(text(p, "lastname"), text(p, "firstname")).stored();
     PatientInfo {
         name,
         id: text(p, "patientid").map(str::to_string),

@@ -443,7 +443,7 @@ impl ReadingRoom {
                     .add_filter(
                         "ECG files",
                         &[
-                            "hea", "dat", "edf", "dcm", "xml", "csv", "png", "jpg", "jpeg",
+                            "hea", "dat", "edf", "dcm", "xml", "scp", "csv", "png", "jpg", "jpeg",
                         ],
                     )
                     .pick_file()
