@@ -780,6 +780,33 @@ mod tests {
     }
 
     #[test]
+    fn person_names_keep_their_parts_and_one_string_stays_whole() {
+        let pn = PersonName::parse(" Doe ^ John ^^ Dr. =ドウ^ジョン").unwrap_or_default();
+        assert_eq!(pn.family, "Doe");
+        assert_eq!(pn.given, "John");
+        assert_eq!(pn.prefix, "Dr.");
+        assert_eq!(pn.parts(), vec!["Doe", "John", "", "Dr."]);
+        assert_eq!(
+            PersonName::normalise("Doe^Jane^^^").as_deref(),
+            Some("Doe^Jane")
+        );
+        assert_eq!(
+            PersonName::normalise(" Anonymous ").as_deref(),
+            Some("Anonymous")
+        );
+        assert_eq!(PersonName::normalise("^^"), None);
+        assert_eq!(PersonName::parse("Jane Roe"), None);
+        let name = PersonName::from_family_given(None, Some("Anna"));
+        assert_eq!(name.stored().as_deref(), Some("^Anna"));
+        let patient = PatientInfo {
+            name: PersonName::from_family_given(Some("Müller"), Some("Anna")).stored(),
+            ..PatientInfo::default()
+        };
+        assert_eq!(patient.name.as_deref(), Some("Müller^Anna"));
+        assert_eq!(patient.person_name().map(|p| p.given), Some("Anna".into()));
+    }
+
+    #[test]
     fn unequal_lengths_are_rejected() {
         let mut rec = record_with(&[StandardLead::I, StandardLead::II], 10, 500.0);
         rec.leads[1].samples_uv.pop();

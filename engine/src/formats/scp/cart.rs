@@ -259,7 +259,7 @@ pub(super) fn lead_measurements(
         for (pair, (label, unit)) in values.chunks_exact(2).zip(LEAD_MEASUREMENTS) {
             let v = i16::from_le_bytes([pair[0], pair[1]]);
             if v.unsigned_abs() != UNDEFINED && v != i16::MIN {
-                out.push(measurement(label, f64::from(v), unit, Some(&lead)));
+                out.push(measurement(label, f64::from(v), unit, Some(lead.as_str())));
             }
         }
     }

@@ -54,16 +54,15 @@ impl Table {
                 Node::Inner(c) => *c,
                 Node::Leaf(_) => return Err("a code begins with another code: not prefix-free"),
             };
-            at = match children[bit] {
-                Some(next) => next,
-                None => {
-                    self.nodes.push(Node::Inner([None, None]));
-                    let next = self.nodes.len() - 1;
-                    if let Node::Inner(c) = &mut self.nodes[at] {
-                        c[bit] = Some(next);
-                    }
-                    next
+            at = if let Some(next) = children[bit] {
+                next
+            } else {
+                self.nodes.push(Node::Inner([None, None]));
+                let next = self.nodes.len() - 1;
+                if let Node::Inner(c) = &mut self.nodes[at] {
+                    c[bit] = Some(next);
                 }
+                next
             };
         }
         match &self.nodes[at] {

@@ -94,6 +94,13 @@ fn reference_beats(
     let length_ms = qrs.map_or(0, |q| q.reference_ms);
     let count = (interval > 0 && length_ms > 0)
         .then(|| (f64::from(length_ms) * 1000.0 / f64::from(interval)).round() as usize);
+    if count.unwrap_or(0).saturating_mul(leads.defs.len()) > MAX_TOTAL_SAMPLES {
+        return Err(ctx.err(
+            FormatErrorKind::TooLarge,
+            "Section 4 reference beat length",
+            format!("{length_ms} ms makes more than {MAX_TOTAL_SAMPLES} reference-beat samples"),
+        ));
+    }
     let counts = vec![count.unwrap_or(0); leads.defs.len()];
     let counts = match (count, tables) {
         (Some(_), _) => Counts::Known(&counts),
@@ -285,6 +292,23 @@ pub fn read(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
                 "Section 3 says the reference beat was subtracted, but where is not given",
             )
         })?;
+        // Each zone adds at most one reference beat: bound the work a crafted file can ask for.
+        let beat_len = beats.values.first().map_or(0, Vec::len);
+        if beat_len
+            .saturating_mul(qrs.qrs.len())
+            .saturating_mul(leads.defs.len())
+            > MAX_TOTAL_SAMPLES
+        {
+            return Err(ctx.err(
+                FormatErrorKind::TooLarge,
+                "Section 4 QRS locations",
+                format!(
+                    "{} zones of a {beat_len}-sample reference beat on {} leads",
+                    qrs.qrs.len(),
+                    leads.defs.len()
+                ),
+            ));
+        }
         if beats.interval_us != encoded.interval_us {
             return Err(ctx.err(
                 FormatErrorKind::Unsupported,

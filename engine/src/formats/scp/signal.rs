@@ -130,7 +130,6 @@ pub(super) fn read_qrs(ctx: &Ctx<'_>, body: &[u8]) -> Result<QrsLocations, Forma
 pub(super) struct Encoded {
     pub avm_nv: u16,
     pub interval_us: u16,
-    pub bimodal_flag: u8,
     pub values: Vec<Vec<i64>>,
 }
 
@@ -142,6 +141,7 @@ impl Encoded {
 
 /// How many values each lead holds: known (Section 3 or 4), or "all its bytes" (16-bit
 /// values without Huffman coding).
+#[derive(Clone, Copy)]
 pub(super) enum Counts<'a> {
     Known(&'a [usize]),
     FromBytes,
@@ -159,7 +159,6 @@ pub(super) fn read_encoded(
     let avm_nv = s.u16(ctx, 0, "amplitude value multiplier")?;
     let interval_us = s.u16(ctx, 2, "sample interval")?;
     let diff = s.u8(ctx, 4, "difference encoding")?;
-    let bimodal_flag = s.u8(ctx, 5, "flags")?;
     if avm_nv == 0 {
         return Err(ctx.err(
             FormatErrorKind::Invalid,
@@ -230,7 +229,6 @@ pub(super) fn read_encoded(
     Ok(Encoded {
         avm_nv,
         interval_us,
-        bimodal_flag,
         values,
     })
 }

@@ -189,8 +189,12 @@ fn the_plain_fixture_holds_the_sample_in_microvolts() {
             .join("../assets/samples/synthetic_sinus.csv"),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let csv = crate::formats::csv::read(&csv_bytes, "synthetic_sinus.csv", &Default::default())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let csv = crate::formats::csv::read(
+        &csv_bytes,
+        "synthetic_sinus.csv",
+        &crate::formats::csv::CsvOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     for lead in [
         StandardLead::I,
         StandardLead::II,
