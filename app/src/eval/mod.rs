@@ -139,10 +139,10 @@ fn load_row(row: &ManifestRow, options: &LoadOptions) -> Result<LoadedRow, Strin
     // the defaults add nothing, which keeps the keys of runs without them as they were.
     let csv = &options.csv;
     if let Some(units) = csv.units {
-        hash_input.push_str(&format!("|units={units:?}"));
+        let _ = write!(hash_input, "|units={}", units.name());
     }
     if let Some(rate) = csv.sample_rate_hz {
-        hash_input.push_str(&format!("|sample_rate_hz={rate}"));
+        let _ = write!(hash_input, "|sample_rate_hz={rate}");
     }
     Ok(LoadedRow {
         record,
