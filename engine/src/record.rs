@@ -292,6 +292,32 @@ pub struct Annotation {
     pub lead: Option<String>,
 }
 
+impl Annotation {
+    /// A value the recording device measured, over the whole record or in one lead.
+    pub fn measurement(label: &str, value: f64, unit: &str, lead: Option<&str>) -> Self {
+        Self {
+            kind: AnnotationKind::Measurement,
+            label: label.to_string(),
+            value: Some(value),
+            unit: Some(unit.to_string()),
+            sample_index: None,
+            lead: lead.map(str::to_string),
+        }
+    }
+
+    /// A statement (free text) the file carries, such as the cart's interpretation.
+    pub fn statement(text: String) -> Self {
+        Self {
+            kind: AnnotationKind::Text,
+            label: text,
+            value: None,
+            unit: None,
+            sample_index: None,
+            lead: None,
+        }
+    }
+}
+
 /// A set of representative (median/average) beats carried by the file, e.g. the DICOM
 /// "median beat" multiplex group. Kept apart from the rhythm data it summarises.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -894,25 +894,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ecg = csv_without_time(dir.path());
         let ecg = ecg.to_str().unwrap();
-        let (code, _, err) = run_model("score", &model, &["--ecg", ecg, "--prompt", "Q", "--cpu"]);
+        let score = |read: &[&str]| {
+            let mut args = vec!["--ecg", ecg, "--prompt", "Q", "--cpu", "--json"];
+            args.extend_from_slice(read);
+            run_model("score", &model, &args)
+        };
+        let (code, _, err) = score(&[]);
         assert_eq!(code, 1);
         assert!(err.contains("--sample-rate"), "{err}");
-        let (code, out, err) = run_model(
-            "score",
-            &model,
-            &[
-                "--ecg",
-                ecg,
-                "--sample-rate",
-                "500",
-                "--units",
-                "uV",
-                "--prompt",
-                "Q",
-                "--cpu",
-                "--json",
-            ],
-        );
+        let (code, out, err) = score(&["--sample-rate", "500", "--units", "uV"]);
         assert_eq!(code, 0, "{err}");
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert!(
@@ -920,21 +910,7 @@ mod tests {
                 .as_array()
                 .is_some_and(|a| !a.is_empty())
         );
-        let (code, _, err) = run_model(
-            "score",
-            &model,
-            &[
-                "--ecg",
-                ecg,
-                "--sample-rate",
-                "500",
-                "--units",
-                "furlongs",
-                "--prompt",
-                "Q",
-                "--cpu",
-            ],
-        );
+        let (code, _, err) = score(&["--sample-rate", "500", "--units", "furlongs"]);
         assert_eq!(code, 1);
         assert!(err.contains("--units furlongs"), "{err}");
     }

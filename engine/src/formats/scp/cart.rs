@@ -11,32 +11,10 @@ use crate::record::{Annotation, AnnotationKind};
 /// The standard's "not computed" value.
 const UNDEFINED: u16 = 29999;
 
-fn measurement(label: &str, value: f64, unit: &str, lead: Option<&str>) -> Annotation {
-    Annotation {
-        kind: AnnotationKind::Measurement,
-        label: label.to_string(),
-        value: Some(value),
-        unit: Some(unit.to_string()),
-        sample_index: None,
-        lead: lead.map(str::to_string),
-    }
-}
-
-fn statement(text: String) -> Annotation {
-    Annotation {
-        kind: AnnotationKind::Text,
-        label: text,
-        value: None,
-        unit: None,
-        sample_index: None,
-        lead: None,
-    }
-}
-
 /// Adds a global measurement when the cart computed it.
 fn add(out: &mut Vec<Annotation>, label: &str, value: Option<f64>, unit: &str) {
     if let Some(v) = value {
-        out.push(measurement(label, v, unit, None));
+        out.push(Annotation::measurement(label, v, unit, None));
     }
 }
 
@@ -202,7 +180,7 @@ pub(super) fn statements(
             continue;
         }
         let text = parts.join(" ");
-        out.push(statement(if coded {
+        out.push(Annotation::statement(if coded {
             format!("{text} (universal statement code)")
         } else {
             text
@@ -259,7 +237,12 @@ pub(super) fn lead_measurements(
         for (pair, (label, unit)) in values.chunks_exact(2).zip(LEAD_MEASUREMENTS) {
             let v = i16::from_le_bytes([pair[0], pair[1]]);
             if v.unsigned_abs() != UNDEFINED && v != i16::MIN {
-                out.push(measurement(label, f64::from(v), unit, Some(lead.as_str())));
+                out.push(Annotation::measurement(
+                    label,
+                    f64::from(v),
+                    unit,
+                    Some(lead.as_str()),
+                ));
             }
         }
     }
