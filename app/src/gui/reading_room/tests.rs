@@ -748,6 +748,36 @@ fn the_ecg_and_the_trace_share_the_centre_of_the_window() {
 }
 
 #[test]
+fn in_a_narrow_window_the_trace_takes_the_height_the_page_cannot_use() {
+    let mut harness = start("dr_reed");
+    run_protocol(&mut harness);
+    // From the page's bottom edge to the first step of the trace: the trace panel's own
+    // heading, the same in any window when the panel starts right under the page.
+    let gap = |harness: &App| {
+        let paper = harness.get_by_label_contains("ECG paper: layout").rect();
+        let step = harness
+            .get_by_label_contains("Step 1: Technical, Rate & Rhythm")
+            .rect();
+        assert!(step.top() >= paper.bottom() - 1.0, "{step:?} vs {paper:?}");
+        (step.top() - paper.bottom(), paper.height())
+    };
+    let (wide_gap, wide_page) = gap(&harness);
+    // The side panels keep their widths: the centre is about 400 points wide, so the page,
+    // fitted to that width, is far shorter than the upper part of the window.
+    harness.set_size(egui::vec2(1100.0, 1000.0));
+    settle(&mut harness);
+    let (narrow_gap, narrow_page) = gap(&harness);
+    assert!(
+        narrow_page < wide_page * 0.7,
+        "{narrow_page} vs {wide_page}"
+    );
+    assert!(
+        narrow_gap < wide_gap + 40.0,
+        "a gap opened under the page: {narrow_gap} against {wide_gap} in a wide window"
+    );
+}
+
+#[test]
 fn a_vendor_file_shows_the_carts_reading_beside_the_measurements() {
     let mut harness = start("dr_reed");
     for (file, statement, cart_rate) in [
