@@ -74,9 +74,10 @@ pub struct PromptFiles {
     /// ECG image (PNG or JPEG); it becomes an image part of the user message.
     #[arg(long)]
     pub image: Option<PathBuf>,
-    /// ECG signal file (WFDB, EDF, DICOM, HL7 aECG, CSV, MUSE, Sierra) for a checkpoint with an
-    /// ECG tower (ECG-R1): resampled to 500 Hz, leads reordered to ECG-R1's training order,
-    /// 10 s; its tokens come first in the user message. Alone, or together with --image.
+    /// ECG signal file (WFDB, EDF, DICOM, HL7 aECG, CSV, MUSE, Sierra, SCP-ECG) for a
+    /// checkpoint with an ECG tower (ECG-R1): resampled to 500 Hz, leads reordered to ECG-R1's
+    /// training order, 10 s; its tokens come first in the user message. Alone, or together
+    /// with --image.
     #[arg(long)]
     pub ecg: Option<PathBuf>,
     /// How --ecg and --image are read (the options every command that reads a file takes).
