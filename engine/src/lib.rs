@@ -23,5 +23,7 @@ mod test_rng;
 pub use formats::{
     EcgInput, Format, FormatError, FormatErrorKind, LoadOptions, SignalInput, load_path,
 };
-pub use record::{EcgRecord, LeadId, LeadSignal, ModelSignal, PatientInfo, StandardLead};
+pub use record::{
+    EcgRecord, LeadId, LeadSignal, ModelSignal, PatientInfo, PersonName, StandardLead,
+};
 pub use report::{Engine, EngineError, Report, Request, RiskBand, Task};

@@ -220,6 +220,8 @@ pub enum Format {
     Muse,
     /// Philips Sierra ECG XML (PageWriter TC).
     Sierra,
+    /// SCP-ECG (EN 1064 / ISO 11073-91064).
+    Scp,
     Csv,
     Png,
     Jpeg,
@@ -235,6 +237,7 @@ impl Format {
             Self::Aecg => "hl7-aecg",
             Self::Muse => "ge-muse",
             Self::Sierra => "philips-sierra",
+            Self::Scp => "scp-ecg",
             Self::Csv => "csv",
             Self::Png => "png",
             Self::Jpeg => "jpeg",
@@ -289,6 +292,32 @@ pub struct Annotation {
     pub lead: Option<String>,
 }
 
+impl Annotation {
+    /// A value the recording device measured, over the whole record or in one lead.
+    pub fn measurement(label: &str, value: f64, unit: &str, lead: Option<&str>) -> Self {
+        Self {
+            kind: AnnotationKind::Measurement,
+            label: label.to_string(),
+            value: Some(value),
+            unit: Some(unit.to_string()),
+            sample_index: None,
+            lead: lead.map(str::to_string),
+        }
+    }
+
+    /// A statement (free text) the file carries, such as the cart's interpretation.
+    pub fn statement(text: String) -> Self {
+        Self {
+            kind: AnnotationKind::Text,
+            label: text,
+            value: None,
+            unit: None,
+            sample_index: None,
+            lead: None,
+        }
+    }
+}
+
 /// A set of representative (median/average) beats carried by the file, e.g. the DICOM
 /// "median beat" multiplex group. Kept apart from the rhythm data it summarises.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -297,9 +326,86 @@ pub struct RepresentativeBeats {
     pub leads: Vec<LeadSignal>,
 }
 
+/// A person's name in its parts. Its stored form is DICOM's person name,
+/// `Family^Given^Middle^Prefix^Suffix` (trailing empty parts left out): what
+/// [`PatientInfo::name`] holds whenever the file gave the name in parts (DICOM PN, MUSE and
+/// Sierra last/first name, SCP-ECG tags 0/1, aECG `<family>`/`<given>`), what the store keeps
+/// and what the record export reads its parts from. A name the file gave as one string has no
+/// caret and no parts: which word is the given name is not known, so it stays whole.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PersonName {
+    pub family: String,
+    pub given: String,
+    pub middle: String,
+    pub prefix: String,
+    pub suffix: String,
+}
+
+impl PersonName {
+    /// A name from its family and given parts, as the vendors' formats give them.
+    pub fn from_family_given(family: Option<&str>, given: Option<&str>) -> Self {
+        Self {
+            family: family.unwrap_or_default().trim().to_string(),
+            given: given.unwrap_or_default().trim().to_string(),
+            ..Self::default()
+        }
+    }
+
+    /// The parts of a stored name; `None` for a name kept as one string (no caret). In a DICOM
+    /// PN with `=`-separated groups (alphabetic=ideographic=phonetic) the first group is read.
+    pub fn parse(stored: &str) -> Option<Self> {
+        let alphabetic = stored.split('=').next().unwrap_or(stored);
+        if !alphabetic.contains('^') {
+            return None;
+        }
+        let mut parts = alphabetic.split('^').map(|p| p.trim().to_string());
+        let mut next = || parts.next().unwrap_or_default();
+        Some(Self {
+            family: next(),
+            given: next(),
+            middle: next(),
+            prefix: next(),
+            suffix: next(),
+        })
+    }
+
+    /// The parts in DICOM order, trailing empty ones left out.
+    pub fn parts(&self) -> Vec<&str> {
+        let mut parts = vec![
+            self.family.as_str(),
+            self.given.as_str(),
+            self.middle.as_str(),
+            self.prefix.as_str(),
+            self.suffix.as_str(),
+        ];
+        while parts.last().is_some_and(|p| p.is_empty()) {
+            parts.pop();
+        }
+        parts
+    }
+
+    /// The stored form, `None` when every part is empty. A name with only a family part is
+    /// stored as that part alone: the caret would add nothing.
+    pub fn stored(&self) -> Option<String> {
+        let parts = self.parts();
+        (!parts.is_empty()).then(|| parts.join("^"))
+    }
+
+    /// The stored form of a name as a file wrote it: a DICOM-style PN keeps its parts (each
+    /// trimmed), a name without carets is kept whole; `None` when nothing is left.
+    pub fn normalise(written: &str) -> Option<String> {
+        match Self::parse(written) {
+            Some(name) => name.stored(),
+            None => Some(written.trim().to_string()).filter(|n| !n.is_empty()),
+        }
+    }
+}
+
 /// Patient-identifying data, kept out of [`EcgRecord`] on purpose.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PatientInfo {
+    /// The name: parts joined with carets when the file gave parts ([`PersonName`]), else the
+    /// one string the file wrote.
     pub name: Option<String>,
     pub id: Option<String>,
     pub birth_date: Option<String>,
@@ -307,6 +413,11 @@ pub struct PatientInfo {
 }
 
 impl PatientInfo {
+    /// The name's parts, when the file gave them (see [`PersonName`]).
+    pub fn person_name(&self) -> Option<PersonName> {
+        self.name.as_deref().and_then(PersonName::parse)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.name.is_none() && self.id.is_none() && self.birth_date.is_none() && self.sex.is_none()
     }
@@ -692,6 +803,33 @@ mod tests {
         let rec = record_with(&[StandardLead::I, StandardLead::V1], 10, 500.0);
         let err = ModelSignal::from_record(&rec).err();
         assert!(matches!(err, Some(RecordError::MissingLeads(ref s)) if s.contains("II")));
+    }
+
+    #[test]
+    fn person_names_keep_their_parts_and_one_string_stays_whole() {
+        let pn = PersonName::parse(" Doe ^ John ^^ Dr. =ドウ^ジョン").unwrap_or_default();
+        assert_eq!(pn.family, "Doe");
+        assert_eq!(pn.given, "John");
+        assert_eq!(pn.prefix, "Dr.");
+        assert_eq!(pn.parts(), vec!["Doe", "John", "", "Dr."]);
+        assert_eq!(
+            PersonName::normalise("Doe^Jane^^^").as_deref(),
+            Some("Doe^Jane")
+        );
+        assert_eq!(
+            PersonName::normalise(" Anonymous ").as_deref(),
+            Some("Anonymous")
+        );
+        assert_eq!(PersonName::normalise("^^"), None);
+        assert_eq!(PersonName::parse("Jane Roe"), None);
+        let name = PersonName::from_family_given(None, Some("Anna"));
+        assert_eq!(name.stored().as_deref(), Some("^Anna"));
+        let patient = PatientInfo {
+            name: PersonName::from_family_given(Some("Müller"), Some("Anna")).stored(),
+            ..PatientInfo::default()
+        };
+        assert_eq!(patient.name.as_deref(), Some("Müller^Anna"));
+        assert_eq!(patient.person_name().map(|p| p.given), Some("Anna".into()));
     }
 
     #[test]

@@ -141,3 +141,45 @@ fn a_local_model_with_p_yes_gets_auc_bands_and_a_paired_comparison() {
     assert!(summary["comparison"]["mcnemar"].is_object(), "{summary}");
     assert!(out_dir.join("roc.png").is_file());
 }
+
+/// `eval` reads the manifest's files with the same options as every other command: a CSV
+/// without a time column fails its row without --sample-rate and is read with it.
+#[test]
+fn eval_reads_with_the_shared_reading_options() {
+    let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/samples");
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(format!("{samples}/synthetic_sinus.csv")).unwrap();
+    let body: String = text
+        .lines()
+        .map(|l| l.split_once(',').map_or(l, |(_, rest)| rest).to_string() + "\n")
+        .collect();
+    let csv = dir.path().join("no_time.csv");
+    std::fs::write(&csv, body).unwrap();
+    let manifest = dir.path().join("manifest.csv");
+    std::fs::write(
+        &manifest,
+        format!("file,notes,label\n{},,no\n", csv.display()),
+    )
+    .unwrap();
+    let summary = |extra: &[&str], out: &str| {
+        let out_dir = dir.path().join(out);
+        let mut argv = vec![
+            "ecgr1",
+            "eval",
+            manifest.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+        ];
+        argv.extend_from_slice(extra);
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        let code = ecgr1_app::cli::run(argv, &mut o, &mut e);
+        assert_eq!(code, 0, "{}", String::from_utf8_lossy(&e));
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out_dir.join("summary.json")).unwrap()).unwrap();
+        v["engines"][0].clone()
+    };
+    assert_eq!(summary(&[], "default")["failures"], 1);
+    let read = summary(&["--sample-rate", "500", "--units", "uV"], "with_rate");
+    assert_eq!(read["failures"], 0);
+    assert_eq!(read["binary"]["confusion"]["tn"], 1);
+}

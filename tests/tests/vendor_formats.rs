@@ -1,5 +1,5 @@
-//! The vendors' formats end to end: a GE MUSE XML and a Philips Sierra XML (XLI) each open,
-//! measure and analyze through the command line, keep the cart's own reading, and two MUSE
+//! The vendors' formats end to end: a GE MUSE XML, a Philips Sierra XML (XLI) and SCP-ECG
+//! files each open, measure and analyze through the command line, keep the cart's own reading, and two MUSE
 //! ECGs of one patient give the serial comparison and its sentence in the reading.
 
 // Test helpers outside #[test] functions may unwrap: a failure is a test failure.
@@ -61,6 +61,42 @@ fn muse_and_sierra_files_open_measure_and_analyze() {
         assert_eq!(a["verification"]["summary"]["contradicted"], 0, "{file}");
         assert!(!a["answer"].as_array().unwrap().is_empty());
     }
+}
+
+#[test]
+fn scp_ecg_files_open_measure_and_analyze() {
+    for file in [
+        "scp/scp_reference_beat.scp",
+        "scp/scp_huffman.scp",
+        "scp/scp_custom_tables.scp",
+        "scp/scp_plain.scp",
+    ] {
+        let f = fixture(file);
+        let info = json(&["info", &f, "--json"]);
+        assert_eq!(info["format"], "scp-ecg", "{file}");
+        assert_eq!(info["sample_rate_hz"], 500.0);
+        assert_eq!(info["missing_leads"].as_array().map(Vec::len), Some(0));
+        assert_eq!(info["has_patient_data"], true);
+        let m = json(&["measure", &f, "--json"]);
+        let rate = m["heart_rate_bpm"].as_f64().unwrap();
+        assert!((rate - 70.0).abs() < 2.0, "{file}: {rate}");
+        let a = json(&["analyze", &f, "--json"]);
+        assert_eq!(a["verification"]["summary"]["contradicted"], 0, "{file}");
+        assert!(!a["answer"].as_array().unwrap().is_empty());
+    }
+    // The cart's own reading (Sections 7, 8, 11) comes with the file.
+    let info = json(&["info", &fixture("scp/scp_reference_beat.scp"), "--json"]);
+    let annotations = info["annotations"].as_array().unwrap();
+    assert!(
+        annotations
+            .iter()
+            .any(|a| a["label"] == "Ventricular rate" && a["value"] == 70.0)
+    );
+    assert!(
+        annotations
+            .iter()
+            .any(|a| a["kind"] == "text" && a["label"] == "Sinus rhythm")
+    );
 }
 
 #[test]

@@ -179,6 +179,14 @@ impl<'a> EcgPaperView<'a> {
         self
     }
 
+    /// The page's height (points) when drawn `width` wide with no height to fit (at the zoom,
+    /// or at true size): how much of a column the page can use, so that a layout can give the
+    /// rest to what sits under it instead of leaving a gap. `None` when it cannot be drawn.
+    pub fn natural_height(&self, ctx: &egui::Context, width: f32) -> Option<f32> {
+        let layout = page_layout(self.record, &self.settings.render_options()).ok()?;
+        Some(points_per_mm(self.settings, &layout, width, None, ctx) * layout.height_mm as f32)
+    }
+
     /// Where the caliper is kept between frames (drawn, and moved by dragging when
     /// [`PaperSettings::calipers`] is on; Esc clears it).
     #[must_use]
@@ -195,6 +203,31 @@ impl<'a> EcgPaperView<'a> {
     }
 }
 
+/// Screen points per paper millimetre: true size from the monitor's resolution, else the page
+/// fitted to `width` (and to `fit_height` when given) times the zoom.
+fn points_per_mm(
+    settings: &PaperSettings,
+    layout: &PageLayout,
+    width: f32,
+    fit_height: Option<f32>,
+    ctx: &egui::Context,
+) -> f32 {
+    if settings.true_size {
+        let native = ctx.native_pixels_per_point().unwrap_or(1.0);
+        return settings.true_size_points_per_mm(native, ctx.pixels_per_point());
+    }
+    let zoom = settings
+        .zoom
+        .clamp(PaperSettings::ZOOM_RANGE.0, PaperSettings::ZOOM_RANGE.1);
+    let fit_width = width.max(200.0) / layout.width_mm as f32;
+    let fit = match fit_height {
+        Some(h) if h.is_finite() && h > 100.0 => fit_width.min(h / layout.height_mm as f32),
+        _ => fit_width,
+    }
+    .max(0.5);
+    fit * zoom
+}
+
 impl Widget for EcgPaperView<'_> {
     fn ui(self, ui: &mut Ui) -> Response {
         let layout = match page_layout(self.record, &self.settings.render_options()) {
@@ -206,23 +239,13 @@ impl Widget for EcgPaperView<'_> {
                 );
             }
         };
-        let zoom = self
-            .settings
-            .zoom
-            .clamp(PaperSettings::ZOOM_RANGE.0, PaperSettings::ZOOM_RANGE.1);
-        let fit_width = ui.available_width().max(200.0) / layout.width_mm as f32;
-        let fit = match self.fit_height {
-            Some(h) if h.is_finite() && h > 100.0 => fit_width.min(h / layout.height_mm as f32),
-            _ => fit_width,
-        }
-        .max(0.5);
-        let pt_per_mm = if self.settings.true_size {
-            let native = ui.ctx().native_pixels_per_point().unwrap_or(1.0);
-            self.settings
-                .true_size_points_per_mm(native, ui.ctx().pixels_per_point())
-        } else {
-            fit * zoom
-        };
+        let pt_per_mm = points_per_mm(
+            self.settings,
+            &layout,
+            ui.available_width(),
+            self.fit_height,
+            ui.ctx(),
+        );
         let size = Vec2::new(layout.width_mm as f32, layout.height_mm as f32) * pt_per_mm;
         let measuring = self.settings.calipers && self.caliper.is_some();
         let sense = if measuring {

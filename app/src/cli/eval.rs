@@ -13,6 +13,7 @@ use ecgr1_engine::report::{Report, Task};
 use ecgr1_engine::verify::verify_report;
 use serde_json::json;
 
+use super::input::ReadArgs;
 use crate::engines::{EngineArgs, build};
 use crate::eval::{
     EvalConfig, RowOutcome, VerifierCounts, compare, plots, read_manifest, run_engine, summarise,
@@ -37,6 +38,9 @@ pub struct EvalArgs {
     /// Bootstrap replicates for the AUC interval.
     #[arg(long, default_value_t = 2000)]
     pub bootstrap: usize,
+    /// How the manifest's files are read (the options every command that reads a file takes).
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 fn verify_counts(report: &Report, record: &EcgRecord) -> VerifierCounts {
@@ -83,6 +87,7 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<
         out_dir: args.out.clone(),
         bootstrap_replicates: args.bootstrap,
         seed: 20_261_123,
+        load_options: args.read.load_options()?,
     };
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;

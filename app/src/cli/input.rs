@@ -49,7 +49,8 @@ impl ReadArgs {
 /// One input file and the options to read it.
 #[derive(Debug, Clone, Args)]
 pub struct InputArgs {
-    /// The ECG file: WFDB (.hea/.dat or record name), EDF/EDF+, DICOM, HL7 aECG XML, CSV, PNG or JPEG.
+    /// The ECG file: WFDB (.hea/.dat or record name), EDF/EDF+, DICOM, HL7 aECG XML, GE MUSE XML,
+    /// Philips Sierra XML, SCP-ECG, CSV, PNG or JPEG.
     pub file: PathBuf,
     #[command(flatten)]
     pub read: ReadArgs,

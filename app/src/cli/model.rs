@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use ecgr1_engine::formats::{EcgInput, LoadOptions, load_path};
+use ecgr1_engine::formats::EcgInput;
+
+use super::input::ReadArgs;
 use ecgr1_engine::model::checkpoint::file_hashes;
 use ecgr1_engine::model::generate::top_k_logprobs;
 use ecgr1_engine::model::preprocess::ProcessedImage;
@@ -72,11 +74,15 @@ pub struct PromptFiles {
     /// ECG image (PNG or JPEG); it becomes an image part of the user message.
     #[arg(long)]
     pub image: Option<PathBuf>,
-    /// ECG signal file (WFDB, EDF, DICOM, HL7 aECG, CSV, MUSE, Sierra) for a checkpoint with an
-    /// ECG tower (ECG-R1): resampled to 500 Hz, leads reordered to ECG-R1's training order,
-    /// 10 s; its tokens come first in the user message. Alone, or together with --image.
+    /// ECG signal file (WFDB, EDF, DICOM, HL7 aECG, CSV, MUSE, Sierra, SCP-ECG) for a
+    /// checkpoint with an ECG tower (ECG-R1): resampled to 500 Hz, leads reordered to ECG-R1's
+    /// training order, 10 s; its tokens come first in the user message. Alone, or together
+    /// with --image.
     #[arg(long)]
     pub ecg: Option<PathBuf>,
+    /// How --ecg and --image are read (the options every command that reads a file takes).
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 impl PromptFiles {
@@ -87,7 +93,7 @@ impl PromptFiles {
     ) -> Result<(Option<ProcessedImage>, Option<ModelSignal>)> {
         let image = match &self.image {
             None => None,
-            Some(path) => match load_path(path, &LoadOptions::default())? {
+            Some(path) => match self.read.load(path)? {
                 EcgInput::Image(img) => Some(engine.preprocess(&img)?),
                 EcgInput::Signal(_) => {
                     bail!("{}: --image needs a PNG or JPEG image", path.display())
@@ -96,7 +102,7 @@ impl PromptFiles {
         };
         let signal = match &self.ecg {
             None => None,
-            Some(path) => match load_path(path, &LoadOptions::default())? {
+            Some(path) => match self.read.load(path)? {
                 EcgInput::Signal(s) => Some(
                     engine
                         .model_signal(&s.record)
@@ -889,6 +895,47 @@ mod tests {
                 .iter()
                 .all(|f| f["sha256"].as_str().unwrap().len() == 64)
         );
+    }
+
+    /// The synthetic sample without its time column: readable only with --sample-rate.
+    fn csv_without_time(dir: &Path) -> std::path::PathBuf {
+        let text =
+            std::fs::read_to_string(fixtures().join("../../../assets/samples/synthetic_sinus.csv"))
+                .unwrap();
+        let body: String = text
+            .lines()
+            .map(|l| l.split_once(',').map_or(l, |(_, rest)| rest).to_string() + "\n")
+            .collect();
+        let path = dir.join("no_time.csv");
+        std::fs::write(&path, body).unwrap();
+        path
+    }
+
+    #[test]
+    fn ecg_is_read_with_the_shared_reading_options() {
+        let model = fixtures().join("ecgr1-tiny");
+        let dir = tempfile::tempdir().unwrap();
+        let ecg = csv_without_time(dir.path());
+        let ecg = ecg.to_str().unwrap();
+        let score = |read: &[&str]| {
+            let mut args = vec!["--ecg", ecg, "--prompt", "Q", "--cpu", "--json"];
+            args.extend_from_slice(read);
+            run_model("score", &model, &args)
+        };
+        let (code, _, err) = score(&[]);
+        assert_eq!(code, 1);
+        assert!(err.contains("--sample-rate"), "{err}");
+        let (code, out, err) = score(&["--sample-rate", "500", "--units", "uV"]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert!(
+            v["prompt_token_ids"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+        );
+        let (code, _, err) = score(&["--sample-rate", "500", "--units", "furlongs"]);
+        assert_eq!(code, 1);
+        assert!(err.contains("--units furlongs"), "{err}");
     }
 
     #[test]

@@ -88,6 +88,8 @@ pub struct EvalConfig {
     pub out_dir: PathBuf,
     pub bootstrap_replicates: usize,
     pub seed: u64,
+    /// How every row's files are read (the command line's shared reading options).
+    pub load_options: LoadOptions,
 }
 
 fn display(p: &Path) -> String {
@@ -100,12 +102,12 @@ struct LoadedRow {
     input_sha256: String,
 }
 
-fn load_row(row: &ManifestRow) -> Result<LoadedRow, String> {
+fn load_row(row: &ManifestRow, options: &LoadOptions) -> Result<LoadedRow, String> {
     let mut record = None;
     let mut image = None;
     let mut hash_input = String::new();
     if let Some(file) = &row.file {
-        match load_path(file, &LoadOptions::default()).map_err(|e| e.to_string())? {
+        match load_path(file, options).map_err(|e| e.to_string())? {
             EcgInput::Signal(s) => {
                 hash_input.push_str(&s.record.provenance.sha256);
                 record = Some(s.record);
@@ -117,7 +119,7 @@ fn load_row(row: &ManifestRow) -> Result<LoadedRow, String> {
         }
     }
     if let Some(path) = &row.image {
-        match load_path(path, &LoadOptions::default()).map_err(|e| e.to_string())? {
+        match load_path(path, options).map_err(|e| e.to_string())? {
             EcgInput::Image(i) => {
                 hash_input.push('|');
                 hash_input.push_str(&i.provenance.sha256);
@@ -133,6 +135,15 @@ fn load_row(row: &ManifestRow) -> Result<LoadedRow, String> {
     }
     hash_input.push('|');
     hash_input.push_str(&row.notes);
+    // Reading options change the record a CSV file gives, so they are part of the cache key;
+    // the defaults add nothing, which keeps the keys of runs without them as they were.
+    let csv = &options.csv;
+    if let Some(units) = csv.units {
+        let _ = write!(hash_input, "|units={}", units.name());
+    }
+    if let Some(rate) = csv.sample_rate_hz {
+        let _ = write!(hash_input, "|sample_rate_hz={rate}");
+    }
     Ok(LoadedRow {
         record,
         image,
@@ -179,7 +190,7 @@ pub fn run_engine(
     let mut outcomes = Vec::with_capacity(rows.len());
     let (mut failures, mut cached, mut computed) = (0usize, 0usize, 0usize);
     for (k, row) in rows.iter().enumerate() {
-        let outcome = match load_row(row) {
+        let outcome = match load_row(row, &config.load_options) {
             Err(error) => failed_row(row, String::new(), error),
             Ok(loaded) => {
                 let key = cache_key(&identity, config.task, &loaded.input_sha256);

@@ -80,6 +80,7 @@ fn metrics_cache_and_resume() {
         out_dir: dir.path().join("out"),
         bootstrap_replicates: 200,
         seed: 1,
+        load_options: LoadOptions::default(),
     };
     let mut engine = NotesEngine {
         calls: 0,
@@ -164,6 +165,7 @@ fn failures_are_counted_not_fatal() {
         out_dir: dir.path().join("out"),
         bootstrap_replicates: 10,
         seed: 1,
+        load_options: LoadOptions::default(),
     };
     let mut engine = NotesEngine {
         calls: 0,
@@ -191,6 +193,7 @@ fn paired_comparison_of_two_engines() {
         out_dir: dir.path().join("out"),
         bootstrap_replicates: 10,
         seed: 1,
+        load_options: LoadOptions::default(),
     };
     let a = run_engine(
         &rows,

@@ -4,6 +4,7 @@
 //! PDF report.
 
 use anyhow::{Result, bail};
+use ecgr1_engine::PersonName;
 use ecgr1_engine::features::{Measured, Measurements};
 use ecgr1_engine::report::{EngineIdentity, RiskBand};
 use sha2::{Digest, Sha256};
@@ -344,15 +345,17 @@ impl RecordContent {
         )
     }
 
-    /// The patient's name in components, where the store keeps them (DICOM person-name order:
-    /// family^given^middle^prefix^suffix, as a name entered with carets). A name kept as one
-    /// string (the file readers join a DICOM name's components with spaces) is one component,
-    /// sent whole as the family name: which word is the given name cannot be known from it.
+    /// The patient's name in components (DICOM person-name order, see [`PersonName`]), as the
+    /// store keeps a name the file gave in parts or one entered with carets. A name the file
+    /// gave as one string (EDF, CSV, a plain aECG name) is one component, sent whole as the
+    /// family name: which word is the given name cannot be known from it.
     pub fn name_parts(&self) -> Vec<String> {
-        self.patient
-            .name
-            .as_deref()
-            .map(|n| n.split('^').map(|p| p.trim().to_string()).collect())
-            .unwrap_or_default()
+        let Some(name) = self.patient.name.as_deref() else {
+            return Vec::new();
+        };
+        PersonName::parse(name).map_or_else(
+            || vec![name.trim().to_string()],
+            |p| p.parts().into_iter().map(str::to_string).collect(),
+        )
     }
 }

@@ -10,7 +10,7 @@ use ecgr1_engine::formats::{EcgInput, LoadOptions, load_path, sha256_hex};
 use ecgr1_engine::protocol::ProtocolEngine;
 use ecgr1_engine::report::{Engine, Request, Task};
 use ecgr1_engine::verify::verify_report;
-use ecgr1_engine::{PatientInfo, SignalInput};
+use ecgr1_engine::{PatientInfo, PersonName, SignalInput};
 use serde_json::{Value, json};
 
 use super::hl7::unescape;
@@ -571,4 +571,61 @@ fn the_validated_fixtures_are_what_a_fresh_export_writes() {
         CODINGS.len() + 1,
         "with QTc Fridericia"
     );
+}
+
+/// Names the readers give in parts reach PID-5 and `Patient.name` as parts; a name read as
+/// one string is sent whole as the family name in HL7 and only as text in FHIR.
+#[test]
+fn names_read_in_parts_are_exported_in_parts() {
+    let scp = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/scp/scp_plain.scp");
+    let EcgInput::Signal(from_scp) = load_path(&scp, &LoadOptions::default()).unwrap() else {
+        panic!("a signal");
+    };
+    let cases = [
+        (
+            from_scp.patient.name.clone().unwrap(),
+            "Müller^Anna",
+            json!("Müller"),
+            json!(["Anna"]),
+        ),
+        (
+            PersonName::normalise("Doe ^ John ^ Quincy ^ Dr. ^ Jr.").unwrap(),
+            // XPN puts the suffix before the prefix.
+            "Doe^John^Quincy^Jr.^Dr.",
+            json!("Doe"),
+            json!(["John", "Quincy"]),
+        ),
+        (
+            "Anna Müller".to_string(),
+            "Anna Müller",
+            Value::Null,
+            Value::Null,
+        ),
+    ];
+    for (name, xpn, family, given) in cases {
+        let (store, session) = open_store();
+        let mut who = patient();
+        who.name = Some(name.clone());
+        let ids = store_run(&store, &session, who);
+        sign(&store, &session, ids.run_id);
+        let export =
+            |format| export_for_record(&store, &session, ids.run_id, format, &options()).unwrap();
+        let pid = segments(&export(RecordFormat::Hl7V2).bytes)
+            .into_iter()
+            .find(|s| s[0] == "PID")
+            .unwrap();
+        assert_eq!(field(&pid, 5), xpn, "{name}");
+        let bundle: Value = serde_json::from_slice(&export(RecordFormat::FhirR4).bytes).unwrap();
+        let fhir_name = bundle["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["resource"]["resourceType"] == "Patient")
+            .map(|e| e["resource"]["name"][0].clone())
+            .unwrap();
+        assert_eq!(fhir_name["family"], family, "{name}");
+        assert_eq!(fhir_name["given"], given, "{name}");
+        assert!(fhir_name["text"].is_string(), "{name}");
+    }
 }

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::record::{
     Annotation, AnnotationKind, Calibration, EcgRecord, Format, LeadId, LeadSignal, PatientInfo,
-    Provenance, RepresentativeBeats,
+    PersonName, Provenance, RepresentativeBeats,
 };
 
 /// aECG files larger than this are refused before parsing: the XML tree costs several times
@@ -564,18 +564,33 @@ fn patient(root: Node<'_, '_>) -> PatientInfo {
         .and_then(|i| i.attribute("extension").or_else(|| i.attribute("root")))
         .map(str::to_string);
     let person = child(subject, "subjectDemographicPerson");
-    let name = person.and_then(|p| child(p, "name")).map(|n| {
-        // A name is either plain text or <given>/<family> parts.
-        n.descendants()
+    let name = person.and_then(|p| child(p, "name")).and_then(|n| {
+        // A name is either plain text or <given>/<family> parts (kept as parts).
+        let part = |tag: &str| {
+            let words: Vec<&str> = n
+                .children()
+                .filter(|c| c.is_element() && c.tag_name().name() == tag)
+                .filter_map(|c| c.text())
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .collect();
+            (!words.is_empty()).then(|| words.join(" "))
+        };
+        let (family, given) = (part("family"), part("given"));
+        if family.is_some() || given.is_some() {
+            return PersonName::from_family_given(family.as_deref(), given.as_deref()).stored();
+        }
+        let text: Vec<&str> = n
+            .descendants()
             .filter(Node::is_text)
             .filter_map(|d| d.text())
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ")
+            .collect();
+        (!text.is_empty()).then(|| text.join(" "))
     });
     PatientInfo {
-        name: name.filter(|n| !n.is_empty()),
+        name,
         id,
         birth_date: person
             .and_then(|p| child(p, "birthTime"))

@@ -18,7 +18,7 @@ use super::{
 };
 use crate::record::{
     Annotation, AnnotationKind, Calibration, EcgRecord, Format, LeadId, LeadSignal, PatientInfo,
-    Provenance, RepresentativeBeats, StandardLead,
+    PersonName, Provenance, RepresentativeBeats, StandardLead,
 };
 
 const SOP_CLASS_UID: Tag = Tag(0x0008, 0x0016);
@@ -486,7 +486,7 @@ fn lead_from_source(
             .value
             .strip_prefix("5.6.3-9-")
             .or_else(|| c.value.strip_prefix("2:"))?;
-        lead_from_scp_number(n.parse().ok()?)
+        super::scp::leads::standard_lead(n.parse().ok()?)
     });
     let by_text = || {
         [Some(label.as_str()), channel_label]
@@ -502,25 +502,6 @@ fn lead_from_source(
         .or_else(by_text)
         .map_or_else(|| LeadId::Other(label.clone()), LeadId::Standard);
     (lead, label)
-}
-
-/// SCP-ECG lead numbers, shared by the MDC ECG lead codes (MDC_ECG_LEAD_x = 2:x).
-fn lead_from_scp_number(n: u32) -> Option<StandardLead> {
-    Some(match n {
-        1 => StandardLead::I,
-        2 => StandardLead::II,
-        3 => StandardLead::V1,
-        4 => StandardLead::V2,
-        5 => StandardLead::V3,
-        6 => StandardLead::V4,
-        7 => StandardLead::V5,
-        8 => StandardLead::V6,
-        61 => StandardLead::III,
-        62 => StandardLead::AVR,
-        63 => StandardLead::AVL,
-        64 => StandardLead::AVF,
-        _ => return None,
-    })
 }
 
 /// The group labelled RHYTHM, else the longest group that is not a median beat, else the longest.
@@ -731,13 +712,10 @@ fn device(ds: &DataSet<'_>) -> Option<String> {
 
 fn patient(ds: &DataSet<'_>) -> PatientInfo {
     PatientInfo {
-        // Person names are "Family^Given^Middle^Prefix^Suffix".
-        name: ds.string(Tag(0x0010, 0x0010)).map(|n| {
-            n.split('^')
-                .filter(|p| !p.trim().is_empty())
-                .collect::<Vec<_>>()
-                .join(" ")
-        }),
+        // Person names are "Family^Given^Middle^Prefix^Suffix": kept in their parts.
+        name: ds
+            .string(Tag(0x0010, 0x0010))
+            .and_then(|n| PersonName::normalise(&n)),
         id: ds.string(Tag(0x0010, 0x0020)),
         birth_date: ds.string(Tag(0x0010, 0x0030)).map(|d| iso_date(&d)),
         sex: ds.string(Tag(0x0010, 0x0040)),

@@ -33,6 +33,7 @@ pub mod dicom;
 pub mod edf;
 pub mod image;
 pub mod muse;
+pub mod scp;
 pub mod sierra;
 pub mod wfdb;
 
@@ -176,6 +177,9 @@ pub fn detect(bytes: &[u8], file_name: &str) -> Option<Format> {
             Format::Edf
         });
     }
+    if scp::looks_like_scp(bytes) {
+        return Some(Format::Scp);
+    }
     let head = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]);
     let trimmed = head.trim_start_matches('\u{feff}').trim_start();
     if muse::looks_like_muse(&head) {
@@ -269,7 +273,7 @@ fn unrecognised(file_name: &str) -> FormatError {
         file_name,
         FormatErrorKind::Unrecognised,
         "content",
-        "not WFDB, EDF/EDF+, DICOM, HL7 aECG, GE MUSE XML, Philips Sierra XML, CSV, PNG or JPEG",
+        "not WFDB, EDF/EDF+, DICOM, HL7 aECG, GE MUSE XML, Philips Sierra XML, SCP-ECG, CSV, PNG or JPEG",
     )
 }
 
@@ -294,6 +298,7 @@ fn read_detected(
         Format::Aecg => aecg::read(bytes, file_name)?,
         Format::Muse => muse::read(bytes, file_name)?,
         Format::Sierra => sierra::read(bytes, file_name)?,
+        Format::Scp => scp::read(bytes, file_name)?,
         Format::Csv => csv::read(bytes, file_name, &options.csv)?,
         Format::Png | Format::Jpeg => return image::read(bytes, file_name).map(EcgInput::Image),
     };

@@ -24,8 +24,8 @@ use super::{
     Format, FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput, sha256_hex,
 };
 use crate::record::{
-    Annotation, AnnotationKind, Calibration, EcgRecord, LeadId, LeadSignal, PatientInfo,
-    Provenance, RepresentativeBeats,
+    Annotation, Calibration, EcgRecord, LeadId, LeadSignal, PatientInfo, PersonName, Provenance,
+    RepresentativeBeats,
 };
 
 /// Does the start of a file look like a MUSE RestingECG document?
@@ -120,12 +120,9 @@ fn patient(root: Node<'_, '_>) -> PatientInfo {
     let Some(p) = child(root, "PatientDemographics") else {
         return PatientInfo::default();
     };
-    let name = match (text(p, "PatientLastName"), text(p, "PatientFirstName")) {
-        (Some(last), Some(first)) => Some(format!("{last}^{first}")),
-        (Some(last), None) => Some(last.to_string()),
-        (None, Some(first)) => Some(first.to_string()),
-        (None, None) => None,
-    };
+    let name =
+        PersonName::from_family_given(text(p, "PatientLastName"), text(p, "PatientFirstName"))
+            .stored();
     PatientInfo {
         name,
         id: text(p, "PatientID").map(str::to_string),
@@ -338,14 +335,7 @@ fn cart_annotations(ctx: &Ctx<'_>, root: Node<'_, '_>) -> Result<Vec<Annotation>
     if let Some(m) = child(root, "RestingECGMeasurements") {
         for (name, label, unit) in MEASUREMENTS {
             if let Some(value) = number(ctx, m, name, &format!("RestingECGMeasurements {name}"))? {
-                out.push(Annotation {
-                    kind: AnnotationKind::Measurement,
-                    label: label.to_string(),
-                    value: Some(value),
-                    unit: Some(unit.to_string()),
-                    sample_index: None,
-                    lead: None,
-                });
+                out.push(Annotation::measurement(label, value, unit, None));
             }
         }
     }
@@ -365,25 +355,14 @@ fn cart_annotations(ctx: &Ctx<'_>, root: Node<'_, '_>) -> Result<Vec<Annotation>
             let ends =
                 children(s, "StmtFlag").any(|f| f.text().is_some_and(|t| t.trim() == "ENDSLINE"));
             if ends && !statement.is_empty() {
-                out.push(statement_annotation(std::mem::take(&mut statement)));
+                out.push(Annotation::statement(std::mem::take(&mut statement)));
             }
         }
         if !statement.is_empty() {
-            out.push(statement_annotation(statement));
+            out.push(Annotation::statement(statement));
         }
     }
     Ok(out)
-}
-
-fn statement_annotation(text: String) -> Annotation {
-    Annotation {
-        kind: AnnotationKind::Text,
-        label: text,
-        value: None,
-        unit: None,
-        sample_index: None,
-        lead: None,
-    }
 }
 
 /// Reads a MUSE RestingECG XML document.
@@ -503,6 +482,7 @@ pub fn read(bytes: &[u8], file_name: &str) -> Result<SignalInput, FormatError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::AnnotationKind;
 
     fn b64(samples: &[i16]) -> String {
         let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();

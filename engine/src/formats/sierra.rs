@@ -27,8 +27,8 @@ use super::{
     Format, FormatError, FormatErrorKind, MAX_CHANNELS, MAX_TOTAL_SAMPLES, SignalInput, sha256_hex,
 };
 use crate::record::{
-    Annotation, AnnotationKind, Calibration, EcgRecord, LeadId, LeadSignal, PatientInfo,
-    Provenance, RepresentativeBeats,
+    Annotation, Calibration, EcgRecord, LeadId, LeadSignal, PatientInfo, PersonName, Provenance,
+    RepresentativeBeats,
 };
 
 /// Does the start of a file look like a Sierra ECG document?
@@ -402,14 +402,8 @@ fn cart_annotations(ctx: &Ctx<'_>, root: Node<'_, '_>) -> Result<Vec<Annotation>
             let Some(t) = text(g, name).filter(|t| t.parse::<f64>().is_ok()) else {
                 continue;
             };
-            out.push(Annotation {
-                kind: AnnotationKind::Measurement,
-                label: label.to_string(),
-                value: Some(parse_number(ctx, t, &format!("globalmeasurements {name}"))?),
-                unit: Some(unit.to_string()),
-                sample_index: None,
-                lead: None,
-            });
+            let value = parse_number(ctx, t, &format!("globalmeasurements {name}"))?;
+            out.push(Annotation::measurement(label, value, unit, None));
         }
     }
     for s in interp
@@ -421,14 +415,7 @@ fn cart_annotations(ctx: &Ctx<'_>, root: Node<'_, '_>) -> Result<Vec<Annotation>
             .filter_map(|n| text(s, n))
             .collect();
         if !words.is_empty() {
-            out.push(Annotation {
-                kind: AnnotationKind::Text,
-                label: words.join(" "),
-                value: None,
-                unit: None,
-                sample_index: None,
-                lead: None,
-            });
+            out.push(Annotation::statement(words.join(" ")));
         }
     }
     Ok(out)
@@ -438,10 +425,7 @@ fn patient(root: Node<'_, '_>) -> PatientInfo {
     let Some(p) = find(root, "generalpatientdata") else {
         return PatientInfo::default();
     };
-    let name = match (text(p, "lastname"), text(p, "firstname")) {
-        (Some(last), Some(first)) => Some(format!("{last}^{first}")),
-        (last, first) => last.or(first).map(str::to_string),
-    };
+    let name = PersonName::from_family_given(text(p, "lastname"), text(p, "firstname")).stored();
     PatientInfo {
         name,
         id: text(p, "patientid").map(str::to_string),

@@ -55,6 +55,9 @@ pub const OPEN_SHORTCUT: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COM
 pub const RUN_SHORTCUT: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::R);
 pub const NEXT_SHORTCUT: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::N);
 
+/// Points the centre needs above and around the page besides the page itself (the caliper
+/// line, the scroll area's margins), when the trace is sized to the space the page leaves.
+const PAPER_CHROME: f32 = 48.0;
 /// Label of the run button.
 pub const RUN_BUTTON: &str = "Run engine";
 /// Label of the cancel button.
@@ -461,7 +464,7 @@ impl ReadingRoom {
                     .add_filter(
                         "ECG files",
                         &[
-                            "hea", "dat", "edf", "dcm", "xml", "csv", "png", "jpg", "jpeg",
+                            "hea", "dat", "edf", "dcm", "xml", "scp", "csv", "png", "jpg", "jpeg",
                         ],
                     )
                     .pick_file()
@@ -709,9 +712,26 @@ impl ReadingRoom {
             // The trace and the AI assessment take the lower part of the centre, the ECG the
             // upper part, each as wide as the window allows.
             let trace_height = (ui.available_height() * 0.42).max(160.0);
+            // In a narrow window the page, fitted to the width, is shorter than the part above
+            // the trace: the trace takes at least what the page cannot use, so no gap opens
+            // under the page.
+            let page_height = self
+                .compare
+                .open
+                .is_none()
+                .then(|| self.doc.as_ref().and_then(Document::record))
+                .flatten()
+                .and_then(|r| {
+                    EcgPaperView::new(r, &self.settings)
+                        .natural_height(ui.ctx(), ui.available_width())
+                });
+            let min_trace = page_height.map_or(160.0, |page| {
+                (ui.available_height() - page - PAPER_CHROME).max(160.0)
+            });
             egui::Panel::bottom("reading_room_trace")
                 .resizable(true)
-                .default_size(trace_height)
+                .default_size(trace_height.max(min_trace))
+                .min_size(min_trace)
                 .show(ui, |ui| {
                     egui::ScrollArea::vertical()
                         .id_salt("reading_room_trace_scroll")

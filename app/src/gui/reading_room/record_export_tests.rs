@@ -102,8 +102,8 @@ fn an_unsigned_run_is_refused_and_a_signed_run_goes_to_the_record_as_hl7_and_fhi
         &message[..80]
     );
     assert!(
-        // The reader gives the name as one string, so it is sent whole (see `name_parts`).
-        message.contains("\rPID|1||SYN-0001^^^^MR||Doe Jane|"),
+        // The DICOM reader keeps the PN's parts: family^given reaches PID-5 as XPN parts.
+        message.contains("\rPID|1||SYN-0001^^^^MR||Doe^Jane|"),
         "the patient: {message}"
     );
     assert!(message.contains("|8867-4^Heart rate^LN|"), "the heart rate");
@@ -113,6 +113,16 @@ fn an_unsigned_run_is_refused_and_a_signed_run_goes_to_the_record_as_hl7_and_fhi
     export(&mut harness, &fhir).expect("the FHIR bundle is exported");
     let bundle: serde_json::Value = serde_json::from_slice(&std::fs::read(&fhir).unwrap()).unwrap();
     assert_eq!(bundle["resourceType"], "Bundle");
+    let patient = bundle["entry"]
+        .as_array()
+        .and_then(|e| {
+            e.iter()
+                .find(|e| e["resource"]["resourceType"] == "Patient")
+        })
+        .map(|e| e["resource"]["name"][0].clone())
+        .unwrap();
+    assert_eq!(patient["family"], "Doe");
+    assert_eq!(patient["given"], serde_json::json!(["Jane"]));
 
     // Both exports are in the audit history, with the hashes of the files written.
     let link = harness.state().link().unwrap().clone();

@@ -749,14 +749,54 @@ fn the_ecg_and_the_trace_share_the_centre_of_the_window() {
 }
 
 #[test]
+fn in_a_narrow_window_the_trace_takes_the_height_the_page_cannot_use() {
+    let mut harness = start("dr_reed");
+    run_protocol(&mut harness);
+    // From the page's bottom edge to the first step of the trace: the trace panel's own
+    // heading, the same in any window when the panel starts right under the page.
+    let gap = |harness: &App| {
+        let paper = harness.get_by_label_contains("ECG paper: layout").rect();
+        let step = harness
+            .get_by_label_contains("Step 1: Technical, Rate & Rhythm")
+            .rect();
+        assert!(step.top() >= paper.bottom() - 1.0, "{step:?} vs {paper:?}");
+        (step.top() - paper.bottom(), paper.height())
+    };
+    let (wide_gap, wide_page) = gap(&harness);
+    // The side panels keep their widths: the centre is about 400 points wide, so the page,
+    // fitted to that width, is far shorter than the upper part of the window.
+    harness.set_size(egui::vec2(1100.0, 1000.0));
+    settle(&mut harness);
+    let (narrow_gap, narrow_page) = gap(&harness);
+    assert!(
+        narrow_page < wide_page * 0.7,
+        "{narrow_page} vs {wide_page}"
+    );
+    assert!(
+        narrow_gap < wide_gap + 40.0,
+        "a gap opened under the page: {narrow_gap} against {wide_gap} in a wide window"
+    );
+}
+
+#[test]
 fn a_vendor_file_shows_the_carts_reading_beside_the_measurements() {
     let mut harness = start("dr_reed");
-    for (file, statement) in [
+    for (file, statement, cart_rate) in [
         (
             "muse/muse_sinus.xml",
             "Cart statement: Normal sinus rhythm T wave inversion in anterior leads",
+            "72 bpm",
         ),
-        ("sierra/sierra_xli.xml", "Cart statement: Sinus rhythm"),
+        (
+            "sierra/sierra_xli.xml",
+            "Cart statement: Sinus rhythm",
+            "72 bpm",
+        ),
+        (
+            "scp/scp_reference_beat.scp",
+            "Cart statement: Sinus rhythm",
+            "70 bpm",
+        ),
     ] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../tests/fixtures")
@@ -774,8 +814,8 @@ fn a_vendor_file_shows_the_carts_reading_beside_the_measurements() {
                     .is_some_and(|d| d.file_name() == name)
         });
         harness.get_by_label("Cart: Ventricular rate");
-        // The cart's 72 bpm (our own rate may read the same).
-        assert!(harness.query_all_by_label("72 bpm").count() >= 1);
+        // The cart's rate (our own rate may read the same).
+        assert!(harness.query_all_by_label(cart_rate).count() >= 1, "{file}");
         harness.get_by_label(statement);
         // Ours beside it: the workstation's own heart rate.
         harness.get_by_label("Heart rate");

@@ -84,7 +84,7 @@ fn twelve_leads_with_median_beat_and_measurements() {
     );
     assert_eq!(rec.acquisition_time.as_deref(), Some("2024-03-14T09:30:15"));
     assert_eq!(rec.device.as_deref(), Some("ECG-R1 fixtures synth-aecg"));
-    assert_eq!(input.patient.name.as_deref(), Some("Jane Roe"));
+    assert_eq!(input.patient.name.as_deref(), Some("Roe^Jane"));
     assert_eq!(input.patient.id.as_deref(), Some("SYN-0002"));
     assert_eq!(input.patient.birth_date.as_deref(), Some("1975-06-12"));
     assert_eq!(input.patient.sex.as_deref(), Some("F"));

@@ -208,7 +208,7 @@ fn implicit_vr_mdc_codes_and_millivolts() {
         (r.value, r.unit.as_deref(), r.lead.as_deref()),
         (Some(1.25), Some("mV"), Some("II"))
     );
-    assert_eq!(input.patient.name.as_deref(), Some("Doe Jane"));
+    assert_eq!(input.patient.name.as_deref(), Some("Doe^Jane"));
     assert_eq!(rec.acquisition_time.as_deref(), Some("2024-03-14T09:30:15"));
 }
 

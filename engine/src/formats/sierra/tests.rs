@@ -1,4 +1,5 @@
 use super::*;
+use crate::record::AnnotationKind;
 
 fn fixture(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use super::{FormatError, FormatErrorKind, MAX_TOTAL_SAMPLES, SignalInput, read_file_bytes};
 use crate::formats::Format;
 use crate::record::{
-    Annotation, AnnotationKind, Calibration, EcgRecord, LeadId, LeadSignal, PatientInfo, Provenance,
+    Annotation, Calibration, EcgRecord, LeadId, LeadSignal, PatientInfo, Provenance,
 };
 
 /// Does this text look like a WFDB header (a record line: name, signal count, rate, followed
@@ -483,14 +483,7 @@ fn build_record(
         if text.is_empty() {
             continue;
         }
-        annotations.push(Annotation {
-            kind: AnnotationKind::Text,
-            label: text,
-            value: None,
-            unit: None,
-            sample_index: None,
-            lead: None,
-        });
+        annotations.push(Annotation::statement(text));
     }
     if let Some(counter) = h.record.counter_frequency {
         notes.push(format!(
