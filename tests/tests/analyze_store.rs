@@ -5,17 +5,7 @@
 // Test helpers outside #[test] functions may unwrap: a failure is a test failure.
 #![allow(clippy::unwrap_used)]
 
-fn cli(args: &[&str]) -> (u8, String, String) {
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let mut argv = vec!["ecgr1"];
-    argv.extend_from_slice(args);
-    let code = ecgr1_app::cli::run(argv, &mut out, &mut err);
-    (
-        code,
-        String::from_utf8_lossy(&out).into_owned(),
-        String::from_utf8_lossy(&err).into_owned(),
-    )
-}
+mod support;
 
 #[test]
 fn analyze_store_sign_history_verify() {
@@ -34,7 +24,7 @@ fn analyze_store_sign_history_verify() {
         "/../assets/samples/synthetic_twi.csv"
     );
 
-    let (code, out, err) = cli(&[
+    let (code, out, err) = support::cli(&[
         "analyze",
         sample,
         "--task",
@@ -57,7 +47,7 @@ fn analyze_store_sign_history_verify() {
     let run = report["run_id"].as_i64().unwrap().to_string();
     let case = report["case_id"].as_i64().unwrap().to_string();
 
-    let (code, out, err) = cli(&[
+    let (code, out, err) = support::cli(&[
         "sign",
         &run,
         "--agree",
@@ -75,7 +65,7 @@ fn analyze_store_sign_history_verify() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("alice"), "{out}");
 
-    let (code, out, err) = cli(&[
+    let (code, out, err) = support::cli(&[
         "history", "--case", &case, "--json", "--db", dbs, "--key", keys, "--as", "alice",
     ]);
     assert_eq!(code, 0, "{err}");
@@ -83,6 +73,6 @@ fn analyze_store_sign_history_verify() {
     let text = events.to_string();
     assert!(text.contains("\"sign\""), "no sign event in {text}");
 
-    let (code, out, err) = cli(&["audit", "verify", "--db", dbs, "--key", keys]);
+    let (code, out, err) = support::cli(&["audit", "verify", "--db", dbs, "--key", keys]);
     assert_eq!(code, 0, "{err}{out}");
 }

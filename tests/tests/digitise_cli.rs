@@ -5,30 +5,16 @@
 // Test helpers outside #[test] functions may unwrap: a failure is a test failure.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::path::{Path, PathBuf};
-
-fn cli(args: &[&str]) -> (u8, String, String) {
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let mut argv = vec!["ecgr1"];
-    argv.extend_from_slice(args);
-    let code = ecgr1_app::cli::run(argv, &mut out, &mut err);
-    (
-        code,
-        String::from_utf8_lossy(&out).into_owned(),
-        String::from_utf8_lossy(&err).into_owned(),
-    )
-}
-
-fn sample(name: &str) -> String {
-    format!("{}/../assets/samples/{name}", env!("CARGO_MANIFEST_DIR"))
-}
 
 /// The bundled sample drawn by `ecgr1 render` at `dpi`.
 fn render_page(dir: &Path, dpi: &str) -> PathBuf {
     let png = dir.join("page.png");
-    let (code, _, err) = cli(&[
+    let (code, _, err) = support::cli(&[
         "render",
-        &sample("synthetic_sinus.hea"),
+        &support::sample("synthetic_sinus.hea"),
         "-o",
         png.to_str().unwrap(),
         "--dpi",
@@ -39,7 +25,7 @@ fn render_page(dir: &Path, dpi: &str) -> PathBuf {
 }
 
 fn json(args: &[&str]) -> serde_json::Value {
-    let (code, out, err) = cli(args);
+    let (code, out, err) = support::cli(args);
     assert_eq!(code, 0, "{args:?}: {err}");
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
@@ -49,7 +35,7 @@ fn info_digitises_a_page_and_says_how() {
     let dir = tempfile::tempdir().unwrap();
     let page = render_page(dir.path(), "150");
     let path = page.to_str().unwrap();
-    let (code, out, err) = cli(&["info", path]);
+    let (code, out, err) = support::cli(&["info", path]);
     assert_eq!(code, 0, "{err}");
     for needle in [
         "format:      png image",
@@ -80,7 +66,7 @@ fn info_digitises_a_page_and_says_how() {
         "{}/../tests/fixtures/model/ecg_tiny.png",
         env!("CARGO_MANIFEST_DIR")
     );
-    let (code, out, err) = cli(&["info", &small]);
+    let (code, out, err) = support::cli(&["info", &small]);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains("digitised:   no. ecg_tiny.png: the image could not be digitised"),
@@ -105,7 +91,7 @@ fn analyze_reads_a_rendered_page_as_it_reads_the_source_signal() {
     let dir = tempfile::tempdir().unwrap();
     let page = render_page(dir.path(), "300");
     let from_page = json(&["analyze", page.to_str().unwrap(), "--json"]);
-    let from_signal = json(&["analyze", &sample("synthetic_sinus.hea"), "--json"]);
+    let from_signal = json(&["analyze", &support::sample("synthetic_sinus.hea"), "--json"]);
     assert_eq!(from_page["engine"], "protocol");
     assert!(
         !from_page["answer"].as_array().unwrap().is_empty(),
@@ -134,7 +120,7 @@ fn bench_digitise_prints_the_time_beside_its_baselines_and_the_snr() {
     }
     assert_eq!(v["threads"], 1);
     assert!(v["snr_db"].as_f64().unwrap() > 10.0, "{v}");
-    let (code, out, err) = cli(&["bench-digitise", "--dpi", "100", "--repeats", "1"]);
+    let (code, out, err) = support::cli(&["bench-digitise", "--dpi", "100", "--repeats", "1"]);
     assert_eq!(code, 0, "{err}");
     for needle in [
         "ms per page",
@@ -145,7 +131,7 @@ fn bench_digitise_prints_the_time_beside_its_baselines_and_the_snr() {
     ] {
         assert!(out.contains(needle), "{needle:?} is not in:\n{out}");
     }
-    let (code, _, err) = cli(&["bench-digitise", "--dpi", "5"]);
+    let (code, _, err) = support::cli(&["bench-digitise", "--dpi", "5"]);
     assert_eq!(code, 1);
     assert!(err.contains("--dpi 5"), "{err}");
 }

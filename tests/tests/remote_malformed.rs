@@ -62,18 +62,6 @@ fn fake_server(chat: String) -> (String, Arc<Mutex<usize>>) {
     (url, chats)
 }
 
-fn cli(args: &[&str]) -> (u8, String, String) {
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let mut argv = vec!["ecgr1"];
-    argv.extend_from_slice(args);
-    let code = ecgr1_app::cli::run(argv, &mut out, &mut err);
-    (
-        code,
-        String::from_utf8_lossy(&out).into_owned(),
-        String::from_utf8_lossy(&err).into_owned(),
-    )
-}
-
 #[test]
 fn each_malformed_answer_is_a_clear_error_and_nothing_is_stored() {
     let dir = tempfile::tempdir().unwrap();
@@ -104,7 +92,7 @@ fn each_malformed_answer_is_a_clear_error_and_nothing_is_stored() {
     );
     let mut args = vec!["analyze", sample, "--task", "twi", "--json"];
     args.extend_from_slice(&store);
-    let (code, _, err) = cli(&args);
+    let (code, _, err) = support::cli(&args);
     assert_eq!(code, 0, "{err}");
 
     let sse = |body: String| http("200 OK", "text/event-stream", &body);
@@ -149,7 +137,7 @@ fn each_malformed_answer_is_a_clear_error_and_nothing_is_stored() {
             "analyze", image, "--engine", "remote", "--server", &url, "--task", "twi", "--json",
         ];
         args.extend_from_slice(&store);
-        let (code, out, err) = cli(&args);
+        let (code, out, err) = support::cli(&args);
         assert_eq!(code, 1, "{case}: {out}");
         assert!(err.starts_with("error:"), "{case}: {err}");
         assert!(
@@ -161,13 +149,13 @@ fn each_malformed_answer_is_a_clear_error_and_nothing_is_stored() {
         assert_eq!(*chats.lock().unwrap(), 1, "{case}");
     }
     // Still the one protocol run: no remote run was stored, finished or otherwise.
-    let (code, out, err) = cli(&[
+    let (code, out, err) = support::cli(&[
         "history", "--json", "--db", dbs, "--key", keys, "--as", "alice",
     ]);
     assert_eq!(code, 0, "{err}");
     let text = out.to_lowercase();
     assert!(!text.contains("remote"), "{out}");
-    let (code, out, err) = cli(&["audit", "verify", "--db", dbs, "--key", keys]);
+    let (code, out, err) = support::cli(&["audit", "verify", "--db", dbs, "--key", keys]);
     assert_eq!(code, 0, "{err}{out}");
 }
 
@@ -180,14 +168,14 @@ fn an_unreachable_server_and_a_missing_model_are_named() {
         .port();
     let url = format!("http://127.0.0.1:{port}");
     let image = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/model/ecg_small.png");
-    let (code, _, err) = cli(&["analyze", image, "--engine", "remote", "--server", &url]);
+    let (code, _, err) = support::cli(&["analyze", image, "--engine", "remote", "--server", &url]);
     assert_eq!(code, 1);
     assert!(
         err.contains("cannot reach the inference server") && err.contains(&url),
         "{err}"
     );
     let (url, _) = fake_server(String::new());
-    let (code, _, err) = cli(&[
+    let (code, _, err) = support::cli(&[
         "analyze",
         image,
         "--engine",
@@ -202,7 +190,7 @@ fn an_unreachable_server_and_a_missing_model_are_named() {
         err.contains("does not serve a model named 'ecg-r1-8b'") && err.contains("fake-vl"),
         "{err}"
     );
-    let (code, _, err) = cli(&["analyze", image, "--engine", "remote"]);
+    let (code, _, err) = support::cli(&["analyze", image, "--engine", "remote"]);
     assert_eq!(code, 1);
     assert!(err.contains("--server URL"), "{err}");
 }

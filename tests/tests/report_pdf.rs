@@ -8,20 +8,10 @@
 // Test helpers outside #[test] functions may unwrap: a failure is a test failure.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn cli(args: &[&str]) -> (u8, String, String) {
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let mut argv = vec!["ecgr1"];
-    argv.extend_from_slice(args);
-    let code = ecgr1_app::cli::run(argv, &mut out, &mut err);
-    (
-        code,
-        String::from_utf8_lossy(&out).into_owned(),
-        String::from_utf8_lossy(&err).into_owned(),
-    )
-}
 
 fn poppler(tool: &str) -> Command {
     let found = Command::new(tool).arg("-v").output();
@@ -130,7 +120,7 @@ impl Store {
 
     /// Analyses `file` with the protocol engine into the store; returns the run id.
     fn analyze(&self, file: &str, task: &str) -> String {
-        let (code, out, err) = cli(&self.args(&[
+        let (code, out, err) = support::cli(&self.args(&[
             "analyze",
             file,
             "--task",
@@ -145,15 +135,11 @@ impl Store {
     }
 }
 
-fn sample(name: &str) -> String {
-    format!("{}/../assets/samples/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
 #[test]
 fn signed_run_report_renders_with_the_ecg_on_paper_and_the_key_texts() {
     let store = Store::new();
-    let run = store.analyze(&sample("synthetic_twi.csv"), "twi");
-    let (code, _, err) = cli(&store.args(&[
+    let run = store.analyze(&support::sample("synthetic_twi.csv"), "twi");
+    let (code, _, err) = support::cli(&store.args(&[
         "sign",
         &run,
         "--agree",
@@ -165,7 +151,8 @@ fn signed_run_report_renders_with_the_ecg_on_paper_and_the_key_texts() {
     assert_eq!(code, 0, "{err}");
 
     let pdf = store.root.join("report.pdf");
-    let (code, out, err) = cli(&store.args(&["report", &run, "--pdf", pdf.to_str().unwrap()]));
+    let (code, out, err) =
+        support::cli(&store.args(&["report", &run, "--pdf", pdf.to_str().unwrap()]));
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("wrote") && out.contains("pages"), "{out}");
 
@@ -219,7 +206,7 @@ fn signed_run_report_renders_with_the_ecg_on_paper_and_the_key_texts() {
     assert!(grid < 200, "grid colour on a detail page: {grid}");
 
     let text = pdf_text(&pdf);
-    let (_, info_out, _) = cli(&["info", &sample("synthetic_twi.csv"), "--json"]);
+    let (_, info_out, _) = support::cli(&["info", &support::sample("synthetic_twi.csv"), "--json"]);
     let info: serde_json::Value = serde_json::from_str(&info_out).unwrap();
     let sha = info["sha256"].as_str().unwrap();
     for needle in [
@@ -257,16 +244,16 @@ fn signed_run_report_renders_with_the_ecg_on_paper_and_the_key_texts() {
 fn unsigned_image_run_says_its_measurements_come_from_the_digitised_image() {
     let store = Store::new();
     let png = store.root.join("ecg.png");
-    let (code, _, err) = cli(&[
+    let (code, _, err) = support::cli(&[
         "render",
-        &sample("synthetic_sinus.csv"),
+        &support::sample("synthetic_sinus.csv"),
         "-o",
         png.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
     let run = store.analyze(png.to_str().unwrap(), "interpret");
     let pdf = store.root.join("image.pdf");
-    let (code, out, err) = cli(&store.args(&[
+    let (code, out, err) = support::cli(&store.args(&[
         "report",
         &run,
         "--pdf",
@@ -306,17 +293,17 @@ fn unsigned_image_run_says_its_measurements_come_from_the_digitised_image() {
 #[test]
 fn unknown_run_and_bad_stores_fail_clearly() {
     let store = Store::new();
-    let run = store.analyze(&sample("synthetic_sinus.csv"), "interpret");
+    let run = store.analyze(&support::sample("synthetic_sinus.csv"), "interpret");
     let out_pdf = store.root.join("x.pdf");
     let out_s = out_pdf.to_str().unwrap();
 
-    let (code, _, err) = cli(&store.args(&["report", "999", "--pdf", out_s]));
+    let (code, _, err) = support::cli(&store.args(&["report", "999", "--pdf", out_s]));
     assert_eq!(code, 1);
     assert!(err.contains("run 999 does not exist"), "{err}");
     assert!(!out_pdf.exists(), "no file for a failed report");
 
     let missing = store.root.join("nowhere.sqlite");
-    let (code, _, err) = cli(&[
+    let (code, _, err) = support::cli(&[
         "report",
         &run,
         "--pdf",
@@ -341,7 +328,7 @@ fn unknown_run_and_bad_stores_fail_clearly() {
         b"this is not a database, just some text that is long enough",
     )
     .unwrap();
-    let (code, _, err) = cli(&[
+    let (code, _, err) = support::cli(&[
         "report",
         &run,
         "--pdf",
@@ -364,9 +351,10 @@ fn unknown_run_and_bad_stores_fail_clearly() {
 #[test]
 fn wfdb_record_is_read_back_from_its_stored_header_and_data() {
     let store = Store::new();
-    let run = store.analyze(&sample("synthetic_sinus.hea"), "interpret");
+    let run = store.analyze(&support::sample("synthetic_sinus.hea"), "interpret");
     let pdf = store.root.join("wfdb.pdf");
-    let (code, _, err) = cli(&store.args(&["report", &run, "--pdf", pdf.to_str().unwrap()]));
+    let (code, _, err) =
+        support::cli(&store.args(&["report", &run, "--pdf", pdf.to_str().unwrap()]));
     assert_eq!(code, 0, "{err}");
     let text = pdf_text(&pdf);
     assert!(!text.contains("cannot be shown"), "{text}");

@@ -1,4 +1,8 @@
-//! Shared by the end-to-end tests that play an OpenAI-compatible server on 127.0.0.1.
+//! Shared by the end-to-end tests: running the command line in process, and playing an
+//! OpenAI-compatible server on 127.0.0.1.
+
+// Each test binary uses its own part of this module.
+#![allow(dead_code)]
 
 use std::io::BufRead;
 
@@ -20,4 +24,22 @@ pub fn read_request(reader: &mut impl BufRead) -> (String, Vec<u8>) {
     let mut body = vec![0u8; length];
     let _ = reader.read_exact(&mut body);
     (head, body)
+}
+
+/// Runs `ecgr1 ARGS…` in this process: exit code, standard output, standard error.
+pub fn cli(args: &[&str]) -> (u8, String, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let mut argv = vec!["ecgr1"];
+    argv.extend_from_slice(args);
+    let code = ecgr1_app::cli::run(argv, &mut out, &mut err);
+    (
+        code,
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+    )
+}
+
+/// A bundled sample under `assets/samples/`.
+pub fn sample(name: &str) -> String {
+    format!("{}/../assets/samples/{name}", env!("CARGO_MANIFEST_DIR"))
 }
