@@ -485,6 +485,7 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
     // The decoder's matrix products alone (attention and the vision tower come on top, in both
     // engines alike): the work both engines do for the same prompt.
     let prefill_flops = 2.0 * model.text_model().matrix_macs_per_token() as f64 * ids.len() as f64;
+    let prefill_gflop_s = |seconds: f64| prefill_flops / seconds / 1e9;
     let ours = json!({
         "load_s": load_s,
         "ecg_tower_s": ecg_tower_s,
@@ -507,8 +508,8 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
         "decode_bytes_per_token": decode_bytes,
         "decode_roofline_tokens_per_s": roofline_tps,
         "decode_roofline_fraction": decode_tps / roofline_tps,
-        "prefill_decoder_gflop_s": prefill_flops / prefill_s / 1e9,
-        "prefill_peak_fraction": bf16_peak_gflop_s.map(|p| prefill_flops / prefill_s / 1e9 / p),
+        "prefill_decoder_gflop_s": prefill_gflop_s(prefill_s),
+        "prefill_peak_fraction": bf16_peak_gflop_s.map(|peak| prefill_gflop_s(prefill_s) / peak),
     });
     let ckpt_dir = engine.checkpoint().dir.clone();
     let dtype = model.dtype().name();
@@ -565,14 +566,14 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
             );
             o.insert(
                 "prefill_decoder_gflop_s".into(),
-                json!(prefill.map(|p| prefill_flops / p / 1e9)),
+                json!(prefill.map(prefill_gflop_s)),
             );
             o.insert(
                 "prefill_peak_fraction".into(),
                 json!(
                     prefill
                         .zip(bf16_peak_gflop_s)
-                        .map(|(p, peak)| prefill_flops / p / 1e9 / peak)
+                        .map(|(p, peak)| prefill_gflop_s(p) / peak)
                 ),
             );
         }
