@@ -2,14 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use ecgr1_engine::EcgRecord;
 use ecgr1_engine::digitise::{DigitisationReport, DigitiseOptions, Digitised, digitise_image};
 use ecgr1_engine::formats::csv::{self, CsvOptions, CsvUnits};
-use ecgr1_engine::formats::{EcgImage, EcgInput, LoadOptions, load_path};
+use ecgr1_engine::formats::{EcgImage, EcgInput, LoadOptions, load_bytes, load_path};
 
-use crate::store::RunDigitisation;
+use crate::store::{RunDigitisation, RunRecord};
 
 /// How to read a file whose own header leaves something open. Every command that reads an
 /// ECG file flattens this one struct, so they all take the same options.
@@ -110,6 +110,41 @@ pub fn run_digitisation(d: &Digitised) -> RunDigitisation {
         digitiser_version: d.report.digitiser_version.clone(),
         report: serde_json::to_value(&d.report).unwrap_or(serde_json::Value::Null),
         signal_csv: String::from_utf8_lossy(&csv::write(&d.record)).into_owned(),
+    }
+}
+
+/// The digitiser's report a run on an image stored, if the page was digitised.
+pub fn stored_digitisation(run: &RunRecord) -> Result<Option<DigitisationReport>> {
+    run.digitisation_json
+        .as_deref()
+        .map(|text| {
+            serde_json::from_str(text).with_context(|| {
+                format!(
+                    "the stored digitisation report of run {} is not readable",
+                    run.id
+                )
+            })
+        })
+        .transpose()
+}
+
+/// The digitised signal a run on an image stored (what its measurements and verifier read),
+/// read back; `None` when the run kept none.
+pub fn stored_digitised_signal(run: &RunRecord) -> Result<Option<EcgRecord>> {
+    let Some(text) = &run.digitised_signal_csv else {
+        return Ok(None);
+    };
+    let unreadable = || {
+        format!(
+            "the stored digitised signal of run {} cannot be read back",
+            run.id
+        )
+    };
+    match load_bytes(text.as_bytes(), "digitised.csv", &LoadOptions::default())
+        .with_context(unreadable)?
+    {
+        EcgInput::Signal(s) => Ok(Some(s.record)),
+        EcgInput::Image(_) => Err(anyhow::anyhow!("{}: it is not a signal", unreadable())),
     }
 }
 

@@ -38,7 +38,7 @@ pub struct ShownCase {
 pub(super) fn deidentified(case: TeachingCase) -> ShownCase {
     let label = format!("Teaching case {} of {}", case.position + 1, case.count);
     let record = if case.kind == "signal" {
-        open_stored(case.case_id, &case.format, &label, case.bytes.clone()).and_then(|doc| {
+        open_stored(case.case_id, &case.format, &label, case.bytes.clone(), &[]).and_then(|doc| {
             let mut record = doc
                 .record()
                 .cloned()

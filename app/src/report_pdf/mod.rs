@@ -13,10 +13,11 @@ pub mod input;
 use anyhow::{Context, Result};
 use ecgr1_engine::digitise::DigitisationReport;
 use ecgr1_engine::features::{Measurements, measure};
-use ecgr1_engine::formats::{EcgInput, LoadOptions, load_bytes, sha256_hex};
+use ecgr1_engine::formats::sha256_hex;
 use ecgr1_engine::report::{EngineIdentity, Report};
 use serde_json::{Value, json};
 
+use crate::cli::input::{stored_digitisation, stored_digitised_signal};
 use crate::store::clock::now_utc;
 use crate::store::{
     CaseStore, DecisionRecord, PatientIdentity, Role, RunRecord, Session, StoredInput,
@@ -198,45 +199,21 @@ pub(crate) fn gather(
     })
 }
 
-/// The digitiser's report stored with a run on an image, if the page was digitised.
-fn stored_digitisation(run: &RunRecord) -> Result<Option<DigitisationReport>> {
-    run.digitisation_json
-        .as_deref()
-        .map(|text| {
-            serde_json::from_str(text).with_context(|| {
-                format!(
-                    "the stored digitisation report of run {} is not readable",
-                    run.id
-                )
-            })
-        })
-        .transpose()
-}
-
 /// The measurements of the signal digitised from the image, as the run stored it: the same
 /// signal the run's measurements and verifier read.
 fn digitised_measurements(run: &RunRecord) -> MeasuredSection {
-    let Some(csv) = &run.digitised_signal_csv else {
-        return MeasuredSection::Unavailable(format!(
-            "run {} kept the digitiser's report but not the digitised signal",
-            run.id
-        ));
-    };
-    let read = load_bytes(csv.as_bytes(), "digitised.csv", &LoadOptions::default());
-    match read {
-        Ok(EcgInput::Signal(s)) => match measure(&s.record) {
+    match stored_digitised_signal(run) {
+        Ok(Some(record)) => match measure(&record) {
             Ok(m) => MeasuredSection::Values(Box::new(m)),
             Err(e) => MeasuredSection::Unavailable(format!(
                 "the signal digitised from the image could not be measured: {e}"
             )),
         },
-        Ok(EcgInput::Image(_)) => {
-            MeasuredSection::Unavailable("the stored digitised signal is not a signal".into())
-        }
-        Err(e) => MeasuredSection::Unavailable(format!(
-            "the stored digitised signal of run {} cannot be read back: {e}",
+        Ok(None) => MeasuredSection::Unavailable(format!(
+            "run {} kept the digitiser's report but not the digitised signal",
             run.id
         )),
+        Err(e) => MeasuredSection::Unavailable(format!("{e:#}")),
     }
 }
 

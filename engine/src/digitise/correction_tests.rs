@@ -142,3 +142,44 @@ fn a_stated_gain_rescales_every_lead() {
         "{a} µV at 10 mm/mV, {b} µV at 20"
     );
 }
+
+#[test]
+fn the_options_a_report_records_read_the_page_again_exactly() {
+    let img = page();
+    let found = digitise(&img, &DigitiseOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let found_v1 = found
+        .report
+        .leads
+        .iter()
+        .find(|b| b.lead == StandardLead::V1 && !b.rhythm)
+        .unwrap_or_else(|| panic!("no V1 box"));
+    let mut moved = LeadBoxCorrection::of(found_v1);
+    moved.zero_y_px += 4.0;
+    let told = DigitiseOptions {
+        gain_mm_mv: Some(20.0),
+        speed_mm_s: Some(25.0),
+        layout: None,
+        lead_boxes: vec![moved.clone()],
+    };
+    let corrected = digitise(&img, &told).unwrap_or_else(|e| panic!("{e}"));
+    let recovered = DigitiseOptions::that_read(&corrected.report);
+    assert_eq!(recovered.gain_mm_mv, Some(20.0));
+    assert_eq!(recovered.speed_mm_s, Some(25.0));
+    assert_eq!(recovered.layout.as_deref(), Some("3x4"));
+    assert_eq!(recovered.lead_boxes, vec![moved]);
+    let again = digitise(&img, &recovered).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again.report, corrected.report);
+    assert_eq!(
+        crate::formats::csv::write(&again.record),
+        crate::formats::csv::write(&corrected.record)
+    );
+    // A reading the digitiser found by itself is recovered as nothing told but its layout.
+    let plain = DigitiseOptions::that_read(&found.report);
+    assert_eq!(
+        plain,
+        DigitiseOptions {
+            layout: Some("3x4".into()),
+            ..DigitiseOptions::default()
+        }
+    );
+}

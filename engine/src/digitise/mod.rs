@@ -56,6 +56,32 @@ pub struct DigitiseOptions {
     pub lead_boxes: Vec<LeadBoxCorrection>,
 }
 
+impl DigitiseOptions {
+    /// The options that read a page as `report` says it was read: the gain and speed it was
+    /// told, the layout it read, and the lead boxes a reader placed. Digitising the same image
+    /// with them (by the same digitiser version) gives the same signal, so a stored reading
+    /// can be reopened with its corrections.
+    pub fn that_read(report: &DigitisationReport) -> Self {
+        Self {
+            gain_mm_mv: report
+                .gain_mm_mv
+                .filter(|_| report.gain_source == GainSource::Stated),
+            speed_mm_s: report
+                .speed_mm_s
+                .filter(|_| report.speed_source == SpeedSource::Stated),
+            // Stating the layout that was read changes nothing (it is checked against the
+            // rows found), and a 3×4 page with two rhythm strips can only be read stated.
+            layout: Some(report.layout.clone()),
+            lead_boxes: report
+                .leads
+                .iter()
+                .filter(|b| b.corrected)
+                .map(LeadBoxCorrection::of)
+                .collect(),
+        }
+    }
+}
+
 /// A reader's correction of one lead's panel: where on the levelled page its trace is and
 /// where its 0 mV line runs. The panel's time window follows from its columns and the page's
 /// time scale.

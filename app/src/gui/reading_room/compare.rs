@@ -55,11 +55,17 @@ fn read_prior(
         .store
         .case_input(&link.session, prior_case.case_id)
         .map_err(|e| e.to_string())?;
+    // A prior page is measured as its own newest run read it (its corrections included).
+    let prior_runs = link
+        .store
+        .case_runs(&link.session, prior_case.case_id)
+        .map_err(|e| e.to_string())?;
     let prior = open_stored(
         prior_case.case_id,
         &input.format,
         &input.file_name,
         input.bytes,
+        &prior_runs,
     )?;
     let prior_m = prior.measurements.as_ref().map_err(|why| {
         format!(

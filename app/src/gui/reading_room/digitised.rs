@@ -61,6 +61,7 @@ impl DigitiseState {
                     DigitisedPage {
                         options,
                         outcome: Err("a signal file is not digitised".into()),
+                        notice: None,
                     },
                     Err("a signal file is not digitised".into()),
                 ),
@@ -137,6 +138,9 @@ impl DigitiseState {
         egui::CollapsingHeader::new("Digitisation")
             .default_open(true)
             .show(ui, |ui| {
+                if let Some(notice) = &page.notice {
+                    ui.colored_label(ui.visuals().warn_fg_color, notice);
+                }
                 match &page.outcome {
                     Ok(d) => digitisation_table(ui, &d.report),
                     Err(why) => {

@@ -190,3 +190,91 @@ fn a_corrected_lead_box_is_digitised_and_measured_again() {
     );
     harness.get_by_label_contains("box corrected");
 }
+
+#[test]
+fn a_reopened_case_is_read_with_the_corrections_its_run_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = rendered_page(&dir);
+    let mut harness = start("dr_reed");
+    open_page(&mut harness, &page);
+    let found = r_amplitude_ii(&harness);
+    // Two corrections: the gain, and V1's box moved onto V2's row.
+    click(&mut harness, GAIN_FIELD);
+    click(&mut harness, "20 mm/mV");
+    click(&mut harness, LEAD_BOX_FIELD);
+    click(&mut harness, "V1 box");
+    let v2 = {
+        let doc = harness.state().reading.doc.as_ref().unwrap();
+        let leads = &doc.digitisation().unwrap().report.leads;
+        leads
+            .iter()
+            .find(|b| b.lead == StandardLead::V2 && !b.rhythm)
+            .unwrap()
+            .clone()
+    };
+    {
+        let editing = harness
+            .state_mut()
+            .reading
+            .digitise
+            .form
+            .editing
+            .as_mut()
+            .unwrap();
+        editing.y_px = v2.y_px;
+        editing.zero_y_px = v2.zero_y_px;
+    }
+    settle(&mut harness);
+    click(&mut harness, USE_BOX_BUTTON);
+    click(&mut harness, REDIGITISE_BUTTON);
+    wait_for_redigitisation(&mut harness);
+    let corrected = r_amplitude_ii(&harness);
+    assert!((corrected / found - 0.5).abs() < 0.02);
+    super::tests::run_protocol(&mut harness);
+    let stored_signal = {
+        let link = harness.state().link().unwrap();
+        let run_id = harness.state().reading.shown_run().unwrap().run_id.unwrap();
+        let run = link.store.run_record(&link.session, run_id).unwrap();
+        run.digitised_signal_csv.unwrap()
+    };
+    // Something else is opened, then the case again from the worklist.
+    click(&mut harness, "Open sample");
+    step_until(&mut harness, "the sample", |app| !app.reading.is_busy());
+    step_until(&mut harness, "the case in the worklist", |app| {
+        app.reading.worklist.rows.len() == 1 && !app.reading.worklist.is_busy()
+    });
+    harness.get_by_label_contains("Case 1 · page.png").click();
+    step_until(&mut harness, "case 1", |app| {
+        !app.reading.is_busy()
+            && app
+                .reading
+                .doc
+                .as_ref()
+                .is_some_and(|d| d.case_id() == Some(1) && d.digitisation().is_some())
+    });
+    settle(&mut harness);
+    // The page reads as the run read it: the stated gain, V1's box where the reader put it,
+    // the very signal the run stored, and the corrections back in the form to edit further.
+    let doc = harness.state().reading.doc.as_ref().unwrap();
+    let page_read = doc.digitised.as_ref().unwrap();
+    assert!(page_read.notice.is_none(), "{:?}", page_read.notice);
+    let d = doc.digitisation().unwrap();
+    assert_eq!(d.report.gain_mm_mv, Some(20.0));
+    let v1 = d
+        .report
+        .leads
+        .iter()
+        .find(|b| b.lead == StandardLead::V1 && !b.rhythm)
+        .unwrap();
+    assert!(v1.corrected && (v1.y_px - v2.y_px).abs() < 0.5);
+    assert_eq!(
+        ecgr1_engine::formats::csv::write(&d.record),
+        stored_signal.into_bytes()
+    );
+    assert!((r_amplitude_ii(&harness) - corrected).abs() < 1e-9);
+    let form = &harness.state().reading.digitise.form.options;
+    assert_eq!(form.gain_mm_mv, Some(20.0));
+    assert_eq!(form.lead_boxes.len(), 1);
+    harness.get_by_label_contains("Gain: 20 mm/mV, as stated");
+    harness.get_by_label_contains("box corrected");
+}

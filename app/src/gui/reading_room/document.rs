@@ -4,15 +4,19 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ecgr1_engine::digitise::{DigitiseOptions, Digitised};
+use ecgr1_engine::digitise::{DIGITISER_VERSION, DigitisationReport, DigitiseOptions, Digitised};
 use ecgr1_engine::features::{BeatKind, Measurements, measure};
+use ecgr1_engine::formats::csv;
 use ecgr1_engine::formats::{EcgImage, EcgInput, LoadOptions, SignalInput, load_bytes, load_path};
 use ecgr1_engine::{EcgRecord, PatientInfo};
 use ecgr1_ui::{BeatMark, Fiducial, FiducialKind};
 
 use super::super::demo_record;
 use crate::cli::analyze::original_bytes;
-use crate::cli::input::digitise_for_measuring;
+use crate::cli::input::{
+    digitise_for_measuring, measured_from_note, stored_digitisation, stored_digitised_signal,
+};
+use crate::store::RunRecord;
 
 /// Bundled samples tried at start-up, in order of preference.
 pub const SAMPLE_FILES: [&str; 4] = [
@@ -58,6 +62,9 @@ pub struct ImagePixels {
 pub struct DigitisedPage {
     pub options: DigitiseOptions,
     pub outcome: Result<Arc<Digitised>, String>,
+    /// Said beside the reading when it is not this build's own reading of the page (a stored
+    /// signal this digitiser no longer reproduces, or a stored reading that cannot be read).
+    pub notice: Option<String>,
 }
 
 impl DigitisedPage {
@@ -80,7 +87,111 @@ pub fn digitise_page(
             .map_err(|e| format!("the digitised signal cannot be measured: {e}")),
         Err(why) => Err(why.clone()),
     };
-    (DigitisedPage { options, outcome }, measurements)
+    (
+        DigitisedPage {
+            options,
+            outcome,
+            notice: None,
+        },
+        measurements,
+    )
+}
+
+/// What the newest run on an image case read of its page: the digitiser's report (which
+/// holds the reader's corrections) and the signal its measurements and verifier read.
+pub struct StoredReading {
+    pub run_id: i64,
+    pub report: DigitisationReport,
+    pub signal: EcgRecord,
+    /// The signal as stored (the project's CSV), to tell whether this build reproduces it.
+    pub signal_csv: String,
+}
+
+impl StoredReading {
+    /// The newest reading among a case's runs (oldest first); `Err` says why the newest run's
+    /// stored reading cannot be read back.
+    pub fn newest(runs: &[RunRecord]) -> Result<Option<Self>, String> {
+        let Some(run) = runs.iter().rev().find(|r| r.digitisation_json.is_some()) else {
+            return Ok(None);
+        };
+        let report = stored_digitisation(run).map_err(|e| format!("{e:#}"))?;
+        let signal = stored_digitised_signal(run).map_err(|e| format!("{e:#}"))?;
+        match (report, signal, &run.digitised_signal_csv) {
+            (Some(report), Some(signal), Some(csv)) => Ok(Some(Self {
+                run_id: run.id,
+                report,
+                signal,
+                signal_csv: csv.clone(),
+            })),
+            _ => Err(format!(
+                "run {} kept the digitiser's report but not the digitised signal",
+                run.id
+            )),
+        }
+    }
+}
+
+/// Digitises a stored case's page again as its newest run read it (the reader's
+/// corrections included). When this build reads the page differently from the stored
+/// signal, the stored signal is what is shown and measured, and the page says so.
+pub fn reopen_page(
+    image: &EcgImage,
+    stored: Result<Option<StoredReading>, String>,
+) -> (DigitisedPage, Result<Arc<Measurements>, String>) {
+    let stored = match stored {
+        Ok(None) => return digitise_page(image, DigitiseOptions::default()),
+        Ok(Some(s)) => s,
+        Err(why) => {
+            let (mut page, m) = digitise_page(image, DigitiseOptions::default());
+            page.notice = Some(format!(
+                "{why}; the page was digitised afresh, without the corrections it was read with"
+            ));
+            return (page, m);
+        }
+    };
+    let options = DigitiseOptions::that_read(&stored.report);
+    let (page, measurements) = digitise_page(image, options.clone());
+    let reproduced = page
+        .digitised()
+        .is_some_and(|d| csv::write(&d.record) == stored.signal_csv.as_bytes());
+    if reproduced {
+        return (page, measurements);
+    }
+    let run_id = stored.run_id;
+    let why = match &page.outcome {
+        Ok(_) => "reads it differently".to_string(),
+        Err(e) => format!("cannot read it ({e})"),
+    };
+    let mut record = stored.signal;
+    record.provenance = image.provenance.clone();
+    record.processing_notes = vec![
+        format!(
+            "the signal run {run_id} stored, digitised from the image {} by {}",
+            image.provenance.file_name, stored.report.digitiser_version
+        ),
+        measured_from_note(&stored.report),
+    ];
+    let measurements = measure(&record)
+        .map(Arc::new)
+        .map_err(|e| format!("the stored digitised signal cannot be measured: {e}"));
+    let notice = format!(
+        "Shown: the signal run {run_id} stored (read by {}), because this build ({DIGITISER_VERSION}) {why}. \
+         Its trace is not drawn over the page. Digitise again to read the page with this build.",
+        stored.report.digitiser_version
+    );
+    let digitised = Digitised {
+        record,
+        report: stored.report,
+        overlays: Vec::new(),
+    };
+    (
+        DigitisedPage {
+            options,
+            outcome: Ok(Arc::new(digitised)),
+            notice: Some(notice),
+        },
+        measurements,
+    )
 }
 
 /// An opened ECG.
@@ -188,6 +299,16 @@ impl Document {
     /// Builds a document from a read input: measures a signal; decodes an image for display,
     /// digitises it and measures what it read.
     pub fn build(origin: Origin, input: EcgInput, bytes: Option<Vec<u8>>) -> Result<Self, String> {
+        Self::build_reading(origin, input, bytes, Ok(None))
+    }
+
+    /// [`Document::build`] for a stored case: an image is read as its newest run read it.
+    fn build_reading(
+        origin: Origin,
+        input: EcgInput,
+        bytes: Option<Vec<u8>>,
+        stored: Result<Option<StoredReading>, String>,
+    ) -> Result<Self, String> {
         let (measurements, image, digitised) = match &input {
             EcgInput::Signal(s) => (
                 measure(&s.record)
@@ -207,7 +328,7 @@ impl Document {
                         pixels.extend_from_slice(&rgb.get_pixel(x, y).0);
                     }
                 }
-                let (page, measurements) = digitise_page(image, DigitiseOptions::default());
+                let (page, measurements) = reopen_page(image, stored);
                 (
                     measurements,
                     Some(ImagePixels {
@@ -262,12 +383,14 @@ pub fn open_sample() -> Result<Document, String> {
     Document::build(Origin::Synthetic(reasons.join("; ")), input, None)
 }
 
-/// Re-reads a stored case's original bytes.
+/// Re-reads a stored case's original bytes; an image is digitised as the newest of `runs`
+/// (the case's runs, oldest first) read it.
 pub fn open_stored(
     case_id: i64,
     format: &str,
     file_name: &str,
     bytes: Vec<u8>,
+    runs: &[RunRecord],
 ) -> Result<Document, String> {
     let input = if format == ecgr1_engine::Format::Wfdb.name() {
         read_stored_wfdb(&bytes, file_name)
@@ -275,7 +398,8 @@ pub fn open_stored(
         load_bytes(&bytes, file_name, &LoadOptions::default()).map_err(|e| e.to_string())
     }
     .map_err(|e| format!("case {case_id}: {e}"))?;
-    Document::build(Origin::Case(case_id), input, Some(bytes))
+    let stored = StoredReading::newest(runs).map_err(|e| format!("case {case_id}: {e}"));
+    Document::build_reading(Origin::Case(case_id), input, Some(bytes), stored)
 }
 
 /// Whether a line can belong to a WFDB header (text without control characters).
@@ -338,7 +462,7 @@ mod tests {
         }
         assert!(fiducials.iter().all(|f| (0.0..10.0).contains(&f.time_s)));
         let bytes = doc.bytes.as_ref().unwrap();
-        let reread = open_stored(7, "dicom", doc.file_name(), bytes.to_vec()).unwrap();
+        let reread = open_stored(7, "dicom", doc.file_name(), bytes.to_vec(), &[]).unwrap();
         assert_eq!(reread.case_id(), Some(7));
         assert_eq!(reread.record(), doc.record());
     }
@@ -348,12 +472,94 @@ mod tests {
         let path = samples_dir().unwrap().join("synthetic_sinus.hea");
         let doc = open_file(&path, Origin::File(path.clone()), &LoadOptions::default()).unwrap();
         let bytes = doc.bytes.as_ref().unwrap().to_vec();
-        let reread = open_stored(3, "wfdb", doc.file_name(), bytes).unwrap();
+        let reread = open_stored(3, "wfdb", doc.file_name(), bytes, &[]).unwrap();
         assert_eq!(reread.record().unwrap().leads, doc.record().unwrap().leads);
-        let err = open_stored(3, "wfdb", "x.hea", b"\x00\x01garbage".to_vec())
+        let err = open_stored(3, "wfdb", "x.hea", b"\x00\x01garbage".to_vec(), &[])
             .err()
             .unwrap();
         assert!(err.starts_with("case 3: "), "{err}");
+    }
+
+    /// The bundled sample drawn as a 150-dpi page.
+    fn sample_page() -> EcgImage {
+        let path = samples_dir().unwrap().join("synthetic_sinus.hea");
+        let Ok(EcgInput::Signal(signal)) = load_path(&path, &LoadOptions::default()) else {
+            panic!("the sample is a signal");
+        };
+        let options = ecgr1_engine::render::RenderOptions {
+            dpi: 150.0,
+            ..Default::default()
+        };
+        let page = ecgr1_engine::render::render(&signal.record, &options).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let png = dir.path().join("page.png");
+        crate::cli::render::write_png(&page, &png).unwrap();
+        let Ok(EcgInput::Image(image)) = load_path(&png, &LoadOptions::default()) else {
+            panic!("a PNG is an image");
+        };
+        image
+    }
+
+    fn stored_reading(d: &Digitised, signal_csv: Vec<u8>) -> StoredReading {
+        let signal = match load_bytes(&signal_csv, "digitised.csv", &LoadOptions::default()) {
+            Ok(EcgInput::Signal(s)) => s.record,
+            _ => panic!("the stored CSV is a signal"),
+        };
+        StoredReading {
+            run_id: 4,
+            report: d.report.clone(),
+            signal,
+            signal_csv: String::from_utf8(signal_csv).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_stored_signal_this_build_does_not_reproduce_is_shown_as_stored_and_said_so() {
+        let image = sample_page();
+        let (page, _) = digitise_page(&image, DigitiseOptions::default());
+        let d = page.digitised().unwrap();
+        // This build reproduces its own reading: no notice, the trace drawn.
+        let same = stored_reading(d, csv::write(&d.record));
+        let (again, _) = reopen_page(&image, Ok(Some(same)));
+        assert!(again.notice.is_none());
+        assert!(!again.digitised().unwrap().overlays.is_empty());
+        // An older digitiser's reading (here: every sample 10 % larger) is what the run
+        // measured: it is shown and measured as stored, and the page says why.
+        let mut older = d.record.clone();
+        for lead in &mut older.leads {
+            for v in &mut lead.samples_uv {
+                *v *= 1.1;
+            }
+        }
+        let mut stored = stored_reading(d, csv::write(&older));
+        stored.report.digitiser_version = "ecgr1-digitise/0.1.0+1".into();
+        let (shown, measurements) = reopen_page(&image, Ok(Some(stored)));
+        let notice = shown.notice.as_deref().unwrap();
+        assert!(
+            notice.contains("the signal run 4 stored (read by ecgr1-digitise/0.1.0+1)")
+                && notice.contains("reads it differently"),
+            "{notice}"
+        );
+        let read = shown.digitised().unwrap();
+        assert_eq!(csv::write(&read.record), csv::write(&older));
+        assert!(read.overlays.is_empty());
+        assert_eq!(read.record.provenance.file_name, "page.png");
+        let r_ii = |m: &Measurements| {
+            m.lead(ecgr1_engine::StandardLead::II)
+                .and_then(|l| l.r_amplitude_uv.value)
+                .unwrap()
+        };
+        let fresh = measure(&d.record).unwrap();
+        let ratio = r_ii(&measurements.unwrap()) / r_ii(&fresh);
+        assert!((ratio - 1.1).abs() < 0.02, "{ratio}");
+        // A stored reading that cannot be read back: digitised afresh, and said so.
+        let (afresh, _) = reopen_page(&image, Err("run 4: unreadable".into()));
+        assert!(
+            afresh
+                .notice
+                .unwrap()
+                .contains("run 4: unreadable; the page was digitised afresh")
+        );
     }
 
     #[test]

@@ -83,11 +83,18 @@ fn open_case(link: &StoreLink, case_id: i64) -> Result<Opened, String> {
     let input = store
         .case_input(session, case_id)
         .map_err(|e| e.to_string())?;
-    let doc = open_stored(case_id, &input.format, &input.file_name, input.bytes)?;
-    let measurements = doc.measurements.as_ref().ok();
-    let runs = store
+    let stored_runs = store
         .case_runs(session, case_id)
-        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let doc = open_stored(
+        case_id,
+        &input.format,
+        &input.file_name,
+        input.bytes,
+        &stored_runs,
+    )?;
+    let measurements = doc.measurements.as_ref().ok();
+    let runs = stored_runs
         .into_iter()
         .map(|r| {
             let decisions = store.decisions(session, r.id).map_err(|e| e.to_string())?;
