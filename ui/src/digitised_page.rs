@@ -5,7 +5,7 @@
 
 use ecgr1_engine::StandardLead;
 use ecgr1_engine::digitise::{
-    DigitisationReport, DigitiseOptions, LeadBox, LeadBoxCorrection, TraceOverlay,
+    DigitisationReport, DigitiseOptions, LeadBox, LeadPanel, TraceOverlay,
 };
 use egui::{Align2, Color32, FontId, Pos2, Rect, Response, Sense, Shape, Stroke, Ui, Vec2, Widget};
 
@@ -70,7 +70,7 @@ pub struct DigitisedPageView<'a> {
     reading: Option<PageReading<'a>>,
     layers: PageLayers,
     /// The box being edited, drawn on top.
-    editing: Option<&'a LeadBoxCorrection>,
+    editing: Option<&'a LeadPanel>,
 }
 
 impl<'a> DigitisedPageView<'a> {
@@ -94,7 +94,7 @@ impl<'a> DigitisedPageView<'a> {
     }
 
     #[must_use]
-    pub fn editing(mut self, editing: Option<&'a LeadBoxCorrection>) -> Self {
+    pub fn editing(mut self, editing: Option<&'a LeadPanel>) -> Self {
         self.editing = editing;
         self
     }
@@ -171,21 +171,21 @@ impl Widget for DigitisedPageView<'_> {
             for b in &report.leads {
                 let ink = if b.corrected { CORRECTED_INK } else { BOX_INK };
                 outline(
-                    b.x_px,
-                    b.y_px,
-                    b.width_px,
-                    b.height_px,
+                    b.panel.x_px,
+                    b.panel.y_px,
+                    b.panel.width_px,
+                    b.panel.height_px,
                     Stroke::new(1.0, ink),
                 );
                 painter.line_segment(
                     [
-                        to_screen(b.x_px, b.zero_y_px),
-                        to_screen(b.x_px + b.width_px, b.zero_y_px),
+                        to_screen(b.panel.x_px, b.panel.zero_y_px),
+                        to_screen(b.panel.x_px + b.panel.width_px, b.panel.zero_y_px),
                     ],
                     Stroke::new(0.5, ink.gamma_multiply(0.6)),
                 );
                 painter.text(
-                    to_screen(b.x_px, b.y_px) + Vec2::new(3.0, 2.0),
+                    to_screen(b.panel.x_px, b.panel.y_px) + Vec2::new(3.0, 2.0),
                     Align2::LEFT_TOP,
                     format!("{} {:.0} %", lead_label(b), b.confidence * 100.0),
                     FontId::proportional(11.0),
@@ -212,10 +212,10 @@ impl Widget for DigitisedPageView<'_> {
 }
 
 fn lead_label(b: &LeadBox) -> String {
-    if b.rhythm {
-        format!("{} (rhythm)", b.lead)
+    if b.panel.rhythm {
+        format!("{} (rhythm)", b.panel.lead)
     } else {
-        b.lead.to_string()
+        b.panel.lead.to_string()
     }
 }
 
@@ -250,7 +250,7 @@ pub fn digitisation_table(ui: &mut Ui, r: &DigitisationReport) {
                 ui.label(lead_label(b));
                 ui.label(format!(
                     "{} confidence {:.0} %",
-                    b.lead,
+                    b.panel.lead,
                     b.confidence * 100.0
                 ));
                 ui.label(format!("{:.0} %", b.coverage * 100.0));
@@ -274,7 +274,7 @@ pub struct CorrectionForm {
     /// What the digitiser is told next.
     pub options: DigitiseOptions,
     /// The lead box being edited, starting from where the digitiser put it.
-    pub editing: Option<LeadBoxCorrection>,
+    pub editing: Option<LeadPanel>,
 }
 
 impl CorrectionForm {
@@ -284,12 +284,8 @@ impl CorrectionForm {
             .options
             .lead_boxes
             .iter()
-            .find(|c| c.lead == found.lead && c.rhythm == found.rhythm);
-        self.editing = Some(
-            earlier
-                .cloned()
-                .unwrap_or_else(|| LeadBoxCorrection::of(found)),
-        );
+            .find(|c| c.lead == found.panel.lead && c.rhythm == found.panel.rhythm);
+        self.editing = Some(earlier.cloned().unwrap_or_else(|| found.panel.clone()));
     }
 
     /// Keeps the edited box among the corrections (replacing an earlier one of that lead).
@@ -423,13 +419,15 @@ mod tests {
 
     fn found(lead: StandardLead, y: f64) -> LeadBox {
         LeadBox {
-            lead,
-            rhythm: false,
-            x_px: 10.0,
-            y_px: y,
-            width_px: 100.0,
-            height_px: 40.0,
-            zero_y_px: y + 20.0,
+            panel: LeadPanel {
+                lead,
+                rhythm: false,
+                x_px: 10.0,
+                y_px: y,
+                width_px: 100.0,
+                height_px: 40.0,
+                zero_y_px: y + 20.0,
+            },
             t_start_s: 0.0,
             t_end_s: 2.5,
             coverage: 1.0,

@@ -81,8 +81,8 @@ fn write_digitised(d: &Digitised, out: &mut dyn Write) -> Result<()> {
         .map(|b| {
             format!(
                 "{}{} {:.0} %",
-                b.lead,
-                if b.rhythm { " (rhythm)" } else { "" },
+                b.panel.lead,
+                if b.panel.rhythm { " (rhythm)" } else { "" },
                 b.confidence * 100.0
             )
         })

@@ -11,7 +11,7 @@ use super::rows::{Row, evenly_spaced, find_rows};
 use super::trace::{RowTrace, sample, stroke_width, trace_row};
 use super::{
     DIGITISER_VERSION, DigitisationReport, DigitiseError, DigitiseOptions, Digitised, GainSource,
-    GridFound, LeadBox, LeadBoxCorrection, OUTPUT_RATE_HZ, PulseFound, SNAP_TOLERANCE,
+    GridFound, LeadBox, LeadPanel, OUTPUT_RATE_HZ, PulseFound, SNAP_TOLERANCE,
     STANDARD_GAINS_MM_MV, STANDARD_SPEEDS_MM_S, SpeedSource, TraceOverlay, grid, labels,
 };
 
@@ -362,13 +362,15 @@ pub(crate) fn read_page(
                 StandardLead::STANDARD_ORDER[c * lead_rows + r]
             };
             let lead_box = LeadBox {
-                lead,
-                rhythm,
-                x_px: xa,
-                y_px: f64::from(row.y_top),
-                width_px: xb - xa,
-                height_px: f64::from(row.y_bottom - row.y_top),
-                zero_y_px: zero_y,
+                panel: LeadPanel {
+                    lead,
+                    rhythm,
+                    x_px: xa,
+                    y_px: f64::from(row.y_top),
+                    width_px: xb - xa,
+                    height_px: f64::from(row.y_bottom - row.y_top),
+                    zero_y_px: zero_y,
+                },
                 t_start_s: t0,
                 t_end_s: t1,
                 coverage,
@@ -417,7 +419,7 @@ pub(crate) fn read_page(
                 other.map_or(0.0, |o| o.1)
             )),
         }
-        p.lead_box.lead = p.lead;
+        p.lead_box.panel.lead = p.lead;
         rhythm_leads.push(p.lead);
     }
     // Panels a reader placed by hand replace the ones found.
@@ -442,7 +444,10 @@ pub(crate) fn read_page(
         let (found, traced) = read_corrected(
             &ink, planes, correction, &time, size_scale, px_per_mv, max_gap_px, n,
         )?;
-        let (xa, xb) = (p.lead_box.x_px, p.lead_box.x_px + p.lead_box.width_px);
+        let (xa, xb) = (
+            p.lead_box.panel.x_px,
+            p.lead_box.panel.x_px + p.lead_box.panel.width_px,
+        );
         if let Some((_, points)) = overlays.iter_mut().find(|(r, _)| *r == p.row) {
             // The row's path across the old box is what the reader rejected.
             points.retain(|&(x, _)| x < xa || x >= xb);
@@ -621,7 +626,7 @@ struct CorrectedPanel {
 fn read_corrected(
     ink: &image::GrayImage,
     planes: &Planes,
-    c: &LeadBoxCorrection,
+    c: &LeadPanel,
     time: &TimeScale,
     size_scale: f64,
     px_per_mv: f64,
@@ -679,13 +684,7 @@ fn read_corrected(
     let samples = reading.samples(&traced.points);
     let coverage = coverage_between(&traced.covered, xa, c.x_px, c.x_px + c.width_px);
     let lead_box = LeadBox {
-        lead: c.lead,
-        rhythm: c.rhythm,
-        x_px: c.x_px,
-        y_px: c.y_px,
-        width_px: c.width_px,
-        height_px: c.height_px,
-        zero_y_px: c.zero_y_px,
+        panel: c.clone(),
         t_start_s: t0,
         t_end_s: t1,
         coverage,

@@ -35,12 +35,12 @@ fn a_corrected_lead_box_is_read_in_place_of_the_one_found() {
     let lead_box = |lead: StandardLead| {
         boxes
             .iter()
-            .find(|b| b.lead == lead && !b.rhythm)
+            .find(|b| b.panel.lead == lead && !b.panel.rhythm)
             .unwrap_or_else(|| panic!("no {lead} box"))
     };
     // The same box, placed by hand: the same trace, now marked as corrected.
     let same = DigitiseOptions {
-        lead_boxes: vec![LeadBoxCorrection::of(lead_box(StandardLead::V1))],
+        lead_boxes: vec![lead_box(StandardLead::V1).panel.clone()],
         ..DigitiseOptions::default()
     };
     let again = digitise(&img, &same).unwrap_or_else(|e| panic!("{e}"));
@@ -48,7 +48,7 @@ fn a_corrected_lead_box_is_read_in_place_of_the_one_found() {
         .report
         .leads
         .iter()
-        .find(|b| b.lead == StandardLead::V1 && !b.rhythm)
+        .find(|b| b.panel.lead == StandardLead::V1 && !b.panel.rhythm)
         .unwrap_or_else(|| panic!("no V1 box"));
     assert!(v1.corrected);
     let score = snr::score(&found.record, &again.record).unwrap_or_else(|e| panic!("{e}"));
@@ -60,10 +60,10 @@ fn a_corrected_lead_box_is_read_in_place_of_the_one_found() {
     assert!(v1_snr > 20.0, "{v1_snr}");
     // V1's box moved onto the row below (V2's panel): V1 now reads V2's trace.
     let v2 = lead_box(StandardLead::V2);
-    let mut moved = LeadBoxCorrection::of(lead_box(StandardLead::V1));
-    moved.y_px = v2.y_px;
-    moved.height_px = v2.height_px;
-    moved.zero_y_px = v2.zero_y_px;
+    let mut moved = lead_box(StandardLead::V1).panel.clone();
+    moved.y_px = v2.panel.y_px;
+    moved.height_px = v2.panel.height_px;
+    moved.zero_y_px = v2.panel.zero_y_px;
     let moved_out = digitise(
         &img,
         &DigitiseOptions {
@@ -89,7 +89,7 @@ fn a_corrected_lead_box_is_read_in_place_of_the_one_found() {
     assert!(diff / power < 0.01, "relative error {}", diff / power);
     assert!(span(&v1_now) > 300.0, "{}", span(&v1_now));
     // A box off the page or a lead the page lacks is refused by name.
-    let mut outside = LeadBoxCorrection::of(lead_box(StandardLead::I));
+    let mut outside = lead_box(StandardLead::I).panel.clone();
     outside.x_px = -50.0;
     let err = digitise(
         &img,
@@ -101,7 +101,7 @@ fn a_corrected_lead_box_is_read_in_place_of_the_one_found() {
     .err()
     .unwrap_or_else(|| panic!("accepted a box off the page"));
     assert!(err.to_string().contains("lead box"), "{err}");
-    let mut no_such = LeadBoxCorrection::of(lead_box(StandardLead::I));
+    let mut no_such = lead_box(StandardLead::I).panel.clone();
     no_such.rhythm = true;
     no_such.lead = StandardLead::V6;
     let err = digitise(
@@ -151,9 +151,9 @@ fn the_options_a_report_records_read_the_page_again_exactly() {
         .report
         .leads
         .iter()
-        .find(|b| b.lead == StandardLead::V1 && !b.rhythm)
+        .find(|b| b.panel.lead == StandardLead::V1 && !b.panel.rhythm)
         .unwrap_or_else(|| panic!("no V1 box"));
-    let mut moved = LeadBoxCorrection::of(found_v1);
+    let mut moved = found_v1.panel.clone();
     moved.zero_y_px += 4.0;
     let told = DigitiseOptions {
         gain_mm_mv: Some(20.0),
@@ -182,4 +182,24 @@ fn the_options_a_report_records_read_the_page_again_exactly() {
             ..DigitiseOptions::default()
         }
     );
+}
+
+#[test]
+fn a_lead_box_is_stored_flat_as_before_its_panel_was_shared_with_corrections() {
+    // A box as reports stored it before `LeadPanel` existed reads back unchanged.
+    let stored = serde_json::json!({
+        "lead": "V1", "rhythm": false, "x_px": 12.0, "y_px": 30.0, "width_px": 200.0,
+        "height_px": 80.0, "zero_y_px": 70.0, "t_start_s": 2.5, "t_end_s": 5.0,
+        "coverage": 0.97, "confidence": 0.97
+    });
+    let read: LeadBox = serde_json::from_value(stored.clone()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(read.panel.lead, StandardLead::V1);
+    assert_eq!(read.panel.zero_y_px, 70.0);
+    assert!(!read.corrected);
+    let mut written = serde_json::to_value(&read).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        written.as_object_mut().and_then(|o| o.remove("corrected")),
+        Some(false.into())
+    );
+    assert_eq!(written, stored);
 }

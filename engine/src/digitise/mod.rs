@@ -53,7 +53,7 @@ pub struct DigitiseOptions {
     pub layout: Option<String>,
     /// Lead panels a reader placed by hand, read in place of the ones found.
     #[serde(default)]
-    pub lead_boxes: Vec<LeadBoxCorrection>,
+    pub lead_boxes: Vec<LeadPanel>,
 }
 
 impl DigitiseOptions {
@@ -76,17 +76,18 @@ impl DigitiseOptions {
                 .leads
                 .iter()
                 .filter(|b| b.corrected)
-                .map(LeadBoxCorrection::of)
+                .map(|b| b.panel.clone())
                 .collect(),
         }
     }
 }
 
-/// A reader's correction of one lead's panel: where on the levelled page its trace is and
-/// where its 0 mV line runs. The panel's time window follows from its columns and the page's
-/// time scale.
+/// Where one lead's panel is on the levelled page: the box its trace is read in and its 0 mV
+/// line. The digitiser finds one per lead ([`LeadBox::panel`]); a reader corrects one by
+/// placing it by hand ([`DigitiseOptions::lead_boxes`]), and the panel's time window then
+/// follows from its columns and the page's time scale.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LeadBoxCorrection {
+pub struct LeadPanel {
     pub lead: StandardLead,
     /// True for a long rhythm strip (its lead as the digitiser named it).
     pub rhythm: bool,
@@ -94,22 +95,8 @@ pub struct LeadBoxCorrection {
     pub y_px: f64,
     pub width_px: f64,
     pub height_px: f64,
+    /// The 0 mV line (px).
     pub zero_y_px: f64,
-}
-
-impl LeadBoxCorrection {
-    /// The correction that keeps a found panel where it is (the starting point of an edit).
-    pub fn of(found: &LeadBox) -> Self {
-        Self {
-            lead: found.lead,
-            rhythm: found.rhythm,
-            x_px: found.x_px,
-            y_px: found.y_px,
-            width_px: found.width_px,
-            height_px: found.height_px,
-            zero_y_px: found.zero_y_px,
-        }
-    }
 }
 
 /// How the paper speed (time scale) was decided.
@@ -198,16 +185,9 @@ pub struct PulseFound {
 /// Where one lead's panel is and how sure the digitiser is of it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LeadBox {
-    pub lead: StandardLead,
-    /// True for a long rhythm strip.
-    pub rhythm: bool,
-    /// The panel in the levelled page's pixels.
-    pub x_px: f64,
-    pub y_px: f64,
-    pub width_px: f64,
-    pub height_px: f64,
-    /// The 0 mV line (px).
-    pub zero_y_px: f64,
+    /// The panel in the levelled page's pixels (stored flat, beside the fields below).
+    #[serde(flatten)]
+    pub panel: LeadPanel,
     /// Time the panel shows, seconds from the page's start.
     pub t_start_s: f64,
     pub t_end_s: f64,

@@ -146,7 +146,7 @@ pub fn shown_part(reference: &EcgRecord, report: &super::DigitisationReport) -> 
         let windows: Vec<(f64, f64)> = report
             .leads
             .iter()
-            .filter(|b| lead.lead == LeadId::Standard(b.lead))
+            .filter(|b| lead.lead == LeadId::Standard(b.panel.lead))
             .map(|b| (b.t_start_s, b.t_end_s))
             .collect();
         for (i, v) in lead.samples_uv.iter_mut().enumerate() {

@@ -96,12 +96,12 @@ impl DigitiseState {
                 d.report
                     .leads
                     .iter()
-                    .find(|b| b.lead == e.lead && b.rhythm == e.rhythm)
+                    .find(|b| b.panel.lead == e.lead && b.panel.rhythm == e.rhythm)
                     .cloned()
             })
         {
             // Keep editing the same lead, from where it now is.
-            *e = ecgr1_engine::digitise::LeadBoxCorrection::of(&found);
+            *e = found.panel;
         }
         true
     }

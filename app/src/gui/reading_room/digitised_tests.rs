@@ -149,7 +149,7 @@ fn a_corrected_lead_box_is_digitised_and_measured_again() {
         let find = |lead| {
             leads
                 .iter()
-                .find(|b| b.lead == lead && !b.rhythm)
+                .find(|b| b.panel.lead == lead && !b.panel.rhythm)
                 .unwrap()
                 .clone()
         };
@@ -160,8 +160,8 @@ fn a_corrected_lead_box_is_digitised_and_measured_again() {
         let form = &mut harness.state_mut().reading.digitise.form;
         let editing = form.editing.as_mut().unwrap();
         assert_eq!(editing.lead, StandardLead::V1);
-        editing.y_px = v2.y_px;
-        editing.zero_y_px = v2.zero_y_px;
+        editing.y_px = v2.panel.y_px;
+        editing.zero_y_px = v2.panel.zero_y_px;
     }
     settle(&mut harness);
     click(&mut harness, USE_BOX_BUTTON);
@@ -175,10 +175,13 @@ fn a_corrected_lead_box_is_digitised_and_measured_again() {
         .report
         .leads
         .iter()
-        .find(|b| b.lead == StandardLead::V1 && !b.rhythm)
+        .find(|b| b.panel.lead == StandardLead::V1 && !b.panel.rhythm)
         .unwrap();
     assert!(corrected.corrected);
-    assert!((corrected.y_px - v2.y_px).abs() < 0.5 && (corrected.y_px - v1.y_px).abs() > 1.0);
+    assert!(
+        (corrected.panel.y_px - v2.panel.y_px).abs() < 0.5
+            && (corrected.panel.y_px - v1.panel.y_px).abs() > 1.0
+    );
     // Measured again: V1 now shows what V2's panel shows.
     let m = doc.measurements.as_ref().unwrap();
     let r = |lead| m.lead(lead).and_then(|l| l.r_amplitude_uv.value).unwrap();
@@ -208,7 +211,7 @@ fn a_reopened_case_is_read_with_the_corrections_its_run_stored() {
         let leads = &doc.digitisation().unwrap().report.leads;
         leads
             .iter()
-            .find(|b| b.lead == StandardLead::V2 && !b.rhythm)
+            .find(|b| b.panel.lead == StandardLead::V2 && !b.panel.rhythm)
             .unwrap()
             .clone()
     };
@@ -221,8 +224,8 @@ fn a_reopened_case_is_read_with_the_corrections_its_run_stored() {
             .editing
             .as_mut()
             .unwrap();
-        editing.y_px = v2.y_px;
-        editing.zero_y_px = v2.zero_y_px;
+        editing.y_px = v2.panel.y_px;
+        editing.zero_y_px = v2.panel.zero_y_px;
     }
     settle(&mut harness);
     click(&mut harness, USE_BOX_BUTTON);
@@ -264,9 +267,9 @@ fn a_reopened_case_is_read_with_the_corrections_its_run_stored() {
         .report
         .leads
         .iter()
-        .find(|b| b.lead == StandardLead::V1 && !b.rhythm)
+        .find(|b| b.panel.lead == StandardLead::V1 && !b.panel.rhythm)
         .unwrap();
-    assert!(v1.corrected && (v1.y_px - v2.y_px).abs() < 0.5);
+    assert!(v1.corrected && (v1.panel.y_px - v2.panel.y_px).abs() < 0.5);
     assert_eq!(
         ecgr1_engine::formats::csv::write(&d.record),
         stored_signal.into_bytes()
