@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use ecgr1_engine::StandardLead;
+use ecgr1_engine::digitise::LeadBox;
 use ecgr1_engine::formats::{EcgInput, LoadOptions, load_path};
 use ecgr1_engine::render::{RenderOptions, render};
 use ecgr1_ui::digitised_page::{
@@ -33,6 +34,43 @@ fn rendered_page(dir: &tempfile::TempDir) -> PathBuf {
     let path = dir.path().join("page.png");
     crate::cli::render::write_png(&page, &path).unwrap();
     path
+}
+
+/// A reading room with the rendered page open, and the page's path.
+fn on_rendered_page(dir: &tempfile::TempDir) -> (App, PathBuf) {
+    let page = rendered_page(dir);
+    let mut harness = start("dr_reed");
+    open_page(&mut harness, &page);
+    (harness, page)
+}
+
+/// The reader drags V1's box onto the row below and keeps it (the digitiser would then read
+/// V2's trace there); returns the V1 and V2 boxes found before.
+fn move_v1_box_onto_v2_row(harness: &mut App) -> (LeadBox, LeadBox) {
+    click(harness, LEAD_BOX_FIELD);
+    click(harness, "V1 box");
+    let (v1, v2) = {
+        let doc = harness.state().reading.doc.as_ref().unwrap();
+        let leads = &doc.digitisation().unwrap().report.leads;
+        let find = |lead| {
+            leads
+                .iter()
+                .find(|b| b.panel.lead == lead && !b.panel.rhythm)
+                .unwrap()
+                .clone()
+        };
+        (find(StandardLead::V1), find(StandardLead::V2))
+    };
+    {
+        let form = &mut harness.state_mut().reading.digitise.form;
+        let editing = form.editing.as_mut().unwrap();
+        assert_eq!(editing.lead, StandardLead::V1);
+        editing.y_px = v2.panel.y_px;
+        editing.zero_y_px = v2.panel.zero_y_px;
+    }
+    settle(harness);
+    click(harness, USE_BOX_BUTTON);
+    (v1, v2)
 }
 
 fn open_page(harness: &mut App, path: &std::path::Path) {
@@ -66,9 +104,7 @@ fn r_amplitude_ii(harness: &App) -> f64 {
 #[test]
 fn an_image_is_digitised_measured_and_drawn_with_toggled_layers() {
     let dir = tempfile::tempdir().unwrap();
-    let page = rendered_page(&dir);
-    let mut harness = start("dr_reed");
-    open_page(&mut harness, &page);
+    let (mut harness, _) = on_rendered_page(&dir);
     assert!(
         harness
             .state()
@@ -100,9 +136,7 @@ fn an_image_is_digitised_measured_and_drawn_with_toggled_layers() {
 #[test]
 fn a_gain_correction_changes_the_measured_amplitudes_and_runs_store_it() {
     let dir = tempfile::tempdir().unwrap();
-    let page = rendered_page(&dir);
-    let mut harness = start("dr_reed");
-    open_page(&mut harness, &page);
+    let (mut harness, page) = on_rendered_page(&dir);
     let found = r_amplitude_ii(&harness);
     click(&mut harness, GAIN_FIELD);
     click(&mut harness, "20 mm/mV");
@@ -138,33 +172,8 @@ fn a_gain_correction_changes_the_measured_amplitudes_and_runs_store_it() {
 #[test]
 fn a_corrected_lead_box_is_digitised_and_measured_again() {
     let dir = tempfile::tempdir().unwrap();
-    let page = rendered_page(&dir);
-    let mut harness = start("dr_reed");
-    open_page(&mut harness, &page);
-    click(&mut harness, LEAD_BOX_FIELD);
-    click(&mut harness, "V1 box");
-    let (v1, v2) = {
-        let doc = harness.state().reading.doc.as_ref().unwrap();
-        let leads = &doc.digitisation().unwrap().report.leads;
-        let find = |lead| {
-            leads
-                .iter()
-                .find(|b| b.panel.lead == lead && !b.panel.rhythm)
-                .unwrap()
-                .clone()
-        };
-        (find(StandardLead::V1), find(StandardLead::V2))
-    };
-    // The reader drags V1's box onto the row below (the digitiser would then read V2's trace).
-    {
-        let form = &mut harness.state_mut().reading.digitise.form;
-        let editing = form.editing.as_mut().unwrap();
-        assert_eq!(editing.lead, StandardLead::V1);
-        editing.y_px = v2.panel.y_px;
-        editing.zero_y_px = v2.panel.zero_y_px;
-    }
-    settle(&mut harness);
-    click(&mut harness, USE_BOX_BUTTON);
+    let (mut harness, _) = on_rendered_page(&dir);
+    let (v1, v2) = move_v1_box_onto_v2_row(&mut harness);
     harness.get_by_label_contains("Corrected boxes: V1");
     click(&mut harness, REDIGITISE_BUTTON);
     wait_for_redigitisation(&mut harness);
@@ -197,38 +206,12 @@ fn a_corrected_lead_box_is_digitised_and_measured_again() {
 #[test]
 fn a_reopened_case_is_read_with_the_corrections_its_run_stored() {
     let dir = tempfile::tempdir().unwrap();
-    let page = rendered_page(&dir);
-    let mut harness = start("dr_reed");
-    open_page(&mut harness, &page);
+    let (mut harness, _) = on_rendered_page(&dir);
     let found = r_amplitude_ii(&harness);
     // Two corrections: the gain, and V1's box moved onto V2's row.
     click(&mut harness, GAIN_FIELD);
     click(&mut harness, "20 mm/mV");
-    click(&mut harness, LEAD_BOX_FIELD);
-    click(&mut harness, "V1 box");
-    let v2 = {
-        let doc = harness.state().reading.doc.as_ref().unwrap();
-        let leads = &doc.digitisation().unwrap().report.leads;
-        leads
-            .iter()
-            .find(|b| b.panel.lead == StandardLead::V2 && !b.panel.rhythm)
-            .unwrap()
-            .clone()
-    };
-    {
-        let editing = harness
-            .state_mut()
-            .reading
-            .digitise
-            .form
-            .editing
-            .as_mut()
-            .unwrap();
-        editing.y_px = v2.panel.y_px;
-        editing.zero_y_px = v2.panel.zero_y_px;
-    }
-    settle(&mut harness);
-    click(&mut harness, USE_BOX_BUTTON);
+    let (_, v2) = move_v1_box_onto_v2_row(&mut harness);
     click(&mut harness, REDIGITISE_BUTTON);
     wait_for_redigitisation(&mut harness);
     let corrected = r_amplitude_ii(&harness);
