@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Reference half of `ecgr1 model bench`: the same checkpoint, inputs and prompt through Hugging
-Face transformers on the CPU. Prints one JSON line:
+Face transformers on the CPU, or with --device cuda on the GPU (every timer then waits for the
+GPU). Prints one JSON line:
 {"load_s", "ecg_tower_s", "prefill_s", "prompt_tokens", "prompt_token_ids", "image_tokens",
- "ecg_tokens", "decode_steps", "decode_tokens_per_s", "peak_rss_mib"}.
+ "ecg_tokens", "decode_steps", "decode_tokens_per_s", "peak_rss_mib", "device",
+ "peak_gpu_mib"}.
 
 Qwen2-VL checkpoints take an image. Qwen3-VL / ECG-R1 checkpoints (config.json model_type
 `qwen3_vl`) take an image, a signal (`--ecg`, ECG-R1 only), both or neither (a text-only
@@ -15,7 +17,7 @@ vision tower. load_s includes making the mmap'd weights resident (make_resident)
 VmHWM, which counts those file-backed pages.
 
 Usage: python scripts/bench_transformers.py --model DIR [--image FILE] [--ecg CSV] [--notes TEXT]
-       [--new-tokens N] [--dtype f32|bf16|f16]
+       [--new-tokens N] [--dtype f32|bf16|f16] [--device cpu|cuda]
 
 --ecg reads the CSV layout of assets/samples/ (500 Hz, integer µV, a time_ms column and one
 <lead>_uV column per lead of the 12); ecgr1 reads any format and resamples, this reference does not.
@@ -36,6 +38,18 @@ from make_model_fixtures import QUESTION, SYSTEM, load_processor  # noqa: E402
 from transformers import Qwen2VLForConditionalGeneration  # noqa: E402
 
 DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}
+DEVICE = "cpu"
+
+
+def now():
+    """perf_counter once the GPU's queued work is done (GPU calls return before they finish)."""
+    if DEVICE != "cpu":
+        torch.cuda.synchronize()
+    return time.perf_counter()
+
+
+def to_device(inputs):
+    return {k: (v.to(DEVICE) if hasattr(v, "to") else v) for k, v in inputs.items()}
 
 
 def user_text(notes):
@@ -48,14 +62,14 @@ def greedy_decode(model, out, new_tokens):
     past = out.past_key_values
     nxt = out.logits[:, -1].argmax(-1, keepdim=True)
     steps = max(new_tokens - 1, 1)
-    t = time.perf_counter()
+    t = now()
     for _ in range(steps):
         # No attention mask: with one, transformers would derive positions for the whole
         # sequence; without, it continues from the cache with the stored M-RoPE delta.
         out = model(input_ids=nxt, past_key_values=past, use_cache=True)
         past = out.past_key_values
         nxt = out.logits[:, -1].argmax(-1, keepdim=True)
-    return steps, time.perf_counter() - t
+    return steps, now() - t
 
 
 def make_resident(model):
@@ -90,8 +104,10 @@ def bench_qwen2vl(args):
         sys.exit("Qwen2-VL has no ECG tower; drop --ecg")
     t = time.perf_counter()
     model = Qwen2VLForConditionalGeneration.from_pretrained(args.model, dtype=DTYPES[args.dtype]).eval()
-    make_resident(model)
-    load_s = time.perf_counter() - t
+    model = model.to(DEVICE)
+    if DEVICE == "cpu":
+        make_resident(model)
+    load_s = now() - t
     processor = load_processor(args.model, check_template=False)
     messages = [
         {"role": "system", "content": SYSTEM},
@@ -99,12 +115,12 @@ def bench_qwen2vl(args):
     ]
     text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     image = Image.open(args.image).convert("RGB")
-    inputs = processor(text=[text], images=[image], return_tensors="pt")
-    ids = inputs["input_ids"]
+    inputs = to_device(processor(text=[text], images=[image], return_tensors="pt"))
+    ids = inputs["input_ids"].cpu()
     with torch.no_grad():
-        t = time.perf_counter()
+        t = now()
         out = model(**inputs, use_cache=True)
-        prefill_s = time.perf_counter() - t
+        prefill_s = now() - t
         steps, decode_s = greedy_decode(model, out, args.new_tokens)
     return {
         "load_s": load_s,
@@ -162,11 +178,14 @@ def bench_qwen3vl(args, raw_config):
     dtype = DTYPES[args.dtype]
     t = time.perf_counter()
     model = Qwen3VLForConditionalGeneration.from_pretrained(args.model, dtype=dtype).eval()
-    make_resident(model)
+    model = model.to(DEVICE)
+    if DEVICE == "cpu":
+        make_resident(model)
     tower = proj = None
     if args.ecg:
         tower, proj = load_ecg_modules(args.model, dtype)
-    load_s = time.perf_counter() - t
+        tower, proj = tower.to(DEVICE), proj.to(DEVICE)
+    load_s = now() - t
 
     processor = load_qwen3_processor(args.model, check_template=False)
     content = []
@@ -182,22 +201,23 @@ def bench_qwen3vl(args, raw_config):
         inputs = processor(text=[text], images=[image], return_tensors="pt")
     else:
         inputs = processor(text=[text], return_tensors="pt")
-    ids = inputs["input_ids"]
+    inputs = to_device(inputs)
+    ids = inputs["input_ids"].cpu()
 
     ecg_tower_s = None
     splice = EcgSplice(raw_config.get("ecg_token_id"), None)
     if args.ecg:
         signal, _ = load_ecg_input(os.path.abspath(args.ecg))
-        t = time.perf_counter()
-        features = ecg_features(tower, proj, signal.to(dtype))[1][0]
-        ecg_tower_s = time.perf_counter() - t
+        t = now()
+        features = ecg_features(tower, proj, signal.to(dtype).to(DEVICE))[1][0]
+        ecg_tower_s = now() - t
         splice.features = features
         model.model.language_model.embed_tokens.register_forward_hook(splice)
 
     with torch.no_grad():
-        t = time.perf_counter()
+        t = now()
         out = model(**inputs, use_cache=True)
-        prefill_s = time.perf_counter() - t
+        prefill_s = now() - t
         if args.ecg:
             assert splice.calls == 1, "the ECG features were not spliced into the prompt"
         steps, decode_s = greedy_decode(model, out, args.new_tokens)
@@ -223,7 +243,10 @@ def main():
     ap.add_argument("--notes", default="")
     ap.add_argument("--new-tokens", type=int, default=32)
     ap.add_argument("--dtype", default="f32", choices=sorted(DTYPES))
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = ap.parse_args()
+    global DEVICE
+    DEVICE = args.device
     torch.set_num_threads(os.cpu_count() or 1)
     raw_config = json.load(open(os.path.join(args.model, "config.json")))
     if raw_config.get("model_type") == "qwen3_vl":
@@ -231,6 +254,8 @@ def main():
     else:
         result = bench_qwen2vl(args)
     result["peak_rss_mib"] = peak_rss_mib()
+    result["device"] = DEVICE
+    result["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20 if DEVICE != "cpu" else None
     print(json.dumps(result))
 
 

@@ -7,11 +7,16 @@
 #
 # Prints the environment to use, for `eval "$(scripts/install-cuda-toolchain.sh)"`.
 #
-# Versions: CUDA 13.4 (cudarc 0.19.10, used by candle 0.11.1, knows 11.4–13.4; 13.5 is refused).
+# Versions: CUDA 13.4 by default (cudarc 0.19.10, used by candle 0.11.1, knows 11.4–13.4; 13.5
+# is refused). ECGR1_CUDA_VERSION and ECGR1_CUDA_CCCL_VERSION pick another release, for a
+# binary that must run under an older driver (PTX from nvcc 13.4 does not load under a 13.0
+# driver): scripts/gpu-bundle.sh builds with 13.0. ECGR1_CUDA_COMPUTE_CAP picks the GPU
+# generation candle's kernels are compiled for (default 80, Ampere; 90 is Hopper).
 set -euo pipefail
 
-CUDA_VERSION=13.4.92
-CCCL_VERSION=13.3.5.0.6
+CUDA_VERSION="${ECGR1_CUDA_VERSION:-13.4.92}"
+CCCL_VERSION="${ECGR1_CUDA_CCCL_VERSION:-13.3.5.0.6}"
+COMPUTE_CAP="${ECGR1_CUDA_COMPUTE_CAP:-80}"
 DIR="${ECGR1_CUDA_DIR:-${HOME}/.cache/ecgr1-cuda/${CUDA_VERSION}}"
 ROOT="${DIR}/nvidia/cu13"
 
@@ -36,6 +41,6 @@ export CUDA_ROOT="${ROOT}"
 export CUDA_PATH="${ROOT}"
 export CUDA_HOME="${ROOT}"
 export PATH="${ROOT}/bin:\${PATH}"
-# No GPU to ask: compile the kernels for Ampere (sm_80), which later GPUs also run.
-export CUDA_COMPUTE_CAP=80
+# No GPU to ask: compile the kernels for the generation named (sm_80 unless told otherwise).
+export CUDA_COMPUTE_CAP=${COMPUTE_CAP}
 ENV

@@ -1,7 +1,7 @@
 //! Parity with Hugging Face transformers on tiny random-weight Qwen2-VL checkpoints
 //! (tests/fixtures/model, written by scripts/make_model_fixtures.py): token ids exact, pixel
 //! values within 1e-5, top-20 log-probabilities within 1e-3, 16 greedy tokens identical, and the
-//! yes/no masses after "<answer>" (the checks are in `parity/mod.rs`).
+//! yes/no masses after "<answer>" (`parity/mod.rs` and the engine's `model::parity`).
 
 // Test code throughout: a failed unwrap is a failed test (clippy's in-test allowance does not
 // reach helper functions of an integration test crate).
@@ -9,7 +9,9 @@
 
 mod parity;
 
-use parity::{assert_pixels, case_image, check_outputs, check_prompt, engine, image, reference};
+use parity::{
+    assert_pixels, assert_reference_parity, case_image, check_prompt, engine, image, reference,
+};
 
 fn check_checkpoint(name: &str) {
     let eng = engine(name);
@@ -17,9 +19,9 @@ fn check_checkpoint(name: &str) {
     for case in r["cases"].as_array().unwrap() {
         let label = format!("{name}/{}", case["name"].as_str().unwrap());
         let img = case_image(&eng, case);
-        let prompt = check_prompt(&eng, case, &label, img.as_ref(), 0);
-        check_outputs(&eng, case, &label, &prompt, img.as_ref(), None);
+        check_prompt(&eng, case, &label, img.as_ref(), 0);
     }
+    assert_reference_parity(&eng, name, false);
 }
 
 #[test]

@@ -18,6 +18,7 @@ mod info;
 pub mod input;
 pub mod measure;
 mod model;
+mod model_parity;
 mod model_quantize;
 pub(crate) mod render;
 mod report;

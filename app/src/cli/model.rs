@@ -1,5 +1,5 @@
-//! `ecgr1 model score|info|bench|quantize`: check a local checkpoint against the reference
-//! implementation, describe it, time it, and write a quantised copy.
+//! `ecgr1 model score|info|bench|quantize|parity`: check a local checkpoint against the reference
+//! implementation, describe it, time it, write a quantised copy, and judge it on a reference.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -42,6 +42,10 @@ pub enum ModelCommand {
     /// Write a copy whose language-model matrices are GGUF-quantised (q8_0 or q4k); vision and
     /// ECG towers, norms and biases stay float. The copy loads like any checkpoint.
     Quantize(super::model_quantize::QuantizeArgs),
+    /// Replay a transformers reference (tests/fixtures/model/reference/*.json: prompts, top-20
+    /// log-probabilities, greedy tokens, P(yes)) on this machine's device and judge every case;
+    /// exits 1 if any differs beyond the reference dtype's tolerance.
+    Parity(super::model_parity::ParityArgs),
 }
 
 /// The checkpoint to load and where to run it: the same flags for `model score` and `model bench`.
@@ -60,7 +64,7 @@ pub struct EngineChoice {
 }
 
 impl EngineChoice {
-    fn load(&self) -> Result<LocalModelEngine> {
+    pub(super) fn load(&self) -> Result<LocalModelEngine> {
         let mut opts = LocalModelOptions::new(self.model.clone());
         opts.dtype = self.dtype;
         opts.prefer_gpu = !self.cpu;
@@ -189,6 +193,7 @@ pub fn run(args: &ModelArgs, out: &mut dyn Write) -> Result<()> {
         ModelCommand::Info(a) => info(a, out),
         ModelCommand::Bench(a) => bench(a, out),
         ModelCommand::Quantize(a) => super::model_quantize::run(a, out),
+        ModelCommand::Parity(a) => super::model_parity::run(a, out),
     }
 }
 
@@ -481,7 +486,24 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
     let decode_steps = decoded.tokens.len().saturating_sub(1).max(1);
     let decode_tps = decode_steps as f64 / t.elapsed().as_secs_f64();
     let decode_bytes = model.text_model().decode_weight_bytes();
-    let roofline_tps = bandwidth.read_gb_s * 1e9 / decode_bytes.max(1) as f64;
+    // On a GPU the weights are read from its memory and the products run in its BLAS: both
+    // limits are the device's, measured here, after the run, beside the weights.
+    let device_limits = if model.device().is_cpu() {
+        None
+    } else {
+        Some(ecgr1_engine::model::kernels::roofline::measure_device(
+            model.device(),
+            args.bandwidth_mib,
+            8192,
+            5,
+        )?)
+    };
+    let read_gb_s = device_limits.map_or(bandwidth.read_gb_s, |d| d.copy_gb_s);
+    let bf16_peak_gflop_s = match device_limits {
+        Some(d) => Some(d.bf16_matmul_gflop_s),
+        None => bf16_peak_gflop_s,
+    };
+    let roofline_tps = read_gb_s * 1e9 / decode_bytes.max(1) as f64;
     // The decoder's matrix products alone (attention and the vision tower come on top, in both
     // engines alike): the work both engines do for the same prompt.
     let prefill_flops = 2.0 * model.text_model().matrix_macs_per_token() as f64 * ids.len() as f64;
@@ -513,13 +535,19 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
     });
     let ckpt_dir = engine.checkpoint().dir.clone();
     let dtype = model.dtype().name();
+    // The reference runs where ours ran: on the GPU when ours did.
+    let reference_device = if model.device().is_cuda() {
+        "cuda"
+    } else {
+        "cpu"
+    };
     // The reference loads the same weights again: free ours first, or an 8B checkpoint would
     // be in memory twice (the two processes run one after the other, never together).
     drop((session, ecg_rows, images));
     drop(engine);
     let reference = match &args.python {
         None => None,
-        Some(py) => Some(run_reference(args, py, &ckpt_dir, dtype)?),
+        Some(py) => Some(run_reference(args, py, &ckpt_dir, dtype, reference_device)?),
     };
     let prompt_ids_match = reference.as_ref().map(|r| {
         r.get("prompt_token_ids")
@@ -587,6 +615,9 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
             "memory_copy_gb_s": bandwidth.copy_gb_s,
             "threads": bandwidth.threads,
             "bf16_peak_gflop_s": bf16_peak_gflop_s,
+            "device_copy_gb_s": device_limits.map(|d| d.copy_gb_s),
+            "device_bf16_matmul_gflop_s": device_limits.map(|d| d.bf16_matmul_gflop_s),
+            "roofline_from": if device_limits.is_some() { "device" } else { "cpu" },
         },
         "ecgr1": ours,
         "transformers": reference,
@@ -600,13 +631,14 @@ fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
     print_bench(&value, out)
 }
 
-/// Runs `scripts/bench_transformers.py` on the same checkpoint, inputs, prompt and dtype and
-/// returns the JSON line it prints last.
+/// Runs `scripts/bench_transformers.py` on the same checkpoint, inputs, prompt, dtype and device
+/// and returns the JSON line it prints last.
 fn run_reference(
     args: &BenchArgs,
     py: &Path,
     ckpt_dir: &Path,
     dtype: &str,
+    device: &str,
 ) -> Result<serde_json::Value> {
     let mut cmd = std::process::Command::new(py);
     cmd.arg(&args.reference_script)
@@ -617,7 +649,9 @@ fn run_reference(
         .arg("--new-tokens")
         .arg(args.new_tokens.max(1).to_string())
         .arg("--dtype")
-        .arg(dtype);
+        .arg(dtype)
+        .arg("--device")
+        .arg(device);
     if let Some(image) = &args.files.image {
         cmd.arg("--image").arg(image);
     }
@@ -701,16 +735,27 @@ fn print_bench(value: &serde_json::Value, out: &mut dyn Write) -> Result<()> {
         ours["decode_roofline_tokens_per_s"].as_f64().unwrap_or(0.0),
         ours["cpu_kernel"].as_str().unwrap_or("?"),
     )?;
-    writeln!(
-        out,
-        "prefill GFLOP/s counts the decoder's matrix products (2 × multiply-adds × prompt \
-         tokens); the bf16 peak is the kernel's dot-product instruction issued on registers \
-         alone on every thread: {}",
-        machine["bf16_peak_gflop_s"].as_f64().map_or_else(
-            || "not measured for this kernel".to_string(),
-            |p| format!("{p:.0} GFLOP/s")
-        ),
-    )?;
+    if let Some(copy) = machine["device_copy_gb_s"].as_f64() {
+        writeln!(
+            out,
+            "device: copy {copy:.0} GB/s (bytes read and written), bf16 8192³ product {:.0} \
+             GFLOP/s; the decode roofline and the prefill peak above are the device's",
+            machine["device_bf16_matmul_gflop_s"]
+                .as_f64()
+                .unwrap_or(0.0)
+        )?;
+    } else {
+        writeln!(
+            out,
+            "prefill GFLOP/s counts the decoder's matrix products (2 × multiply-adds × prompt \
+             tokens); the bf16 peak is the kernel's dot-product instruction issued on registers \
+             alone on every thread: {}",
+            machine["bf16_peak_gflop_s"].as_f64().map_or_else(
+                || "not measured for this kernel".to_string(),
+                |p| format!("{p:.0} GFLOP/s")
+            ),
+        )?;
+    }
     writeln!(
         out,
         "prompt {} tokens ({} ECG, {} image, {} text), {} decode steps, {} on {}",

@@ -28,6 +28,7 @@ pub mod generate;
 #[allow(unsafe_code)]
 pub mod kernels;
 pub mod network;
+pub mod parity;
 pub mod preprocess;
 pub mod prompt;
 pub mod quant;
@@ -229,9 +230,12 @@ pub fn select_device(prefer_gpu: bool) -> (candle_core::Device, String) {
             match candle_core::Device::new_cuda(0) {
                 Ok(d) => return (d, "cuda:0".to_string()),
                 Err(e) => {
+                    // candle appends a backtrace to the error; the first line is the reason.
+                    let e = e.to_string();
+                    let reason = e.lines().next().unwrap_or("unknown error");
                     return (
                         candle_core::Device::Cpu,
-                        format!("cpu (no CUDA device: {e})"),
+                        format!("cpu (no CUDA device: {reason})"),
                     );
                 }
             }

@@ -1,17 +1,16 @@
 //! What the Qwen2-VL and Qwen3-VL parity tests share: the fixtures, loading through the public
-//! path, and the checks every reference case gets (rendered prompt and token ids exact, pixel
-//! values within 1e-5, top-20 log-probabilities within 1e-3, 16 greedy tokens identical, the
-//! yes/no masses after "<answer>").
+//! path, the checks of the preprocessing (rendered prompt and token ids exact, pixel values
+//! within 1e-5), and the engine's own parity check of the outputs (`model::parity`: top-20
+//! log-probabilities, 16 greedy tokens, the yes/no masses after "<answer>").
 
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use ecgr1_engine::formats::{EcgImage, EcgInput, LoadOptions, load_path};
-use ecgr1_engine::model::generate::{GenerationParams, generate, log_softmax, top_k_logprobs};
+use ecgr1_engine::model::parity::{FixtureRoots, ParityReference, check_reference};
 use ecgr1_engine::model::preprocess::ProcessedImage;
 use ecgr1_engine::model::weights::SafetensorsFiles;
 use ecgr1_engine::model::{LocalModelEngine, LocalModelOptions, ModelDType, PromptInput};
-use ecgr1_engine::record::ModelSignal;
 use serde_json::Value;
 
 pub fn fixtures() -> PathBuf {
@@ -126,68 +125,48 @@ pub fn check_prompt(
     prompt
 }
 
-/// Prefill, next-token log-probabilities, greedy decoding and the yes/no masses of one case.
-pub fn check_outputs(
-    eng: &LocalModelEngine,
-    case: &Value,
-    label: &str,
-    prompt: &[u32],
-    img: Option<&ProcessedImage>,
-    ecg: Option<&ModelSignal>,
-) {
-    let images: Vec<ProcessedImage> = img.into_iter().cloned().collect();
-    let (mut session, logits) = eng.model().prefill_with_ecg(prompt, &images, ecg).unwrap();
-    let lp = log_softmax(&logits);
-    let mut worst = 0f64;
-    for pair in case["top_logprobs"].as_array().unwrap() {
-        let id = pair[0].as_u64().unwrap() as usize;
-        let want = pair[1].as_f64().unwrap();
-        worst = worst.max((lp[id] - want).abs());
-    }
-    eprintln!(
-        "{label}: prompt {} tokens, worst top-20 log-prob difference {worst:.2e}",
-        prompt.len()
-    );
-    assert!(
-        worst <= 1e-3,
-        "{label}: top-20 log-probs differ by up to {worst}"
-    );
-    assert_eq!(
-        u64::from(top_k_logprobs(&logits, 1)[0].0),
-        case["top_logprobs"][0][0].as_u64().unwrap(),
-        "{label}: top-1"
-    );
-
-    let params = GenerationParams {
-        max_new_tokens: 16,
-        stop_token_ids: Vec::new(),
-        ..GenerationParams::default()
+/// Every case of `reference/<name>.json` (or `<name>.bf16.json`) through the engine's parity
+/// check, the one `ecgr1 model parity` runs on any device, asserted to pass; each case's figures
+/// are printed.
+pub fn assert_reference_parity(eng: &LocalModelEngine, name: &str, bf16: bool) {
+    let dir = fixtures().join("reference");
+    let f32_path = dir.join(format!("{name}.json"));
+    let f32_reference = ParityReference::read(&f32_path).unwrap();
+    let (path, reference) = if bf16 {
+        let path = dir.join(format!("{name}.bf16.json"));
+        let r = ParityReference::read(&path).unwrap();
+        assert!(r.is_bf16(), "{}: not a bf16 reference", path.display());
+        (path, r)
+    } else {
+        (f32_path, f32_reference.clone())
     };
-    let out = generate(&mut session, logits, prompt, &params, None, &mut |_| {}).unwrap();
-    assert_eq!(
-        out.tokens,
-        ids(&case["greedy_tokens"]),
-        "{label}: greedy tokens"
-    );
-
-    let yn = eng.yes_no_tokens();
-    assert_eq!(yn.yes, ids(&case["yes_token_ids"]), "{label}: yes tokens");
-    assert_eq!(yn.no, ids(&case["no_token_ids"]), "{label}: no tokens");
-    let score = eng
-        .score_after_answer_tag(prompt, img, ecg)
-        .unwrap()
-        .unwrap();
-    let rel = |a: f64, b: f64| (a - b).abs() / b.abs().max(1e-12);
-    assert!(
-        rel(score.yes_mass, case["yes_mass"].as_f64().unwrap()) < 1e-3,
-        "{label}: yes mass {score:?}"
-    );
-    assert!(
-        rel(score.no_mass, case["no_mass"].as_f64().unwrap()) < 1e-3,
-        "{label}: no mass {score:?}"
-    );
-    assert!(
-        (score.p_yes - case["p_yes"].as_f64().unwrap()).abs() < 1e-4,
-        "{label}: P(yes)"
-    );
+    let report = check_reference(
+        eng,
+        &reference,
+        bf16.then_some(&f32_reference),
+        &FixtureRoots::of_reference(&path),
+    )
+    .unwrap();
+    assert_eq!(report.cases.len(), reference.cases.len());
+    for c in &report.cases {
+        eprintln!(
+            "{name}/{} ({}): prompt {} tokens, worst top-20 log-prob difference {:.2e} (bound \
+             {:.2e}), {} of {} greedy steps judged, P(yes) {:.5} vs {:.5}",
+            c.name,
+            report.reference_dtype,
+            c.prompt_tokens,
+            c.worst_logprob_difference,
+            c.logprob_bound,
+            c.greedy_judged,
+            c.greedy_steps,
+            c.p_yes,
+            c.reference_p_yes
+        );
+    }
+    let failures: Vec<String> = report
+        .cases
+        .iter()
+        .flat_map(|c| c.failures.iter().map(move |f| format!("{}: {f}", c.name)))
+        .collect();
+    assert!(failures.is_empty(), "{name}: {failures:#?}");
 }

@@ -2,7 +2,8 @@
 //! printed as fractions of them: memory bandwidth (a STREAM-style read and copy over buffers far
 //! larger than the caches, on every kernel thread) bounds decode, which reads every weight once
 //! per token; the bf16 kernel's own instruction issued back to back on registers alone (no
-//! memory operands), on every thread, bounds prefill, which is compute-bound.
+//! memory operands), on every thread, bounds prefill, which is compute-bound. On a GPU
+//! ([`measure_device`]) the same two figures come from a device copy and a large bf16 product.
 
 use std::time::Instant;
 
@@ -225,9 +226,70 @@ pub fn measure_bf16_peak(isa: super::Isa, millis: u64) -> Option<f64> {
     }
 }
 
+/// A GPU's own limits, measured through candle on the device the model runs on: the bandwidth
+/// of a device-to-device copy (counting bytes read and written, as a decode step's weight reads
+/// are bounded by it) and the bf16 matrix-product rate of its BLAS on a large square product
+/// (the ceiling prefill is printed against).
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct DeviceLimits {
+    pub copy_gb_s: f64,
+    pub bf16_matmul_gflop_s: f64,
+}
+
+/// Best of `repeats` copies of a `buffer_mib` MiB buffer and of `repeats` bf16 products of
+/// `n`×`n` matrices on `device`, each timed to the device's synchronisation.
+pub fn measure_device(
+    device: &candle_core::Device,
+    buffer_mib: usize,
+    n: usize,
+    repeats: usize,
+) -> candle_core::Result<DeviceLimits> {
+    use candle_core::{DType, Tensor};
+    let elements = buffer_mib * (1 << 20) / 4;
+    let src = Tensor::ones(elements, DType::F32, device)?;
+    device.synchronize()?;
+    let mut best_copy = f64::INFINITY;
+    // One more than asked: the first copy also maps the destination's pages.
+    for _ in 0..=repeats.max(1) {
+        let t = Instant::now();
+        let dst = src.copy()?;
+        device.synchronize()?;
+        best_copy = best_copy.min(t.elapsed().as_secs_f64());
+        drop(dst);
+    }
+    let a = Tensor::randn(0f32, 1.0, (n, n), device)?.to_dtype(DType::BF16)?;
+    let b = Tensor::randn(0f32, 1.0, (n, n), device)?.to_dtype(DType::BF16)?;
+    // The first product is a warm-up (BLAS handles, kernel choice); it is not timed.
+    drop(a.matmul(&b)?);
+    device.synchronize()?;
+    let mut best_matmul = f64::INFINITY;
+    for _ in 0..repeats.max(1) {
+        let t = Instant::now();
+        let c = a.matmul(&b)?;
+        device.synchronize()?;
+        best_matmul = best_matmul.min(t.elapsed().as_secs_f64());
+        drop(c);
+    }
+    let bytes = (elements * 4) as f64;
+    Ok(DeviceLimits {
+        copy_gb_s: 2.0 * bytes / best_copy / 1e9,
+        bf16_matmul_gflop_s: 2.0 * (n as f64).powi(3) / best_matmul / 1e9,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_limits_are_positive_and_finite_on_the_cpu_too() {
+        let d = measure_device(&candle_core::Device::Cpu, 4, 64, 1).unwrap();
+        assert!(d.copy_gb_s.is_finite() && d.copy_gb_s > 0.0, "{d:?}");
+        assert!(
+            d.bf16_matmul_gflop_s.is_finite() && d.bf16_matmul_gflop_s > 0.0,
+            "{d:?}"
+        );
+    }
 
     #[test]
     fn bandwidth_is_positive_and_finite() {
