@@ -16,12 +16,12 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use ecgr1_engine::formats::{EcgInput, LoadOptions, load_path};
+use ecgr1_engine::model::ModelDType;
+use ecgr1_engine::model::parity::{FixtureRoots, ParityReference, check_reference};
 use ecgr1_engine::model::preprocess::ProcessedImage;
 use ecgr1_engine::model::rope::rope_positions;
 use ecgr1_engine::model::{LocalModelEngine, ModelFamily, Network};
 use ecgr1_engine::record::ModelSignal;
-use ecgr1_engine::model::ModelDType;
-use ecgr1_engine::model::parity::{FixtureRoots, ParityReference, check_reference};
 use parity::{
     assert_reference_parity, case_image, check_prompt, engine, engine_in, max_abs_diff, reference,
     reference_tensors,
@@ -231,7 +231,13 @@ fn a_reference_the_outputs_do_not_match_fails_the_parity_check() {
     let failures = &report.cases[0].failures;
     assert!(!report.passed());
     assert_eq!(failures.len(), 3, "{failures:#?}");
-    assert!(failures[0].starts_with("top-20 log-probabilities differ"), "{failures:#?}");
-    assert!(failures[1].starts_with("greedy token at step 5"), "{failures:#?}");
+    assert!(
+        failures[0].starts_with("top-20 log-probabilities differ"),
+        "{failures:#?}"
+    );
+    assert!(
+        failures[1].starts_with("greedy token at step 5"),
+        "{failures:#?}"
+    );
     assert!(failures[2].starts_with("P(yes)"), "{failures:#?}");
 }

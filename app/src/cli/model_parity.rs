@@ -104,17 +104,10 @@ pub fn run(args: &ParityArgs, out: &mut dyn Write) -> Result<()> {
         for c in &report.cases {
             writeln!(
                 out,
-                "  {:<14} {}  prompt {} tokens, top-20 log-probs within {:.2e} (bound {:.2e}), \
-                 {}/{} greedy steps judged, P(yes) {:.5} (reference {:.5})",
+                "  {:<14} {}  {}",
                 c.name,
                 if c.passed() { "ok    " } else { "FAILED" },
-                c.prompt_tokens,
-                c.worst_logprob_difference,
-                c.logprob_bound,
-                c.greedy_judged,
-                c.greedy_steps,
-                c.p_yes,
-                c.reference_p_yes
+                c.summary()
             )?;
             for f in &c.failures {
                 writeln!(out, "      {f}")?;

@@ -71,7 +71,8 @@ pub struct ReferenceCase {
 impl ParityReference {
     /// Reads a reference file; errors name the file.
     pub fn read(path: &Path) -> Result<Self, ModelError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ModelError::file(path, e.to_string()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ModelError::file(path, e.to_string()))?;
         serde_json::from_str(&text)
             .map_err(|e| ModelError::file(path, format!("not a parity reference: {e}")))
     }
@@ -125,6 +126,21 @@ pub struct CaseParity {
 impl CaseParity {
     pub fn passed(&self) -> bool {
         self.failures.is_empty()
+    }
+
+    /// The case's figures on one line (without its name).
+    pub fn summary(&self) -> String {
+        format!(
+            "prompt {} tokens, top-20 log-probs within {:.2e} (bound {:.2e}), {}/{} greedy steps \
+             judged, P(yes) {:.5} (reference {:.5})",
+            self.prompt_tokens,
+            self.worst_logprob_difference,
+            self.logprob_bound,
+            self.greedy_judged,
+            self.greedy_steps,
+            self.p_yes,
+            self.reference_p_yes
+        )
     }
 }
 

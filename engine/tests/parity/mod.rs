@@ -150,17 +150,10 @@ pub fn assert_reference_parity(eng: &LocalModelEngine, name: &str, bf16: bool) {
     assert_eq!(report.cases.len(), reference.cases.len());
     for c in &report.cases {
         eprintln!(
-            "{name}/{} ({}): prompt {} tokens, worst top-20 log-prob difference {:.2e} (bound \
-             {:.2e}), {} of {} greedy steps judged, P(yes) {:.5} vs {:.5}",
+            "{name}/{} ({}): {}",
             c.name,
             report.reference_dtype,
-            c.prompt_tokens,
-            c.worst_logprob_difference,
-            c.logprob_bound,
-            c.greedy_judged,
-            c.greedy_steps,
-            c.p_yes,
-            c.reference_p_yes
+            c.summary()
         );
     }
     let failures: Vec<String> = report
