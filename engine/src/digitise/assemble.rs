@@ -5,6 +5,7 @@ use crate::record::{EcgRecord, LeadId, LeadSignal, Provenance, StandardLead};
 use crate::render::Layout;
 use crate::render::layout::PAGE_SECONDS;
 
+use super::boundary::{BoundaryMark, find_mark, mask, origin_shift};
 use super::pixels::{Planes, grid_projection};
 use super::pulse::{Pulse, find_pulse};
 use super::rows::{Row, evenly_spaced, find_rows};
@@ -295,12 +296,47 @@ pub(crate) fn read_page(
         (None, Some(_), None) => return Err(DigitiseError::NoGain),
         (None, None, _) => return Err(DigitiseError::NoScale),
     };
-    let time = time_scale(&rows, &pulses, grid_found.as_ref(), options, &mut notes)?;
+    let mut time = time_scale(&rows, &pulses, grid_found.as_ref(), options, &mut notes)?;
     let n = (PAGE_SECONDS * OUTPUT_RATE_HZ).round() as usize;
     let columns = layout.columns();
     let lead_rows = layout.lead_rows();
     let column_s = PAGE_SECONDS / columns as f64;
+    // marks[r][k]: the mark where row r's panel k ends (k + 1 begins).
+    let marks: Vec<Vec<Option<BoundaryMark>>> = rows
+        .iter()
+        .take(lead_rows)
+        .map(|row| {
+            (1..columns)
+                .map(|k| {
+                    let expected = time.x0 + k as f64 * column_s * time.px_per_s;
+                    find_mark(&ink, &planes.darkness, row, expected, size_scale)
+                })
+                .collect()
+        })
+        .collect();
+    let found_marks: Vec<(f64, BoundaryMark)> = marks
+        .iter()
+        .flat_map(|row| {
+            row.iter().enumerate().filter_map(|(k, m)| {
+                m.map(|m| (time.x0 + (k + 1) as f64 * column_s * time.px_per_s, m))
+            })
+        })
+        .collect();
+    if let Some(shift) = origin_shift(&found_marks) {
+        time.x0 += shift;
+        notes.push(format!(
+            "time origin set by {} lead-boundary marks ({shift:+.2} px from the trace's start)",
+            found_marks.len()
+        ));
+    }
+    for (_, m) in &found_marks {
+        mask(&mut ink, m);
+    }
     let boundary_px = BOUNDARY_MM * size_scale;
+    let mark_at = |r: usize, k: usize| marks.get(r).and_then(|m| m.get(k)).copied().flatten();
+    // Where a mark was found and masked, only the mark itself hides the trace; elsewhere a
+    // margin either side of the boundary is left absent.
+    let boundary_trim = |m: Option<BoundaryMark>| m.map_or(boundary_px, |m| m.half_width_px + 0.5);
     let max_gap_px = 3.0 * size_scale;
     let mut panels: Vec<PanelSignal> = Vec::new();
     let mut overlays = Vec::new();
@@ -341,9 +377,13 @@ pub(crate) fn read_page(
                 time: &time,
                 window_s: (t0, t1),
                 trim_px: (
-                    if c > 0 { boundary_px } else { 0.0 },
+                    if c > 0 {
+                        boundary_trim(mark_at(r, c - 1))
+                    } else {
+                        0.0
+                    },
                     if c + 1 < panel_count {
-                        boundary_px
+                        boundary_trim(mark_at(r, c))
                     } else {
                         0.0
                     },

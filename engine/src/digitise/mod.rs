@@ -13,6 +13,7 @@
 //! for the model only.
 
 mod assemble;
+mod boundary;
 mod deskew;
 mod grid;
 mod labels;

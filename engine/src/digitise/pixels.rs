@@ -22,7 +22,8 @@ pub(crate) struct Planes {
     pub ink: GrayImage,
     /// How much darker than paper each non-ink pixel is (0–255): the grid, for its pitch.
     pub grid_weight: Vec<f32>,
-    /// How much darker than paper each pixel is (0–255), for sub-pixel trace positions.
+    /// How much darker than paper each pixel is in its brightest channel (0–255), for
+    /// sub-pixel trace positions: the ink's darkness, little of a red grid's.
     pub darkness: GrayImage,
     /// Is the page printed in colour (a reddish grid)?
     pub colour: bool,
@@ -35,6 +36,13 @@ fn luminance(p: [u8; 3]) -> f64 {
 }
 
 /// The level below which `fraction` of the sampled luminances lie.
+/// A pixel's brightest channel: black ink darkens every channel, a red grid line hardly
+/// the red one, so the darkness read from this channel is the ink's, with little of the grid
+/// under it (on a grey page it is the luminance).
+fn brightest(p: [u8; 3]) -> u8 {
+    p[0].max(p[1]).max(p[2])
+}
+
 fn percentile(hist: &[u64; 256], fraction: f64) -> f64 {
     let total: u64 = hist.iter().sum();
     let target = (total as f64 * fraction) as u64;
@@ -52,11 +60,13 @@ fn percentile(hist: &[u64; 256], fraction: f64) -> f64 {
 pub(crate) fn separate(image: &RgbImage, thin_strokes: bool) -> Planes {
     let (width, height) = image.dimensions();
     let mut hist = [0u64; 256];
+    let mut brightest_hist = [0u64; 256];
     let mut reddish = 0u64;
     let mut non_paper = 0u64;
     for p in image.pixels() {
         let l = luminance(p.0);
         hist[l.round().clamp(0.0, 255.0) as usize] += 1;
+        brightest_hist[usize::from(brightest(p.0))] += 1;
     }
     // Paper: the bright end of the page (most of a page is paper).
     let paper_level = percentile(&hist, 0.75).max(percentile(&hist, 0.95) - 10.0);
@@ -70,6 +80,8 @@ pub(crate) fn separate(image: &RgbImage, thin_strokes: bool) -> Planes {
         }
     }
     let colour = non_paper > 0 && reddish * 5 > non_paper;
+    let paper_brightest =
+        percentile(&brightest_hist, 0.75).max(percentile(&brightest_hist, 0.95) - 10.0);
     let ink_level = paper_level * INK_LEVEL;
     let grey_ink_level = paper_level * GREY_INK_LEVEL;
     let mut ink = GrayImage::new(width, height);
@@ -77,7 +89,8 @@ pub(crate) fn separate(image: &RgbImage, thin_strokes: bool) -> Planes {
     let mut darkness = GrayImage::new(width, height);
     for (i, (x, y, p)) in image.enumerate_pixels().enumerate() {
         let l = luminance(p.0);
-        darkness.put_pixel(x, y, Luma([(paper_level - l).clamp(0.0, 255.0) as u8]));
+        let dark = paper_brightest - f64::from(brightest(p.0));
+        darkness.put_pixel(x, y, Luma([dark.clamp(0.0, 255.0) as u8]));
         // At low resolution a stroke is about a pixel wide and half covers most pixels it
         // crosses: on a colour page such grey pixels are ink too (the grid is red).
         let grey_ink = thin_strokes

@@ -371,7 +371,11 @@ fn sweep() {
     }
     if kinds.contains("kinds") {
         let only = std::env::var("DIGITISE_KIND").unwrap_or_default();
-        for (name, o, d, given) in page_kinds(200.0) {
+        let dpi = std::env::var("DIGITISE_DPI")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(200.0);
+        for (name, o, d, given) in page_kinds(dpi) {
             if !name.contains(&only) {
                 continue;
             }
